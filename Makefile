@@ -1,0 +1,64 @@
+# llm-gateway — `make run` starts Envoy with the filter and a mock provider;
+# `make test` runs every test. Each target installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CONFIG ?= config/gateway.yaml
+WASM := target/wasm32-wasip1/release/llm_gateway.wasm
+RENDER := target/release/llm-gateway-render
+MOCK_DIR := tools/mock-provider
+MOCK := target/mock/release/mock-provider
+VENV := .venv
+ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
+export ENVOY
+
+.PHONY: help build tools deps render run test test-unit test-e2e lint fmt clean
+
+help:
+	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
+	@echo "make test    unit tests, mock tests, then end-to-end tests against a real Envoy"
+	@echo "make build   the release .wasm ($(WASM))"
+	@echo "make render  render CONFIG=$(CONFIG) into envoy/envoy.yaml"
+	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
+
+build:
+	@scripts/build-wasm.sh build
+	@size=$$(stat -c %s $(WASM)); echo "==> $(WASM): $$size bytes"; \
+	  [ $$size -le 2097152 ] || { echo "error: .wasm exceeds 2 MiB"; exit 1; }
+
+tools:
+	@cargo build --release -q -p llm-gateway-render
+	@CARGO_TARGET_DIR=target/mock cargo build --release -q --manifest-path $(MOCK_DIR)/Cargo.toml
+
+deps:
+	@scripts/install-deps.sh venv
+
+render: tools
+	@$(RENDER) --config $(CONFIG) --wasm $(WASM) --out envoy/envoy.yaml
+	@echo "==> envoy/envoy.yaml rendered from $(CONFIG)"
+
+run: build tools deps
+	@scripts/run.sh $(CONFIG)
+
+test-unit:
+	cargo test --workspace -q
+	CARGO_TARGET_DIR=target/mock cargo test -q --manifest-path $(MOCK_DIR)/Cargo.toml
+
+test-e2e: build tools deps
+	$(VENV)/bin/python -m pytest tests/e2e -q -p no:cacheprovider
+
+test: test-unit test-e2e
+
+lint:
+	cargo fmt --all --check
+	cargo fmt --manifest-path $(MOCK_DIR)/Cargo.toml --check
+	cargo clippy --workspace --all-targets -q -- -D warnings
+	CARGO_TARGET_DIR=target/mock cargo clippy --manifest-path $(MOCK_DIR)/Cargo.toml --all-targets -q -- -D warnings
+	scripts/build-wasm.sh clippy
+
+fmt:
+	cargo fmt --all
+	cargo fmt --manifest-path $(MOCK_DIR)/Cargo.toml
+
+clean:
+	cargo clean

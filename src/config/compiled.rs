@@ -1,0 +1,465 @@
+//! Validation of `PluginConfig` into the form the filter uses per request:
+//! lookups by name are precomputed, keys resolved, cluster names derived.
+
+use super::{Endpoint, PluginConfig, ProviderConfig};
+use crate::providers::openai_compat;
+use crate::providers::{is_header_name, AuthStyle};
+use hashbrown::HashMap;
+use std::fmt;
+
+/// A configuration error naming the field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config at {}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub kind: &'static str,
+    /// Envoy cluster serving this provider.
+    pub cluster: String,
+    pub endpoint: Endpoint,
+    /// Host env var named by `api_key: env:NAME`, if any.
+    pub key_env: Option<String>,
+    /// Precomputed auth header, if the provider takes one and a key is known.
+    pub auth_header: Option<(String, String)>,
+    /// The resolved key, kept to scrub it from error bodies.
+    pub key: Option<String>,
+    /// Why requests cannot go to this provider, if they cannot.
+    pub unavailable: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Index into `Gateway::providers`.
+    pub provider: usize,
+    pub model: String,
+    pub weight: u32,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    /// Sorted by priority tier, config order within a tier.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub providers: Vec<Provider>,
+    /// In config order (the order `/v1/models` lists them).
+    pub models: Vec<Model>,
+    model_index: HashMap<String, usize>,
+    pub max_request_body_bytes: usize,
+}
+
+impl Gateway {
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.model_index.get(name).map(|&i| &self.models[i])
+    }
+
+    /// A model is listed and routable when one of its targets is usable.
+    pub fn is_available(&self, model: &Model) -> bool {
+        model
+            .targets
+            .iter()
+            .any(|t| t.weight > 0 && self.providers[t.provider].unavailable.is_none())
+    }
+}
+
+/// The Envoy cluster name for a provider; the renderer uses the same.
+pub fn cluster_name(provider: &str) -> String {
+    format!("llmgw_{provider}")
+}
+
+/// Validates the config. `env` resolves `env:NAME` keys (the host's
+/// environment in the filter); a missing key makes the provider unavailable
+/// rather than failing the whole gateway.
+pub fn compile(
+    config: &PluginConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Gateway, ConfigError> {
+    if config.providers.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
+    }
+    let mut providers = Vec::with_capacity(config.providers.len());
+    let mut provider_index: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in config.providers.iter().enumerate() {
+        let field = format!("providers[{i}]");
+        let provider = compile_provider(p, &field, env)?;
+        if provider_index.insert(p.name.as_str(), i).is_some() {
+            return Err(ConfigError::new(
+                format!("{field}.name"),
+                format!("duplicate provider name '{}'", p.name),
+            ));
+        }
+        providers.push(provider);
+    }
+
+    if config.models.is_empty() {
+        return Err(ConfigError::new("models", "at least one model is required"));
+    }
+    let mut models = Vec::with_capacity(config.models.len());
+    let mut model_index = HashMap::new();
+    for (i, m) in config.models.iter().enumerate() {
+        let field = format!("models[{i}]");
+        if m.name.trim().is_empty() || m.name.len() > 256 {
+            return Err(ConfigError::new(
+                format!("{field}.name"),
+                "must be 1 to 256 characters",
+            ));
+        }
+        if m.targets.is_empty() {
+            return Err(ConfigError::new(
+                format!("{field}.targets"),
+                format!("model '{}' needs at least one target", m.name),
+            ));
+        }
+        let mut targets = Vec::with_capacity(m.targets.len());
+        for (j, t) in m.targets.iter().enumerate() {
+            let tfield = format!("{field}.targets[{j}]");
+            let provider = *provider_index.get(t.provider.as_str()).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{tfield}.provider"),
+                    format!(
+                        "unknown provider '{}'; declared providers: {}",
+                        t.provider,
+                        config
+                            .providers
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            let model = t.model.clone().unwrap_or_else(|| m.name.clone());
+            if model.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("{tfield}.model"),
+                    "must not be empty",
+                ));
+            }
+            targets.push(Target {
+                provider,
+                model,
+                weight: t.weight,
+                priority: t.priority,
+            });
+        }
+        if targets.iter().all(|t| t.weight == 0) {
+            return Err(ConfigError::new(
+                format!("{field}.targets"),
+                "every target has weight 0; at least one must be positive",
+            ));
+        }
+        // Stable sort keeps config order within a tier.
+        targets.sort_by_key(|t| t.priority);
+        if model_index.insert(m.name.clone(), i).is_some() {
+            return Err(ConfigError::new(
+                format!("{field}.name"),
+                format!("duplicate model name '{}'", m.name),
+            ));
+        }
+        models.push(Model {
+            name: m.name.clone(),
+            targets,
+        });
+    }
+
+    let max = config.limits.max_request_body_bytes;
+    if max == 0 || max > 64 * 1024 * 1024 {
+        return Err(ConfigError::new(
+            "limits.max_request_body_bytes",
+            "must be between 1 and 67108864 (64 MiB)",
+        ));
+    }
+
+    Ok(Gateway {
+        providers,
+        models,
+        model_index,
+        max_request_body_bytes: max as usize,
+    })
+}
+
+fn compile_provider(
+    p: &ProviderConfig,
+    field: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, ConfigError> {
+    let valid_name = !p.name.is_empty()
+        && p.name.len() <= 48
+        && p.name
+            .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && p.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid_name {
+        return Err(ConfigError::new(
+            format!("{field}.name"),
+            format!(
+                "'{}' must be 1-48 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",
+                p.name
+            ),
+        ));
+    }
+    let preset = openai_compat::preset(&p.kind).ok_or_else(|| {
+        ConfigError::new(
+            format!("{field}.type"),
+            format!(
+                "unknown provider type '{}'; known types: {}",
+                p.kind,
+                openai_compat::PRESETS
+                    .iter()
+                    .map(|p| p.kind)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let base_url = p.base_url.as_deref().unwrap_or(preset.base_url);
+    let endpoint =
+        Endpoint::parse(base_url).map_err(|e| ConfigError::new(format!("{field}.base_url"), e))?;
+
+    let auth = match &p.auth {
+        Some(s) => AuthStyle::parse(s).map_err(|e| ConfigError::new(format!("{field}.auth"), e))?,
+        None => preset.default_auth(),
+    };
+
+    let (key_env, key) = match p.api_key.as_deref() {
+        None => (None, None),
+        Some(spec) => match spec.strip_prefix("env:") {
+            Some(name) => {
+                let valid =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(ConfigError::new(
+                        format!("{field}.api_key"),
+                        format!("'env:{name}' must name an environment variable (A-Z, 0-9, _)"),
+                    ));
+                }
+                let value = env(name).filter(|v| !v.trim().is_empty());
+                (Some(name.to_string()), value.map(|v| v.trim().to_string()))
+            }
+            None if spec.trim().is_empty() => {
+                return Err(ConfigError::new(
+                    format!("{field}.api_key"),
+                    "must not be empty; omit it for providers without keys",
+                ))
+            }
+            None => (None, Some(spec.trim().to_string())),
+        },
+    };
+
+    let unavailable = match (&key, &auth) {
+        (None, AuthStyle::None) => None,
+        (None, _) if !preset.key_required && p.api_key.is_none() => None,
+        (None, _) => Some(match &key_env {
+            Some(name) => format!(
+                "provider '{}' has no API key: environment variable {name} is not set",
+                p.name
+            ),
+            None => format!("provider '{}' has no api_key configured", p.name),
+        }),
+        (Some(_), _) => None,
+    };
+    let auth_header = key.as_deref().and_then(|k| auth.header(k));
+
+    let mut extra_headers = Vec::with_capacity(p.headers.len());
+    for (j, h) in p.headers.iter().enumerate() {
+        let name = h.name.to_ascii_lowercase();
+        if !is_header_name(&name) || name.starts_with(':') || name == "host" {
+            return Err(ConfigError::new(
+                format!("{field}.headers[{j}].name"),
+                format!("'{}' is not a header name that may be set", h.name),
+            ));
+        }
+        if h.value.contains(['\r', '\n']) {
+            return Err(ConfigError::new(
+                format!("{field}.headers[{j}].value"),
+                "must not contain line breaks",
+            ));
+        }
+        extra_headers.push((name, h.value.clone()));
+    }
+
+    Ok(Provider {
+        name: p.name.clone(),
+        kind: preset.kind,
+        cluster: cluster_name(&p.name),
+        endpoint,
+        key_env,
+        auth_header,
+        key,
+        unavailable,
+        extra_headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: &str) -> PluginConfig {
+        PluginConfig::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    const BASE: &str = r#"{
+        "providers": [
+            {"name": "oa", "type": "openai", "api_key": "env:OA_KEY"},
+            {"name": "local", "type": "ollama"},
+            {"name": "ds", "type": "deepseek", "base_url": "http://127.0.0.1:9999/v1", "api_key": "sk-lit"}
+        ],
+        "models": [
+            {"name": "gpt", "targets": [
+                {"provider": "ds", "model": "deepseek-chat", "priority": 1},
+                {"provider": "oa", "model": "gpt-4o", "weight": 3}
+            ]},
+            {"name": "llama3", "targets": [{"provider": "local"}]}
+        ]
+    }"#;
+
+    #[test]
+    fn compiles_and_resolves_keys() {
+        let env = |n: &str| (n == "OA_KEY").then(|| "sk-env".to_string());
+        let gw = compile(&cfg(BASE), &env).unwrap();
+        let oa = &gw.providers[0];
+        assert_eq!(oa.cluster, "llmgw_oa");
+        assert_eq!(oa.endpoint.authority(), "api.openai.com");
+        assert_eq!(
+            oa.auth_header,
+            Some(("authorization".into(), "Bearer sk-env".into()))
+        );
+        assert!(oa.unavailable.is_none());
+        assert!(gw.providers[1].auth_header.is_none());
+        assert!(gw.providers[1].unavailable.is_none());
+        let m = gw.model("gpt").unwrap();
+        // Sorted by priority: the oa target (tier 0) first.
+        assert_eq!(m.targets[0].model, "gpt-4o");
+        assert_eq!(m.targets[1].model, "deepseek-chat");
+        assert_eq!(gw.model("llama3").unwrap().targets[0].model, "llama3");
+        assert_eq!(gw.max_request_body_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn missing_env_key_makes_provider_unavailable() {
+        let gw = compile(&cfg(BASE), &no_env).unwrap();
+        let why = gw.providers[0].unavailable.as_deref().unwrap();
+        assert!(why.contains("OA_KEY is not set"), "{why}");
+        // gpt still has the ds target.
+        assert!(gw.is_available(gw.model("gpt").unwrap()));
+    }
+
+    fn err(json: &str) -> ConfigError {
+        match PluginConfig::from_json(json.as_bytes()) {
+            Err(e) => e,
+            Ok(c) => compile(&c, &no_env).unwrap_err(),
+        }
+    }
+
+    #[test]
+    fn errors_name_field_and_problem() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                r#"{"providers":[],"models":[]}"#,
+                "providers",
+                "at least one",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"nope"}],"models":[{"name":"m","targets":[{"provider":"a"}]}]}"#,
+                "providers[0].type",
+                "unknown provider type 'nope'",
+            ),
+            (
+                r#"{"providers":[{"name":"A b","type":"openai"}],"models":[]}"#,
+                "providers[0].name",
+                "must be",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai","base_url":"ftp://x"}],"models":[]}"#,
+                "providers[0].base_url",
+                "http",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai"},{"name":"a","type":"openai"}],"models":[]}"#,
+                "providers[1].name",
+                "duplicate",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai"}],"models":[{"name":"m","targets":[{"provider":"b"}]}]}"#,
+                "models[0].targets[0].provider",
+                "unknown provider 'b'",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai"}],"models":[{"name":"m","targets":[]}]}"#,
+                "models[0].targets",
+                "at least one target",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai"}],"models":[{"name":"m","targets":[{"provider":"a","weight":0}]}]}"#,
+                "models[0].targets",
+                "weight 0",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai","auth":"basic"}],"models":[]}"#,
+                "providers[0].auth",
+                "not an auth style",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai","api_key":"env:"}],"models":[]}"#,
+                "providers[0].api_key",
+                "environment variable",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai"}],"models":[{"name":"m","targets":[{"provider":"a"}]}],"limits":{"max_request_body_bytes":0}}"#,
+                "limits.max_request_body_bytes",
+                "between",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai","headers":[{"name":":path","value":"x"}]}],"models":[]}"#,
+                "providers[0].headers[0].name",
+                "may be set",
+            ),
+        ];
+        for (json, field, problem) in cases {
+            let e = err(json);
+            assert_eq!(&e.field, field, "{json}: {e}");
+            assert!(e.problem.contains(problem), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let e = err(r#"{"providers":[{"name":"a","type":"openai","apikey":"x"}],"models":[]}"#);
+        assert!(e.problem.contains("unknown field `apikey`"), "{e}");
+    }
+}

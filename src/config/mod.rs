@@ -1,0 +1,108 @@
+//! Plugin configuration: the serde shape users write (`raw`), validated into
+//! the compiled form the filter uses per request (`compiled`).
+
+mod compiled;
+mod endpoint;
+
+pub use compiled::{compile, ConfigError, Gateway, Model, Provider, Target};
+pub use endpoint::{Endpoint, Scheme};
+
+use serde::{Deserialize, Serialize};
+
+/// The filter's JSON configuration. The user's `gateway.yaml` is this plus the
+/// Envoy-level sections (`listener`, `admin`, `envoy`) the renderer consumes.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub providers: Vec<ProviderConfig>,
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Unique name; also names the Envoy cluster (`llmgw_<name>`).
+    pub name: String,
+    /// Provider type: a preset of the OpenAI-compatible family (`openai`,
+    /// `deepseek`, `qwen`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// SDK-style base URL including the API path prefix, e.g.
+    /// `https://api.deepseek.com/v1`. Defaults to the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// API key: a literal, or `env:NAME` to read host env var NAME at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Overrides the preset's auth style: `bearer`, `none`, or `header:NAME`
+    /// (the raw key in header NAME).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// Extra headers sent upstream on every request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderConfig {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The model name clients send.
+    pub name: String,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub provider: String,
+    /// Upstream model name; defaults to the client's model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Lower tiers are used first; a higher tier only when no lower one is usable.
+    #[serde(default)]
+    pub priority: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest accepted request body; larger ones get 413.
+    #[serde(default = "default_max_body")]
+    pub max_request_body_bytes: u64,
+}
+
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 4 * 1024 * 1024;
+
+fn default_max_body() -> u64 {
+    DEFAULT_MAX_REQUEST_BODY_BYTES
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_request_body_bytes: DEFAULT_MAX_REQUEST_BODY_BYTES,
+        }
+    }
+}
+
+impl PluginConfig {
+    /// Parses the JSON the filter receives; errors name the offending field.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        serde_json::from_slice(bytes).map_err(|e| ConfigError::new("configuration", e.to_string()))
+    }
+}

@@ -1,0 +1,291 @@
+//! The life of one HTTP stream through the filter, independent of the proxy:
+//! hold the request headers, buffer and validate the body, pick a target,
+//! rewrite the request for its provider; on the way back, label the response
+//! and turn upstream errors into OpenAI's error shape.
+
+use crate::config::Gateway;
+use crate::error::{normalize_upstream_error, ApiError};
+use crate::host::{Host, LogLevel};
+use crate::openai::{self, ParsedRequest};
+use crate::providers::{openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::routing::{self, Rng};
+use std::rc::Rc;
+
+/// Route header the Envoy route's `cluster_header` reads. Clients cannot set
+/// it: the filter removes it from every request it does not route itself.
+pub const CLUSTER_HEADER: &str = "x-llm-gateway-cluster";
+/// Response header naming the target that served the request.
+pub const TARGET_HEADER: &str = "x-llm-gateway-target";
+
+/// What the proxy should do after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// Hold headers (StopIteration) or buffer body (StopIterationAndBuffer).
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Request headers not seen yet.
+    Start,
+    /// Headers held, body being buffered.
+    Buffering(Operation),
+    /// Rewritten and sent upstream.
+    Forwarded,
+    /// Answered locally; nothing more to do.
+    Answered,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    Passthrough,
+    /// Buffer the body and rewrite it into an OpenAI error.
+    NormalizeError(u16),
+}
+
+/// Per-stream state; lives in the HTTP context.
+pub struct StreamFlow {
+    gw: Rc<Gateway>,
+    rng: Rng,
+    phase: Phase,
+    /// Index of the chosen provider, and the upstream model.
+    target: Option<(usize, String)>,
+    response: ResponseMode,
+}
+
+impl StreamFlow {
+    pub fn new(gw: Rc<Gateway>, seed: u64) -> Self {
+        Self {
+            gw,
+            rng: Rng::new(seed),
+            phase: Phase::Start,
+            target: None,
+            response: ResponseMode::Passthrough,
+        }
+    }
+
+    pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        host.set_request_header(CLUSTER_HEADER, None);
+        let method = host.request_header(":method").unwrap_or_default();
+        let full_path = host.request_header(":path").unwrap_or_default();
+        let path = full_path.split('?').next().unwrap_or_default();
+        let op = match path {
+            "/v1/chat/completions" => Operation::ChatCompletions,
+            "/v1/embeddings" => Operation::Embeddings,
+            "/v1/models" if method == "GET" => {
+                let body = openai::models_list(&self.gw);
+                return self.answer(host, 200, &body);
+            }
+            _ if method == "GET" && path.starts_with("/v1/models/") => {
+                let id = &path["/v1/models/".len()..];
+                return match openai::model_retrieve(&self.gw, id) {
+                    Ok(body) => self.answer(host, 200, &body),
+                    Err(e) => self.fail(host, &e),
+                };
+            }
+            "/v1/models" => return self.fail(host, &method_not_allowed(&method, path, "GET")),
+            _ => {
+                let e = ApiError::new(
+                    404,
+                    "invalid_request_error",
+                    format!(
+                        "Unknown request URL: {method} {path}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models."
+                    ),
+                )
+                .with_code("unknown_url");
+                return self.fail(host, &e);
+            }
+        };
+        if method != "POST" {
+            return self.fail(host, &method_not_allowed(&method, path, "POST"));
+        }
+        if end_of_stream {
+            return self.fail(host, &empty_body());
+        }
+        let declared = host
+            .request_header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(len) = declared {
+            if len > self.gw.max_request_body_bytes as u64 {
+                return self.fail(host, &too_large(self.gw.max_request_body_bytes));
+            }
+        }
+        self.phase = Phase::Buffering(op);
+        Verdict::Pause
+    }
+
+    pub fn on_request_body(
+        &mut self,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Verdict {
+        let Phase::Buffering(op) = self.phase else {
+            return if self.phase == Phase::Answered {
+                Verdict::Pause
+            } else {
+                Verdict::Continue
+            };
+        };
+        if body_size > self.gw.max_request_body_bytes {
+            return self.fail(host, &too_large(self.gw.max_request_body_bytes));
+        }
+        if !end_of_stream {
+            return Verdict::Pause;
+        }
+        let body = match host.request_body(body_size) {
+            Some(b) if !b.is_empty() => b,
+            _ => return self.fail(host, &empty_body()),
+        };
+        match openai::parse_request(op, &body) {
+            Ok(parsed) => self.forward(host, op, parsed),
+            Err(e) => self.fail(host, &e),
+        }
+    }
+
+    pub fn on_response_headers(&mut self, host: &mut dyn Host) -> Verdict {
+        if self.phase == Phase::Answered {
+            return Verdict::Continue;
+        }
+        if let Some((provider, model)) = &self.target {
+            let label = format!("{}/{}", self.gw.providers[*provider].name, model);
+            host.set_response_header(TARGET_HEADER, Some(&label));
+        }
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        if status >= 400 {
+            self.response = ResponseMode::NormalizeError(status);
+            host.set_response_header("content-type", Some("application/json"));
+            host.set_response_header("content-length", None);
+        }
+        Verdict::Continue
+    }
+
+    pub fn on_response_body(
+        &mut self,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Verdict {
+        let ResponseMode::NormalizeError(status) = self.response else {
+            return Verdict::Continue;
+        };
+        if !end_of_stream {
+            return Verdict::Pause;
+        }
+        let body = host.response_body(body_size).unwrap_or_default();
+        let key = self
+            .target
+            .as_ref()
+            .and_then(|(p, _)| self.gw.providers[*p].key.as_deref());
+        let err = normalize_upstream_error(status, &body, key.as_slice());
+        host.set_response_body(&err.to_json());
+        self.response = ResponseMode::Passthrough;
+        Verdict::Continue
+    }
+
+    fn forward(&mut self, host: &mut dyn Host, op: Operation, mut req: ParsedRequest) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let Some(model) = gw.model(&req.model) else {
+            return self.fail(host, &openai::unknown_model(&gw, &req.model));
+        };
+        let Some(target) = routing::select(&gw, model, &mut self.rng) else {
+            return self.fail(host, &no_target(&gw, model));
+        };
+        let provider = &gw.providers[target.provider];
+        let body = openai_compat::rename_model(&mut req.body, &target.model);
+        let path = openai_compat::upstream_path(&provider.endpoint.path_prefix, op);
+
+        host.set_request_header(":path", Some(&path));
+        host.set_request_header(":authority", Some(&provider.endpoint.authority()));
+        host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
+        for name in CLIENT_CREDENTIAL_HEADERS {
+            host.set_request_header(name, None);
+        }
+        if let Some((name, value)) = &provider.auth_header {
+            host.set_request_header(name, Some(value));
+        }
+        for (name, value) in &provider.extra_headers {
+            host.set_request_header(name, Some(value));
+        }
+        host.set_request_header("content-type", Some("application/json"));
+        host.set_request_header("content-length", Some(&body.len().to_string()));
+        host.set_request_body(&body);
+        host.log(
+            LogLevel::Debug,
+            &format!(
+                "{} model={} stream={} -> {}/{}",
+                op.name(),
+                req.model,
+                req.stream,
+                provider.name,
+                target.model
+            ),
+        );
+        self.target = Some((target.provider, target.model.clone()));
+        self.phase = Phase::Forwarded;
+        Verdict::Continue
+    }
+
+    fn answer(&mut self, host: &mut dyn Host, status: u16, body: &[u8]) -> Verdict {
+        self.phase = Phase::Answered;
+        host.send_response(status, &[("content-type", "application/json")], body);
+        Verdict::Pause
+    }
+
+    fn fail(&mut self, host: &mut dyn Host, e: &ApiError) -> Verdict {
+        if e.status >= 500 {
+            host.log(LogLevel::Warn, &e.message);
+        }
+        self.answer(host, e.status, &e.to_json())
+    }
+}
+
+fn method_not_allowed(method: &str, path: &str, allowed: &str) -> ApiError {
+    ApiError::new(
+        405,
+        "invalid_request_error",
+        format!("Method {method} is not allowed on {path}; use {allowed}."),
+    )
+    .with_code("method_not_allowed")
+}
+
+fn empty_body() -> ApiError {
+    ApiError::invalid_request("The request body is empty; expected a JSON object.")
+        .with_code("invalid_json")
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "invalid_request_error",
+        format!("The request body exceeds this gateway's limit of {limit} bytes."),
+    )
+    .with_code("request_too_large")
+}
+
+fn no_target(gw: &Gateway, model: &crate::config::Model) -> ApiError {
+    let mut reasons: Vec<&str> = model
+        .targets
+        .iter()
+        .filter_map(|t| gw.providers[t.provider].unavailable.as_deref())
+        .collect();
+    reasons.dedup();
+    ApiError::new(
+        503,
+        "api_error",
+        format!(
+            "No available target for model '{}': {}.",
+            model.name,
+            if reasons.is_empty() {
+                "every target is disabled".to_string()
+            } else {
+                reasons.join("; ")
+            }
+        ),
+    )
+    .with_code("no_available_target")
+}

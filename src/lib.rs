@@ -1,0 +1,23 @@
+//! llm-gateway: an AI gateway that runs inside Envoy as a proxy-wasm filter.
+//!
+//! Everything but `wasm` is a host-independent core that compiles and tests
+//! natively; `wasm` is the thin proxy-wasm layer that gathers inputs, calls
+//! the core and applies its decision.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod host;
+pub mod openai;
+pub mod providers;
+pub mod routing;
+
+#[cfg(test)]
+mod flow_tests;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;

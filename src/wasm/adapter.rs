@@ -1,0 +1,102 @@
+//! `Host` over proxy-wasm hostcalls. Every hostcall result is checked here;
+//! a failure is logged and absorbed, never unwrapped.
+
+use crate::host::{Host, LogLevel as CoreLevel};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType};
+
+pub fn log(level: LogLevel, message: &str) {
+    // Nothing sensible is left to do if logging itself fails.
+    let _ = hostcalls::log(level, message);
+}
+
+/// Host for one HTTP stream; remembers body sizes so bodies can be replaced.
+#[derive(Default)]
+pub struct ProxyHost {
+    pub request_body_size: usize,
+    pub response_body_size: usize,
+}
+
+fn get_header(map: MapType, name: &str) -> Option<String> {
+    match hostcalls::get_map_value(map, name) {
+        Ok(v) => v,
+        Err(e) => {
+            log(LogLevel::Warn, &format!("get header {name}: {e:?}"));
+            None
+        }
+    }
+}
+
+fn set_header(map: MapType, name: &str, value: Option<&str>) {
+    if let Err(e) = hostcalls::set_map_value(map, name, value) {
+        log(LogLevel::Warn, &format!("set header {name}: {e:?}"));
+    }
+}
+
+fn get_body(buffer: BufferType, len: usize) -> Option<Vec<u8>> {
+    match hostcalls::get_buffer(buffer, 0, len) {
+        Ok(v) => v,
+        Err(e) => {
+            log(LogLevel::Warn, &format!("get body: {e:?}"));
+            None
+        }
+    }
+}
+
+fn set_body(buffer: BufferType, old_len: usize, body: &[u8]) {
+    if let Err(e) = hostcalls::set_buffer(buffer, 0, old_len, body) {
+        log(LogLevel::Warn, &format!("set body: {e:?}"));
+    }
+}
+
+impl Host for ProxyHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        get_header(MapType::HttpRequestHeaders, name)
+    }
+
+    fn set_request_header(&mut self, name: &str, value: Option<&str>) {
+        set_header(MapType::HttpRequestHeaders, name, value)
+    }
+
+    fn request_body(&self, len: usize) -> Option<Vec<u8>> {
+        get_body(BufferType::HttpRequestBody, len)
+    }
+
+    fn set_request_body(&mut self, body: &[u8]) {
+        set_body(BufferType::HttpRequestBody, self.request_body_size, body)
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        get_header(MapType::HttpResponseHeaders, name)
+    }
+
+    fn set_response_header(&mut self, name: &str, value: Option<&str>) {
+        set_header(MapType::HttpResponseHeaders, name, value)
+    }
+
+    fn response_body(&self, len: usize) -> Option<Vec<u8>> {
+        get_body(BufferType::HttpResponseBody, len)
+    }
+
+    fn set_response_body(&mut self, body: &[u8]) {
+        set_body(BufferType::HttpResponseBody, self.response_body_size, body)
+    }
+
+    fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        if let Err(e) =
+            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
+        {
+            log(LogLevel::Error, &format!("send response: {e:?}"));
+        }
+    }
+
+    fn log(&self, level: CoreLevel, message: &str) {
+        let level = match level {
+            CoreLevel::Debug => LogLevel::Debug,
+            CoreLevel::Info => LogLevel::Info,
+            CoreLevel::Warn => LogLevel::Warn,
+            CoreLevel::Error => LogLevel::Error,
+        };
+        log(level, message);
+    }
+}

@@ -1,0 +1,81 @@
+//! The HTTP context: forwards each callback to the core `StreamFlow`.
+
+use super::adapter::ProxyHost;
+use crate::config::Gateway;
+use crate::error::ApiError;
+use crate::flow::{StreamFlow, Verdict};
+use crate::host::Host;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+pub struct HttpStream {
+    flow: Option<StreamFlow>,
+    host: ProxyHost,
+}
+
+impl HttpStream {
+    pub fn new(gateway: Option<Rc<Gateway>>, context_id: u32) -> Self {
+        let nanos = hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = nanos ^ (u64::from(context_id) << 32 | u64::from(context_id));
+        Self {
+            flow: gateway.map(|gw| StreamFlow::new(gw, seed)),
+            host: ProxyHost::default(),
+        }
+    }
+}
+
+fn action(v: Verdict) -> Action {
+    match v {
+        Verdict::Continue => Action::Continue,
+        Verdict::Pause => Action::Pause,
+    }
+}
+
+impl Context for HttpStream {}
+
+impl HttpContext for HttpStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        match self.flow.as_mut() {
+            Some(flow) => action(flow.on_request_headers(&mut self.host, end_of_stream)),
+            None => {
+                let e = ApiError::new(
+                    500,
+                    "api_error",
+                    "llm-gateway is not configured; see the Envoy log.",
+                );
+                self.host
+                    .send_response(500, &[("content-type", "application/json")], &e.to_json());
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.host.request_body_size = body_size;
+        match self.flow.as_mut() {
+            Some(flow) => action(flow.on_request_body(&mut self.host, body_size, end_of_stream)),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        match self.flow.as_mut() {
+            Some(flow) => action(flow.on_response_headers(&mut self.host)),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.host.response_body_size = body_size;
+        match self.flow.as_mut() {
+            Some(flow) => action(flow.on_response_body(&mut self.host, body_size, end_of_stream)),
+            None => Action::Continue,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The proxy-wasm layer: the only module that names `proxy_wasm`.
+
+mod adapter;
+mod http;
+
+use crate::config::{compile, Gateway, PluginConfig};
+use http::HttpStream;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use std::rc::Rc;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None }) });
+}}
+
+struct Root {
+    gateway: Option<Rc<Gateway>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                adapter::log(
+                    LogLevel::Error,
+                    "llm-gateway: no plugin configuration given",
+                );
+                return false;
+            }
+            Err(e) => {
+                adapter::log(
+                    LogLevel::Error,
+                    &format!("llm-gateway: cannot read plugin configuration: {e:?}"),
+                );
+                return false;
+            }
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        match PluginConfig::from_json(&bytes).and_then(|c| compile(&c, &env)) {
+            Ok(gw) => {
+                for p in gw.providers.iter() {
+                    if let Some(why) = &p.unavailable {
+                        adapter::log(LogLevel::Warn, &format!("llm-gateway: {why}"));
+                    }
+                }
+                adapter::log(
+                    LogLevel::Info,
+                    &format!(
+                        "llm-gateway: configured {} providers, {} models",
+                        gw.providers.len(),
+                        gw.models.len()
+                    ),
+                );
+                self.gateway = Some(Rc::new(gw));
+                true
+            }
+            Err(e) => {
+                adapter::log(LogLevel::Error, &format!("llm-gateway: {e}"));
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(HttpStream::new(self.gateway.clone(), context_id)))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

@@ -1,0 +1,56 @@
+"""Shipped Envoy configs validate; bad configs are refused with a clear message."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import ENVOY, RENDER, ROOT, WASM
+
+SHIPPED = sorted(p for p in (ROOT / "envoy").glob("*.yaml"))
+
+
+def test_rendered_envoy_yaml_is_current(tmp_path):
+    out = tmp_path / "envoy.yaml"
+    subprocess.run([str(RENDER), "--config", str(ROOT / "config/gateway.yaml"),
+                    "--wasm", "target/wasm32-wasip1/release/llm_gateway.wasm",
+                    "--out", str(out)], check=True, cwd=ROOT)
+    assert out.read_text() == (ROOT / "envoy/envoy.yaml").read_text(), \
+        "envoy/envoy.yaml is stale: run `make render`"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_envoy_configs_validate(path):
+    r = subprocess.run([ENVOY, "--mode", "validate", "-c", str(path), "--disable-hot-restart"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "llm-gateway: configured" in r.stdout + r.stderr
+
+
+def test_renderer_rejects_bad_config_naming_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("listener: {port: 10000}\nproviders:\n  - {name: a, type: opneai}\n"
+                   "models: [{name: m, targets: [{provider: a}]}]\n")
+    r = subprocess.run([str(RENDER), "--config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "invalid config at providers[0].type: unknown provider type 'opneai'" in r.stderr
+
+
+def test_filter_refuses_bad_plugin_config(tmp_path):
+    """on_configure returns false and logs why; Envoy refuses to start."""
+    good = tmp_path / "good.yaml"
+    good.write_text(json.dumps({
+        "listener": {"port": 1}, "envoy": {"access_log": "none"},
+        "providers": [{"name": "a", "type": "openai", "api_key": "k"}],
+        "models": [{"name": "m", "targets": [{"provider": "a"}]}]}))
+    out = tmp_path / "envoy.yaml"
+    subprocess.run([str(RENDER), "--config", str(good), "--wasm", str(WASM), "--out", str(out)],
+                   check=True)
+    text = out.read_text()
+    assert '"type":"openai"' in text
+    out.write_text(text.replace('"type":"openai"', '"type":"nope"'))
+    r = subprocess.run([ENVOY, "--mode", "validate", "-c", str(out), "--disable-hot-restart"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "invalid config at providers[0].type: unknown provider type 'nope'" in r.stdout + r.stderr

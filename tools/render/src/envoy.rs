@@ -1,0 +1,171 @@
+//! Builds the Envoy bootstrap for a gateway file.
+
+use crate::gateway_file::{GatewayFile, SocketConfig};
+use llm_gateway::config::Provider;
+use llm_gateway::flow::CLUSTER_HEADER;
+use serde_json::{json, Value};
+
+/// The root id and VM id the filter registers under.
+pub const PLUGIN_NAME: &str = "llm_gateway";
+
+fn socket(s: &SocketConfig) -> Value {
+    json!({"socket_address": {"address": s.address, "port_value": s.port}})
+}
+
+fn access_log(target: &str) -> Value {
+    let format = json!({
+        "start_time": "%START_TIME%",
+        "method": "%REQ(:METHOD)%",
+        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        "status": "%RESPONSE_CODE%",
+        "flags": "%RESPONSE_FLAGS%",
+        "duration_ms": "%DURATION%",
+        "upstream_cluster": "%UPSTREAM_CLUSTER%",
+        "upstream_host": "%UPSTREAM_HOST%",
+        "target": "%RESP(X-LLM-GATEWAY-TARGET)%",
+        "request_id": "%REQ(X-REQUEST-ID)%",
+        "bytes_received": "%BYTES_RECEIVED%",
+        "bytes_sent": "%BYTES_SENT%"
+    });
+    let (name, typed) = if target == "stdout" {
+        (
+            "envoy.access_loggers.stdout",
+            json!({
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": {"json_format": format}
+            }),
+        )
+    } else {
+        (
+            "envoy.access_loggers.file",
+            json!({
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                "path": target,
+                "log_format": {"json_format": format}
+            }),
+        )
+    };
+    json!([{"name": name, "typed_config": typed}])
+}
+
+fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
+    let e = &p.endpoint;
+    let mut c = json!({
+        "name": p.cluster,
+        "type": if e.host_is_ip() { "STATIC" } else { "LOGICAL_DNS" },
+        "connect_timeout": format!("{}s", gw.envoy.connect_timeout_seconds),
+        "dns_lookup_family": "V4_PREFERRED",
+        "per_connection_buffer_limit_bytes": buffer_limit(gw),
+        "load_assignment": {
+            "cluster_name": p.cluster,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": e.host, "port_value": e.port}
+            }}}]}]
+        }
+    });
+    if e.is_tls() {
+        c["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": e.host,
+                "common_tls_context": {
+                    "validation_context": {
+                        "trusted_ca": {"filename": gw.envoy.ca_file},
+                        "match_typed_subject_alt_names": [{
+                            "san_type": "DNS",
+                            "matcher": {"exact": e.host}
+                        }]
+                    }
+                }
+            }
+        });
+    }
+    c
+}
+
+/// Room for the largest accepted body plus headers, never below Envoy's 1 MiB.
+fn buffer_limit(gw: &GatewayFile) -> u64 {
+    (gw.plugin.limits.max_request_body_bytes + 64 * 1024).max(1024 * 1024)
+}
+
+/// Renders the bootstrap. `wasm_path` is where Envoy finds the filter.
+pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
+    let plugin_json = serde_json::to_string(&gw.plugin).unwrap_or_default();
+    let mut vm_config = json!({
+        "vm_id": PLUGIN_NAME,
+        "runtime": "envoy.wasm.runtime.v8",
+        "code": {"local": {"filename": wasm_path}}
+    });
+    let env_keys = gw.env_keys();
+    if !env_keys.is_empty() {
+        vm_config["environment_variables"] = json!({"host_env_keys": env_keys});
+    }
+    let wasm_filter = json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": PLUGIN_NAME,
+                "root_id": PLUGIN_NAME,
+                // Lets the filter hold request headers until it has read the
+                // body's `model`, then set the routing header.
+                "allow_on_headers_stop_iteration": true,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": plugin_json
+                },
+                "vm_config": vm_config
+            }
+        }
+    });
+    let timeout = format!("{}s", gw.envoy.route_timeout_seconds);
+    let mut hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": PLUGIN_NAME,
+        "codec_type": "AUTO",
+        "generate_request_id": true,
+        "stream_idle_timeout": timeout,
+        "route_config": {
+            "name": PLUGIN_NAME,
+            "virtual_hosts": [{
+                "name": PLUGIN_NAME,
+                "domains": ["*"],
+                "routes": [{
+                    "match": {"prefix": "/"},
+                    "route": {"cluster_header": CLUSTER_HEADER, "timeout": timeout},
+                    // Routing is internal; providers never see the header.
+                    "request_headers_to_remove": [CLUSTER_HEADER]
+                }]
+            }]
+        },
+        "http_filters": [
+            wasm_filter,
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+            }
+        ]
+    });
+    if gw.envoy.access_log != "none" {
+        hcm["access_log"] = access_log(&gw.envoy.access_log);
+    }
+    let mut bootstrap = json!({
+        "static_resources": {
+            "listeners": [{
+                "name": PLUGIN_NAME,
+                "address": socket(&gw.listener),
+                "per_connection_buffer_limit_bytes": buffer_limit(gw),
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": hcm
+                }]}]
+            }],
+            "clusters": gw.gateway.providers.iter().map(|p| cluster(p, gw)).collect::<Vec<_>>()
+        }
+    });
+    if let Some(admin) = &gw.admin {
+        bootstrap["admin"] = json!({"address": socket(admin)});
+    }
+    bootstrap
+}

@@ -1,0 +1,141 @@
+//! The user's `gateway.yaml`: the filter's `PluginConfig` plus the
+//! Envoy-level sections only the renderer reads.
+
+use llm_gateway::config::{compile, ConfigError, Gateway, PluginConfig};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SocketConfig {
+    #[serde(default = "loopback")]
+    pub address: String,
+    pub port: u16,
+}
+
+fn loopback() -> String {
+    "127.0.0.1".into()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyConfig {
+    /// Upper bound for one request, streaming included.
+    #[serde(default = "default_route_timeout")]
+    pub route_timeout_seconds: u32,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u32,
+    /// CA bundle for verifying https providers.
+    #[serde(default = "default_ca_file")]
+    pub ca_file: String,
+    /// `stdout`, `none`, or a file path for a JSON access log.
+    #[serde(default = "default_access_log")]
+    pub access_log: String,
+}
+
+fn default_route_timeout() -> u32 {
+    300
+}
+fn default_connect_timeout() -> u32 {
+    10
+}
+fn default_ca_file() -> String {
+    "/etc/ssl/certs/ca-certificates.crt".into()
+}
+fn default_access_log() -> String {
+    "stdout".into()
+}
+
+impl Default for EnvoyConfig {
+    fn default() -> Self {
+        Self {
+            route_timeout_seconds: default_route_timeout(),
+            connect_timeout_seconds: default_connect_timeout(),
+            ca_file: default_ca_file(),
+            access_log: default_access_log(),
+        }
+    }
+}
+
+/// A parsed and validated gateway file.
+#[derive(Debug)]
+pub struct GatewayFile {
+    pub listener: SocketConfig,
+    pub admin: Option<SocketConfig>,
+    pub envoy: EnvoyConfig,
+    pub plugin: PluginConfig,
+    pub gateway: Gateway,
+}
+
+const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
+
+fn section<T: serde::de::DeserializeOwned>(
+    value: Option<Value>,
+    name: &str,
+) -> Result<Option<T>, ConfigError> {
+    value
+        .map(|v| serde_json::from_value(v).map_err(|e| ConfigError::new(name, e.to_string())))
+        .transpose()
+}
+
+impl GatewayFile {
+    pub fn parse(yaml: &str) -> Result<Self, ConfigError> {
+        let value: Value = serde_yaml::from_str(yaml)
+            .map_err(|e| ConfigError::new("gateway file", format!("not valid YAML: {e}")))?;
+        let Value::Object(mut map) = value else {
+            return Err(ConfigError::new("gateway file", "must be a YAML mapping"));
+        };
+        let listener = section::<SocketConfig>(map.remove("listener"), "listener")?
+            .ok_or_else(|| ConfigError::new("listener", "is required (address and port)"))?;
+        let admin = section::<SocketConfig>(map.remove("admin"), "admin")?;
+        let envoy = section::<EnvoyConfig>(map.remove("envoy"), "envoy")?.unwrap_or_default();
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !["providers", "models", "limits"].contains(&k.as_str()))
+        {
+            return Err(ConfigError::new(
+                unknown.clone(),
+                format!(
+                    "unknown section; expected one of {}, providers, models, limits",
+                    ENVOY_SECTIONS.join(", ")
+                ),
+            ));
+        }
+        let plugin: PluginConfig = serde_json::from_value(Value::Object(map))
+            .map_err(|e| ConfigError::new("gateway file", e.to_string()))?;
+        // Keys are not needed to render; missing ones only disable providers.
+        let gateway = compile(&plugin, &|_| None)?;
+        if envoy.route_timeout_seconds == 0 {
+            return Err(ConfigError::new(
+                "envoy.route_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
+        if envoy.access_log.trim().is_empty() {
+            return Err(ConfigError::new(
+                "envoy.access_log",
+                "must be 'stdout', 'none' or a file path",
+            ));
+        }
+        Ok(Self {
+            listener,
+            admin,
+            envoy,
+            plugin,
+            gateway,
+        })
+    }
+
+    /// Host environment variables the filter reads keys from.
+    pub fn env_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .gateway
+            .providers
+            .iter()
+            .filter_map(|p| p.key_env.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}

@@ -1,0 +1,87 @@
+use crate::envoy::render;
+use crate::gateway_file::GatewayFile;
+
+const FILE: &str = r#"
+listener: {address: 0.0.0.0, port: 10000}
+admin: {port: 9901}
+envoy: {access_log: none, route_timeout_seconds: 60}
+providers:
+  - name: mock
+    type: openai
+    base_url: http://127.0.0.1:18080/v1
+  - name: deepseek
+    type: deepseek
+    api_key: env:DEEPSEEK_API_KEY
+  - name: qwen
+    type: qwen
+    api_key: env:DASHSCOPE_API_KEY
+models:
+  - name: mock-gpt
+    targets: [{provider: mock}]
+  - name: deepseek-chat
+    targets: [{provider: deepseek}]
+"#;
+
+#[test]
+fn renders_clusters_route_and_filter() {
+    let gw = GatewayFile::parse(FILE).unwrap();
+    assert_eq!(gw.env_keys(), ["DASHSCOPE_API_KEY", "DEEPSEEK_API_KEY"]);
+    let b = render(&gw, "/x/llm_gateway.wasm");
+    let listener = &b["static_resources"]["listeners"][0];
+    assert_eq!(listener["address"]["socket_address"]["address"], "0.0.0.0");
+    let hcm = &listener["filter_chains"][0]["filters"][0]["typed_config"];
+    assert!(hcm.get("access_log").is_none());
+    let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+    assert_eq!(route["cluster_header"], "x-llm-gateway-cluster");
+    assert_eq!(route["timeout"], "60s");
+    let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
+    assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
+    assert_eq!(
+        wasm["vm_config"]["code"]["local"]["filename"],
+        "/x/llm_gateway.wasm"
+    );
+    assert_eq!(
+        wasm["vm_config"]["environment_variables"]["host_env_keys"],
+        serde_json::json!(["DASHSCOPE_API_KEY", "DEEPSEEK_API_KEY"])
+    );
+    // The embedded plugin config is exactly the providers/models/limits part.
+    let plugin: serde_json::Value =
+        serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(plugin["providers"][1]["api_key"], "env:DEEPSEEK_API_KEY");
+    assert!(plugin.get("listener").is_none());
+
+    let clusters = b["static_resources"]["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 3);
+    assert_eq!(clusters[0]["name"], "llmgw_mock");
+    assert_eq!(clusters[0]["type"], "STATIC");
+    assert!(clusters[0].get("transport_socket").is_none());
+    assert_eq!(clusters[1]["type"], "LOGICAL_DNS");
+    let tls = &clusters[1]["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"], "api.deepseek.com");
+    assert_eq!(
+        clusters[2]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"]["port_value"],
+        443
+    );
+    assert_eq!(
+        b["admin"]["address"]["socket_address"]["address"],
+        "127.0.0.1"
+    );
+}
+
+#[test]
+fn bad_files_name_the_field() {
+    let cases = [
+        ("providers: []\nmodels: []\n", "listener", "required"),
+        ("listener: {port: 1}\nextra: 1\nproviders: []\nmodels: []\n", "extra", "unknown section"),
+        ("listener: {port: 1, host: x}\n", "listener", "unknown field `host`"),
+        ("listener: {port: 1}\nenvoy: {route_timeout_seconds: 0}\nproviders: [{name: a, type: openai}]\nmodels: [{name: m, targets: [{provider: a}]}]\n", "envoy.route_timeout_seconds", "at least 1"),
+        ("listener: {port: 1}\nproviders: [{name: a, type: opneai}]\nmodels: []\n", "providers[0].type", "unknown provider type 'opneai'"),
+        ("listener: [\n", "gateway file", "not valid YAML"),
+    ];
+    for (yaml, field, problem) in cases {
+        let e = GatewayFile::parse(yaml).unwrap_err();
+        assert_eq!(e.field, field, "{yaml}: {e}");
+        assert!(e.problem.contains(problem), "{yaml}: {e}");
+    }
+}
