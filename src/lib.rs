@@ -12,9 +12,11 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod host;
+pub mod hub;
 pub mod openai;
 pub mod providers;
 pub mod routing;
+pub mod sse;
 
 #[cfg(test)]
 mod flow_tests;

@@ -1,6 +1,8 @@
 //! Provider types. Each family lives in its own file; this module names them
 //! and holds what they share (auth styles, API operations).
 
+pub mod anthropic;
+pub mod gemini;
 pub mod openai_compat;
 
 /// How the provider key travels upstream.

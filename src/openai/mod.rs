@@ -1,5 +1,9 @@
 //! The unified (OpenAI) API at the gateway's edge: request validation with
-//! OpenAI's error wording, and the `/v1/models` list.
+//! OpenAI's error wording, the `/v1/models` list, and the ingress edge of the
+//! hub (`to_hub` requests in, `render` responses and chunks out).
+
+pub mod render;
+pub mod to_hub;
 
 use crate::config::Gateway;
 use crate::error::ApiError;
