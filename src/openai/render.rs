@@ -25,7 +25,7 @@ fn message_json(c: &Choice) -> Value {
     m.insert(
         "content".into(),
         match &c.content {
-            Some(t) if !(t.is_empty() && !c.tool_calls.is_empty()) => Value::String(t.clone()),
+            Some(t) if !t.is_empty() || c.tool_calls.is_empty() => Value::String(t.clone()),
             _ => Value::Null,
         },
     );
