@@ -3,12 +3,14 @@
 //! rewrite the request for its provider; on the way back, label the response
 //! and turn upstream errors into OpenAI's error shape.
 
-use crate::config::Gateway;
+use crate::config::{Dialect, Gateway, Target};
 use crate::error::{normalize_upstream_error, ApiError};
 use crate::host::{Host, LogLevel};
-use crate::openai::{self, ParsedRequest};
-use crate::providers::{openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::hub::{ResponseContext, Translator};
+use crate::openai::{self, render, to_hub, ParsedRequest};
+use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
 use crate::routing::{self, Rng};
+use crate::stream::StreamTranslation;
 use std::rc::Rc;
 
 /// Route header the Envoy route's `cluster_header` reads. Clients cannot set
@@ -37,11 +39,29 @@ enum Phase {
     Answered,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the response must be treated, decided when the request is sent.
+enum Plan {
+    /// OpenAI-shaped responses pass through.
+    Passthrough,
+    /// Translated by `translator`: a whole chat completion, a stream, or
+    /// an embeddings list.
+    Translate {
+        translator: Rc<dyn Translator>,
+        ctx: ResponseContext,
+        op: Operation,
+        stream: bool,
+        include_usage: bool,
+    },
+}
+
 enum ResponseMode {
     Passthrough,
     /// Buffer the body and rewrite it into an OpenAI error.
     NormalizeError(u16),
+    /// Headers held; buffer the whole body and translate it.
+    TranslateBody,
+    /// Translate each chunk as it arrives.
+    TranslateStream(Box<StreamTranslation>),
 }
 
 /// Per-stream state; lives in the HTTP context.
@@ -51,6 +71,7 @@ pub struct StreamFlow {
     phase: Phase,
     /// Index of the chosen provider, and the upstream model.
     target: Option<(usize, String)>,
+    plan: Plan,
     response: ResponseMode,
 }
 
@@ -61,6 +82,7 @@ impl StreamFlow {
             rng: Rng::new(seed),
             phase: Phase::Start,
             target: None,
+            plan: Plan::Passthrough,
             response: ResponseMode::Passthrough,
         }
     }
@@ -144,7 +166,7 @@ impl StreamFlow {
         }
     }
 
-    pub fn on_response_headers(&mut self, host: &mut dyn Host) -> Verdict {
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
         if self.phase == Phase::Answered {
             return Verdict::Continue;
         }
@@ -160,8 +182,41 @@ impl StreamFlow {
             self.response = ResponseMode::NormalizeError(status);
             host.set_response_header("content-type", Some("application/json"));
             host.set_response_header("content-length", None);
+            return Verdict::Continue;
         }
-        Verdict::Continue
+        let Plan::Translate {
+            translator,
+            ctx,
+            stream,
+            include_usage,
+            ..
+        } = &self.plan
+        else {
+            return Verdict::Continue;
+        };
+        if !(200..300).contains(&status) {
+            return Verdict::Continue;
+        }
+        host.set_response_header("content-length", None);
+        if *stream {
+            host.set_response_header("content-type", Some("text/event-stream"));
+            host.set_response_header("cache-control", Some("no-cache"));
+            let decoder = translator.stream_decoder(ctx);
+            self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
+                decoder,
+                ctx,
+                *include_usage,
+            )));
+            return Verdict::Continue;
+        }
+        host.set_response_header("content-type", Some("application/json"));
+        self.response = ResponseMode::TranslateBody;
+        // Held so a body that cannot be translated can still become a 502.
+        if end_of_stream {
+            Verdict::Continue
+        } else {
+            Verdict::Pause
+        }
     }
 
     pub fn on_response_body(
@@ -170,21 +225,72 @@ impl StreamFlow {
         body_size: usize,
         end_of_stream: bool,
     ) -> Verdict {
-        let ResponseMode::NormalizeError(status) = self.response else {
-            return Verdict::Continue;
-        };
-        if !end_of_stream {
-            return Verdict::Pause;
+        match &mut self.response {
+            ResponseMode::Passthrough => Verdict::Continue,
+            ResponseMode::TranslateStream(st) => {
+                let chunk = host.response_body(body_size).unwrap_or_default();
+                let mut out = st.feed(&chunk);
+                if end_of_stream {
+                    out.extend(st.finish());
+                }
+                host.set_response_body(&out);
+                Verdict::Continue
+            }
+            ResponseMode::NormalizeError(_) | ResponseMode::TranslateBody if !end_of_stream => {
+                Verdict::Pause
+            }
+            ResponseMode::NormalizeError(status) => {
+                let status = *status;
+                let body = host.response_body(body_size).unwrap_or_default();
+                let err = match &self.plan {
+                    Plan::Translate { translator, .. } => translator.decode_error(status, &body),
+                    Plan::Passthrough => {
+                        let key = self
+                            .target
+                            .as_ref()
+                            .and_then(|(p, _)| self.gw.providers[*p].key.as_deref());
+                        normalize_upstream_error(status, &body, key.as_slice())
+                    }
+                };
+                host.set_response_body(&err.to_json());
+                self.response = ResponseMode::Passthrough;
+                Verdict::Continue
+            }
+            ResponseMode::TranslateBody => {
+                let body = host.response_body(body_size).unwrap_or_default();
+                let translated = match &self.plan {
+                    Plan::Translate {
+                        translator,
+                        ctx,
+                        op: Operation::ChatCompletions,
+                        ..
+                    } => translator
+                        .decode_response(&body, ctx)
+                        .map(|r| render::chat_completion(&r)),
+                    Plan::Translate {
+                        translator,
+                        ctx,
+                        op: Operation::Embeddings,
+                        ..
+                    } => translator
+                        .decode_embeddings(&body, ctx)
+                        .map(|r| render::embeddings(&r)),
+                    Plan::Passthrough => Ok(body),
+                };
+                let out = match translated {
+                    Ok(out) => out,
+                    Err(e) => {
+                        host.log(LogLevel::Warn, &e.message);
+                        host.set_response_header(":status", Some(&e.status.to_string()));
+                        e.to_json()
+                    }
+                };
+                host.set_response_header("content-length", Some(&out.len().to_string()));
+                host.set_response_body(&out);
+                self.response = ResponseMode::Passthrough;
+                Verdict::Continue
+            }
         }
-        let body = host.response_body(body_size).unwrap_or_default();
-        let key = self
-            .target
-            .as_ref()
-            .and_then(|(p, _)| self.gw.providers[*p].key.as_deref());
-        let err = normalize_upstream_error(status, &body, key.as_slice());
-        host.set_response_body(&err.to_json());
-        self.response = ResponseMode::Passthrough;
-        Verdict::Continue
     }
 
     fn forward(&mut self, host: &mut dyn Host, op: Operation, mut req: ParsedRequest) -> Verdict {
@@ -196,8 +302,23 @@ impl StreamFlow {
             return self.fail(host, &no_target(&gw, model));
         };
         let provider = &gw.providers[target.provider];
-        let body = openai_compat::rename_model(&mut req.body, &target.model);
-        let path = openai_compat::upstream_path(&provider.endpoint.path_prefix, op);
+        let prefix = provider.endpoint.path_prefix.as_str();
+        let (path, body) = match &provider.dialect {
+            Dialect::OpenAi => (
+                openai_compat::upstream_path(prefix, op),
+                openai_compat::rename_model(&mut req.body, &target.model),
+            ),
+            Dialect::Azure { api_version } => (
+                azure::path(prefix, &target.model, op, api_version),
+                openai_compat::rename_model(&mut req.body, &target.model),
+            ),
+            Dialect::Translated(translator) => {
+                match self.translate(host, translator, op, &req, target, prefix) {
+                    Ok(pair) => pair,
+                    Err(e) => return self.fail(host, &e),
+                }
+            }
+        };
 
         host.set_request_header(":path", Some(&path));
         host.set_request_header(":authority", Some(&provider.endpoint.authority()));
@@ -210,6 +331,10 @@ impl StreamFlow {
         }
         for (name, value) in &provider.extra_headers {
             host.set_request_header(name, Some(value));
+        }
+        if matches!(self.plan, Plan::Translate { .. }) {
+            // Translation reads the body: ask for it uncompressed.
+            host.set_request_header("accept-encoding", None);
         }
         host.set_request_header("content-type", Some("application/json"));
         host.set_request_header("content-length", Some(&body.len().to_string()));
@@ -228,6 +353,49 @@ impl StreamFlow {
         self.target = Some((target.provider, target.model.clone()));
         self.phase = Phase::Forwarded;
         Verdict::Continue
+    }
+
+    /// Builds the provider's request through the hub and plans the response.
+    fn translate(
+        &mut self,
+        host: &mut dyn Host,
+        translator: &Rc<dyn Translator>,
+        op: Operation,
+        req: &ParsedRequest,
+        target: &Target,
+        prefix: &str,
+    ) -> Result<(String, Vec<u8>), ApiError> {
+        let ctx = ResponseContext {
+            model: target.model.clone(),
+            created: host.unix_time(),
+            request_id: format!("{:016x}", self.rng.next_u64()),
+        };
+        let (body, stream, include_usage) = match op {
+            Operation::ChatCompletions => {
+                let mut hub = to_hub::chat_request(&req.body, &target.model)?;
+                if hub.max_tokens.is_none() {
+                    hub.max_tokens = target.max_tokens;
+                }
+                (
+                    translator.encode_request(&hub)?,
+                    hub.stream,
+                    hub.include_usage,
+                )
+            }
+            Operation::Embeddings => {
+                let hub = to_hub::embeddings_request(&req.body, &target.model)?;
+                (translator.encode_embeddings(&hub)?, false, false)
+            }
+        };
+        let path = translator.path(op, prefix, &target.model, stream);
+        self.plan = Plan::Translate {
+            translator: Rc::clone(translator),
+            ctx,
+            op,
+            stream,
+            include_usage,
+        };
+        Ok((path, body))
     }
 
     fn answer(&mut self, host: &mut dyn Host, status: u16, body: &[u8]) -> Verdict {

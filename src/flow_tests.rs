@@ -52,6 +52,9 @@ impl Host for FakeHost {
         self.sent = Some((status, body.to_vec()));
     }
     fn log(&self, _level: LogLevel, _message: &str) {}
+    fn unix_time(&self) -> u64 {
+        1_700_000_000
+    }
 }
 
 const CONFIG: &str = r#"{
@@ -130,7 +133,7 @@ fn chat_is_rewritten_for_the_provider() {
     );
 
     h.resp_headers.insert(":status".into(), "200".into());
-    assert_eq!(f.on_response_headers(&mut h), Verdict::Continue);
+    assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
     assert_eq!(h.resp_headers[TARGET_HEADER], "mock/gpt-4o-mini-2024-07-18");
     assert_eq!(f.on_response_body(&mut h, 10, false), Verdict::Continue);
 }
@@ -221,7 +224,7 @@ fn errors_are_openai_shaped() {
         assert!(!h.req_headers.contains_key(CLUSTER_HEADER));
         // The local reply passes back through the filter untouched.
         h.resp_headers.insert(":status".into(), got.to_string());
-        f.on_response_headers(&mut h);
+        f.on_response_headers(&mut h, false);
         assert!(!h.resp_headers.contains_key(TARGET_HEADER));
     }
 }
@@ -263,7 +266,7 @@ fn upstream_errors_are_normalized_and_scrubbed() {
     h.resp_headers
         .insert("content-type".into(), "text/plain".into());
     h.resp_headers.insert("content-length".into(), "99".into());
-    f.on_response_headers(&mut h);
+    f.on_response_headers(&mut h, false);
     assert_eq!(h.resp_headers["content-type"], "application/json");
     assert!(!h.resp_headers.contains_key("content-length"));
     h.resp_body = b"bad key sk-upstream-secret".to_vec();
@@ -274,4 +277,287 @@ fn upstream_errors_are_normalized_and_scrubbed() {
         v,
         json!({"error":{"message":"Upstream returned HTTP 401: bad key [redacted]","type":"authentication_error","param":null,"code":null}})
     );
+}
+
+mod translated {
+    use super::*;
+    use crate::config::Dialect;
+    use crate::error::ApiError;
+    use crate::hub::{
+        ChatRequest, ChatResponse, Choice, FinishReason, ResponseContext, StreamDecoder,
+        StreamEvent, Translator,
+    };
+    use crate::providers::Operation;
+    use crate::sse::SseEvent;
+
+    /// A provider whose stream events carry plain text and end with `end`.
+    struct Echo;
+
+    struct EchoDecoder {
+        ended: bool,
+    }
+
+    impl StreamDecoder for EchoDecoder {
+        fn on_event(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) {
+            if event.data == "end" {
+                self.ended = true;
+                out.push(StreamEvent::Finish {
+                    choice: 0,
+                    reason: FinishReason::Stop,
+                });
+            } else {
+                out.push(StreamEvent::Text {
+                    choice: 0,
+                    text: event.data.clone(),
+                });
+            }
+        }
+        fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+            if !self.ended {
+                out.push(StreamEvent::Error(ApiError::new(
+                    502,
+                    "api_error",
+                    "cut short",
+                )));
+            }
+        }
+    }
+
+    impl Translator for Echo {
+        fn path(&self, _op: Operation, prefix: &str, model: &str, stream: bool) -> String {
+            format!("{prefix}/echo/{model}?stream={stream}")
+        }
+        fn encode_request(&self, req: &ChatRequest) -> Result<Vec<u8>, ApiError> {
+            if req.n == Some(2) {
+                return Err(ApiError::invalid_request("echo cannot do n=2").with_param("n"));
+            }
+            Ok(format!(
+                "{}|{}|{:?}",
+                req.model,
+                req.messages[0].text(),
+                req.max_tokens
+            )
+            .into_bytes())
+        }
+        fn decode_response(
+            &self,
+            body: &[u8],
+            ctx: &ResponseContext,
+        ) -> Result<ChatResponse, ApiError> {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::new(502, "api_error", "not utf-8"))?;
+            Ok(ChatResponse {
+                id: format!("echo-{}", ctx.request_id),
+                model: ctx.model.clone(),
+                created: ctx.created,
+                choices: vec![Choice {
+                    content: Some(text.into()),
+                    finish_reason: Some(FinishReason::Stop),
+                    ..Choice::default()
+                }],
+                usage: None,
+            })
+        }
+        fn stream_decoder(&self, _ctx: &ResponseContext) -> Box<dyn StreamDecoder> {
+            Box::new(EchoDecoder { ended: false })
+        }
+        fn decode_error(&self, status: u16, body: &[u8]) -> ApiError {
+            ApiError::new(
+                status,
+                "echo_error",
+                String::from_utf8_lossy(body).to_string(),
+            )
+        }
+    }
+
+    const CFG: &str = r#"{
+        "providers": [
+            {"name": "echo", "type": "openai", "base_url": "https://echo.test/v9", "api_key": "k"},
+            {"name": "az", "type": "azure", "base_url": "https://res.openai.azure.com", "api_key": "azk", "api_version": "2025-01-01-preview"}
+        ],
+        "models": [
+            {"name": "e", "targets": [{"provider": "echo", "model": "echo-1", "max_tokens": 64}]},
+            {"name": "gpt-4o", "targets": [{"provider": "az", "model": "my-deploy"}]}
+        ]
+    }"#;
+
+    fn flow() -> StreamFlow {
+        let cfg = PluginConfig::from_json(CFG.as_bytes()).unwrap();
+        let mut gw = compile(&cfg, &|_| None).unwrap();
+        gw.providers[0].dialect = Dialect::Translated(Rc::new(Echo));
+        StreamFlow::new(Rc::new(gw), 9)
+    }
+
+    fn respond(f: &mut StreamFlow, h: &mut FakeHost, status: &str, chunks: &[&str]) -> Vec<u8> {
+        h.resp_headers.insert(":status".into(), status.into());
+        h.resp_headers.insert("content-length".into(), "5".into());
+        let mut client = Vec::new();
+        let verdict = f.on_response_headers(h, false);
+        let mut buffered = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            let eos = i + 1 == chunks.len();
+            buffered.extend_from_slice(c.as_bytes());
+            h.resp_body = buffered.clone();
+            let v = f.on_response_body(h, buffered.len(), eos);
+            if v == Verdict::Continue {
+                client.extend_from_slice(&h.resp_body);
+                buffered.clear();
+            }
+        }
+        assert!(verdict == Verdict::Continue || buffered.is_empty());
+        client
+    }
+
+    #[test]
+    fn non_streaming_is_translated_with_headers_held() {
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"e","messages":[{"role":"user","content":"hey"}]}"#,
+        );
+        h.req_headers
+            .insert("accept-encoding".into(), "gzip".into());
+        assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+        assert_eq!(h.req_headers[":path"], "/v9/echo/echo-1?stream=false");
+        assert!(!h.req_headers.contains_key("accept-encoding"));
+        // The target's max_tokens default reached the translator.
+        assert_eq!(h.req_body, b"echo-1|hey|Some(64)");
+
+        h.resp_headers.insert(":status".into(), "200".into());
+        assert_eq!(f.on_response_headers(&mut h, false), Verdict::Pause);
+        assert!(!h.resp_headers.contains_key("content-length"));
+        h.resp_body = b"hel".to_vec();
+        assert_eq!(f.on_response_body(&mut h, 3, false), Verdict::Pause);
+        h.resp_body = b"hello".to_vec();
+        assert_eq!(f.on_response_body(&mut h, 5, true), Verdict::Continue);
+        let v: Value = serde_json::from_slice(&h.resp_body).unwrap();
+        assert_eq!(v["object"], "chat.completion");
+        assert_eq!(v["choices"][0]["message"]["content"], "hello");
+        assert_eq!(v["created"], 1_700_000_000);
+        assert_eq!(
+            h.resp_headers["content-length"],
+            h.resp_body.len().to_string()
+        );
+        assert_eq!(h.resp_headers["content-type"], "application/json");
+    }
+
+    #[test]
+    fn untranslatable_body_becomes_502() {
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"e","messages":[{"role":"user","content":"x"}]}"#,
+        );
+        run(&mut f, &mut h);
+        h.resp_headers.insert(":status".into(), "200".into());
+        f.on_response_headers(&mut h, false);
+        h.resp_body = vec![0xff, 0xfe];
+        f.on_response_body(&mut h, 2, true);
+        assert_eq!(h.resp_headers[":status"], "502");
+        let v: Value = serde_json::from_slice(&h.resp_body).unwrap();
+        assert_eq!(v["error"]["message"], "not utf-8");
+    }
+
+    #[test]
+    fn streams_are_translated_chunk_by_chunk() {
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"e","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
+        );
+        run(&mut f, &mut h);
+        assert_eq!(h.req_headers[":path"], "/v9/echo/echo-1?stream=true");
+        let out = respond(
+            &mut f,
+            &mut h,
+            "200",
+            &["data: Hel", "lo\n\ndata: wor", "ld\n\n", "data: end\n\n"],
+        );
+        assert_eq!(h.resp_headers["content-type"], "text/event-stream");
+        assert!(!h.resp_headers.contains_key("content-length"));
+        let text = String::from_utf8(out).unwrap();
+        let contents: Vec<String> = text
+            .split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(contents, ["", "Hello", "world", "-"]);
+        assert!(text.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn a_stream_cut_short_ends_with_an_error_event() {
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"e","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
+        );
+        run(&mut f, &mut h);
+        let out =
+            String::from_utf8(respond(&mut f, &mut h, "200", &["data: a\n\n", "data: b"])).unwrap();
+        let last = out.trim_end().rsplit("\n\n").next().unwrap();
+        let v: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(v["error"]["message"], "cut short");
+        assert!(!out.contains("[DONE]"));
+    }
+
+    #[test]
+    fn provider_errors_and_refusals() {
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"e","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
+        );
+        run(&mut f, &mut h);
+        let out = respond(&mut f, &mut h, "429", &["slow ", "down"]);
+        assert_eq!(h.resp_headers["content-type"], "application/json");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["type"], "echo_error");
+        assert_eq!(v["error"]["message"], "slow down");
+
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"e","n":2,"messages":[{"role":"user","content":"x"}]}"#,
+        );
+        run(&mut f, &mut h);
+        let (status, v) = sent_error(&h);
+        assert_eq!(status, 400);
+        assert_eq!(v["error"]["param"], "n");
+        assert!(!h.req_headers.contains_key(CLUSTER_HEADER));
+    }
+
+    #[test]
+    fn azure_uses_deployment_path_and_api_key() {
+        let mut f = flow();
+        let mut h = request(
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}"#,
+        );
+        assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+        assert_eq!(
+            h.req_headers[":path"],
+            "/openai/deployments/my-deploy/chat/completions?api-version=2025-01-01-preview"
+        );
+        assert_eq!(h.req_headers[":authority"], "res.openai.azure.com");
+        assert_eq!(h.req_headers["api-key"], "azk");
+        assert!(!h.req_headers.contains_key("authorization"));
+        // Azure bodies pass through untranslated.
+        h.resp_headers.insert(":status".into(), "200".into());
+        assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
+    }
 }

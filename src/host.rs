@@ -24,4 +24,6 @@ pub trait Host {
     /// Answers the client locally; the request goes no further.
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]);
     fn log(&self, level: LogLevel, message: &str);
+    /// Wall-clock time, Unix seconds.
+    fn unix_time(&self) -> u64;
 }

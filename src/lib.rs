@@ -17,6 +17,7 @@ pub mod openai;
 pub mod providers;
 pub mod routing;
 pub mod sse;
+pub mod stream;
 
 #[cfg(test)]
 mod flow_tests;

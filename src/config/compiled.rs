@@ -2,10 +2,12 @@
 //! lookups by name are precomputed, keys resolved, cluster names derived.
 
 use super::{Endpoint, PluginConfig, ProviderConfig};
-use crate::providers::openai_compat;
-use crate::providers::{is_header_name, AuthStyle};
+use crate::hub::Translator;
+use crate::providers::azure;
+use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
 use hashbrown::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 /// A configuration error naming the field and the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +33,32 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// How requests to a provider are shaped.
+#[derive(Clone)]
+pub enum Dialect {
+    /// OpenAI bodies passed through, model renamed.
+    OpenAi,
+    /// OpenAI bodies on Azure deployment paths.
+    Azure { api_version: String },
+    /// Translated through the hub by this edge.
+    Translated(Rc<dyn Translator>),
+}
+
+impl fmt::Debug for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OpenAi => write!(f, "OpenAi"),
+            Self::Azure { api_version } => write!(f, "Azure({api_version})"),
+            Self::Translated(_) => write!(f, "Translated"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
     pub kind: &'static str,
+    pub dialect: Dialect,
     /// Envoy cluster serving this provider.
     pub cluster: String,
     pub endpoint: Endpoint,
@@ -56,6 +80,7 @@ pub struct Target {
     pub model: String,
     pub weight: u32,
     pub priority: u32,
+    pub max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +111,17 @@ impl Gateway {
             .iter()
             .any(|t| t.weight > 0 && self.providers[t.provider].unavailable.is_none())
     }
+}
+
+/// The `anthropic-version` header sent unless `api_version` overrides it.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+// Swapped for the real edges once they land.
+fn translated(_wire: Wire) -> Result<Dialect, ConfigError> {
+    Err(ConfigError::new(
+        "type",
+        "translation edges are not wired yet",
+    ))
 }
 
 /// The Envoy cluster name for a provider; the renderer uses the same.
@@ -164,11 +200,26 @@ pub fn compile(
                     "must not be empty",
                 ));
             }
+            if matches!(providers[provider].dialect, Dialect::Azure { .. })
+                && !azure::valid_deployment(&model)
+            {
+                return Err(ConfigError::new(
+                    format!("{tfield}.model"),
+                    format!("'{model}' is not a valid Azure deployment name (letters, digits, '-', '_', '.')"),
+                ));
+            }
+            if t.max_tokens == Some(0) {
+                return Err(ConfigError::new(
+                    format!("{tfield}.max_tokens"),
+                    "must be at least 1",
+                ));
+            }
             targets.push(Target {
                 provider,
                 model,
                 weight: t.weight,
                 priority: t.priority,
+                max_tokens: t.max_tokens,
             });
         }
         if targets.iter().all(|t| t.weight == 0) {
@@ -228,27 +279,64 @@ fn compile_provider(
             ),
         ));
     }
-    let preset = openai_compat::preset(&p.kind).ok_or_else(|| {
+    let spec = type_spec(&p.kind).ok_or_else(|| {
         ConfigError::new(
             format!("{field}.type"),
             format!(
                 "unknown provider type '{}'; known types: {}",
                 p.kind,
-                openai_compat::PRESETS
-                    .iter()
-                    .map(|p| p.kind)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                known_types().join(", ")
             ),
         )
     })?;
-    let base_url = p.base_url.as_deref().unwrap_or(preset.base_url);
+    let base_url = p.base_url.as_deref().or(spec.base_url).ok_or_else(|| {
+        ConfigError::new(
+            format!("{field}.base_url"),
+            format!(
+                "is required for type '{}' (e.g. https://<resource>.openai.azure.com)",
+                spec.kind
+            ),
+        )
+    })?;
     let endpoint =
         Endpoint::parse(base_url).map_err(|e| ConfigError::new(format!("{field}.base_url"), e))?;
 
     let auth = match &p.auth {
         Some(s) => AuthStyle::parse(s).map_err(|e| ConfigError::new(format!("{field}.auth"), e))?,
-        None => preset.default_auth(),
+        None => spec.auth.clone(),
+    };
+    if let Some(v) = &p.api_version {
+        if !matches!(spec.wire, Wire::Azure | Wire::Anthropic) {
+            return Err(ConfigError::new(
+                format!("{field}.api_version"),
+                format!(
+                    "is only used by types azure and anthropic, not '{}'",
+                    spec.kind
+                ),
+            ));
+        }
+        if !azure::valid_api_version(v) {
+            return Err(ConfigError::new(
+                format!("{field}.api_version"),
+                format!("'{v}' is not a valid version (letters, digits and '-')"),
+            ));
+        }
+    }
+    let mut static_headers: Vec<(String, String)> = Vec::new();
+    let dialect = match spec.wire {
+        Wire::OpenAi => Dialect::OpenAi,
+        Wire::Azure => Dialect::Azure {
+            api_version: p
+                .api_version
+                .clone()
+                .unwrap_or_else(|| azure::DEFAULT_API_VERSION.into()),
+        },
+        Wire::Anthropic => {
+            let version = p.api_version.as_deref().unwrap_or(ANTHROPIC_VERSION);
+            static_headers.push(("anthropic-version".into(), version.into()));
+            translated(Wire::Anthropic)?
+        }
+        Wire::Gemini => translated(Wire::Gemini)?,
     };
 
     let (key_env, key) = match p.api_key.as_deref() {
@@ -278,7 +366,7 @@ fn compile_provider(
 
     let unavailable = match (&key, &auth) {
         (None, AuthStyle::None) => None,
-        (None, _) if !preset.key_required && p.api_key.is_none() => None,
+        (None, _) if !spec.key_required && p.api_key.is_none() => None,
         (None, _) => Some(match &key_env {
             Some(name) => format!(
                 "provider '{}' has no API key: environment variable {name} is not set",
@@ -290,7 +378,7 @@ fn compile_provider(
     };
     let auth_header = key.as_deref().and_then(|k| auth.header(k));
 
-    let mut extra_headers = Vec::with_capacity(p.headers.len());
+    let mut extra_headers = static_headers;
     for (j, h) in p.headers.iter().enumerate() {
         let name = h.name.to_ascii_lowercase();
         if !is_header_name(&name) || name.starts_with(':') || name == "host" {
@@ -310,7 +398,8 @@ fn compile_provider(
 
     Ok(Provider {
         name: p.name.clone(),
-        kind: preset.kind,
+        kind: spec.kind,
+        dialect,
         cluster: cluster_name(&p.name),
         endpoint,
         key_env,
@@ -455,6 +544,35 @@ mod tests {
             assert_eq!(&e.field, field, "{json}: {e}");
             assert!(e.problem.contains(problem), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn azure_needs_base_url_and_valid_deployments() {
+        let e = err(r#"{"providers":[{"name":"az","type":"azure","api_key":"k"}],"models":[]}"#);
+        assert_eq!(e.field, "providers[0].base_url");
+        assert!(e.problem.contains("required for type 'azure'"), "{e}");
+        let e = err(
+            r#"{"providers":[{"name":"az","type":"azure","base_url":"https://r.openai.azure.com","api_key":"k"}],
+            "models":[{"name":"m","targets":[{"provider":"az","model":"bad/name"}]}]}"#,
+        );
+        assert_eq!(e.field, "models[0].targets[0].model");
+        let e = err(
+            r#"{"providers":[{"name":"a","type":"openai","api_version":"2024-01-01"}],"models":[]}"#,
+        );
+        assert_eq!(e.field, "providers[0].api_version");
+        let gw = compile(
+            &cfg(r#"{"providers":[{"name":"az","type":"azure","base_url":"https://r.openai.azure.com","api_key":"k"}],
+                "models":[{"name":"m","targets":[{"provider":"az","model":"dep"}]}]}"#),
+            &no_env,
+        )
+        .unwrap();
+        assert!(
+            matches!(&gw.providers[0].dialect, Dialect::Azure { api_version } if api_version == "2024-10-21")
+        );
+        assert_eq!(
+            gw.providers[0].auth_header,
+            Some(("api-key".into(), "k".into()))
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 mod compiled;
 mod endpoint;
 
-pub use compiled::{compile, ConfigError, Gateway, Model, Provider, Target};
+pub use compiled::{
+    cluster_name, compile, ConfigError, Dialect, Gateway, Model, Provider, Target,
+    ANTHROPIC_VERSION,
+};
 pub use endpoint::{Endpoint, Scheme};
 
 use serde::{Deserialize, Serialize};
@@ -25,8 +28,8 @@ pub struct PluginConfig {
 pub struct ProviderConfig {
     /// Unique name; also names the Envoy cluster (`llmgw_<name>`).
     pub name: String,
-    /// Provider type: a preset of the OpenAI-compatible family (`openai`,
-    /// `deepseek`, `qwen`, …).
+    /// Provider type: `anthropic`, `gemini`, `azure`, or a preset of the
+    /// OpenAI-compatible family (`openai`, `deepseek`, `qwen`, …).
     #[serde(rename = "type")]
     pub kind: String,
     /// SDK-style base URL including the API path prefix, e.g.
@@ -40,6 +43,10 @@ pub struct ProviderConfig {
     /// (the raw key in header NAME).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
+    /// Azure `api-version` query value, or Anthropic's `anthropic-version`
+    /// header; each type has a default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
     /// Extra headers sent upstream on every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderConfig>,
@@ -64,9 +71,13 @@ pub struct ModelConfig {
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub provider: String,
-    /// Upstream model name; defaults to the client's model name.
+    /// Upstream model name (the deployment name on Azure); defaults to the
+    /// client's model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// `max_tokens` sent when the client sets none (Anthropic requires one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
     #[serde(default = "default_weight")]
     pub weight: u32,
     /// Lower tiers are used first; a higher tier only when no lower one is usable.

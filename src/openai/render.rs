@@ -1,7 +1,7 @@
 //! Hub responses and stream events → OpenAI `chat.completion` JSON and
 //! `chat.completion.chunk` SSE frames.
 
-use crate::hub::{ChatResponse, Choice, ResponseContext, StreamEvent, Usage};
+use crate::hub::{ChatResponse, Choice, EmbeddingsResponse, ResponseContext, StreamEvent, Usage};
 use serde_json::{json, Map, Value};
 
 fn usage_json(u: &Usage) -> Value {
@@ -72,6 +72,24 @@ pub fn chat_completion(r: &ChatResponse) -> Vec<u8> {
         v["usage"] = usage_json(u);
     }
     v.to_string().into_bytes()
+}
+
+/// An embeddings `list` response.
+pub fn embeddings(r: &EmbeddingsResponse) -> Vec<u8> {
+    let data: Vec<Value> = r
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .collect();
+    json!({
+        "object": "list",
+        "data": data,
+        "model": r.model,
+        "usage": {"prompt_tokens": r.prompt_tokens, "total_tokens": r.prompt_tokens},
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// Writes hub stream events as OpenAI chunk frames, then `data: [DONE]`.
@@ -275,6 +293,22 @@ mod tests {
                     "prompt_tokens_details": {"cached_tokens": 1},
                     "completion_tokens_details": {"reasoning_tokens": 2}}
             })
+        );
+    }
+
+    #[test]
+    fn embeddings_list() {
+        let r = EmbeddingsResponse {
+            model: "e".into(),
+            vectors: vec![vec![0.5], vec![1.0]],
+            prompt_tokens: 3,
+        };
+        let v: Value = serde_json::from_slice(&embeddings(&r)).unwrap();
+        assert_eq!(
+            v,
+            json!({"object": "list", "model": "e", "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                   "data": [{"object": "embedding", "index": 0, "embedding": [0.5]},
+                            {"object": "embedding", "index": 1, "embedding": [1.0]}]})
         );
     }
 

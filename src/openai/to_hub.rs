@@ -3,7 +3,8 @@
 
 use crate::error::ApiError;
 use crate::hub::{
-    ChatRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, ToolDef,
+    ChatRequest, EmbeddingsRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolCall,
+    ToolChoice, ToolDef,
 };
 use serde_json::{Map, Value};
 
@@ -88,6 +89,54 @@ pub fn chat_request(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(req)
+}
+
+/// Converts a validated `/v1/embeddings` request for a translated provider.
+pub fn embeddings_request(
+    body: &Map<String, Value>,
+    upstream_model: &str,
+) -> Result<EmbeddingsRequest, ApiError> {
+    let inputs = match body.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => {
+            let mut inputs = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::String(s) => inputs.push(s.clone()),
+                    _ => {
+                        return Err(bad(
+                            format!("input[{i}]"),
+                            "Token-array inputs cannot be translated for this model's provider; send strings.".into(),
+                        ))
+                    }
+                }
+            }
+            inputs
+        }
+        _ => Vec::new(),
+    };
+    match body.get("encoding_format").and_then(Value::as_str) {
+        None | Some("float") => {}
+        Some(other) => {
+            return Err(bad(
+                "encoding_format".into(),
+                format!("encoding_format '{other}' cannot be translated for this model's provider; use 'float'."),
+            ))
+        }
+    }
+    Ok(EmbeddingsRequest {
+        model: upstream_model.to_string(),
+        inputs,
+        dimensions: uint(body, "dimensions")?,
+        extra: body
+            .iter()
+            .filter(|(k, v)| {
+                !["model", "input", "dimensions", "encoding_format"].contains(&k.as_str())
+                    && !v.is_null()
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
 }
 
 fn bad(param: String, message: String) -> ApiError {
@@ -455,6 +504,21 @@ mod tests {
         let e = convert(json!({"model": "m", "messages": [], "response_format": {"type": "yaml"}}))
             .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("response_format.type"));
+    }
+
+    #[test]
+    fn embeddings_inputs() {
+        let body = json!({"model": "e", "input": ["a", "b"], "dimensions": 8, "encoding_format": "float", "user": "u"});
+        let r = embeddings_request(body.as_object().unwrap(), "up").unwrap();
+        assert_eq!(r.inputs, ["a", "b"]);
+        assert_eq!((r.model.as_str(), r.dimensions), ("up", Some(8)));
+        assert_eq!(r.extra.keys().collect::<Vec<_>>(), ["user"]);
+        let body = json!({"model": "e", "input": [[1, 2]]});
+        let e = embeddings_request(body.as_object().unwrap(), "up").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("input[0]"));
+        let body = json!({"model": "e", "input": "x", "encoding_format": "base64"});
+        let e = embeddings_request(body.as_object().unwrap(), "up").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("encoding_format"));
     }
 
     #[test]

@@ -2,8 +2,76 @@
 //! and holds what they share (auth styles, API operations).
 
 pub mod anthropic;
+pub mod azure;
 pub mod gemini;
 pub mod openai_compat;
+
+/// How a provider type speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI Chat Completions as is (the OpenAI-compatible family).
+    OpenAi,
+    /// OpenAI bodies on Azure's deployment paths.
+    Azure,
+    /// Translated through the hub.
+    Anthropic,
+    Gemini,
+}
+
+/// What a provider `type` implies: wire format, default base URL and auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeSpec {
+    pub kind: &'static str,
+    pub wire: Wire,
+    /// None when the user must give `base_url` (Azure resources).
+    pub base_url: Option<&'static str>,
+    pub auth: AuthStyle,
+    /// Whether requests fail without a key (hosted APIs).
+    pub key_required: bool,
+}
+
+/// Looks up a provider `type`.
+pub fn type_spec(kind: &str) -> Option<TypeSpec> {
+    if let Some(p) = openai_compat::preset(kind) {
+        return Some(TypeSpec {
+            kind: p.kind,
+            wire: Wire::OpenAi,
+            base_url: Some(p.base_url),
+            auth: p.default_auth(),
+            key_required: p.key_required,
+        });
+    }
+    let (kind, wire, base_url, header) = match kind {
+        "azure" => ("azure", Wire::Azure, None, "api-key"),
+        "anthropic" => (
+            "anthropic",
+            Wire::Anthropic,
+            Some("https://api.anthropic.com/v1"),
+            "x-api-key",
+        ),
+        "gemini" => (
+            "gemini",
+            Wire::Gemini,
+            Some("https://generativelanguage.googleapis.com/v1beta"),
+            "x-goog-api-key",
+        ),
+        _ => return None,
+    };
+    Some(TypeSpec {
+        kind,
+        wire,
+        base_url,
+        auth: AuthStyle::Header(header.into()),
+        key_required: true,
+    })
+}
+
+/// Every provider type, for error messages and docs.
+pub fn known_types() -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = openai_compat::PRESETS.iter().map(|p| p.kind).collect();
+    kinds.extend(["azure", "anthropic", "gemini"]);
+    kinds
+}
 
 /// How the provider key travels upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -90,6 +90,13 @@ impl Host for ProxyHost {
         }
     }
 
+    fn unix_time(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs())
+    }
+
     fn log(&self, level: CoreLevel, message: &str) {
         let level = match level {
             CoreLevel::Debug => LogLevel::Debug,

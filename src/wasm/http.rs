@@ -64,9 +64,9 @@ impl HttpContext for HttpStream {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         match self.flow.as_mut() {
-            Some(flow) => action(flow.on_response_headers(&mut self.host)),
+            Some(flow) => action(flow.on_response_headers(&mut self.host, end_of_stream)),
             None => Action::Continue,
         }
     }
