@@ -18,7 +18,7 @@ help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
 	@echo "make test    unit tests, mock tests, then end-to-end tests against a real Envoy"
 	@echo "make build   the release .wasm ($(WASM))"
-	@echo "make render  render CONFIG=$(CONFIG) into envoy/envoy.yaml"
+	@echo "make render  re-render the shipped envoy/*.yaml from config/*.yaml"
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
 
 build:
@@ -34,8 +34,9 @@ deps:
 	@scripts/install-deps.sh venv
 
 render: tools
-	@$(RENDER) --config $(CONFIG) --wasm $(WASM) --out envoy/envoy.yaml
-	@echo "==> envoy/envoy.yaml rendered from $(CONFIG)"
+	@$(RENDER) --config config/gateway.yaml --wasm $(WASM) --out envoy/envoy.yaml
+	@$(RENDER) --config config/gateway.docker.yaml --wasm /etc/envoy/llm_gateway.wasm --out envoy/envoy.docker.yaml
+	@echo "==> envoy/envoy.yaml and envoy/envoy.docker.yaml rendered from config/"
 
 run: build tools deps
 	@scripts/run.sh $(CONFIG)

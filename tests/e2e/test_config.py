@@ -11,18 +11,27 @@ from harness import ENVOY, RENDER, ROOT, WASM
 SHIPPED = sorted(p for p in (ROOT / "envoy").glob("*.yaml"))
 
 
-def test_rendered_envoy_yaml_is_current(tmp_path):
+DOCKER_WASM = "/etc/envoy/llm_gateway.wasm"
+
+
+@pytest.mark.parametrize("config,rendered,wasm", [
+    ("config/gateway.yaml", "envoy/envoy.yaml", "target/wasm32-wasip1/release/llm_gateway.wasm"),
+    ("config/gateway.docker.yaml", "envoy/envoy.docker.yaml", DOCKER_WASM),
+])
+def test_rendered_envoy_yaml_is_current(tmp_path, config, rendered, wasm):
     out = tmp_path / "envoy.yaml"
-    subprocess.run([str(RENDER), "--config", str(ROOT / "config/gateway.yaml"),
-                    "--wasm", "target/wasm32-wasip1/release/llm_gateway.wasm",
+    subprocess.run([str(RENDER), "--config", str(ROOT / config), "--wasm", wasm,
                     "--out", str(out)], check=True, cwd=ROOT)
-    assert out.read_text() == (ROOT / "envoy/envoy.yaml").read_text(), \
-        "envoy/envoy.yaml is stale: run `make render`"
+    assert out.read_text() == (ROOT / rendered).read_text(), \
+        f"{rendered} is stale: run `make render`"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_shipped_envoy_configs_validate(path):
-    r = subprocess.run([ENVOY, "--mode", "validate", "-c", str(path), "--disable-hot-restart"],
+def test_shipped_envoy_configs_validate(path, tmp_path):
+    # Container paths point at the .wasm built here.
+    local = tmp_path / path.name
+    local.write_text(path.read_text().replace(DOCKER_WASM, str(WASM)))
+    r = subprocess.run([ENVOY, "--mode", "validate", "-c", str(local), "--disable-hot-restart"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "llm-gateway: configured" in r.stdout + r.stderr
