@@ -121,7 +121,8 @@ pub fn normalize_upstream_error(status: u16, body: &[u8], secrets: &[&str]) -> A
     }
 }
 
-fn scrub(text: &str, secrets: &[&str]) -> String {
+/// Replaces every secret (4+ characters) in `text`.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         out = out.replace(s, "[redacted]");

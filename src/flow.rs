@@ -4,7 +4,7 @@
 //! and turn upstream errors into OpenAI's error shape.
 
 use crate::config::{Dialect, Gateway, Target};
-use crate::error::{normalize_upstream_error, ApiError};
+use crate::error::{normalize_upstream_error, scrub, ApiError};
 use crate::host::{Host, LogLevel};
 use crate::hub::{ResponseContext, Translator};
 use crate::openai::{self, render, to_hub, ParsedRequest};
@@ -242,15 +242,17 @@ impl StreamFlow {
             ResponseMode::NormalizeError(status) => {
                 let status = *status;
                 let body = host.response_body(body_size).unwrap_or_default();
+                let key = self
+                    .target
+                    .as_ref()
+                    .and_then(|(p, _)| self.gw.providers[*p].key.as_deref());
                 let err = match &self.plan {
-                    Plan::Translate { translator, .. } => translator.decode_error(status, &body),
-                    Plan::Passthrough => {
-                        let key = self
-                            .target
-                            .as_ref()
-                            .and_then(|(p, _)| self.gw.providers[*p].key.as_deref());
-                        normalize_upstream_error(status, &body, key.as_slice())
+                    Plan::Translate { translator, .. } => {
+                        let mut e = translator.decode_error(status, &body);
+                        e.message = scrub(&e.message, key.as_slice());
+                        e
                     }
+                    Plan::Passthrough => normalize_upstream_error(status, &body, key.as_slice()),
                 };
                 host.set_response_body(&err.to_json());
                 self.response = ResponseMode::Passthrough;

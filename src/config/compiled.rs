@@ -3,7 +3,7 @@
 
 use super::{Endpoint, PluginConfig, ProviderConfig};
 use crate::hub::Translator;
-use crate::providers::azure;
+use crate::providers::{anthropic, azure};
 use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
 use hashbrown::HashMap;
 use std::fmt;
@@ -116,12 +116,12 @@ impl Gateway {
 /// The `anthropic-version` header sent unless `api_version` overrides it.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-// Swapped for the real edges once they land.
-fn translated(_wire: Wire) -> Result<Dialect, ConfigError> {
-    Err(ConfigError::new(
-        "type",
-        "translation edges are not wired yet",
-    ))
+// Gemini joins once its edge lands.
+fn translated(wire: Wire) -> Result<Dialect, ConfigError> {
+    match wire {
+        Wire::Anthropic => Ok(Dialect::Translated(Rc::new(anthropic::Anthropic::default()))),
+        _ => Err(ConfigError::new("type", "the gemini edge is not wired yet")),
+    }
 }
 
 /// The Envoy cluster name for a provider; the renderer uses the same.
