@@ -12,7 +12,7 @@ VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY
 
-.PHONY: help build tools deps render run test test-unit test-e2e lint fmt clean
+.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench clean
 
 help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
@@ -20,6 +20,7 @@ help:
 	@echo "make build   the release .wasm ($(WASM))"
 	@echo "make render  re-render the shipped envoy/*.yaml from config/*.yaml"
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
+	@echo "make bench   native micro-benchmarks of the translation hot paths"
 
 build:
 	@scripts/build-wasm.sh build
@@ -56,6 +57,9 @@ lint:
 	cargo clippy --workspace --all-targets -q -- -D warnings
 	CARGO_TARGET_DIR=target/mock cargo clippy --manifest-path $(MOCK_DIR)/Cargo.toml --all-targets -q -- -D warnings
 	scripts/build-wasm.sh clippy
+
+bench:
+	cargo bench -q --bench translate
 
 fmt:
 	cargo fmt --all

@@ -1,0 +1,112 @@
+//! Native micro-benchmarks of the hot paths: request validation and
+//! translation, and per-chunk stream translation. `make bench` runs them.
+//! Plain `std::time` loops (no bench framework dependency); each figure is
+//! the median of several timed batches.
+
+use llm_gateway::hub::{ResponseContext, Translator};
+use llm_gateway::openai::{parse_request, to_hub};
+use llm_gateway::providers::anthropic::Anthropic;
+use llm_gateway::providers::openai_compat::rename_model;
+use llm_gateway::providers::Operation;
+use llm_gateway::stream::StreamTranslation;
+use std::hint::black_box;
+use std::time::Instant;
+
+const REQUEST: &str = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},
+"temperature":0.7,"max_tokens":512,
+"messages":[{"role":"system","content":"You are a helpful assistant that answers briefly and precisely."},
+{"role":"user","content":"What is the capital of France? Please also tell me its population and one landmark."},
+{"role":"assistant","content":"Paris. About 2.1 million people live in the city proper; the Eiffel Tower is its best-known landmark."},
+{"role":"user","content":"And what is the weather like there in spring? Use the tool if you need to."}],
+"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather for a city",
+"parameters":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["c","f"]}},"required":["city"]}}}]}"#;
+
+/// Median nanoseconds per call of `f` over `batches` batches of `iters`.
+fn time<F: FnMut()>(iters: u32, batches: usize, mut f: F) -> f64 {
+    for _ in 0..iters / 10 + 1 {
+        f();
+    }
+    let mut samples: Vec<f64> = (0..batches)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(iters)
+        })
+        .collect();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[samples.len() / 2]
+}
+
+fn anthropic_stream(deltas: usize) -> Vec<Vec<u8>> {
+    let mut events = vec![
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":42,\"output_tokens\":1}}}\n\n".to_string(),
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_string(),
+    ];
+    for i in 0..deltas {
+        events.push(format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token{i} \"}}}}\n\n"));
+    }
+    events.push("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".into());
+    events.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":200}}\n\n".into());
+    events.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into());
+    events.into_iter().map(String::into_bytes).collect()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (iters, batches) = if quick { (200, 3) } else { (5_000, 9) };
+    let ctx = ResponseContext { model: "claude-sonnet-4-5".into(), created: 1, request_id: "bench".into() };
+    let anthropic = Anthropic::default();
+
+    println!("| path | per call | throughput |");
+    println!("|---|---:|---:|");
+    let bytes = REQUEST.len() as f64;
+    let report = |name: &str, ns: f64, bytes: f64| {
+        println!("| {name} | {:.2} µs | {:.0} MB/s |", ns / 1000.0, bytes / ns * 1000.0);
+    };
+
+    let ns = time(iters, batches, || {
+        let mut r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes())).unwrap_or_else(|e| panic!("{e:?}"));
+        black_box(rename_model(&mut r.body, "gpt-4o-mini-2024-07-18"));
+    });
+    report("OpenAI passthrough: validate + rename model (1.3 KB request)", ns, bytes);
+
+    let ns = time(iters, batches, || {
+        let r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes())).unwrap_or_else(|e| panic!("{e:?}"));
+        let hub = to_hub::chat_request(&r.body, "claude-sonnet-4-5").unwrap_or_else(|e| panic!("{e:?}"));
+        black_box(anthropic.encode_request(&hub).unwrap_or_else(|e| panic!("{e:?}")));
+    });
+    report("OpenAI → Anthropic request: validate + hub + encode", ns, bytes);
+
+    let events = anthropic_stream(200);
+    let stream_bytes: usize = events.iter().map(Vec::len).sum();
+    let n_events = events.len() as f64;
+    let ns = time(iters / 50 + 1, batches, || {
+        let mut st = StreamTranslation::new(anthropic.stream_decoder(&ctx), &ctx, true);
+        for e in &events {
+            black_box(st.feed(e));
+        }
+        black_box(st.finish());
+    });
+    println!(
+        "| Anthropic → OpenAI stream, one event per chunk ({} events) | {:.2} µs/chunk | {:.0} MB/s |",
+        events.len(),
+        ns / n_events / 1000.0,
+        stream_bytes as f64 / ns * 1000.0
+    );
+
+    let whole: Vec<u8> = events.concat();
+    let ns = time(iters / 50 + 1, batches, || {
+        let mut st = StreamTranslation::new(anthropic.stream_decoder(&ctx), &ctx, true);
+        for piece in whole.chunks(7) {
+            black_box(st.feed(piece));
+        }
+        black_box(st.finish());
+    });
+    println!(
+        "| Anthropic → OpenAI stream, 7-byte chunks | {:.2} µs/event | {:.0} MB/s |",
+        ns / n_events / 1000.0,
+        stream_bytes as f64 / ns * 1000.0
+    );
+}
