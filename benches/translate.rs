@@ -47,7 +47,9 @@ fn anthropic_stream(deltas: usize) -> Vec<Vec<u8>> {
     for i in 0..deltas {
         events.push(format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token{i} \"}}}}\n\n"));
     }
-    events.push("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".into());
+    events.push(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".into(),
+    );
     events.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":200}}\n\n".into());
     events.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into());
     events.into_iter().map(String::into_bytes).collect()
@@ -56,28 +58,51 @@ fn anthropic_stream(deltas: usize) -> Vec<Vec<u8>> {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (iters, batches) = if quick { (200, 3) } else { (5_000, 9) };
-    let ctx = ResponseContext { model: "claude-sonnet-4-5".into(), created: 1, request_id: "bench".into() };
+    let ctx = ResponseContext {
+        model: "claude-sonnet-4-5".into(),
+        created: 1,
+        request_id: "bench".into(),
+    };
     let anthropic = Anthropic::default();
 
     println!("| path | per call | throughput |");
     println!("|---|---:|---:|");
     let bytes = REQUEST.len() as f64;
     let report = |name: &str, ns: f64, bytes: f64| {
-        println!("| {name} | {:.2} µs | {:.0} MB/s |", ns / 1000.0, bytes / ns * 1000.0);
+        println!(
+            "| {name} | {:.2} µs | {:.0} MB/s |",
+            ns / 1000.0,
+            bytes / ns * 1000.0
+        );
     };
 
     let ns = time(iters, batches, || {
-        let mut r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes())).unwrap_or_else(|e| panic!("{e:?}"));
+        let mut r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes()))
+            .unwrap_or_else(|e| panic!("{e:?}"));
         black_box(rename_model(&mut r.body, "gpt-4o-mini-2024-07-18"));
     });
-    report("OpenAI passthrough: validate + rename model (1.3 KB request)", ns, bytes);
+    report(
+        "OpenAI passthrough: validate + rename model (1.3 KB request)",
+        ns,
+        bytes,
+    );
 
     let ns = time(iters, batches, || {
-        let r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes())).unwrap_or_else(|e| panic!("{e:?}"));
-        let hub = to_hub::chat_request(&r.body, "claude-sonnet-4-5").unwrap_or_else(|e| panic!("{e:?}"));
-        black_box(anthropic.encode_request(&hub).unwrap_or_else(|e| panic!("{e:?}")));
+        let r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes()))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let hub =
+            to_hub::chat_request(&r.body, "claude-sonnet-4-5").unwrap_or_else(|e| panic!("{e:?}"));
+        black_box(
+            anthropic
+                .encode_request(&hub)
+                .unwrap_or_else(|e| panic!("{e:?}")),
+        );
     });
-    report("OpenAI → Anthropic request: validate + hub + encode", ns, bytes);
+    report(
+        "OpenAI → Anthropic request: validate + hub + encode",
+        ns,
+        bytes,
+    );
 
     let events = anthropic_stream(200);
     let stream_bytes: usize = events.iter().map(Vec::len).sum();

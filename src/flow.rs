@@ -51,6 +51,8 @@ enum Plan {
         op: Operation,
         stream: bool,
         include_usage: bool,
+        /// Embeddings asked for `encoding_format: base64`.
+        base64: bool,
     },
 }
 
@@ -273,10 +275,11 @@ impl StreamFlow {
                         translator,
                         ctx,
                         op: Operation::Embeddings,
+                        base64,
                         ..
                     } => translator
                         .decode_embeddings(&body, ctx)
-                        .map(|r| render::embeddings(&r)),
+                        .map(|r| render::embeddings(&r, *base64)),
                     Plan::Passthrough => Ok(body),
                 };
                 let out = match translated {
@@ -390,12 +393,14 @@ impl StreamFlow {
             }
         };
         let path = translator.path(op, prefix, &target.model, stream);
+        let base64 = req.body.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
         self.plan = Plan::Translate {
             translator: Rc::clone(translator),
             ctx,
             op,
             stream,
             include_usage,
+            base64,
         };
         Ok((path, body))
     }

@@ -3,7 +3,7 @@
 
 use super::{Endpoint, PluginConfig, ProviderConfig};
 use crate::hub::Translator;
-use crate::providers::{anthropic, azure};
+use crate::providers::{anthropic, azure, gemini};
 use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
 use hashbrown::HashMap;
 use std::fmt;
@@ -115,14 +115,6 @@ impl Gateway {
 
 /// The `anthropic-version` header sent unless `api_version` overrides it.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
-
-// Gemini joins once its edge lands.
-fn translated(wire: Wire) -> Result<Dialect, ConfigError> {
-    match wire {
-        Wire::Anthropic => Ok(Dialect::Translated(Rc::new(anthropic::Anthropic::default()))),
-        _ => Err(ConfigError::new("type", "the gemini edge is not wired yet")),
-    }
-}
 
 /// The Envoy cluster name for a provider; the renderer uses the same.
 pub fn cluster_name(provider: &str) -> String {
@@ -334,9 +326,9 @@ fn compile_provider(
         Wire::Anthropic => {
             let version = p.api_version.as_deref().unwrap_or(ANTHROPIC_VERSION);
             static_headers.push(("anthropic-version".into(), version.into()));
-            translated(Wire::Anthropic)?
+            Dialect::Translated(Rc::new(anthropic::Anthropic::default()))
         }
-        Wire::Gemini => translated(Wire::Gemini)?,
+        Wire::Gemini => Dialect::Translated(Rc::new(gemini::Gemini)),
     };
 
     let (key_env, key) = match p.api_key.as_deref() {

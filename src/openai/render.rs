@@ -74,13 +74,22 @@ pub fn chat_completion(r: &ChatResponse) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-/// An embeddings `list` response.
-pub fn embeddings(r: &EmbeddingsResponse) -> Vec<u8> {
+/// An embeddings `list` response; `base64` packs each vector as
+/// little-endian f32s, as OpenAI does for `encoding_format: base64`.
+pub fn embeddings(r: &EmbeddingsResponse, base64: bool) -> Vec<u8> {
     let data: Vec<Value> = r
         .vectors
         .iter()
         .enumerate()
-        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
+                Value::String(base64_encode(&bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
         .collect();
     json!({
         "object": "list",
@@ -90,6 +99,28 @@ pub fn embeddings(r: &EmbeddingsResponse) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
+}
+
+/// Standard base64 with padding.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Writes hub stream events as OpenAI chunk frames, then `data: [DONE]`.
@@ -303,13 +334,29 @@ mod tests {
             vectors: vec![vec![0.5], vec![1.0]],
             prompt_tokens: 3,
         };
-        let v: Value = serde_json::from_slice(&embeddings(&r)).unwrap();
+        let v: Value = serde_json::from_slice(&embeddings(&r, false)).unwrap();
         assert_eq!(
             v,
             json!({"object": "list", "model": "e", "usage": {"prompt_tokens": 3, "total_tokens": 3},
                    "data": [{"object": "embedding", "index": 0, "embedding": [0.5]},
                             {"object": "embedding", "index": 1, "embedding": [1.0]}]})
         );
+    }
+
+    #[test]
+    fn base64_embeddings_are_little_endian_f32() {
+        assert_eq!(base64_encode(b""), "");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        let r = EmbeddingsResponse {
+            model: "e".into(),
+            vectors: vec![vec![1.0, -2.5]],
+            prompt_tokens: 0,
+        };
+        let v: Value = serde_json::from_slice(&embeddings(&r, true)).unwrap();
+        // 1.0f32 = 00 00 80 3f, -2.5f32 = 00 00 20 c0
+        assert_eq!(v["data"][0]["embedding"], "AACAPwAAIMA=");
     }
 
     #[test]

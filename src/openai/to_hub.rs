@@ -116,11 +116,12 @@ pub fn embeddings_request(
         _ => Vec::new(),
     };
     match body.get("encoding_format").and_then(Value::as_str) {
-        None | Some("float") => {}
+        // base64 is rendered by the gateway (`render::embeddings`).
+        None | Some("float" | "base64") => {}
         Some(other) => {
             return Err(bad(
                 "encoding_format".into(),
-                format!("encoding_format '{other}' cannot be translated for this model's provider; use 'float'."),
+                format!("Invalid value: '{other}'. Supported values are: 'float' and 'base64'."),
             ))
         }
     }
@@ -516,7 +517,7 @@ mod tests {
         let body = json!({"model": "e", "input": [[1, 2]]});
         let e = embeddings_request(body.as_object().unwrap(), "up").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input[0]"));
-        let body = json!({"model": "e", "input": "x", "encoding_format": "base64"});
+        let body = json!({"model": "e", "input": "x", "encoding_format": "hex"});
         let e = embeddings_request(body.as_object().unwrap(), "up").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("encoding_format"));
     }

@@ -119,8 +119,8 @@ def test_streaming(client, mock, model, include_usage, split):
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     if include_usage:
         assert chunks[-1].choices == []
-        assert chunks[-1].usage.completion_tokens == 8
-        assert chunks[-1].usage.total_tokens == chunks[-1].usage.prompt_tokens + 8
+        assert chunks[-1].usage.completion_tokens == 9
+        assert chunks[-1].usage.total_tokens == chunks[-1].usage.prompt_tokens + 9
     else:
         assert all(c.choices for c in chunks)
     check_upstream(model, mock.last(), stream=True)

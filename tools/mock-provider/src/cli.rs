@@ -1,0 +1,128 @@
+//! Command-line parsing (hand-rolled to keep the dependency list short).
+
+use std::net::SocketAddr;
+
+pub const USAGE: &str = "\
+Usage: mock-provider [--listen ADDR] [--api-key KEY] [--no-record] [--threads N]
+
+Options:
+  --listen ADDR   address to bind (default 127.0.0.1:18080; port 0 picks a free port)
+  --api-key KEY   require exactly this key on every provider API
+                  (default: accept any non-empty key; OpenAI-compatible paths also
+                  accept requests without a key)
+  --no-record     do not record requests (GET /__mock/requests then returns [])
+  --threads N     number of tokio worker threads (default: number of CPUs)
+  -h, --help      print this help
+
+Once listening, prints `mock-provider listening on IP:PORT` on stdout.
+";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub api_key: Option<String>,
+    pub record: bool,
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Config),
+    Help,
+}
+
+pub fn parse(args: &[String]) -> Result<Parsed, String> {
+    let mut listen = String::from("127.0.0.1:18080");
+    let mut api_key = None;
+    let mut record = true;
+    let mut threads = None;
+
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        // Accept both `--flag value` and `--flag=value`.
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let mut value = |flag: &str| -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            i += 1;
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match name {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--listen" => listen = value("--listen")?,
+            "--api-key" => {
+                let key = value("--api-key")?;
+                if key.is_empty() {
+                    return Err("--api-key must not be empty".into());
+                }
+                api_key = Some(key);
+            }
+            "--no-record" => record = false,
+            "--threads" => {
+                let v = value("--threads")?;
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("--threads: not a number: {v}"))?;
+                if n == 0 {
+                    return Err("--threads must be at least 1".into());
+                }
+                threads = Some(n);
+            }
+            other => return Err(format!("unknown argument: {other}")),
+        }
+        i += 1;
+    }
+
+    let listen: SocketAddr = listen
+        .parse()
+        .map_err(|_| format!("--listen: not an IP:PORT address: {listen}"))?;
+    Ok(Parsed::Run(Config {
+        listen,
+        api_key,
+        record,
+        threads,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Parsed, String> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_all_flags() {
+        let Ok(Parsed::Run(c)) = p(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key=k",
+            "--no-record",
+            "--threads",
+            "3",
+        ]) else {
+            panic!("expected a config")
+        };
+        assert_eq!(c.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(c.api_key.as_deref(), Some("k"));
+        assert!(!c.record);
+        assert_eq!(c.threads, Some(3));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(p(&["--listen", "nope"]).is_err());
+        assert!(p(&["--threads", "0"]).is_err());
+        assert!(p(&["--api-key"]).is_err());
+        assert!(p(&["--bogus"]).is_err());
+        assert!(matches!(p(&["--help"]), Ok(Parsed::Help)));
+    }
+}

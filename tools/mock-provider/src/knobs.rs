@@ -1,0 +1,116 @@
+//! `x-mock-*` request headers that steer the mock's answer.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper::HeaderMap;
+
+use crate::body::StreamOpts;
+
+pub const DEFAULT_CHUNK_CHARS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    pub content: Option<String>,
+    pub status: Option<u16>,
+    pub error_body: Option<Bytes>,
+    pub retry_after: Option<HeaderValue>,
+    pub first_byte_ms: Option<u64>,
+    pub chunk_chars: usize,
+    pub chunk_delay_ms: Option<u64>,
+    pub split_bytes: Option<usize>,
+    pub reset_after: Option<usize>,
+    pub tool_call: Option<String>,
+    pub tool_args: Option<String>,
+    pub reasoning: Option<String>,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            content: None,
+            status: None,
+            error_body: None,
+            retry_after: None,
+            first_byte_ms: None,
+            chunk_chars: DEFAULT_CHUNK_CHARS,
+            chunk_delay_ms: None,
+            split_bytes: None,
+            reset_after: None,
+            tool_call: None,
+            tool_args: None,
+            reasoning: None,
+        }
+    }
+}
+
+/// Header values may carry UTF-8 (obs-text); take them byte-for-byte.
+fn text(v: &HeaderValue) -> String {
+    String::from_utf8_lossy(v.as_bytes()).into_owned()
+}
+
+fn number<T: std::str::FromStr>(name: &str, v: &HeaderValue) -> Result<T, String> {
+    let s = text(v);
+    s.trim()
+        .parse::<T>()
+        .map_err(|_| format!("mock-provider: invalid value for {name}: {s:?}"))
+}
+
+impl Knobs {
+    /// Parse the knobs. An unparsable numeric knob is an error (reported by the
+    /// caller in the provider's own error format) rather than silently ignored.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Knobs, String> {
+        let mut k = Knobs::default();
+        for (name, value) in headers {
+            let name = name.as_str();
+            let Some(knob) = name.strip_prefix("x-mock-") else {
+                continue;
+            };
+            match knob {
+                "content" => k.content = Some(text(value)),
+                "status" => {
+                    let code: u16 = number(name, value)?;
+                    if !(200..=599).contains(&code) {
+                        return Err(format!(
+                            "mock-provider: x-mock-status must be within 200..=599, got {code}"
+                        ));
+                    }
+                    k.status = Some(code);
+                }
+                "error-body" => k.error_body = Some(Bytes::copy_from_slice(value.as_bytes())),
+                "retry-after" => k.retry_after = Some(value.clone()),
+                "first-byte-ms" => k.first_byte_ms = Some(number(name, value)?),
+                "chunk-chars" => {
+                    let n: usize = number(name, value)?;
+                    k.chunk_chars = if n == 0 { DEFAULT_CHUNK_CHARS } else { n };
+                }
+                "chunk-delay-ms" => k.chunk_delay_ms = Some(number(name, value)?),
+                "split-bytes" => {
+                    let n: usize = number(name, value)?;
+                    if n == 0 {
+                        return Err("mock-provider: x-mock-split-bytes must be at least 1".into());
+                    }
+                    k.split_bytes = Some(n);
+                }
+                "reset-after" => k.reset_after = Some(number(name, value)?),
+                "tool-call" => k.tool_call = Some(text(value)),
+                "tool-args" => k.tool_args = Some(text(value)),
+                "reasoning" => k.reasoning = Some(text(value)),
+                _ => {}
+            }
+        }
+        Ok(k)
+    }
+
+    pub fn stream_opts(&self) -> StreamOpts {
+        StreamOpts {
+            delay: self
+                .chunk_delay_ms
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis),
+            split_bytes: self.split_bytes,
+            reset_after: self.reset_after,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Listener, HTTP/1.1 connection handling, recording and routing.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::RETRY_AFTER;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::cli::Config;
+use crate::common::{bytes_resp, json_resp, Ctx, Resp};
+use crate::knobs::Knobs;
+use crate::record::{Recorded, Recorder};
+use crate::{anthropic, gemini, openai};
+
+/// Request bodies larger than this are refused with 413.
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+pub struct State {
+    pub api_key: Option<String>,
+    pub recorder: Option<Recorder>,
+    pub seq: AtomicU64,
+}
+
+pub async fn run(cfg: Config) -> std::io::Result<()> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State {
+        api_key: cfg.api_key.clone(),
+        recorder: cfg.record.then(Recorder::new),
+        seq: AtomicU64::new(0),
+    });
+
+    // Install the signal handlers before announcing readiness, so a test that
+    // stops the server right after reading the line never hits the default action.
+    let shutdown = shutdown_signal()?;
+    tokio::pin!(shutdown);
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "mock-provider listening on {addr}")?;
+        out.flush()?;
+    }
+
+    loop {
+        tokio::select! {
+            res = listener.accept() => match res {
+                Ok((stream, _peer)) => {
+                    let state = state.clone();
+                    tokio::spawn(serve_connection(stream, state));
+                }
+                Err(e) => {
+                    // e.g. EMFILE: back off briefly instead of spinning.
+                    eprintln!("mock-provider: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            sig = &mut shutdown => {
+                eprintln!("mock-provider: received {sig}, shutting down");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    })
+}
+
+async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+    let _ = stream.set_nodelay(true);
+    let io = TokioIo::new(stream);
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+    });
+    // Errors here are client disconnects, malformed requests, or the deliberate
+    // abort of `x-mock-reset-after` (the connection is then closed without the
+    // terminating chunk); nothing to report.
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc)
+        .await;
+}
+
+/// The API family a path belongs to; decides the error format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Family {
+    OpenAi,
+    Azure,
+    Anthropic,
+    Gemini,
+}
+
+pub fn family_of(path: &str) -> Family {
+    if path.starts_with("/openai/deployments/") {
+        Family::Azure
+    } else if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        Family::Anthropic
+    } else if gemini::parse_path(path).is_some() {
+        Family::Gemini
+    } else {
+        Family::OpenAi
+    }
+}
+
+async fn handle(state: &State, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+
+    if let Some(admin) = path.strip_prefix("/__mock/") {
+        return admin_route(state, &parts.method, admin);
+    }
+
+    let family = family_of(path);
+    let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return error_for(family, 413, "Request body too large.");
+            }
+            // The client went away mid-body; the answer will not be read.
+            return bytes_resp(400, "text/plain", "failed to read the request body");
+        }
+    };
+
+    if let Some(rec) = &state.recorder {
+        rec.push(Recorded {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+        });
+    }
+
+    let knobs = match Knobs::from_headers(&parts.headers) {
+        Ok(k) => k,
+        Err(msg) => return error_for(family, 400, &msg),
+    };
+    let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let ctx = Ctx {
+        state,
+        method: &parts.method,
+        path,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+        knobs: &knobs,
+        seq,
+    };
+
+    let mut resp = match knobs.status {
+        Some(status) => match &knobs.error_body {
+            Some(b) => crate::common::raw_error_resp(status, b),
+            None => mock_status_for(family, status),
+        },
+        None => match family {
+            Family::Azure => openai::handle_azure(&ctx),
+            Family::Anthropic => anthropic::handle(&ctx),
+            Family::Gemini => gemini::handle(&ctx),
+            Family::OpenAi => openai::handle(&ctx),
+        },
+    };
+
+    if let Some(ra) = &knobs.retry_after {
+        resp.headers_mut().insert(RETRY_AFTER, ra.clone());
+    }
+    if let Some(ms) = knobs.first_byte_ms.filter(|ms| *ms > 0) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    resp
+}
+
+/// Default body for `x-mock-status` without `x-mock-error-body`.
+fn mock_status_for(family: Family, status: u16) -> Resp {
+    if status < 400 {
+        return bytes_resp(status, "application/json", "{}");
+    }
+    match family {
+        Family::OpenAi => openai::status_error(status),
+        Family::Azure => openai::azure_status_error(status),
+        Family::Anthropic => anthropic::status_error(status),
+        Family::Gemini => gemini::status_error(status),
+    }
+}
+
+/// A generic error in the family's own format (knob parse errors, 413).
+fn error_for(family: Family, status: u16, msg: &str) -> Resp {
+    match family {
+        Family::OpenAi | Family::Azure => {
+            openai::error(status, msg, "invalid_request_error", None, None)
+        }
+        Family::Anthropic => anthropic::error(status, msg),
+        Family::Gemini => gemini::error(status, msg),
+    }
+}
+
+fn admin_route(state: &State, method: &Method, route: &str) -> Resp {
+    match (method, route) {
+        (&Method::GET, "health") => bytes_resp(200, "text/plain", "ok"),
+        (&Method::GET, "requests") => {
+            let recorded = state
+                .recorder
+                .as_ref()
+                .map(Recorder::snapshot)
+                .unwrap_or_default();
+            match serde_json::to_vec(&recorded) {
+                Ok(b) => bytes_resp(200, "application/json", b),
+                Err(_) => bytes_resp(500, "text/plain", "serialization failed"),
+            }
+        }
+        (&Method::DELETE, "requests") => {
+            if let Some(r) = &state.recorder {
+                r.clear();
+            }
+            let mut resp = Resp::new(crate::body::Body::empty());
+            *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
+            resp
+        }
+        (_, "health") | (_, "requests") => json_resp(
+            405,
+            &serde_json::json!({"error": format!("method {method} not allowed on /__mock/{route}")}),
+        ),
+        _ => json_resp(
+            404,
+            &serde_json::json!({"error": format!("unknown admin endpoint /__mock/{route}")}),
+        ),
+    }
+}
