@@ -11,6 +11,8 @@ use crate::openai::{self, render, to_hub, ParsedRequest};
 use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
 use crate::routing::{self, Rng};
 use crate::stream::StreamTranslation;
+use crate::telemetry::Telemetry;
+use crate::usage_tap::UsageTap;
 use std::rc::Rc;
 
 /// Route header the Envoy route's `cluster_header` reads. Clients cannot set
@@ -75,6 +77,7 @@ pub struct StreamFlow {
     target: Option<(usize, String)>,
     plan: Plan,
     response: ResponseMode,
+    telemetry: Telemetry,
 }
 
 impl StreamFlow {
@@ -86,10 +89,12 @@ impl StreamFlow {
             target: None,
             plan: Plan::Passthrough,
             response: ResponseMode::Passthrough,
+            telemetry: Telemetry::default(),
         }
     }
 
     pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        self.telemetry.start(host.now_nanos());
         host.set_request_header(CLUSTER_HEADER, None);
         let method = host.request_header(":method").unwrap_or_default();
         let full_path = host.request_header(":path").unwrap_or_default();
@@ -121,6 +126,7 @@ impl StreamFlow {
                 return self.fail(host, &e);
             }
         };
+        self.telemetry.operation = op.name();
         if method != "POST" {
             return self.fail(host, &method_not_allowed(&method, path, "POST"));
         }
@@ -180,7 +186,10 @@ impl StreamFlow {
             .response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
+        self.telemetry.status = status;
         if status >= 400 {
+            self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
+            self.telemetry.tap = None;
             self.response = ResponseMode::NormalizeError(status);
             host.set_response_header("content-type", Some("application/json"));
             host.set_response_header("content-length", None);
@@ -227,6 +236,44 @@ impl StreamFlow {
         body_size: usize,
         end_of_stream: bool,
     ) -> Verdict {
+        if self.phase == Phase::Answered {
+            return Verdict::Continue;
+        }
+        self.telemetry.body_chunk(host.now_nanos(), body_size);
+        if let Some(tap) = self.telemetry.tap.as_mut() {
+            if let Some(chunk) = host.response_body(body_size).filter(|c| !c.is_empty()) {
+                tap.observe(&chunk);
+            }
+        }
+        let verdict = self.transform_body(host, body_size, end_of_stream);
+        if end_of_stream {
+            self.telemetry.end(host.now_nanos());
+            self.publish_log_fields(host);
+        }
+        verdict
+    }
+
+    /// Metrics for the finished stream (proxy-wasm `on_log`).
+    pub fn on_log(&mut self, host: &mut dyn Host) {
+        let now = host.now_nanos();
+        self.telemetry.end(now);
+        for op in self.telemetry.record(&self.gw, now).ops() {
+            host.metric(&op);
+        }
+    }
+
+    fn publish_log_fields(&self, host: &mut dyn Host) {
+        for (key, value) in self.telemetry.log_fields(&self.gw) {
+            host.set_log_field(key, &value);
+        }
+    }
+
+    fn transform_body(
+        &mut self,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Verdict {
         match &mut self.response {
             ResponseMode::Passthrough => Verdict::Continue,
             ResponseMode::TranslateStream(st) => {
@@ -234,7 +281,9 @@ impl StreamFlow {
                 let mut out = st.feed(&chunk);
                 if end_of_stream {
                     out.extend(st.finish());
+                    self.telemetry.usage = st.usage();
                 }
+                self.telemetry.stream_error |= st.failed();
                 host.set_response_body(&out);
                 Verdict::Continue
             }
@@ -268,18 +317,24 @@ impl StreamFlow {
                         ctx,
                         op: Operation::ChatCompletions,
                         ..
-                    } => translator
-                        .decode_response(&body, ctx)
-                        .map(|r| render::chat_completion(&r)),
+                    } => translator.decode_response(&body, ctx).map(|r| {
+                        self.telemetry.usage = r.usage;
+                        render::chat_completion(&r)
+                    }),
                     Plan::Translate {
                         translator,
                         ctx,
                         op: Operation::Embeddings,
                         base64,
                         ..
-                    } => translator
-                        .decode_embeddings(&body, ctx)
-                        .map(|r| render::embeddings(&r, *base64)),
+                    } => translator.decode_embeddings(&body, ctx).map(|r| {
+                        self.telemetry.usage = Some(crate::hub::Usage {
+                            prompt_tokens: r.prompt_tokens,
+                            total_tokens: r.prompt_tokens,
+                            ..Default::default()
+                        });
+                        render::embeddings(&r, *base64)
+                    }),
                     Plan::Passthrough => Ok(body),
                 };
                 let out = match translated {
@@ -287,6 +342,8 @@ impl StreamFlow {
                     Err(e) => {
                         host.log(LogLevel::Warn, &e.message);
                         host.set_response_header(":status", Some(&e.status.to_string()));
+                        self.telemetry.status = e.status;
+                        self.telemetry.error_type = Some(e.kind.to_string());
                         e.to_json()
                     }
                 };
@@ -301,8 +358,11 @@ impl StreamFlow {
     fn forward(&mut self, host: &mut dyn Host, op: Operation, mut req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
         let Some(model) = gw.model(&req.model) else {
+            self.telemetry.request_model = Some("unknown".into());
             return self.fail(host, &openai::unknown_model(&gw, &req.model));
         };
+        self.telemetry.request_model = Some(model.name.clone());
+        self.telemetry.stream = req.stream;
         let Some(target) = routing::select(&gw, model, &mut self.rng) else {
             return self.fail(host, &no_target(&gw, model));
         };
@@ -355,6 +415,11 @@ impl StreamFlow {
                 target.model
             ),
         );
+        self.telemetry.provider = Some((provider.name.clone(), provider.kind));
+        self.telemetry.response_model = Some(target.model.clone());
+        if matches!(self.plan, Plan::Passthrough) {
+            self.telemetry.tap = Some(UsageTap::new(req.stream));
+        }
         self.target = Some((target.provider, target.model.clone()));
         self.phase = Phase::Forwarded;
         Verdict::Continue
@@ -372,7 +437,7 @@ impl StreamFlow {
     ) -> Result<(String, Vec<u8>), ApiError> {
         let ctx = ResponseContext {
             model: target.model.clone(),
-            created: host.unix_time(),
+            created: host.now_nanos() / 1_000_000_000,
             request_id: format!("{:016x}", self.rng.next_u64()),
         };
         let (body, stream, include_usage) = match op {
@@ -407,6 +472,9 @@ impl StreamFlow {
 
     fn answer(&mut self, host: &mut dyn Host, status: u16, body: &[u8]) -> Verdict {
         self.phase = Phase::Answered;
+        self.telemetry.status = status;
+        self.telemetry.end(host.now_nanos());
+        self.publish_log_fields(host);
         host.send_response(status, &[("content-type", "application/json")], body);
         Verdict::Pause
     }
@@ -415,6 +483,7 @@ impl StreamFlow {
         if e.status >= 500 {
             host.log(LogLevel::Warn, &e.message);
         }
+        self.telemetry.error_type = Some(e.kind.to_string());
         self.answer(host, e.status, &e.to_json())
     }
 }

@@ -3,6 +3,7 @@
 use crate::config::{compile, PluginConfig};
 use crate::flow::{StreamFlow, Verdict, CLUSTER_HEADER, TARGET_HEADER};
 use crate::host::{Host, LogLevel};
+use crate::metrics::MetricOp;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,6 +15,8 @@ struct FakeHost {
     resp_headers: BTreeMap<String, String>,
     resp_body: Vec<u8>,
     sent: Option<(u16, Vec<u8>)>,
+    metrics: Vec<MetricOp>,
+    log_fields: BTreeMap<String, String>,
 }
 
 impl Host for FakeHost {
@@ -52,8 +55,14 @@ impl Host for FakeHost {
         self.sent = Some((status, body.to_vec()));
     }
     fn log(&self, _level: LogLevel, _message: &str) {}
-    fn unix_time(&self) -> u64 {
-        1_700_000_000
+    fn now_nanos(&self) -> u64 {
+        1_700_000_000_000_000_000
+    }
+    fn metric(&mut self, op: &MetricOp) {
+        self.metrics.push(op.clone());
+    }
+    fn set_log_field(&mut self, key: &str, value: &str) {
+        self.log_fields.insert(key.into(), value.into());
     }
 }
 
@@ -560,4 +569,51 @@ mod translated {
         h.resp_headers.insert(":status".into(), "200".into());
         assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
     }
+}
+
+#[test]
+fn every_stream_records_metrics_and_log_fields() {
+    let mut f = flow();
+    let mut h = request(
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
+    );
+    run(&mut f, &mut h);
+    f.on_log(&mut h);
+    let counter = h.metrics.iter().find_map(|m| match m {
+        MetricOp::Counter { name, delta } if name.starts_with(crate::metrics::REQUESTS) => {
+            Some((name.clone(), *delta))
+        }
+        _ => None,
+    });
+    assert_eq!(
+        counter,
+        Some((
+            "llm_gateway_requests_total;gen_ai_operation_name=chat;gen_ai_provider_name=none;gen_ai_request_model=unknown;http_response_status_class=4xx;error_type=invalid_request_error".into(),
+            1
+        ))
+    );
+    assert_eq!(h.log_fields["llmgw.model"], "unknown");
+    assert_eq!(h.log_fields["llmgw.error"], "invalid_request_error");
+
+    // A passthrough success: usage read from the body as it passed.
+    let mut f = flow();
+    let mut h = request(
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+    );
+    run(&mut f, &mut h);
+    h.resp_headers.insert(":status".into(), "200".into());
+    f.on_response_headers(&mut h, false);
+    h.resp_body = br#"{"usage":{"prompt_tokens":1000,"completion_tokens":10}}"#.to_vec();
+    let len = h.resp_body.len();
+    assert_eq!(f.on_response_body(&mut h, len, true), Verdict::Continue);
+    assert_eq!(h.log_fields["llmgw.tokens_in"], "1000");
+    assert_eq!(h.log_fields["llmgw.provider"], "mock");
+    // gpt-4o-mini default price: 1000 × 0.15 + 10 × 0.60 = 156 µUSD.
+    assert_eq!(h.log_fields["llmgw.cost_usd"], "0.000156");
+    f.on_log(&mut h);
+    assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, delta: 156 } if name.starts_with(crate::metrics::COST))));
 }

@@ -1,6 +1,8 @@
 //! What the request flow needs from the proxy. The proxy-wasm adapter
 //! implements it over hostcalls; tests implement it in memory.
 
+use crate::metrics::MetricOp;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     Debug,
@@ -24,6 +26,10 @@ pub trait Host {
     /// Answers the client locally; the request goes no further.
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]);
     fn log(&self, level: LogLevel, message: &str);
-    /// Wall-clock time, Unix seconds.
-    fn unix_time(&self) -> u64;
+    /// Wall-clock time, nanoseconds since the Unix epoch.
+    fn now_nanos(&self) -> u64;
+    /// Applies one metric update.
+    fn metric(&mut self, op: &MetricOp);
+    /// Exposes a value to access logs (Envoy filter state `wasm.<key>`).
+    fn set_log_field(&mut self, key: &str, value: &str);
 }

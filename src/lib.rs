@@ -13,11 +13,15 @@ pub mod error;
 pub mod flow;
 pub mod host;
 pub mod hub;
+pub mod metrics;
 pub mod openai;
+pub mod pricing;
 pub mod providers;
 pub mod routing;
 pub mod sse;
 pub mod stream;
+pub mod telemetry;
+pub mod usage_tap;
 
 #[cfg(test)]
 mod flow_tests;

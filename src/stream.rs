@@ -69,6 +69,11 @@ impl StreamTranslation {
         self.writer.usage()
     }
 
+    /// Whether the stream ended (or will end) in an error event.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn drain(&mut self, out: &mut Vec<u8>) {
         for ev in self.events.drain(..) {
             if self.failed {
@@ -87,6 +92,9 @@ impl StreamTranslation {
 
     fn render(&mut self, out: &mut Vec<u8>) {
         for h in self.hub.drain(..) {
+            if matches!(h, StreamEvent::Error(_)) {
+                self.failed = true;
+            }
             self.writer.write(&h, out);
         }
     }

@@ -3,6 +3,7 @@
 
 use super::{Endpoint, PluginConfig, ProviderConfig};
 use crate::hub::Translator;
+use crate::pricing::PriceTable;
 use crate::providers::{anthropic, azure, gemini};
 use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
 use hashbrown::HashMap;
@@ -97,6 +98,7 @@ pub struct Gateway {
     pub models: Vec<Model>,
     model_index: HashMap<String, usize>,
     pub max_request_body_bytes: usize,
+    pub prices: PriceTable,
 }
 
 impl Gateway {
@@ -242,11 +244,14 @@ pub fn compile(
         ));
     }
 
+    let prices = PriceTable::new(&config.pricing).map_err(|e| ConfigError::new("pricing", e))?;
+
     Ok(Gateway {
         providers,
         models,
         model_index,
         max_request_body_bytes: max as usize,
+        prices,
     })
 }
 

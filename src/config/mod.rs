@@ -21,6 +21,10 @@ pub struct PluginConfig {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// USD per 1M tokens by upstream model, for the cost metric; common
+    /// models have built-in defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pricing: Vec<crate::pricing::PriceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -2,8 +2,15 @@
 //! a failure is logged and absorbed, never unwrapped.
 
 use crate::host::{Host, LogLevel as CoreLevel};
+use crate::metrics::MetricOp;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Metric ids by full name, defined once per VM.
+pub type MetricIds = Rc<RefCell<HashMap<String, u32>>>;
 
 pub fn log(level: LogLevel, message: &str) {
     // Nothing sensible is left to do if logging itself fails.
@@ -11,10 +18,36 @@ pub fn log(level: LogLevel, message: &str) {
 }
 
 /// Host for one HTTP stream; remembers body sizes so bodies can be replaced.
-#[derive(Default)]
 pub struct ProxyHost {
     pub request_body_size: usize,
     pub response_body_size: usize,
+    metric_ids: MetricIds,
+}
+
+impl ProxyHost {
+    pub fn new(metric_ids: MetricIds) -> Self {
+        Self {
+            request_body_size: 0,
+            response_body_size: 0,
+            metric_ids,
+        }
+    }
+
+    fn metric_id(&self, kind: MetricType, name: &str) -> Option<u32> {
+        if let Some(id) = self.metric_ids.borrow().get(name) {
+            return Some(*id);
+        }
+        match hostcalls::define_metric(kind, name) {
+            Ok(id) => {
+                self.metric_ids.borrow_mut().insert(name.to_string(), id);
+                Some(id)
+            }
+            Err(e) => {
+                log(LogLevel::Warn, &format!("define metric {name}: {e:?}"));
+                None
+            }
+        }
+    }
 }
 
 fn get_header(map: MapType, name: &str) -> Option<String> {
@@ -90,11 +123,33 @@ impl Host for ProxyHost {
         }
     }
 
-    fn unix_time(&self) -> u64 {
+    fn now_nanos(&self) -> u64 {
         hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs())
+            .map_or(0, |d| d.as_nanos() as u64)
+    }
+
+    fn metric(&mut self, op: &MetricOp) {
+        let result = match op {
+            MetricOp::Counter { name, delta } => {
+                self.metric_id(MetricType::Counter, name).map(|id| {
+                    hostcalls::increment_metric(id, i64::try_from(*delta).unwrap_or(i64::MAX))
+                })
+            }
+            MetricOp::Histogram { name, value } => self
+                .metric_id(MetricType::Histogram, name)
+                .map(|id| hostcalls::record_metric(id, *value)),
+        };
+        if let Some(Err(e)) = result {
+            log(LogLevel::Warn, &format!("record metric: {e:?}"));
+        }
+    }
+
+    fn set_log_field(&mut self, key: &str, value: &str) {
+        if let Err(e) = hostcalls::set_property(vec![key], Some(value.as_bytes())) {
+            log(LogLevel::Debug, &format!("set property {key}: {e:?}"));
+        }
     }
 
     fn log(&self, level: CoreLevel, message: &str) {

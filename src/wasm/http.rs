@@ -1,6 +1,6 @@
 //! The HTTP context: forwards each callback to the core `StreamFlow`.
 
-use super::adapter::ProxyHost;
+use super::adapter::{MetricIds, ProxyHost};
 use crate::config::Gateway;
 use crate::error::ApiError;
 use crate::flow::{StreamFlow, Verdict};
@@ -17,7 +17,7 @@ pub struct HttpStream {
 }
 
 impl HttpStream {
-    pub fn new(gateway: Option<Rc<Gateway>>, context_id: u32) -> Self {
+    pub fn new(gateway: Option<Rc<Gateway>>, metric_ids: MetricIds, context_id: u32) -> Self {
         let nanos = hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -25,7 +25,7 @@ impl HttpStream {
         let seed = nanos ^ (u64::from(context_id) << 32 | u64::from(context_id));
         Self {
             flow: gateway.map(|gw| StreamFlow::new(gw, seed)),
-            host: ProxyHost::default(),
+            host: ProxyHost::new(metric_ids),
         }
     }
 }
@@ -76,6 +76,12 @@ impl HttpContext for HttpStream {
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_response_body(&mut self.host, body_size, end_of_stream)),
             None => Action::Continue,
+        }
+    }
+
+    fn on_log(&mut self) {
+        if let Some(flow) = self.flow.as_mut() {
+            flow.on_log(&mut self.host);
         }
     }
 }

@@ -12,11 +12,12 @@ use std::rc::Rc;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, metric_ids: Default::default() }) });
 }}
 
 struct Root {
     gateway: Option<Rc<Gateway>>,
+    metric_ids: adapter::MetricIds,
 }
 
 impl Context for Root {}
@@ -67,7 +68,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HttpStream::new(self.gateway.clone(), context_id)))
+        Some(Box::new(HttpStream::new(
+            self.gateway.clone(),
+            Rc::clone(&self.metric_ids),
+            context_id,
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -3,6 +3,7 @@
 use crate::gateway_file::{GatewayFile, SocketConfig};
 use llm_gateway::config::Provider;
 use llm_gateway::flow::CLUSTER_HEADER;
+use llm_gateway::metrics::{HISTOGRAM_BUCKETS, LABELS};
 use serde_json::{json, Value};
 
 /// The root id and VM id the filter registers under.
@@ -23,6 +24,15 @@ fn access_log(target: &str) -> Value {
         "upstream_cluster": "%UPSTREAM_CLUSTER%",
         "upstream_host": "%UPSTREAM_HOST%",
         "target": "%RESP(X-LLM-GATEWAY-TARGET)%",
+        "model": "%FILTER_STATE(wasm.llmgw.model:PLAIN)%",
+        "provider": "%FILTER_STATE(wasm.llmgw.provider:PLAIN)%",
+        "upstream_model": "%FILTER_STATE(wasm.llmgw.upstream_model:PLAIN)%",
+        "tokens_in": "%FILTER_STATE(wasm.llmgw.tokens_in:PLAIN)%",
+        "tokens_out": "%FILTER_STATE(wasm.llmgw.tokens_out:PLAIN)%",
+        "cost_usd": "%FILTER_STATE(wasm.llmgw.cost_usd:PLAIN)%",
+        "ttft_ms": "%FILTER_STATE(wasm.llmgw.ttft_ms:PLAIN)%",
+        "attempts": "%FILTER_STATE(wasm.llmgw.attempts:PLAIN)%",
+        "error": "%FILTER_STATE(wasm.llmgw.error:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
         "bytes_sent": "%BYTES_SENT%"
@@ -167,5 +177,20 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
     if let Some(admin) = &gw.admin {
         bootstrap["admin"] = json!({"address": socket(admin)});
     }
+    bootstrap["stats_config"] = stats_config();
     bootstrap
+}
+
+/// Turns the filter's `;label=value` metric name segments into Prometheus
+/// labels, and gives its histograms buckets that suit their units.
+fn stats_config() -> Value {
+    let tags: Vec<Value> = LABELS
+        .iter()
+        .map(|l| json!({"tag_name": l, "regex": format!("(;{l}=([^;]+))")}))
+        .collect();
+    let buckets: Vec<Value> = HISTOGRAM_BUCKETS
+        .iter()
+        .map(|(name, bounds)| json!({"match": {"prefix": name}, "buckets": bounds}))
+        .collect();
+    json!({"stats_tags": tags, "histogram_bucket_settings": buckets})
 }

@@ -91,12 +91,12 @@ impl GatewayFile {
         let envoy = section::<EnvoyConfig>(map.remove("envoy"), "envoy")?.unwrap_or_default();
         if let Some(unknown) = map
             .keys()
-            .find(|k| !["providers", "models", "limits"].contains(&k.as_str()))
+            .find(|k| !["providers", "models", "limits", "pricing"].contains(&k.as_str()))
         {
             return Err(ConfigError::new(
                 unknown.clone(),
                 format!(
-                    "unknown section; expected one of {}, providers, models, limits",
+                    "unknown section; expected one of {}, providers, models, limits, pricing",
                     ENVOY_SECTIONS.join(", ")
                 ),
             ));

@@ -1,0 +1,130 @@
+//! What one stream records for metrics and access logs, gathered as the
+//! request and response pass and turned into a `RequestRecord` at the end.
+
+use crate::config::Gateway;
+use crate::hub::Usage;
+use crate::metrics::RequestRecord;
+use crate::usage_tap::UsageTap;
+
+#[derive(Default)]
+pub struct Telemetry {
+    start_ns: u64,
+    first_byte_ns: Option<u64>,
+    end_ns: Option<u64>,
+    pub operation: &'static str,
+    /// Configured model name (`unknown` when the client's is not configured).
+    pub request_model: Option<String>,
+    /// Provider config name and type, once routed.
+    pub provider: Option<(String, &'static str)>,
+    pub response_model: Option<String>,
+    pub status: u16,
+    pub error_type: Option<String>,
+    pub stream: bool,
+    pub usage: Option<Usage>,
+    pub stream_error: bool,
+    /// Watches passthrough responses for usage.
+    pub tap: Option<UsageTap>,
+}
+
+impl Telemetry {
+    pub fn start(&mut self, now_ns: u64) {
+        self.start_ns = now_ns;
+        self.operation = "other";
+    }
+
+    pub fn body_chunk(&mut self, now_ns: u64, len: usize) {
+        if len > 0 && self.first_byte_ns.is_none() {
+            self.first_byte_ns = Some(now_ns);
+        }
+    }
+
+    pub fn end(&mut self, now_ns: u64) {
+        if self.end_ns.is_none() {
+            self.end_ns = Some(now_ns);
+        }
+        if let Some(tap) = self.tap.as_mut() {
+            self.usage = self.usage.or(tap.finish());
+            self.tap = None;
+        }
+    }
+
+    fn ms_since_start(&self, t: u64) -> u64 {
+        t.saturating_sub(self.start_ns) / 1_000_000
+    }
+
+    fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status) && !self.stream_error
+    }
+
+    /// Streams only, and only when the answer is a success.
+    fn ttft_ms(&self) -> Option<u64> {
+        let first = self
+            .first_byte_ns
+            .filter(|_| self.stream && self.succeeded())?;
+        Some(self.ms_since_start(first))
+    }
+
+    /// Mean time between output tokens after the first, for streams.
+    fn tpot_us(&self) -> Option<u64> {
+        let (first, end) = (self.first_byte_ns?, self.end_ns?);
+        let tokens = self.usage?.completion_tokens;
+        if !self.stream || !self.succeeded() || tokens < 2 {
+            return None;
+        }
+        Some(end.saturating_sub(first) / 1000 / (tokens - 1))
+    }
+
+    fn cost(&self, gw: &Gateway) -> Option<u64> {
+        gw.prices
+            .cost_micro_usd(self.response_model.as_deref()?, self.usage.as_ref()?)
+    }
+
+    pub fn record(&self, gw: &Gateway, now_ns: u64) -> RequestRecord {
+        let end = self.end_ns.unwrap_or(now_ns);
+        RequestRecord {
+            operation: self.operation,
+            provider: self.provider.as_ref().map_or("none".into(), |(_, kind)| {
+                crate::metrics::otel_provider(kind).into()
+            }),
+            request_model: self.request_model.clone().unwrap_or_else(|| "none".into()),
+            response_model: self.response_model.clone().unwrap_or_else(|| "none".into()),
+            status: self.status,
+            error_type: self.error_type.clone().unwrap_or_else(|| "none".into()),
+            usage: self.usage,
+            cost_micro_usd: self.cost(gw),
+            duration_ms: self.ms_since_start(end),
+            ttft_ms: self.ttft_ms(),
+            tpot_us: self.tpot_us(),
+            stream_error: self.stream_error,
+        }
+    }
+
+    /// Access-log fields (Envoy filter state `wasm.llmgw.*`).
+    pub fn log_fields(&self, gw: &Gateway) -> Vec<(&'static str, String)> {
+        let mut f = Vec::new();
+        if let Some(m) = &self.request_model {
+            f.push(("llmgw.model", m.clone()));
+        }
+        if let Some((name, _)) = &self.provider {
+            f.push(("llmgw.provider", name.clone()));
+            f.push(("llmgw.attempts", "1".into()));
+        }
+        if let Some(m) = &self.response_model {
+            f.push(("llmgw.upstream_model", m.clone()));
+        }
+        if let Some(u) = &self.usage {
+            f.push(("llmgw.tokens_in", u.prompt_tokens.to_string()));
+            f.push(("llmgw.tokens_out", u.completion_tokens.to_string()));
+        }
+        if let Some(c) = self.cost(gw) {
+            f.push(("llmgw.cost_usd", format!("{:.6}", c as f64 / 1e6)));
+        }
+        if let Some(t) = self.ttft_ms() {
+            f.push(("llmgw.ttft_ms", t.to_string()));
+        }
+        if let Some(e) = &self.error_type {
+            f.push(("llmgw.error", e.clone()));
+        }
+        f
+    }
+}
