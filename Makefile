@@ -37,7 +37,8 @@ deps:
 render: tools
 	@$(RENDER) --config config/gateway.yaml --wasm $(WASM) --out envoy/envoy.yaml
 	@$(RENDER) --config config/gateway.docker.yaml --wasm /etc/envoy/llm_gateway.wasm --out envoy/envoy.docker.yaml
-	@echo "==> envoy/envoy.yaml and envoy/envoy.docker.yaml rendered from config/"
+	@$(RENDER) --config config/gateway.tracing.yaml --wasm $(WASM) --out envoy/envoy.tracing.yaml
+	@echo "==> envoy/*.yaml rendered from config/"
 
 run: build tools deps
 	@scripts/run.sh $(CONFIG)

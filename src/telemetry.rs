@@ -101,12 +101,16 @@ impl Telemetry {
 
     /// Access-log fields (Envoy filter state `wasm.llmgw.*`).
     pub fn log_fields(&self, gw: &Gateway) -> Vec<(&'static str, String)> {
-        let mut f = Vec::new();
+        let mut f = vec![("llmgw.operation", self.operation.to_string())];
         if let Some(m) = &self.request_model {
             f.push(("llmgw.model", m.clone()));
         }
-        if let Some((name, _)) = &self.provider {
+        if let Some((name, kind)) = &self.provider {
             f.push(("llmgw.provider", name.clone()));
+            f.push((
+                "llmgw.provider_type",
+                crate::metrics::otel_provider(kind).into(),
+            ));
             f.push(("llmgw.attempts", "1".into()));
         }
         if let Some(m) = &self.response_model {

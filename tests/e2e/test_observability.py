@@ -161,3 +161,10 @@ def test_access_log_fields(ogw):
     assert unknown["status"] == 404 and unknown["error"] == "invalid_request_error"
     streamed = [l for l in lines if l["model"] == "gpt" and l["ttft_ms"] is not None]
     assert len(streamed) == 2
+
+
+def test_request_id_reaches_the_provider(ogw, mock):
+    r = ogw.post(CHAT, {"model": "sonnet", "messages": PROMPT},
+                 headers={"x-request-id": "trace-me-42"})
+    assert r.status_code == 200
+    assert mock.last()["headers"]["x-request-id"] == "trace-me-42"

@@ -1,6 +1,6 @@
 //! Builds the Envoy bootstrap for a gateway file.
 
-use crate::gateway_file::{GatewayFile, SocketConfig};
+use crate::gateway_file::{GatewayFile, OtlpProtocol, SocketConfig, TracingConfig};
 use llm_gateway::config::Provider;
 use llm_gateway::flow::CLUSTER_HEADER;
 use llm_gateway::metrics::{HISTOGRAM_BUCKETS, LABELS};
@@ -160,6 +160,16 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
     if gw.envoy.access_log != "none" {
         hcm["access_log"] = access_log(&gw.envoy.access_log);
     }
+    let mut clusters: Vec<Value> = gw
+        .gateway
+        .providers
+        .iter()
+        .map(|p| cluster(p, gw))
+        .collect();
+    if let Some(t) = &gw.envoy.tracing {
+        hcm["tracing"] = tracing(t);
+        clusters.push(collector_cluster(t));
+    }
     let mut bootstrap = json!({
         "static_resources": {
             "listeners": [{
@@ -171,7 +181,7 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
                     "typed_config": hcm
                 }]}]
             }],
-            "clusters": gw.gateway.providers.iter().map(|p| cluster(p, gw)).collect::<Vec<_>>()
+            "clusters": clusters
         }
     });
     if let Some(admin) = &gw.admin {
@@ -179,6 +189,80 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
     }
     bootstrap["stats_config"] = stats_config();
     bootstrap
+}
+
+const COLLECTOR_CLUSTER: &str = "llmgw_otel_collector";
+
+/// GenAI span attributes, read from the filter state the filter writes.
+const SPAN_TAGS: &[(&str, &str)] = &[
+    ("gen_ai.operation.name", "llmgw.operation"),
+    ("gen_ai.provider.name", "llmgw.provider_type"),
+    ("gen_ai.request.model", "llmgw.model"),
+    ("gen_ai.response.model", "llmgw.upstream_model"),
+    ("gen_ai.usage.input_tokens", "llmgw.tokens_in"),
+    ("gen_ai.usage.output_tokens", "llmgw.tokens_out"),
+    ("llm_gateway.provider", "llmgw.provider"),
+    ("llm_gateway.cost_usd", "llmgw.cost_usd"),
+    ("llm_gateway.ttft_ms", "llmgw.ttft_ms"),
+    ("error.type", "llmgw.error"),
+];
+
+/// OpenTelemetry tracing on the connection manager, with GenAI attributes.
+fn tracing(t: &TracingConfig) -> Value {
+    let tags: Vec<Value> = SPAN_TAGS
+        .iter()
+        .map(|(tag, key)| json!({"tag": tag, "value": format!("%FILTER_STATE(wasm.{key}:PLAIN)%")}))
+        .collect();
+    let mut otel = json!({
+        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+        "service_name": t.service_name,
+    });
+    match t.protocol {
+        OtlpProtocol::Grpc => {
+            otel["grpc_service"] =
+                json!({"envoy_grpc": {"cluster_name": COLLECTOR_CLUSTER}, "timeout": "1s"});
+        }
+        OtlpProtocol::Http => {
+            otel["http_service"] = json!({
+                "http_uri": {
+                    "uri": format!("http://{}/v1/traces", t.collector),
+                    "cluster": COLLECTOR_CLUSTER,
+                    "timeout": "1s"
+                },
+                "request_headers_to_add": [{"header": {"key": "content-type", "value": "application/x-protobuf"}}]
+            });
+        }
+    }
+    json!({
+        "random_sampling": {"value": t.sampling_percent},
+        "custom_tags": tags,
+        "provider": {"name": "envoy.tracers.opentelemetry", "typed_config": otel}
+    })
+}
+
+fn collector_cluster(t: &TracingConfig) -> Value {
+    let (host, port) = t.host_port().unwrap_or_default();
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let mut c = json!({
+        "name": COLLECTOR_CLUSTER,
+        "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "5s",
+        "load_assignment": {
+            "cluster_name": COLLECTOR_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": host, "port_value": port}
+            }}}]}]
+        }
+    });
+    if t.protocol == OtlpProtocol::Grpc {
+        c["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}
+            }
+        });
+    }
+    c
 }
 
 /// Turns the filter's `;label=value` metric name segments into Prometheus

@@ -31,6 +31,60 @@ pub struct EnvoyConfig {
     /// `stdout`, `none`, or a file path for a JSON access log.
     #[serde(default = "default_access_log")]
     pub access_log: String,
+    /// OpenTelemetry tracing; off when absent.
+    #[serde(default)]
+    pub tracing: Option<TracingConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// The OTLP collector, `host:port` (4317 for gRPC, 4318 for HTTP).
+    pub collector: String,
+    #[serde(default)]
+    pub protocol: OtlpProtocol,
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// Share of requests traced, 0–100.
+    #[serde(default = "default_sampling")]
+    pub sampling_percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpProtocol {
+    #[default]
+    Grpc,
+    Http,
+}
+
+fn default_service_name() -> String {
+    "llm-gateway".into()
+}
+fn default_sampling() -> f64 {
+    100.0
+}
+
+impl TracingConfig {
+    /// The collector's host and port.
+    pub fn host_port(&self) -> Result<(String, u16), ConfigError> {
+        let bad = || {
+            ConfigError::new(
+                "envoy.tracing.collector",
+                format!("'{}' must be host:port", self.collector),
+            )
+        };
+        let (host, port) = self.collector.rsplit_once(':').ok_or_else(bad)?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(bad)?;
+        if host.is_empty() || host.contains('/') {
+            return Err(bad());
+        }
+        Ok((host.to_string(), port))
+    }
 }
 
 fn default_route_timeout() -> u32 {
@@ -53,6 +107,7 @@ impl Default for EnvoyConfig {
             connect_timeout_seconds: default_connect_timeout(),
             ca_file: default_ca_file(),
             access_log: default_access_log(),
+            tracing: None,
         }
     }
 }
@@ -110,6 +165,15 @@ impl GatewayFile {
                 "envoy.route_timeout_seconds",
                 "must be at least 1",
             ));
+        }
+        if let Some(t) = &envoy.tracing {
+            t.host_port()?;
+            if !(0.0..=100.0).contains(&t.sampling_percent) {
+                return Err(ConfigError::new(
+                    "envoy.tracing.sampling_percent",
+                    "must be between 0 and 100",
+                ));
+            }
         }
         if envoy.access_log.trim().is_empty() {
             return Err(ConfigError::new(
