@@ -33,3 +33,22 @@ pub trait Host {
     /// Exposes a value to access logs (Envoy filter state `wasm.<key>`).
     fn set_log_field(&mut self, key: &str, value: &str);
 }
+
+/// Why a shared-data write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    /// Another writer changed the value since it was read.
+    CasMismatch,
+    /// The host refused the operation.
+    Failed,
+}
+
+/// Proxy-wide key/value data shared by every worker of one Envoy (proxy-wasm
+/// shared data). Values never expire, so callers keep the key space bounded.
+pub trait SharedStore {
+    /// The value and its CAS token, or None when the key is absent.
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Writes `value` if the key's CAS token is still `cas` (0 = write
+    /// unconditionally). A missing key is inserted whatever `cas` says.
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError>;
+}
