@@ -4,6 +4,7 @@
 //! and turn upstream errors into OpenAI's error shape.
 
 use crate::config::{Dialect, Gateway, Target};
+use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::{normalize_upstream_error, scrub, ApiError};
 use crate::host::{Host, LogLevel};
 use crate::hub::{ResponseContext, Translator};
@@ -78,6 +79,8 @@ pub struct StreamFlow {
     plan: Plan,
     response: ResponseMode,
     telemetry: Telemetry,
+    /// Index of the authenticated consumer, if any.
+    consumer: Option<usize>,
 }
 
 impl StreamFlow {
@@ -90,6 +93,7 @@ impl StreamFlow {
             plan: Plan::Passthrough,
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),
+            consumer: None,
         }
     }
 
@@ -102,18 +106,26 @@ impl StreamFlow {
         let op = match path {
             "/v1/chat/completions" => Operation::ChatCompletions,
             "/v1/embeddings" => Operation::Embeddings,
-            "/v1/models" if method == "GET" => {
-                let body = openai::models_list(&self.gw);
+            "/v1/models" if method != "GET" => {
+                return self.fail(host, &method_not_allowed(&method, path, "GET"))
+            }
+            "/v1/models" => {
+                if let Err(e) = self.authenticate(host) {
+                    return self.fail(host, &e);
+                }
+                let body = openai::models_list(&self.gw, &|m| self.may_use(m));
                 return self.answer(host, 200, &body);
             }
             _ if method == "GET" && path.starts_with("/v1/models/") => {
+                if let Err(e) = self.authenticate(host) {
+                    return self.fail(host, &e);
+                }
                 let id = &path["/v1/models/".len()..];
-                return match openai::model_retrieve(&self.gw, id) {
+                return match openai::model_retrieve(&self.gw, id, &|m| self.may_use(m)) {
                     Ok(body) => self.answer(host, 200, &body),
                     Err(e) => self.fail(host, &e),
                 };
             }
-            "/v1/models" => return self.fail(host, &method_not_allowed(&method, path, "GET")),
             _ => {
                 let e = ApiError::new(
                     404,
@@ -129,6 +141,9 @@ impl StreamFlow {
         self.telemetry.operation = op.name();
         if method != "POST" {
             return self.fail(host, &method_not_allowed(&method, path, "POST"));
+        }
+        if let Err(e) = self.authenticate(host) {
+            return self.fail(host, &e);
         }
         if end_of_stream {
             return self.fail(host, &empty_body());
@@ -359,8 +374,14 @@ impl StreamFlow {
         let gw = Rc::clone(&self.gw);
         let Some(model) = gw.model(&req.model) else {
             self.telemetry.request_model = Some("unknown".into());
-            return self.fail(host, &openai::unknown_model(&gw, &req.model));
+            return self.fail(host, &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)));
         };
+        if let Some(consumer) = self.consumer.and_then(|i| gw.consumers.get(i)) {
+            if !consumer.may_use(&model.name) {
+                self.telemetry.request_model = Some(model.name.clone());
+                return self.fail(host, &model_not_allowed(consumer, &model.name));
+            }
+        }
         self.telemetry.request_model = Some(model.name.clone());
         self.telemetry.stream = req.stream;
         let Some(target) = routing::select(&gw, model, &mut self.rng) else {
@@ -468,6 +489,29 @@ impl StreamFlow {
             base64,
         };
         Ok((path, body))
+    }
+
+    /// Identifies the consumer from the client's key (401 when required and
+    /// missing or wrong).
+    fn authenticate(&mut self, host: &mut dyn Host) -> Result<(), ApiError> {
+        let key = presented_key(
+            host.request_header("authorization").as_deref(),
+            host.request_header("x-api-key").as_deref(),
+            host.request_header("api-key").as_deref(),
+        );
+        self.consumer = self.gw.consumers.authenticate(key.as_deref())?;
+        self.telemetry.consumer = self
+            .consumer
+            .and_then(|i| self.gw.consumers.get(i))
+            .map(|c| c.name.clone());
+        Ok(())
+    }
+
+    /// Whether the calling consumer (if any) may use a model.
+    fn may_use(&self, model: &str) -> bool {
+        self.consumer
+            .and_then(|i| self.gw.consumers.get(i))
+            .is_none_or(|c| c.may_use(model))
     }
 
     fn answer(&mut self, host: &mut dyn Host, status: u16, body: &[u8]) -> Verdict {

@@ -9,6 +9,7 @@
 )]
 
 pub mod config;
+pub mod consumers;
 pub mod error;
 pub mod flow;
 pub mod host;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod openai;
 pub mod pricing;
 pub mod providers;
+pub mod ratelimit;
 pub mod routing;
 pub mod sse;
 pub mod stream;

@@ -31,6 +31,7 @@ pub const LABELS: &[&str] = &[
     "gen_ai_token_type",
     "http_response_status_class",
     "error_type",
+    "consumer",
 ];
 
 /// Histograms and the bucket bounds that suit their unit.
@@ -89,6 +90,8 @@ pub struct RequestRecord {
     pub ttft_ms: Option<u64>,
     pub tpot_us: Option<u64>,
     pub stream_error: bool,
+    /// Set only when the consumer label is switched on.
+    pub consumer: Option<String>,
 }
 
 /// A label value made safe for an Envoy stat name segment.
@@ -143,17 +146,22 @@ impl RequestRecord {
             100..=599 => format!("{}xx", self.status / 100),
             _ => "none".to_string(),
         };
+        let consumer: Vec<(&str, &str)> = self
+            .consumer
+            .as_deref()
+            .map(|c| ("consumer", c))
+            .into_iter()
+            .collect();
+        let mut request_labels = vec![
+            ("gen_ai_operation_name", op),
+            ("gen_ai_provider_name", provider),
+            ("gen_ai_request_model", model),
+            ("http_response_status_class", class.as_str()),
+            ("error_type", self.error_type.as_str()),
+        ];
+        request_labels.extend(&consumer);
         let mut ops = vec![MetricOp::Counter {
-            name: name(
-                REQUESTS,
-                &[
-                    ("gen_ai_operation_name", op),
-                    ("gen_ai_provider_name", provider),
-                    ("gen_ai_request_model", model),
-                    ("http_response_status_class", &class),
-                    ("error_type", &self.error_type),
-                ],
-            ),
+            name: name(REQUESTS, &request_labels),
             delta: 1,
         }];
         ops.push(MetricOp::Histogram {
@@ -168,12 +176,13 @@ impl RequestRecord {
             ),
             value: self.duration_ms,
         });
-        let base = [
+        let mut base = vec![
             ("gen_ai_operation_name", op),
             ("gen_ai_provider_name", provider),
             ("gen_ai_request_model", model),
             ("gen_ai_response_model", self.response_model.as_str()),
         ];
+        base.extend(&consumer);
         if let Some(u) = &self.usage {
             for (kind, tokens, in_histogram) in [
                 ("input", u.prompt_tokens, true),
@@ -251,6 +260,7 @@ mod tests {
             ttft_ms: Some(150),
             tpot_us: Some(20_000),
             stream_error: false,
+            consumer: None,
         };
         let ops = r.ops();
         let labels = ";gen_ai_operation_name=chat;gen_ai_provider_name=anthropic;gen_ai_request_model=claude";
@@ -282,6 +292,9 @@ mod tests {
             name: format!("{TPOT}{labels}"),
             value: 20_000
         }));
+        let with_consumer = RequestRecord { consumer: Some("team-a".into()), ..r.clone() };
+        let MetricOp::Counter { name, .. } = &with_consumer.ops()[0] else { panic!() };
+        assert!(name.ends_with(";error_type=none;consumer=team-a"), "{name}");
         // No reasoning tokens: no zero counter.
         assert!(!ops
             .iter()

@@ -24,6 +24,7 @@ pub struct Telemetry {
     pub stream_error: bool,
     /// Watches passthrough responses for usage.
     pub tap: Option<UsageTap>,
+    pub consumer: Option<String>,
 }
 
 impl Telemetry {
@@ -96,6 +97,7 @@ impl Telemetry {
             ttft_ms: self.ttft_ms(),
             tpot_us: self.tpot_us(),
             stream_error: self.stream_error,
+            consumer: self.consumer.clone().filter(|_| gw.consumer_label),
         }
     }
 
@@ -104,6 +106,9 @@ impl Telemetry {
         let mut f = vec![("llmgw.operation", self.operation.to_string())];
         if let Some(m) = &self.request_model {
             f.push(("llmgw.model", m.clone()));
+        }
+        if let Some(c) = &self.consumer {
+            f.push(("llmgw.consumer", c.clone()));
         }
         if let Some((name, kind)) = &self.provider {
             f.push(("llmgw.provider", name.clone()));

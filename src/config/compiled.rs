@@ -2,6 +2,7 @@
 //! lookups by name are precomputed, keys resolved, cluster names derived.
 
 use super::{Endpoint, PluginConfig, ProviderConfig};
+use crate::consumers::Consumers;
 use crate::hub::Translator;
 use crate::pricing::PriceTable;
 use crate::providers::{anthropic, azure, gemini};
@@ -99,6 +100,10 @@ pub struct Gateway {
     model_index: HashMap<String, usize>,
     pub max_request_body_bytes: usize,
     pub prices: PriceTable,
+    pub consumers: Consumers,
+    pub consumer_label: bool,
+    /// Problems that do not stop the gateway (e.g. an unset consumer key).
+    pub warnings: Vec<String>,
 }
 
 impl Gateway {
@@ -245,6 +250,10 @@ pub fn compile(
     }
 
     let prices = PriceTable::new(&config.pricing).map_err(|e| ConfigError::new("pricing", e))?;
+    let mut warnings = Vec::new();
+    let consumers = Consumers::compile(&config.consumers, &config.auth, env, &mut |w| {
+        warnings.push(w)
+    })?;
 
     Ok(Gateway {
         providers,
@@ -252,6 +261,9 @@ pub fn compile(
         model_index,
         max_request_body_bytes: max as usize,
         prices,
+        consumers,
+        consumer_label: config.metrics.consumer_label,
+        warnings,
     })
 }
 

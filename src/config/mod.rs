@@ -25,6 +25,26 @@ pub struct PluginConfig {
     /// models have built-in defaults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pricing: Vec<crate::pricing::PriceConfig>,
+    /// Gateway API keys and what each consumer may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<crate::consumers::ConsumerConfig>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub auth: crate::consumers::AuthConfig,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Adds a `consumer` label to request, token and cost metrics (bounded
+    /// by the configured consumers).
+    #[serde(default)]
+    pub consumer_label: bool,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

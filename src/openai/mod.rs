@@ -262,12 +262,13 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// `GET /v1/models`: every model with a usable target, in config order.
-pub fn models_list(gw: &Gateway) -> Vec<u8> {
+/// `GET /v1/models`: every model with a usable target that the caller may
+/// use, in config order.
+pub fn models_list(gw: &Gateway, allowed: &dyn Fn(&str) -> bool) -> Vec<u8> {
     let data: Vec<Value> = gw
         .models
         .iter()
-        .filter(|m| gw.is_available(m))
+        .filter(|m| gw.is_available(m) && allowed(&m.name))
         .map(|m| model_object(gw, m))
         .collect();
     json!({"object": "list", "data": data})
@@ -276,10 +277,14 @@ pub fn models_list(gw: &Gateway) -> Vec<u8> {
 }
 
 /// `GET /v1/models/{id}`.
-pub fn model_retrieve(gw: &Gateway, id: &str) -> Result<Vec<u8>, ApiError> {
-    match gw.model(id).filter(|m| gw.is_available(m)) {
+pub fn model_retrieve(
+    gw: &Gateway,
+    id: &str,
+    allowed: &dyn Fn(&str) -> bool,
+) -> Result<Vec<u8>, ApiError> {
+    match gw.model(id).filter(|m| gw.is_available(m) && allowed(&m.name)) {
         Some(m) => Ok(model_object(gw, m).to_string().into_bytes()),
-        None => Err(unknown_model(gw, id)),
+        None => Err(unknown_model(gw, id, allowed)),
     }
 }
 
@@ -292,12 +297,12 @@ fn model_object(gw: &Gateway, m: &crate::config::Model) -> Value {
     json!({"id": m.name, "object": "model", "created": 0, "owned_by": owner})
 }
 
-/// 404 naming the models that are available.
-pub fn unknown_model(gw: &Gateway, model: &str) -> ApiError {
+/// 404 naming the models that are available to the caller.
+pub fn unknown_model(gw: &Gateway, model: &str, allowed: &dyn Fn(&str) -> bool) -> ApiError {
     let names: Vec<&str> = gw
         .models
         .iter()
-        .filter(|m| gw.is_available(m))
+        .filter(|m| gw.is_available(m) && allowed(&m.name))
         .map(|m| m.name.as_str())
         .collect();
     ApiError::new(

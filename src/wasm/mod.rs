@@ -44,10 +44,9 @@ impl RootContext for Root {
         let env = |name: &str| std::env::var(name).ok();
         match PluginConfig::from_json(&bytes).and_then(|c| compile(&c, &env)) {
             Ok(gw) => {
-                for p in gw.providers.iter() {
-                    if let Some(why) = &p.unavailable {
-                        adapter::log(LogLevel::Warn, &format!("llm-gateway: {why}"));
-                    }
+                let unavailable = gw.providers.iter().filter_map(|p| p.unavailable.as_ref());
+                for why in unavailable.chain(gw.warnings.iter()) {
+                    adapter::log(LogLevel::Warn, &format!("llm-gateway: {why}"));
                 }
                 adapter::log(
                     LogLevel::Info,

@@ -123,6 +123,17 @@ pub struct GatewayFile {
 }
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
+/// Sections the filter itself reads (`PluginConfig`).
+const PLUGIN_SECTIONS: [&str; 8] = [
+    "providers",
+    "models",
+    "limits",
+    "pricing",
+    "consumers",
+    "auth",
+    "metrics",
+    "rate_limits",
+];
 
 fn section<T: serde::de::DeserializeOwned>(
     value: Option<Value>,
@@ -144,15 +155,13 @@ impl GatewayFile {
             .ok_or_else(|| ConfigError::new("listener", "is required (address and port)"))?;
         let admin = section::<SocketConfig>(map.remove("admin"), "admin")?;
         let envoy = section::<EnvoyConfig>(map.remove("envoy"), "envoy")?.unwrap_or_default();
-        if let Some(unknown) = map
-            .keys()
-            .find(|k| !["providers", "models", "limits", "pricing"].contains(&k.as_str()))
-        {
+        if let Some(unknown) = map.keys().find(|k| !PLUGIN_SECTIONS.contains(&k.as_str())) {
             return Err(ConfigError::new(
                 unknown.clone(),
                 format!(
-                    "unknown section; expected one of {}, providers, models, limits, pricing",
-                    ENVOY_SECTIONS.join(", ")
+                    "unknown section; expected one of {}, {}",
+                    ENVOY_SECTIONS.join(", "),
+                    PLUGIN_SECTIONS.join(", ")
                 ),
             ));
         }
@@ -192,11 +201,18 @@ impl GatewayFile {
 
     /// Host environment variables the filter reads keys from.
     pub fn env_keys(&self) -> Vec<String> {
+        let consumer_keys = self
+            .plugin
+            .consumers
+            .iter()
+            .flat_map(|c| c.api_keys.iter())
+            .filter_map(|k| k.strip_prefix("env:").map(String::from));
         let mut keys: Vec<String> = self
             .gateway
             .providers
             .iter()
             .filter_map(|p| p.key_env.clone())
+            .chain(consumer_keys)
             .collect();
         keys.sort();
         keys.dedup();

@@ -1,0 +1,1 @@
+//! Rate-limit algorithms over shared data (being written).
