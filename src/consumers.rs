@@ -3,6 +3,7 @@
 
 use crate::config::ConfigError;
 use crate::error::ApiError;
+use crate::ratelimit::Period;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -18,6 +19,18 @@ pub struct ConsumerConfig {
     /// absent means every model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
+    /// Token budgets per UTC calendar day / month (input + output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_month: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
@@ -33,11 +46,17 @@ pub struct AuthConfig {
 pub struct Consumer {
     pub name: String,
     digests: Vec<[u8; 32]>,
+    quotas: Vec<(Period, u64)>,
     /// (pattern, is_prefix); None = all models.
     models: Option<Vec<(String, bool)>>,
 }
 
 impl Consumer {
+    /// Token budgets, per period.
+    pub fn quotas(&self) -> impl Iterator<Item = (Period, u64)> + '_ {
+        self.quotas.iter().copied()
+    }
+
     pub fn may_use(&self, model: &str) -> bool {
         match &self.models {
             None => true,
@@ -96,7 +115,10 @@ impl Consumers {
             if !valid {
                 return Err(ConfigError::new(
                     format!("{field}.name"),
-                    format!("'{}' must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'", c.name),
+                    format!(
+                        "'{}' must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
+                        c.name
+                    ),
                 ));
             }
             if list.iter().any(|o| o.name == c.name) {
@@ -141,9 +163,28 @@ impl Consumers {
                     })
                     .collect()
             });
+            let mut quotas = Vec::new();
+            if let Some(q) = &c.quota {
+                for (period, limit, name) in [
+                    (Period::Day, q.tokens_per_day, "tokens_per_day"),
+                    (Period::Month, q.tokens_per_month, "tokens_per_month"),
+                ] {
+                    match limit {
+                        Some(0) => {
+                            return Err(ConfigError::new(
+                                format!("{field}.quota.{name}"),
+                                "must be at least 1",
+                            ))
+                        }
+                        Some(l) => quotas.push((period, l)),
+                        None => {}
+                    }
+                }
+            }
             list.push(Consumer {
                 name: c.name.clone(),
                 digests,
+                quotas,
                 models,
             });
         }
@@ -180,8 +221,10 @@ impl Consumers {
         match found {
             Some(c) => Ok(Some(c)),
             None if !self.required => Ok(None),
-            None => Err(ApiError::new(401, "invalid_request_error", "Incorrect API key provided.")
-                .with_code("invalid_api_key")),
+            None => Err(
+                ApiError::new(401, "invalid_request_error", "Incorrect API key provided.")
+                    .with_code("invalid_api_key"),
+            ),
         }
     }
 }
@@ -197,10 +240,16 @@ impl Consumers {
 }
 
 /// The key a client presented: `Authorization: Bearer`, `x-api-key` or `api-key`.
-pub fn presented_key(authorization: Option<&str>, x_api_key: Option<&str>, api_key: Option<&str>) -> Option<String> {
+pub fn presented_key(
+    authorization: Option<&str>,
+    x_api_key: Option<&str>,
+    api_key: Option<&str>,
+) -> Option<String> {
     let bearer = authorization.and_then(|a| {
         let (scheme, rest) = a.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| rest.trim().to_string())
     });
     bearer
         .or_else(|| x_api_key.map(String::from))
@@ -212,7 +261,10 @@ pub fn model_not_allowed(consumer: &Consumer, model: &str) -> ApiError {
     ApiError::new(
         403,
         "permission_error",
-        format!("Consumer '{}' is not allowed to use model '{model}'.", consumer.name),
+        format!(
+            "Consumer '{}' is not allowed to use model '{model}'.",
+            consumer.name
+        ),
     )
     .with_param("model")
     .with_code("model_not_allowed")
@@ -232,16 +284,21 @@ mod tests {
                 name: "team-a".into(),
                 api_keys: vec![format!("sha256:{}", hex(&sha256(b"key-a")))],
                 models: Some(vec!["gpt-4o-mini".into(), "claude-*".into()]),
+                quota: None,
             },
             ConsumerConfig {
                 name: "team-b".into(),
                 api_keys: vec!["env:TEAM_B_KEY".into(), "env:UNSET".into()],
                 models: None,
+                quota: None,
             },
         ];
         let env = |n: &str| (n == "TEAM_B_KEY").then(|| "key-b".to_string());
         let mut warnings = Vec::new();
-        let c = Consumers::compile(&cfg, &AuthConfig { required }, &env, &mut |w| warnings.push(w)).unwrap();
+        let c = Consumers::compile(&cfg, &AuthConfig { required }, &env, &mut |w| {
+            warnings.push(w)
+        })
+        .unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("UNSET is not set"));
         c
@@ -259,15 +316,23 @@ mod tests {
     fn authenticates_and_checks_models() {
         let c = consumers(None);
         assert!(c.required);
-        let a = c.get(c.authenticate(Some("key-a")).unwrap().unwrap()).unwrap();
+        let a = c
+            .get(c.authenticate(Some("key-a")).unwrap().unwrap())
+            .unwrap();
         assert_eq!(a.name, "team-a");
         assert!(a.may_use("gpt-4o-mini") && a.may_use("claude-sonnet-4-5"));
         assert!(!a.may_use("gpt-4o"));
         assert_eq!(c.authenticate(Some("key-b")).unwrap(), Some(1));
         let e = c.authenticate(Some("nope")).unwrap_err();
-        assert_eq!((e.status, e.code.as_deref()), (401, Some("invalid_api_key")));
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (401, Some("invalid_api_key"))
+        );
         let e = c.authenticate(None).unwrap_err();
-        assert_eq!((e.status, e.code.as_deref()), (401, Some("missing_api_key")));
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (401, Some("missing_api_key"))
+        );
         let e = model_not_allowed(a, "gpt-4o");
         assert_eq!((e.status, e.param.as_deref()), (403, Some("model")));
     }
@@ -284,8 +349,14 @@ mod tests {
 
     #[test]
     fn presented_key_sources() {
-        assert_eq!(presented_key(Some("Bearer  k1 "), Some("k2"), None).as_deref(), Some("k1"));
-        assert_eq!(presented_key(Some("Basic x"), Some("k2"), None).as_deref(), Some("k2"));
+        assert_eq!(
+            presented_key(Some("Bearer  k1 "), Some("k2"), None).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(
+            presented_key(Some("Basic x"), Some("k2"), None).as_deref(),
+            Some("k2")
+        );
         assert_eq!(presented_key(None, None, Some("k3")).as_deref(), Some("k3"));
         assert_eq!(presented_key(None, None, None), None);
     }
@@ -294,7 +365,12 @@ mod tests {
     fn bad_consumer_config() {
         let bad = |keys: Vec<&str>, name: &str| {
             Consumers::compile(
-                &[ConsumerConfig { name: name.into(), api_keys: keys.into_iter().map(String::from).collect(), models: None }],
+                &[ConsumerConfig {
+                    name: name.into(),
+                    api_keys: keys.into_iter().map(String::from).collect(),
+                    models: None,
+                    quota: None,
+                }],
                 &AuthConfig::default(),
                 &|_| None,
                 &mut |_| {},
@@ -302,7 +378,10 @@ mod tests {
             .unwrap_err()
         };
         assert_eq!(bad(vec!["sk-plain"], "a").field, "consumers[0].api_keys[0]");
-        assert_eq!(bad(vec!["sha256:abc"], "a").field, "consumers[0].api_keys[0]");
+        assert_eq!(
+            bad(vec!["sha256:abc"], "a").field,
+            "consumers[0].api_keys[0]"
+        );
         assert_eq!(bad(vec![], "a").field, "consumers[0].api_keys");
         assert_eq!(bad(vec!["env:X"], "a b").field, "consumers[0].name");
     }

@@ -3,13 +3,16 @@
 //! rewrite the request for its provider; on the way back, label the response
 //! and turn upstream errors into OpenAI's error shape.
 
+use crate::admission::{self, Facts, Ticket};
 use crate::config::{Dialect, Gateway, Target};
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::{normalize_upstream_error, scrub, ApiError};
 use crate::host::{Host, LogLevel};
 use crate::hub::{ResponseContext, Translator};
+use crate::metrics;
 use crate::openai::{self, render, to_hub, ParsedRequest};
 use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::ratelimit::{adaptive, AdaptiveSpec, Outcome};
 use crate::routing::{self, Rng};
 use crate::stream::StreamTranslation;
 use crate::telemetry::Telemetry;
@@ -81,6 +84,10 @@ pub struct StreamFlow {
     telemetry: Telemetry,
     /// Index of the authenticated consumer, if any.
     consumer: Option<usize>,
+    /// Rate-limit and quota reservations, settled when the stream ends.
+    ticket: Option<Ticket>,
+    /// The adaptive-limit slot held on the target: key, spec, taken at.
+    adaptive: Option<(String, AdaptiveSpec, u64)>,
 }
 
 impl StreamFlow {
@@ -94,6 +101,8 @@ impl StreamFlow {
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),
             consumer: None,
+            ticket: None,
+            adaptive: None,
         }
     }
 
@@ -197,6 +206,11 @@ impl StreamFlow {
             let label = format!("{}/{}", self.gw.providers[*provider].name, model);
             host.set_response_header(TARGET_HEADER, Some(&label));
         }
+        if let Some(ticket) = &self.ticket {
+            for (name, value) in admission::rate_limit_headers(ticket) {
+                host.set_response_header(&name, Some(&value));
+            }
+        }
         let status = host
             .response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
@@ -272,6 +286,7 @@ impl StreamFlow {
     pub fn on_log(&mut self, host: &mut dyn Host) {
         let now = host.now_nanos();
         self.telemetry.end(now);
+        self.settle(host, now);
         for op in self.telemetry.record(&self.gw, now).ops() {
             host.metric(&op);
         }
@@ -374,7 +389,10 @@ impl StreamFlow {
         let gw = Rc::clone(&self.gw);
         let Some(model) = gw.model(&req.model) else {
             self.telemetry.request_model = Some("unknown".into());
-            return self.fail(host, &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)));
+            return self.fail(
+                host,
+                &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)),
+            );
         };
         if let Some(consumer) = self.consumer.and_then(|i| gw.consumers.get(i)) {
             if !consumer.may_use(&model.name) {
@@ -388,6 +406,9 @@ impl StreamFlow {
             return self.fail(host, &no_target(&gw, model));
         };
         let provider = &gw.providers[target.provider];
+        if let Err(verdict) = self.admit(host, &req, &model.name, target) {
+            return verdict;
+        }
         let prefix = provider.endpoint.path_prefix.as_str();
         let (path, body) = match &provider.dialect {
             Dialect::OpenAi => (
@@ -491,6 +512,120 @@ impl StreamFlow {
         Ok((path, body))
     }
 
+    /// Rate limits, quotas and the target's adaptive limit, checked and
+    /// reserved before the request can cost anything. `Err` carries the
+    /// verdict of the refusal already sent.
+    fn admit(
+        &mut self,
+        host: &mut dyn Host,
+        req: &ParsedRequest,
+        model: &str,
+        target: &Target,
+    ) -> Result<(), Verdict> {
+        let gw = Rc::clone(&self.gw);
+        let now = host.now_nanos();
+        let consumer = self
+            .consumer
+            .and_then(|i| gw.consumers.get(i))
+            .map(|c| c.name.as_str());
+        let ip = client_ip(&*host, gw.rules.trusted_hops);
+        let max_tokens = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| req.body.get(*k).and_then(|v| v.as_u64()))
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let outcome = {
+            let reader: &dyn Host = &*host;
+            let header = |name: &str| reader.request_header(name);
+            let facts = Facts {
+                consumer,
+                model,
+                client_ip: ip.as_deref(),
+                header: &header,
+                prompt_tokens: admission::estimate_prompt_tokens(&req.body),
+                max_tokens,
+            };
+            admission::admit(&gw.rules, &gw.consumers, reader.store(), &facts, now)
+        };
+        match outcome {
+            Ok(ticket) => self.ticket = Some(ticket),
+            Err(refusal) => {
+                host.metric(&metrics::rate_limited(&refusal.limit));
+                let headers: Vec<(&str, &str)> = refusal
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                return Err(self.fail_with(host, &refusal.error, &headers));
+            }
+        }
+        let provider = &gw.providers[target.provider];
+        let Some(spec) = provider.adaptive else {
+            return Ok(());
+        };
+        let key = adaptive_key(&provider.name, &target.model);
+        match adaptive::acquire(host.store(), &key, &spec, now, admission::MAX_CAS_RETRIES) {
+            Ok(Some(limit)) => {
+                host.metric(&metrics::adaptive_limit(
+                    &provider.name,
+                    &target.model,
+                    limit,
+                ));
+                self.adaptive = Some((key, spec, now));
+                Ok(())
+            }
+            Err(_) if gw.rules.fail_open => Ok(()),
+            Ok(None) | Err(_) => {
+                if let Some(ticket) = self.ticket.take() {
+                    admission::reconcile(&ticket, host.store(), None, false, now);
+                }
+                host.metric(&metrics::rate_limited("adaptive_concurrency"));
+                let e = ApiError::new(
+                    503,
+                    "api_error",
+                    format!(
+                        "Provider '{}' is at its adaptive concurrency limit for model '{}'; retry shortly.",
+                        provider.name, target.model
+                    ),
+                )
+                .with_code("target_overloaded");
+                Err(self.fail_with(host, &e, &[("retry-after", "1")]))
+            }
+        }
+    }
+
+    /// Settles reservations with what the request really used.
+    fn settle(&mut self, host: &mut dyn Host, now: u64) {
+        let t = &self.telemetry;
+        let success = (200..300).contains(&t.status) && !t.stream_error;
+        if let Some(ticket) = self.ticket.take() {
+            admission::reconcile(&ticket, host.store(), t.usage.as_ref(), success, now);
+        }
+        if let Some((key, spec, taken)) = self.adaptive.take() {
+            let outcome = match t.status {
+                429 | 500..=599 => Outcome::Overloaded,
+                200..=299 if !t.stream_error => Outcome::Success {
+                    latency_ms: t.first_byte_ms().unwrap_or(0),
+                },
+                _ => Outcome::Ignore,
+            };
+            let store = host.store();
+            let _ = adaptive::release(
+                store,
+                &key,
+                &spec,
+                outcome,
+                taken,
+                now,
+                admission::MAX_CAS_RETRIES,
+            );
+            let limit = adaptive::current_limit(store, &key, &spec);
+            if let Some((provider, model)) = &self.target {
+                let name = self.gw.providers[*provider].name.clone();
+                host.metric(&metrics::adaptive_limit(&name, model, limit));
+            }
+        }
+    }
+
     /// Identifies the consumer from the client's key (401 when required and
     /// missing or wrong).
     fn authenticate(&mut self, host: &mut dyn Host) -> Result<(), ApiError> {
@@ -515,21 +650,65 @@ impl StreamFlow {
     }
 
     fn answer(&mut self, host: &mut dyn Host, status: u16, body: &[u8]) -> Verdict {
+        self.answer_with(host, status, body, &[])
+    }
+
+    fn answer_with(
+        &mut self,
+        host: &mut dyn Host,
+        status: u16,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Verdict {
         self.phase = Phase::Answered;
         self.telemetry.status = status;
         self.telemetry.end(host.now_nanos());
         self.publish_log_fields(host);
-        host.send_response(status, &[("content-type", "application/json")], body);
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend_from_slice(extra);
+        host.send_response(status, &headers, body);
         Verdict::Pause
     }
 
     fn fail(&mut self, host: &mut dyn Host, e: &ApiError) -> Verdict {
+        self.fail_with(host, e, &[])
+    }
+
+    fn fail_with(
+        &mut self,
+        host: &mut dyn Host,
+        e: &ApiError,
+        headers: &[(&str, &str)],
+    ) -> Verdict {
         if e.status >= 500 {
             host.log(LogLevel::Warn, &e.message);
         }
         self.telemetry.error_type = Some(e.kind.to_string());
-        self.answer(host, e.status, &e.to_json())
+        self.answer_with(host, e.status, &e.to_json(), headers)
     }
+}
+
+/// Shared-data key of a target's adaptive limit.
+pub fn adaptive_key(provider: &str, model: &str) -> String {
+    format!("llmgw/adaptive/{provider}/{model}")
+}
+
+/// The client's IP: with `trusted_hops` proxies in front of Envoy, the
+/// `x-forwarded-for` entry that many from the right; else the TCP peer.
+fn client_ip(host: &dyn Host, trusted_hops: u32) -> Option<String> {
+    if trusted_hops > 0 {
+        let xff = host.request_header("x-forwarded-for").unwrap_or_default();
+        let hops: Vec<&str> = xff
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect();
+        let n = trusted_hops as usize;
+        if hops.len() >= n {
+            return hops.get(hops.len() - n).map(|h| h.to_string());
+        }
+    }
+    host.client_address()
 }
 
 fn method_not_allowed(method: &str, path: &str, allowed: &str) -> ApiError {

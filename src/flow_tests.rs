@@ -2,7 +2,8 @@
 
 use crate::config::{compile, PluginConfig};
 use crate::flow::{StreamFlow, Verdict, CLUSTER_HEADER, TARGET_HEADER};
-use crate::host::{Host, LogLevel};
+use crate::host::mem::MemStore;
+use crate::host::{Host, LogLevel, SharedStore};
 use crate::metrics::MetricOp;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ struct FakeHost {
     sent: Option<(u16, Vec<u8>)>,
     metrics: Vec<MetricOp>,
     log_fields: BTreeMap<String, String>,
+    store: MemStore,
 }
 
 impl Host for FakeHost {
@@ -63,6 +65,12 @@ impl Host for FakeHost {
     }
     fn set_log_field(&mut self, key: &str, value: &str) {
         self.log_fields.insert(key.into(), value.into());
+    }
+    fn client_address(&self) -> Option<String> {
+        Some("192.0.2.7".into())
+    }
+    fn store(&self) -> &dyn SharedStore {
+        &self.store
     }
 }
 

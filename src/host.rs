@@ -32,6 +32,10 @@ pub trait Host {
     fn metric(&mut self, op: &MetricOp);
     /// Exposes a value to access logs (Envoy filter state `wasm.<key>`).
     fn set_log_field(&mut self, key: &str, value: &str);
+    /// The downstream peer's IP address.
+    fn client_address(&self) -> Option<String>;
+    /// Proxy-wide shared data.
+    fn store(&self) -> &dyn SharedStore;
 }
 
 /// Why a shared-data write failed.
@@ -51,4 +55,36 @@ pub trait SharedStore {
     /// Writes `value` if the key's CAS token is still `cas` (0 = write
     /// unconditionally). A missing key is inserted whatever `cas` says.
     fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError>;
+}
+
+/// An in-memory `SharedStore` with Envoy's CAS semantics, for tests.
+#[cfg(test)]
+pub mod mem {
+    use super::{SharedStore, StoreError};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    pub struct MemStore {
+        pub data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+        next: RefCell<u32>,
+    }
+
+    impl SharedStore for MemStore {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.data.borrow().get(key).cloned()
+        }
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+            let mut data = self.data.borrow_mut();
+            if let Some((_, current)) = data.get(key) {
+                if cas != 0 && cas != *current {
+                    return Err(StoreError::CasMismatch);
+                }
+            }
+            *self.next.borrow_mut() += 1;
+            let token = *self.next.borrow();
+            data.insert(key.to_string(), (value.to_vec(), token));
+            Ok(())
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub const LABELS: &[&str] = &[
     "http_response_status_class",
     "error_type",
     "consumer",
+    "rate_limit",
 ];
 
 /// Histograms and the bucket bounds that suit their unit.
@@ -67,6 +68,34 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
 pub enum MetricOp {
     Counter { name: String, delta: u64 },
     Histogram { name: String, value: u64 },
+    Gauge { name: String, value: u64 },
+}
+
+/// Current adaptive admission limit of a target.
+pub const ADAPTIVE_LIMIT: &str = "llm_gateway_adaptive_concurrency_limit";
+/// Requests refused by a rate limit or quota.
+pub const RATE_LIMITED: &str = "llm_gateway_rate_limited_total";
+
+/// A gauge update for a target's adaptive limit.
+pub fn adaptive_limit(provider: &str, model: &str, limit: u32) -> MetricOp {
+    MetricOp::Gauge {
+        name: name(
+            ADAPTIVE_LIMIT,
+            &[
+                ("gen_ai_provider_name", provider),
+                ("gen_ai_response_model", model),
+            ],
+        ),
+        value: u64::from(limit),
+    }
+}
+
+/// A refused request, by the limit's name (bounded by config).
+pub fn rate_limited(rule: &str) -> MetricOp {
+    MetricOp::Counter {
+        name: name(RATE_LIMITED, &[("rate_limit", rule)]),
+        delta: 1,
+    }
 }
 
 /// The facts of one finished request. Every label value comes from config
@@ -292,8 +321,13 @@ mod tests {
             name: format!("{TPOT}{labels}"),
             value: 20_000
         }));
-        let with_consumer = RequestRecord { consumer: Some("team-a".into()), ..r.clone() };
-        let MetricOp::Counter { name, .. } = &with_consumer.ops()[0] else { panic!() };
+        let with_consumer = RequestRecord {
+            consumer: Some("team-a".into()),
+            ..r.clone()
+        };
+        let MetricOp::Counter { name, .. } = &with_consumer.ops()[0] else {
+            panic!()
+        };
         assert!(name.ends_with(";error_type=none;consumer=team-a"), "{name}");
         // No reasoning tokens: no zero counter.
         assert!(!ops

@@ -49,6 +49,11 @@ impl Telemetry {
         }
     }
 
+    /// Time to the first response byte, any response.
+    pub fn first_byte_ms(&self) -> Option<u64> {
+        self.first_byte_ns.map(|t| self.ms_since_start(t))
+    }
+
     fn ms_since_start(&self, t: u64) -> u64 {
         t.saturating_sub(self.start_ns) / 1_000_000
     }

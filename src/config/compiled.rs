@@ -2,11 +2,13 @@
 //! lookups by name are precomputed, keys resolved, cluster names derived.
 
 use super::{Endpoint, PluginConfig, ProviderConfig};
+use crate::admission::Rules;
 use crate::consumers::Consumers;
 use crate::hub::Translator;
 use crate::pricing::PriceTable;
 use crate::providers::{anthropic, azure, gemini};
 use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
+use crate::ratelimit::AdaptiveSpec;
 use hashbrown::HashMap;
 use std::fmt;
 use std::rc::Rc;
@@ -73,6 +75,8 @@ pub struct Provider {
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
     pub extra_headers: Vec<(String, String)>,
+    /// AIMD admission limit per target of this provider.
+    pub adaptive: Option<AdaptiveSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,7 @@ pub struct Gateway {
     pub max_request_body_bytes: usize,
     pub prices: PriceTable,
     pub consumers: Consumers,
+    pub rules: Rules,
     pub consumer_label: bool,
     /// Problems that do not stop the gateway (e.g. an unset consumer key).
     pub warnings: Vec<String>,
@@ -262,6 +267,7 @@ pub fn compile(
         max_request_body_bytes: max as usize,
         prices,
         consumers,
+        rules: Rules::compile(&config.rate_limits)?,
         consumer_label: config.metrics.consumer_label,
         warnings,
     })
@@ -405,6 +411,24 @@ fn compile_provider(
         extra_headers.push((name, h.value.clone()));
     }
 
+    let adaptive = match p.adaptive_concurrency {
+        None => None,
+        Some(a)
+            if a.min == 0 || a.max < a.min || a.initial.is_some_and(|i| i < a.min || i > a.max) =>
+        {
+            return Err(ConfigError::new(
+                format!("{field}.adaptive_concurrency"),
+                "needs 1 <= min <= initial <= max",
+            ))
+        }
+        Some(a) => Some(AdaptiveSpec {
+            min: a.min,
+            max: a.max,
+            initial: a.initial.unwrap_or(a.max),
+            ..AdaptiveSpec::default()
+        }),
+    };
+
     Ok(Provider {
         name: p.name.clone(),
         kind: spec.kind,
@@ -416,6 +440,7 @@ fn compile_provider(
         key,
         unavailable,
         extra_headers,
+        adaptive,
     })
 }
 

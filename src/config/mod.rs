@@ -32,6 +32,9 @@ pub struct PluginConfig {
     pub auth: crate::consumers::AuthConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub metrics: MetricsConfig,
+    /// Request and token rate limits.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub rate_limits: crate::admission::RateLimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
@@ -71,9 +74,28 @@ pub struct ProviderConfig {
     /// header; each type has a default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    /// Per-target admission limit that shrinks when the provider answers
+    /// 429/5xx or slows down and grows back when healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_concurrency: Option<AdaptiveConfig>,
     /// Extra headers sent upstream on every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveConfig {
+    #[serde(default = "one")]
+    pub min: u32,
+    pub max: u32,
+    /// Starting limit; defaults to `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

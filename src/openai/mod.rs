@@ -282,7 +282,10 @@ pub fn model_retrieve(
     id: &str,
     allowed: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<u8>, ApiError> {
-    match gw.model(id).filter(|m| gw.is_available(m) && allowed(&m.name)) {
+    match gw
+        .model(id)
+        .filter(|m| gw.is_available(m) && allowed(&m.name))
+    {
         Some(m) => Ok(model_object(gw, m).to_string().into_bytes()),
         None => Err(unknown_model(gw, id, allowed)),
     }

@@ -1,7 +1,7 @@
 //! `Host` over proxy-wasm hostcalls. Every hostcall result is checked here;
 //! a failure is logged and absorbed, never unwrapped.
 
-use crate::host::{Host, LogLevel as CoreLevel};
+use crate::host::{Host, LogLevel as CoreLevel, SharedStore, StoreError};
 use crate::metrics::MetricOp;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
@@ -140,10 +140,30 @@ impl Host for ProxyHost {
             MetricOp::Histogram { name, value } => self
                 .metric_id(MetricType::Histogram, name)
                 .map(|id| hostcalls::record_metric(id, *value)),
+            MetricOp::Gauge { name, value } => self
+                .metric_id(MetricType::Gauge, name)
+                .map(|id| hostcalls::record_metric(id, *value)),
         };
         if let Some(Err(e)) = result {
             log(LogLevel::Warn, &format!("record metric: {e:?}"));
         }
+    }
+
+    fn client_address(&self) -> Option<String> {
+        let raw = hostcalls::get_property(vec!["source", "address"])
+            .ok()
+            .flatten()?;
+        let addr = String::from_utf8(raw).ok()?;
+        // "1.2.3.4:5678" or "[::1]:5678" → the IP alone.
+        let ip = match addr.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => addr.as_str(),
+        };
+        Some(ip.trim_start_matches('[').trim_end_matches(']').to_string())
+    }
+
+    fn store(&self) -> &dyn SharedStore {
+        &ProxyStore
     }
 
     fn set_log_field(&mut self, key: &str, value: &str) {
@@ -160,5 +180,29 @@ impl Host for ProxyHost {
             CoreLevel::Error => LogLevel::Error,
         };
         log(level, message);
+    }
+}
+
+/// Proxy-wasm shared data.
+pub struct ProxyStore;
+
+impl SharedStore for ProxyStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), Some(cas))) => Some((value, cas)),
+            Ok(_) => None,
+            Err(e) => {
+                log(LogLevel::Warn, &format!("get shared data {key}: {e:?}"));
+                None
+            }
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        let cas = (cas != 0).then_some(cas);
+        hostcalls::set_shared_data(key, Some(value), cas).map_err(|e| match e {
+            proxy_wasm::types::Status::CasMismatch => StoreError::CasMismatch,
+            _ => StoreError::Failed,
+        })
     }
 }

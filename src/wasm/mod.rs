@@ -48,14 +48,29 @@ impl RootContext for Root {
                 for why in unavailable.chain(gw.warnings.iter()) {
                     adapter::log(LogLevel::Warn, &format!("llm-gateway: {why}"));
                 }
-                adapter::log(
-                    LogLevel::Info,
-                    &format!(
-                        "llm-gateway: configured {} providers, {} models",
-                        gw.providers.len(),
-                        gw.models.len()
+                let now = hostcalls::get_current_time()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as u64);
+                match crate::admission::precreate_all(&gw, &adapter::ProxyStore, now) {
+                    Ok(keys) => adapter::log(
+                        LogLevel::Info,
+                        &format!(
+                            "llm-gateway: configured {} providers, {} models, {keys} limit keys",
+                            gw.providers.len(),
+                            gw.models.len()
+                        ),
                     ),
-                );
+                    Err(e) => {
+                        adapter::log(
+                            LogLevel::Error,
+                            &format!(
+                                "llm-gateway: cannot create rate-limit state in shared data: {e:?}"
+                            ),
+                        );
+                        return false;
+                    }
+                }
                 self.gateway = Some(Rc::new(gw));
                 true
             }

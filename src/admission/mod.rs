@@ -1,0 +1,443 @@
+//! Admission control for one request: every matching rate-limit rule and the
+//! consumer's quotas are checked (and reserved) before the request may cost
+//! money; at the end, token reservations are reconciled with real usage.
+
+pub mod config;
+mod headers;
+
+pub use config::{RateLimitsConfig, Rules};
+pub use headers::{rate_limit_headers, reset_string};
+
+use crate::consumers::Consumers;
+use crate::error::ApiError;
+use crate::host::SharedStore;
+use crate::hub::Usage;
+use crate::ratelimit::{
+    all_slot_keys, bucket, quota, slot_key, Admission, BucketSpec, Contention, Period,
+};
+use config::{Dim, Measure, Rule, TokenCount};
+
+/// CAS attempts before a contended update counts as `Contention`.
+pub const MAX_CAS_RETRIES: u32 = 16;
+
+/// What admission needs to know about a request.
+pub struct Facts<'a> {
+    pub consumer: Option<&'a str>,
+    /// The configured model name.
+    pub model: &'a str,
+    pub client_ip: Option<&'a str>,
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    /// Estimated prompt tokens.
+    pub prompt_tokens: u64,
+    /// The request's `max_tokens`, if it set one.
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Hold {
+    key: String,
+    spec: BucketSpec,
+    count: TokenCount,
+    reserved: u64,
+}
+
+#[derive(Debug, Clone)]
+struct QuotaHold {
+    key: String,
+    period: Period,
+    reserved: u64,
+}
+
+/// What an admitted request holds until it ends.
+#[derive(Debug, Clone, Default)]
+pub struct Ticket {
+    holds: Vec<Hold>,
+    quotas: Vec<QuotaHold>,
+    /// The tightest request and token limits, for response headers.
+    pub requests: Option<Admission>,
+    pub tokens: Option<Admission>,
+}
+
+/// A refused request: the 429 (or 400), its headers, and which limit.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub headers: Vec<(String, String)>,
+    /// The rule's name, or `quota_day` / `quota_month`.
+    pub limit: String,
+}
+
+const ANONYMOUS: &str = "-";
+
+fn dim_value(d: &Dim, f: &Facts) -> String {
+    match d {
+        Dim::Consumer => f.consumer.unwrap_or(ANONYMOUS).to_string(),
+        Dim::Model => f.model.to_string(),
+        Dim::ClientIp => f.client_ip.unwrap_or(ANONYMOUS).to_string(),
+        Dim::Header(h) => (f.header)(h).unwrap_or_else(|| ANONYMOUS.to_string()),
+    }
+}
+
+fn rule_prefix(rule: &Rule) -> String {
+    format!("llmgw/rl/{}", rule.name)
+}
+
+fn static_key(rule: &Rule, values: &[String]) -> String {
+    let mut k = rule_prefix(rule);
+    for v in values {
+        k.push('/');
+        k.push_str(v);
+    }
+    k
+}
+
+fn rule_key(rule: &Rule, f: &Facts) -> String {
+    let values: Vec<String> = rule.dims.iter().map(|d| dim_value(d, f)).collect();
+    match rule.slots {
+        Some(slots) => slot_key(&rule_prefix(rule), &values.join("\u{1f}"), slots),
+        None => static_key(rule, &values),
+    }
+}
+
+fn quota_key(consumer: &str, period: Period) -> String {
+    let p = match period {
+        Period::Day => "day",
+        Period::Month => "month",
+    };
+    format!("llmgw/quota/{consumer}/{p}")
+}
+
+fn reserve(count: TokenCount, f: &Facts, default_max: u32) -> u64 {
+    let output = u64::from(f.max_tokens.unwrap_or(default_max));
+    match count {
+        TokenCount::Input => f.prompt_tokens,
+        TokenCount::Output => output,
+        TokenCount::Total => f.prompt_tokens.saturating_add(output),
+    }
+}
+
+fn used(count: TokenCount, u: &Usage) -> u64 {
+    match count {
+        TokenCount::Input => u.prompt_tokens,
+        TokenCount::Output => u.completion_tokens,
+        TokenCount::Total => u.total_tokens.max(u.prompt_tokens + u.completion_tokens),
+    }
+}
+
+/// Keeps the admission with the fewest units left.
+fn tighter(current: Option<Admission>, new: Admission) -> Option<Admission> {
+    match current {
+        Some(c) if c.remaining <= new.remaining => Some(c),
+        _ => Some(new),
+    }
+}
+
+fn too_many(message: String, code: &'static str) -> ApiError {
+    ApiError::new(429, "rate_limit_error", message).with_code(code)
+}
+
+/// Creates every bucket and quota key the config can touch, so request-time
+/// updates always CAS an existing key (see `ratelimit`). Runs at configure.
+pub fn precreate(
+    rules: &Rules,
+    consumers: &Consumers,
+    models: &[String],
+    store: &dyn SharedStore,
+    now_ns: u64,
+) -> Result<usize, Contention> {
+    let mut created = 0;
+    let mut consumer_names: Vec<String> = consumers.all().iter().map(|c| c.name.clone()).collect();
+    consumer_names.push(ANONYMOUS.into());
+    for rule in &rules.rules {
+        match rule.slots {
+            Some(slots) => {
+                for key in all_slot_keys(&rule_prefix(rule), slots) {
+                    bucket::ensure(store, &key, &rule.spec, now_ns)?;
+                    created += 1;
+                }
+            }
+            None => {
+                let mut combos: Vec<Vec<String>> = vec![Vec::new()];
+                for d in &rule.dims {
+                    let values: &[String] = match d {
+                        Dim::Consumer => &consumer_names,
+                        _ => models,
+                    };
+                    combos = combos
+                        .iter()
+                        .flat_map(|c| {
+                            values.iter().map(move |v| {
+                                let mut next = c.clone();
+                                next.push(v.clone());
+                                next
+                            })
+                        })
+                        .collect();
+                }
+                for values in combos {
+                    bucket::ensure(store, &static_key(rule, &values), &rule.spec, now_ns)?;
+                    created += 1;
+                }
+            }
+        }
+    }
+    for c in consumers.all() {
+        for (period, _) in c.quotas() {
+            quota::ensure(store, &quota_key(&c.name, period), period, now_ns)?;
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// Everything `precreate` covers plus each target's adaptive limit, for a
+/// whole gateway.
+pub fn precreate_all(
+    gw: &crate::config::Gateway,
+    store: &dyn SharedStore,
+    now_ns: u64,
+) -> Result<usize, Contention> {
+    let models: Vec<String> = gw.models.iter().map(|m| m.name.clone()).collect();
+    let mut created = precreate(&gw.rules, &gw.consumers, &models, store, now_ns)?;
+    for m in &gw.models {
+        for t in &m.targets {
+            let p = &gw.providers[t.provider];
+            if let Some(spec) = &p.adaptive {
+                let key = crate::flow::adaptive_key(&p.name, &t.model);
+                crate::ratelimit::adaptive::ensure(store, &key, spec, now_ns)?;
+                created += 1;
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Checks and reserves every rule and quota, or refuses with a 429 and
+/// gives back what it had already reserved.
+pub fn admit(
+    rules: &Rules,
+    consumers: &Consumers,
+    store: &dyn SharedStore,
+    f: &Facts,
+    now_ns: u64,
+) -> Result<Ticket, Box<Refusal>> {
+    let mut ticket = Ticket::default();
+    for rule in &rules.rules {
+        let key = rule_key(rule, f);
+        let (amount, count) = match rule.measure {
+            Measure::Requests => (1, None),
+            Measure::Tokens(c) => (reserve(c, f, rules.default_max_tokens), Some(c)),
+        };
+        let outcome = match bucket::take(store, &key, &rule.spec, amount, now_ns, MAX_CAS_RETRIES) {
+            Ok(a) => a,
+            Err(_) if rules.fail_open => continue,
+            Err(_) => {
+                release(&ticket, store, now_ns);
+                return Err(Box::new(Refusal {
+                    error: ApiError::new(
+                        503,
+                        "api_error",
+                        format!("Rate limit '{}' could not be checked (shared data contention); try again.", rule.name),
+                    )
+                    .with_code("rate_limit_unavailable"),
+                    headers: vec![("retry-after".into(), "1".into())],
+                    limit: rule.name.clone(),
+                }));
+            }
+        };
+        match count {
+            None => ticket.requests = tighter(ticket.requests, outcome),
+            Some(_) => ticket.tokens = tighter(ticket.tokens, outcome),
+        }
+        if !outcome.admitted {
+            release(&ticket, store, now_ns);
+            let what = match rule.measure {
+                Measure::Requests => "requests",
+                Measure::Tokens(_) => "tokens",
+            };
+            let error = if outcome.never {
+                ApiError::invalid_request(format!(
+                    "This request needs {amount} tokens, more than rate limit '{}' allows at once ({}); lower max_tokens or shorten the prompt.",
+                    rule.name, outcome.limit
+                ))
+                .with_param("max_tokens")
+                .with_code("request_exceeds_rate_limit")
+            } else {
+                too_many(
+                    format!(
+                        "Rate limit '{}' reached: {} {what} per window; retry after {}.",
+                        rule.name,
+                        outcome.limit,
+                        reset_string(outcome.retry_after_ms)
+                    ),
+                    if what == "requests" {
+                        "rate_limit_exceeded"
+                    } else {
+                        "tokens_rate_limit_exceeded"
+                    },
+                )
+            };
+            let mut headers = rate_limit_headers(&ticket);
+            headers.push((
+                "retry-after".into(),
+                retry_after_secs(outcome.retry_after_ms),
+            ));
+            return Err(Box::new(Refusal {
+                error,
+                headers,
+                limit: rule.name.clone(),
+            }));
+        }
+        if let Some(c) = count {
+            ticket.holds.push(Hold {
+                key,
+                spec: rule.spec,
+                count: c,
+                reserved: amount,
+            });
+        }
+    }
+    if let Some(consumer) = f
+        .consumer
+        .and_then(|n| consumers.all().iter().find(|c| c.name == n))
+    {
+        let amount = reserve(TokenCount::Total, f, rules.default_max_tokens);
+        for (period, limit) in consumer.quotas() {
+            let key = quota_key(&consumer.name, period);
+            let outcome =
+                match quota::take(store, &key, limit, period, amount, now_ns, MAX_CAS_RETRIES) {
+                    Ok(o) => o,
+                    Err(_) if rules.fail_open => continue,
+                    Err(_) => {
+                        release(&ticket, store, now_ns);
+                        return Err(Box::new(Refusal {
+                        error: ApiError::new(
+                            503,
+                            "api_error",
+                            "The quota could not be checked (shared data contention); try again.",
+                        )
+                        .with_code("rate_limit_unavailable"),
+                        headers: vec![("retry-after".into(), "1".into())],
+                        limit: quota_name(period).into(),
+                    }));
+                    }
+                };
+            if !outcome.admitted {
+                release(&ticket, store, now_ns);
+                let window = match period {
+                    Period::Day => "day",
+                    Period::Month => "month",
+                };
+                return Err(Box::new(Refusal {
+                    error: too_many(
+                        format!(
+                            "Consumer '{}' has used its token quota for this {window} ({limit} tokens); it resets in {}.",
+                            consumer.name,
+                            reset_string(outcome.reset_after_ms)
+                        ),
+                        "insufficient_quota",
+                    ),
+                    headers: vec![("retry-after".into(), retry_after_secs(outcome.reset_after_ms))],
+                    limit: quota_name(period).into(),
+                }));
+            }
+            ticket.quotas.push(QuotaHold {
+                key,
+                period,
+                reserved: amount,
+            });
+        }
+    }
+    Ok(ticket)
+}
+
+fn quota_name(period: Period) -> &'static str {
+    match period {
+        Period::Day => "quota_day",
+        Period::Month => "quota_month",
+    }
+}
+
+/// Rough prompt size for reservations: a token per 4 bytes of message text
+/// and tool definitions, plus a few tokens of framing per message.
+pub fn estimate_prompt_tokens(body: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    use serde_json::Value;
+    fn text_len(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(parts) => parts.iter().map(text_len).sum(),
+            Value::Object(o) => o.get("text").map_or(0, text_len),
+            _ => 0,
+        }
+    }
+    let (mut bytes, mut messages) = (0usize, 0u64);
+    if let Some(Value::Array(ms)) = body.get("messages") {
+        for m in ms {
+            messages += 1;
+            bytes += m.get("content").map_or(0, text_len);
+        }
+    }
+    if let Some(Value::String(s)) = body.get("input") {
+        bytes += s.len();
+    } else if let Some(Value::Array(items)) = body.get("input") {
+        bytes += items.iter().map(text_len).sum::<usize>();
+    }
+    if let Some(tools) = body.get("tools") {
+        bytes += tools.to_string().len();
+    }
+    (bytes as u64).div_ceil(4) + 4 * messages
+}
+
+fn retry_after_secs(ms: u64) -> String {
+    if ms == u64::MAX {
+        return "86400".into();
+    }
+    ms.div_ceil(1000).max(1).to_string()
+}
+
+/// Gives back every token reservation (the request never reached a provider).
+fn release(ticket: &Ticket, store: &dyn SharedStore, now_ns: u64) {
+    settle(ticket, store, &|_, _| 0, now_ns);
+}
+
+/// Settles reservations against what the request really used: a refund when
+/// it used less, an extra charge when more. `usage` None on success keeps the
+/// reservation (unknown usage is charged as estimated); a failed request
+/// (`success` false) without usage is refunded in full.
+pub fn reconcile(
+    ticket: &Ticket,
+    store: &dyn SharedStore,
+    usage: Option<&Usage>,
+    success: bool,
+    now_ns: u64,
+) {
+    settle(
+        ticket,
+        store,
+        &|count, reserved| match (usage, success) {
+            (Some(u), _) => used(count, u),
+            (None, true) => reserved,
+            (None, false) => 0,
+        },
+        now_ns,
+    );
+}
+
+fn settle(
+    ticket: &Ticket,
+    store: &dyn SharedStore,
+    actual: &dyn Fn(TokenCount, u64) -> u64,
+    now_ns: u64,
+) {
+    for h in &ticket.holds {
+        let delta = h.reserved as i64 - actual(h.count, h.reserved) as i64;
+        let _ = bucket::adjust(store, &h.key, &h.spec, delta, now_ns, MAX_CAS_RETRIES);
+    }
+    for q in &ticket.quotas {
+        let delta = q.reserved as i64 - actual(TokenCount::Total, q.reserved) as i64;
+        let _ = quota::adjust(store, &q.key, q.period, delta, now_ns, MAX_CAS_RETRIES);
+    }
+}
+
+#[cfg(test)]
+mod tests;
