@@ -539,6 +539,7 @@ impl StreamFlow {
             let facts = Facts {
                 consumer,
                 model,
+                route: self.telemetry.operation,
                 client_ip: ip.as_deref(),
                 header: &header,
                 prompt_tokens: admission::estimate_prompt_tokens(&req.body),
@@ -695,7 +696,7 @@ pub fn adaptive_key(provider: &str, model: &str) -> String {
 
 /// The client's IP: with `trusted_hops` proxies in front of Envoy, the
 /// `x-forwarded-for` entry that many from the right; else the TCP peer.
-fn client_ip(host: &dyn Host, trusted_hops: u32) -> Option<String> {
+pub(crate) fn client_ip(host: &dyn Host, trusted_hops: u32) -> Option<String> {
     if trusted_hops > 0 {
         let xff = host.request_header("x-forwarded-for").unwrap_or_default();
         let hops: Vec<&str> = xff

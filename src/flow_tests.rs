@@ -625,3 +625,45 @@ fn every_stream_records_metrics_and_log_fields() {
     f.on_log(&mut h);
     assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, delta: 156 } if name.starts_with(crate::metrics::COST))));
 }
+
+#[test]
+fn client_ip_trusts_only_configured_hops() {
+    use crate::flow::client_ip;
+    let mut h = FakeHost::default();
+    h.req_headers
+        .insert("x-forwarded-for".into(), "203.0.113.9, 198.51.100.2".into());
+    // No trusted hops: the header is ignored, the TCP peer counts.
+    assert_eq!(client_ip(&h, 0).as_deref(), Some("192.0.2.7"));
+    // One proxy appended the client it saw; two: the entry before.
+    assert_eq!(client_ip(&h, 1).as_deref(), Some("198.51.100.2"));
+    assert_eq!(client_ip(&h, 2).as_deref(), Some("203.0.113.9"));
+    // Fewer entries than trusted hops: spoofable, so fall back to the peer.
+    assert_eq!(client_ip(&h, 3).as_deref(), Some("192.0.2.7"));
+}
+
+#[test]
+fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
+    let cfg = r#"{
+        "providers": [{"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k"}],
+        "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
+        "rate_limits": {"rules": [{"name": "per-route", "by": ["route"], "requests": {"limit": 1, "per": "hour"}}]}
+    }"#;
+    let gw =
+        Rc::new(compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap());
+    let store = MemStore::default();
+    assert_eq!(crate::admission::precreate_all(&gw, &store, 1).unwrap(), 2);
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#;
+    let mut first = request("POST", "/v1/chat/completions", body);
+    first.store = store;
+    let mut f = StreamFlow::new(Rc::clone(&gw), 1);
+    assert_eq!(run(&mut f, &mut first), Verdict::Continue);
+    let mut second = request("POST", "/v1/chat/completions", body);
+    second.store = std::mem::take(&mut first.store);
+    let mut f = StreamFlow::new(Rc::clone(&gw), 2);
+    run(&mut f, &mut second);
+    let (status, v) = sent_error(&second);
+    assert_eq!(status, 429);
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert!(!second.req_headers.contains_key(CLUSTER_HEADER));
+    assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name == "llm_gateway_rate_limited_total;rate_limit=per-route")));
+}

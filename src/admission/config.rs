@@ -42,8 +42,9 @@ impl Default for RateLimitsConfig {
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub name: String,
-    /// Dimensions the limit is counted per: `consumer`, `model`,
-    /// `client_ip`, `header:NAME`; none = one global limit.
+    /// Dimensions the limit is counted per: `consumer`, `model`, `route`
+    /// (the API: chat or embeddings), `client_ip`, `header:NAME`; none = one
+    /// global limit.
     #[serde(default)]
     pub by: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,13 +111,14 @@ pub enum TokenCount {
 pub enum Dim {
     Consumer,
     Model,
+    Route,
     ClientIp,
     Header(String),
 }
 
 impl Dim {
     fn is_static(&self) -> bool {
-        matches!(self, Self::Consumer | Self::Model)
+        matches!(self, Self::Consumer | Self::Model | Self::Route)
     }
 }
 
@@ -181,6 +183,7 @@ impl Rules {
                 let dim = match d.as_str() {
                     "consumer" => Dim::Consumer,
                     "model" => Dim::Model,
+                    "route" => Dim::Route,
                     "client_ip" => Dim::ClientIp,
                     other => match other.strip_prefix("header:") {
                         Some(h) if crate::providers::is_header_name(h) => {
@@ -189,7 +192,7 @@ impl Rules {
                         _ => {
                             return Err(ConfigError::new(
                                 format!("{field}.by[{j}]"),
-                                format!("'{d}' is not a dimension; use consumer, model, client_ip or header:NAME"),
+                                format!("'{d}' is not a dimension; use consumer, model, route, client_ip or header:NAME"),
                             ))
                         }
                     },

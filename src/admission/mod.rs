@@ -12,6 +12,7 @@ use crate::consumers::Consumers;
 use crate::error::ApiError;
 use crate::host::SharedStore;
 use crate::hub::Usage;
+use crate::providers::Operation;
 use crate::ratelimit::{
     all_slot_keys, bucket, quota, slot_key, Admission, BucketSpec, Contention, Period,
 };
@@ -25,6 +26,8 @@ pub struct Facts<'a> {
     pub consumer: Option<&'a str>,
     /// The configured model name.
     pub model: &'a str,
+    /// The API: `chat` or `embeddings`.
+    pub route: &'a str,
     pub client_ip: Option<&'a str>,
     pub header: &'a dyn Fn(&str) -> Option<String>,
     /// Estimated prompt tokens.
@@ -73,6 +76,7 @@ fn dim_value(d: &Dim, f: &Facts) -> String {
     match d {
         Dim::Consumer => f.consumer.unwrap_or(ANONYMOUS).to_string(),
         Dim::Model => f.model.to_string(),
+        Dim::Route => f.route.to_string(),
         Dim::ClientIp => f.client_ip.unwrap_or(ANONYMOUS).to_string(),
         Dim::Header(h) => (f.header)(h).unwrap_or_else(|| ANONYMOUS.to_string()),
     }
@@ -148,6 +152,10 @@ pub fn precreate(
     let mut created = 0;
     let mut consumer_names: Vec<String> = consumers.all().iter().map(|c| c.name.clone()).collect();
     consumer_names.push(ANONYMOUS.into());
+    let routes: Vec<String> = [Operation::ChatCompletions, Operation::Embeddings]
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect();
     for rule in &rules.rules {
         match rule.slots {
             Some(slots) => {
@@ -161,6 +169,7 @@ pub fn precreate(
                 for d in &rule.dims {
                     let values: &[String] = match d {
                         Dim::Consumer => &consumer_names,
+                        Dim::Route => &routes,
                         _ => models,
                     };
                     combos = combos

@@ -34,6 +34,7 @@ fn facts<'a>(
     Facts {
         consumer,
         model: "gpt",
+        route: "chat",
         client_ip: ip,
         header: &no_header,
         prompt_tokens: prompt,
