@@ -26,6 +26,7 @@ fn access_log(target: &str) -> Value {
         "target": "%RESP(X-LLM-GATEWAY-TARGET)%",
         "model": "%FILTER_STATE(wasm.llmgw.model:PLAIN)%",
         "provider": "%FILTER_STATE(wasm.llmgw.provider:PLAIN)%",
+        "consumer": "%FILTER_STATE(wasm.llmgw.consumer:PLAIN)%",
         "upstream_model": "%FILTER_STATE(wasm.llmgw.upstream_model:PLAIN)%",
         "tokens_in": "%FILTER_STATE(wasm.llmgw.tokens_in:PLAIN)%",
         "tokens_out": "%FILTER_STATE(wasm.llmgw.tokens_out:PLAIN)%",
