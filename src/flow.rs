@@ -22,6 +22,17 @@ use std::rc::Rc;
 /// Route header the Envoy route's `cluster_header` reads. Clients cannot set
 /// it: the filter removes it from every request it does not route itself.
 pub const CLUSTER_HEADER: &str = "x-llm-gateway-cluster";
+/// Request headers through which a client could steer Envoy's router.
+const ENVOY_CONTROL_HEADERS: &[&str] = &[
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-hedge-on-per-try-timeout",
+];
+
 /// Response header naming the target that served the request.
 pub const TARGET_HEADER: &str = "x-llm-gateway-target";
 
@@ -109,6 +120,10 @@ impl StreamFlow {
     pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
         self.telemetry.start(host.now_nanos());
         host.set_request_header(CLUSTER_HEADER, None);
+        // Envoy obeys these from the request; only the gateway may set them.
+        for name in ENVOY_CONTROL_HEADERS {
+            host.set_request_header(name, None);
+        }
         let method = host.request_header(":method").unwrap_or_default();
         let full_path = host.request_header(":path").unwrap_or_default();
         let path = full_path.split('?').next().unwrap_or_default();

@@ -103,6 +103,7 @@ fn request(method: &str, path: &str, body: &str) -> FakeHost {
         (":authority", "gateway.local"),
         ("authorization", "Bearer client-key"),
         (CLUSTER_HEADER, "attacker_cluster"),
+        ("x-envoy-upstream-rq-timeout-ms", "1"),
         ("content-length", &body.len().to_string()),
     ] {
         h.req_headers.insert(k.into(), v.into());
@@ -140,6 +141,7 @@ fn chat_is_rewritten_for_the_provider() {
     assert_eq!(h.req_headers[":path"], "/v1/chat/completions");
     assert_eq!(h.req_headers[":authority"], "127.0.0.1:18080");
     assert_eq!(h.req_headers[CLUSTER_HEADER], "llmgw_mock");
+    assert!(!h.req_headers.contains_key("x-envoy-upstream-rq-timeout-ms"));
     assert_eq!(h.req_headers["authorization"], "Bearer sk-upstream-secret");
     let sent: Value = serde_json::from_slice(&h.req_body).unwrap();
     assert_eq!(sent["model"], "gpt-4o-mini-2024-07-18");

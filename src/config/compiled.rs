@@ -1,7 +1,7 @@
 //! Validation of `PluginConfig` into the form the filter uses per request:
 //! lookups by name are precomputed, keys resolved, cluster names derived.
 
-use super::{Endpoint, PluginConfig, ProviderConfig};
+use super::{Endpoint, PluginConfig, ProviderConfig, TimeoutsConfig};
 use crate::admission::Rules;
 use crate::consumers::Consumers;
 use crate::hub::Translator;
@@ -77,6 +77,7 @@ pub struct Provider {
     pub extra_headers: Vec<(String, String)>,
     /// AIMD admission limit per target of this provider.
     pub adaptive: Option<AdaptiveSpec>,
+    pub timeouts: TimeoutsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -429,6 +430,20 @@ fn compile_provider(
         }),
     };
 
+    let timeouts = p.timeouts.unwrap_or_default();
+    for (name, v) in [
+        ("connect_ms", timeouts.connect_ms),
+        ("first_byte_ms", timeouts.first_byte_ms),
+        ("total_ms", timeouts.total_ms),
+    ] {
+        if v.is_some_and(|ms| ms == 0 || ms > 3_600_000) {
+            return Err(ConfigError::new(
+                format!("{field}.timeouts.{name}"),
+                "must be between 1 and 3600000 ms",
+            ));
+        }
+    }
+
     Ok(Provider {
         name: p.name.clone(),
         kind: spec.kind,
@@ -441,6 +456,7 @@ fn compile_provider(
         unavailable,
         extra_headers,
         adaptive,
+        timeouts,
     })
 }
 

@@ -74,6 +74,9 @@ pub struct ProviderConfig {
     /// header; each type has a default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    /// Per-provider timeouts; a timeout answers 504 in OpenAI's shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutsConfig>,
     /// Per-target admission limit that shrinks when the provider answers
     /// 429/5xx or slows down and grows back when healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +84,21 @@ pub struct ProviderConfig {
     /// Extra headers sent upstream on every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// TCP (and TLS) connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u64>,
+    /// Longest silence from the provider once the request is sent: before
+    /// the first byte, and between stream chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<u64>,
+    /// The whole exchange, streams included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]

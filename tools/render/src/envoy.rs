@@ -64,7 +64,10 @@ fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
     let mut c = json!({
         "name": p.cluster,
         "type": if e.host_is_ip() { "STATIC" } else { "LOGICAL_DNS" },
-        "connect_timeout": format!("{}s", gw.envoy.connect_timeout_seconds),
+        "connect_timeout": match p.timeouts.connect_ms {
+            Some(ms) => format!("{:.3}s", ms as f64 / 1000.0),
+            None => format!("{}s", gw.envoy.connect_timeout_seconds),
+        },
         "dns_lookup_family": "V4_PREFERRED",
         "per_connection_buffer_limit_bytes": buffer_limit(gw),
         "load_assignment": {
@@ -93,6 +96,41 @@ fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
         });
     }
     c
+}
+
+/// One route per provider cluster (its timeouts), then a catch-all that
+/// follows the filter's routing header. Routing is internal: providers never
+/// see the header.
+fn routes(gw: &GatewayFile, default_timeout: &str) -> Value {
+    let ms = |v: u64| format!("{:.3}s", v as f64 / 1000.0);
+    let mut routes: Vec<Value> = gw
+        .gateway
+        .providers
+        .iter()
+        .map(|p| {
+            let mut route = json!({
+                "cluster": p.cluster,
+                "timeout": p.timeouts.total_ms.map_or(default_timeout.to_string(), ms),
+            });
+            if let Some(first_byte) = p.timeouts.first_byte_ms {
+                route["retry_policy"] = json!({"per_try_idle_timeout": ms(first_byte)});
+            }
+            json!({
+                "match": {"prefix": "/", "headers": [{
+                    "name": CLUSTER_HEADER,
+                    "string_match": {"exact": p.cluster}
+                }]},
+                "route": route,
+                "request_headers_to_remove": [CLUSTER_HEADER]
+            })
+        })
+        .collect();
+    routes.push(json!({
+        "match": {"prefix": "/"},
+        "route": {"cluster_header": CLUSTER_HEADER, "timeout": default_timeout},
+        "request_headers_to_remove": [CLUSTER_HEADER]
+    }));
+    Value::Array(routes)
 }
 
 /// Room for the largest accepted body plus headers, never below Envoy's 1 MiB.
@@ -142,12 +180,7 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
             "virtual_hosts": [{
                 "name": PLUGIN_NAME,
                 "domains": ["*"],
-                "routes": [{
-                    "match": {"prefix": "/"},
-                    "route": {"cluster_header": CLUSTER_HEADER, "timeout": timeout},
-                    // Routing is internal; providers never see the header.
-                    "request_headers_to_remove": [CLUSTER_HEADER]
-                }]
+                "routes": routes(gw, &timeout)
             }]
         },
         "http_filters": [

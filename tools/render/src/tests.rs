@@ -31,9 +31,25 @@ fn renders_clusters_route_and_filter() {
     assert_eq!(listener["address"]["socket_address"]["address"], "0.0.0.0");
     let hcm = &listener["filter_chains"][0]["filters"][0]["typed_config"];
     assert!(hcm.get("access_log").is_none());
-    let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
-    assert_eq!(route["cluster_header"], "x-llm-gateway-cluster");
-    assert_eq!(route["timeout"], "60s");
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap();
+    // One route per provider, then the catch-all following the header.
+    assert_eq!(routes.len(), 4);
+    assert_eq!(
+        routes[0]["match"]["headers"][0]["string_match"]["exact"],
+        "llmgw_mock"
+    );
+    assert_eq!(routes[0]["route"]["cluster"], "llmgw_mock");
+    assert_eq!(routes[0]["route"]["timeout"], "60s");
+    assert_eq!(
+        routes[3]["route"]["cluster_header"],
+        "x-llm-gateway-cluster"
+    );
+    assert_eq!(
+        routes[3]["request_headers_to_remove"][0],
+        "x-llm-gateway-cluster"
+    );
     let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
     assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
     assert_eq!(
