@@ -4,9 +4,11 @@
 //! and turn upstream errors into OpenAI's error shape.
 
 use crate::admission::{self, Facts, Ticket};
-use crate::config::{Dialect, Gateway, Target};
+use crate::config::{Dialect, Gateway, Model, Provider, Target};
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::{normalize_upstream_error, scrub, ApiError};
+use crate::health;
+use crate::host::SharedStore;
 use crate::host::{Host, LogLevel};
 use crate::hub::{ResponseContext, Translator};
 use crate::metrics;
@@ -99,6 +101,10 @@ pub struct StreamFlow {
     ticket: Option<Ticket>,
     /// The adaptive-limit slot held on the target: key, spec, taken at.
     adaptive: Option<(String, AdaptiveSpec, u64)>,
+    /// Index of the provider key used, in the provider's pool.
+    key: Option<usize>,
+    /// A 429's `retry-after`, honoured by passive health.
+    retry_after_ms: Option<u64>,
 }
 
 impl StreamFlow {
@@ -114,6 +120,8 @@ impl StreamFlow {
             consumer: None,
             ticket: None,
             adaptive: None,
+            key: None,
+            retry_after_ms: None,
         }
     }
 
@@ -231,6 +239,10 @@ impl StreamFlow {
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
         self.telemetry.status = status;
+        if status == 429 {
+            self.retry_after_ms = retry_after_ms(&*host);
+        }
+        self.record_key_outcome(&*host, status);
         if status >= 400 {
             self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
             self.telemetry.tap = None;
@@ -338,17 +350,18 @@ impl StreamFlow {
             ResponseMode::NormalizeError(status) => {
                 let status = *status;
                 let body = host.response_body(body_size).unwrap_or_default();
-                let key = self
+                let secrets = self
                     .target
                     .as_ref()
-                    .and_then(|(p, _)| self.gw.providers[*p].key.as_deref());
+                    .map(|(p, _)| self.gw.providers[*p].secrets())
+                    .unwrap_or_default();
                 let err = match &self.plan {
                     Plan::Translate { translator, .. } => {
                         let mut e = translator.decode_error(status, &body);
-                        e.message = scrub(&e.message, key.as_slice());
+                        e.message = scrub(&e.message, &secrets);
                         e
                     }
-                    Plan::Passthrough => normalize_upstream_error(status, &body, key.as_slice()),
+                    Plan::Passthrough => normalize_upstream_error(status, &body, &secrets),
                 };
                 host.set_response_body(&err.to_json());
                 self.response = ResponseMode::Passthrough;
@@ -417,10 +430,12 @@ impl StreamFlow {
         }
         self.telemetry.request_model = Some(model.name.clone());
         self.telemetry.stream = req.stream;
-        let Some(target) = routing::select(&gw, model, &mut self.rng) else {
+        let Some((target_index, key_index)) = self.choose(&*host, model) else {
             return self.fail(host, &no_target(&gw, model));
         };
+        let target = &model.targets[target_index];
         let provider = &gw.providers[target.provider];
+        self.key = key_index;
         if let Err(verdict) = self.admit(host, &req, &model.name, target) {
             return verdict;
         }
@@ -448,7 +463,10 @@ impl StreamFlow {
         for name in CLIENT_CREDENTIAL_HEADERS {
             host.set_request_header(name, None);
         }
-        if let Some((name, value)) = &provider.auth_header {
+        if let Some((name, value)) = key_index
+            .and_then(|k| provider.keys.get(k))
+            .and_then(|k| k.header.as_ref())
+        {
             host.set_request_header(name, Some(value));
         }
         for (name, value) in &provider.extra_headers {
@@ -609,8 +627,109 @@ impl StreamFlow {
         }
     }
 
+    /// Picks a target and one of its provider's keys. Targets that are
+    /// ejected, or whose keys are all disabled or cooling down, are passed
+    /// over while any other is usable; if none is, health is ignored (like
+    /// Envoy's panic routing) rather than failing every request.
+    fn choose(&mut self, host: &dyn Host, model: &Model) -> Option<(usize, Option<usize>)> {
+        let gw = Rc::clone(&self.gw);
+        let store = host.store();
+        let now = host.now_nanos();
+        let has_key = |t: &Target| {
+            let p = &gw.providers[t.provider];
+            p.keys.len() < 2
+                || (0..p.keys.len())
+                    .any(|k| !health::is_ejected(store, &health::key_key(&p.name, k), now))
+        };
+        let mut passed_over: Vec<usize> = Vec::new();
+        for _ in 0..model.targets.len() {
+            let healthy = |i: usize, t: &Target| {
+                !passed_over.contains(&i)
+                    && !health::is_ejected(store, &target_health_key(&gw, t), now)
+                    && has_key(t)
+            };
+            let Some(i) = routing::select(&gw, model, &mut self.rng, &healthy) else {
+                break;
+            };
+            // Half-open targets admit one probe at a time.
+            if health::admit(store, &target_health_key(&gw, &model.targets[i]), now) {
+                return Some((
+                    i,
+                    self.pick_key(store, &gw.providers[model.targets[i].provider], now, false),
+                ));
+            }
+            passed_over.push(i);
+        }
+        let i = routing::select(&gw, model, &mut self.rng, &|_, _| true)?;
+        Some((
+            i,
+            self.pick_key(store, &gw.providers[model.targets[i].provider], now, true),
+        ))
+    }
+
+    /// Rotates through the provider's keys from a random start, skipping
+    /// disabled and cooling ones (unless `panic`).
+    fn pick_key(
+        &mut self,
+        store: &dyn SharedStore,
+        p: &Provider,
+        now: u64,
+        panic: bool,
+    ) -> Option<usize> {
+        let n = p.keys.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.rng.below(n as u64) as usize;
+        let order = (0..n).map(|k| (start + k) % n);
+        if n == 1 || panic {
+            return Some(start);
+        }
+        order
+            .clone()
+            .find(|&k| health::admit(store, &health::key_key(&p.name, k), now))
+            .or(Some(start))
+    }
+
+    /// A key answered 401/403 is disabled; 429 cools it down.
+    fn record_key_outcome(&self, host: &dyn Host, status: u16) {
+        let (Some((provider, _)), Some(k)) = (&self.target, self.key) else {
+            return;
+        };
+        let p = &self.gw.providers[*provider];
+        if p.keys.len() < 2 {
+            return;
+        }
+        let outcome = match status {
+            401 | 403 => health::Outcome::Disabled,
+            429 => health::Outcome::Throttled {
+                retry_after_ms: retry_after_ms(host),
+            },
+            200..=299 => health::Outcome::Success,
+            _ => health::Outcome::Neutral,
+        };
+        let spec = health::HealthSpec::default();
+        if health::record(
+            host.store(),
+            &health::key_key(&p.name, k),
+            &spec,
+            outcome,
+            host.now_nanos(),
+        ) {
+            host.log(
+                LogLevel::Warn,
+                &format!(
+                    "provider '{}': key #{} taken out of rotation after HTTP {status}",
+                    p.name,
+                    k + 1
+                ),
+            );
+        }
+    }
+
     /// Settles reservations with what the request really used.
     fn settle(&mut self, host: &mut dyn Host, now: u64) {
+        self.record_target_outcome(host, now);
         let t = &self.telemetry;
         let success = (200..300).contains(&t.status) && !t.stream_error;
         if let Some(ticket) = self.ticket.take() {
@@ -639,6 +758,32 @@ impl StreamFlow {
                 let name = self.gw.providers[*provider].name.clone();
                 host.metric(&metrics::adaptive_limit(&name, model, limit));
             }
+        }
+    }
+
+    /// Passive health: failures eject the target, 429 cools it down.
+    fn record_target_outcome(&self, host: &mut dyn Host, now: u64) {
+        let Some((provider, model)) = &self.target else {
+            return;
+        };
+        let status = self.telemetry.status;
+        let outcome = match status {
+            200..=299 if !self.telemetry.stream_error => health::Outcome::Success,
+            429 => health::Outcome::Throttled {
+                retry_after_ms: self.retry_after_ms,
+            },
+            0 | 500..=599 => health::Outcome::Failure,
+            200..=299 => health::Outcome::Failure,
+            _ => health::Outcome::Neutral,
+        };
+        let p = &self.gw.providers[*provider];
+        let key = health::target_key(&p.name, model);
+        if health::record(host.store(), &key, &self.gw.health, outcome, now) {
+            host.metric(&metrics::ejection(p.kind, &p.name, model));
+            host.log(
+                LogLevel::Warn,
+                &format!("target {}/{model} ejected after HTTP {status}", p.name),
+            );
         }
     }
 
@@ -702,6 +847,17 @@ impl StreamFlow {
         self.telemetry.error_type = Some(e.kind.to_string());
         self.answer_with(host, e.status, &e.to_json(), headers)
     }
+}
+
+fn target_health_key(gw: &Gateway, t: &Target) -> String {
+    health::target_key(&gw.providers[t.provider].name, &t.model)
+}
+
+/// The response's `retry-after`, in ms (seconds form only).
+fn retry_after_ms(host: &dyn Host) -> Option<u64> {
+    host.response_header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s.saturating_mul(1000))
 }
 
 /// Shared-data key of a target's adaptive limit.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod consumers;
 pub mod error;
 pub mod flow;
+pub mod health;
 pub mod host;
 pub mod hub;
 pub mod metrics;

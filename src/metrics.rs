@@ -33,6 +33,7 @@ pub const LABELS: &[&str] = &[
     "error_type",
     "consumer",
     "rate_limit",
+    "llm_gateway_provider",
 ];
 
 /// Histograms and the bucket bounds that suit their unit.
@@ -87,6 +88,23 @@ pub fn adaptive_limit(provider: &str, model: &str, limit: u32) -> MetricOp {
             ],
         ),
         value: u64::from(limit),
+    }
+}
+
+/// Passive-health ejections of a target.
+pub const EJECTIONS: &str = "llm_gateway_target_ejections_total";
+
+pub fn ejection(kind: &str, provider: &str, model: &str) -> MetricOp {
+    MetricOp::Counter {
+        name: name(
+            EJECTIONS,
+            &[
+                ("gen_ai_provider_name", otel_provider(kind)),
+                ("llm_gateway_provider", provider),
+                ("gen_ai_response_model", model),
+            ],
+        ),
+        delta: 1,
     }
 }
 

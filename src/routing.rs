@@ -27,21 +27,30 @@ impl Rng {
     }
 }
 
-/// Picks a target, or `None` when no target of the model is usable.
-pub fn select<'a>(gw: &Gateway, model: &'a Model, rng: &mut Rng) -> Option<&'a Target> {
-    let usable = |t: &&Target| t.weight > 0 && gw.providers[t.provider].unavailable.is_none();
-    let tier = model.targets.iter().find(usable)?.priority;
+/// Picks a target (its index in `model.targets`) among those `healthy`
+/// says may take traffic, or `None` when no target of the model is usable.
+pub fn select(
+    gw: &Gateway,
+    model: &Model,
+    rng: &mut Rng,
+    healthy: &dyn Fn(usize, &Target) -> bool,
+) -> Option<usize> {
+    let usable = |(i, t): &(usize, &Target)| {
+        t.weight > 0 && gw.providers[t.provider].unavailable.is_none() && healthy(*i, t)
+    };
+    let tier = model.targets.iter().enumerate().find(usable)?.1.priority;
     let candidates = model
         .targets
         .iter()
-        .filter(|t| t.priority == tier)
+        .enumerate()
+        .filter(|(_, t)| t.priority == tier)
         .filter(usable);
-    let total: u64 = candidates.clone().map(|t| u64::from(t.weight)).sum();
+    let total: u64 = candidates.clone().map(|(_, t)| u64::from(t.weight)).sum();
     let mut pick = rng.below(total);
-    for t in candidates {
+    for (i, t) in candidates {
         let w = u64::from(t.weight);
         if pick < w {
-            return Some(t);
+            return Some(i);
         }
         pick -= w;
     }
@@ -77,7 +86,8 @@ mod tests {
         let mut rng = Rng::new(42);
         let mut counts = [0u32; 3];
         for _ in 0..40_000 {
-            counts[select(&gw, m, &mut rng).unwrap().provider] += 1;
+            let i = select(&gw, m, &mut rng, &|_, _| true).unwrap();
+            counts[m.targets[i].provider] += 1;
         }
         assert_eq!(counts[2], 0, "tier 1 used while tier 0 is usable");
         let share_b = f64::from(counts[1]) / 40_000.0;
@@ -90,12 +100,16 @@ mod tests {
         let m = gw.model("m").unwrap();
         let mut rng = Rng::new(7);
         for _ in 0..100 {
-            assert_eq!(select(&gw, m, &mut rng).unwrap().provider, 1);
+            let i = select(&gw, m, &mut rng, &|_, _| true).unwrap();
+            assert_eq!(m.targets[i].provider, 1);
         }
+        // An unhealthy target is skipped like an unavailable one.
+        let i = select(&gw, m, &mut rng, &|_, t| t.provider != 1).unwrap();
+        assert_eq!(m.targets[i].provider, 2);
         let only_a = r#"{"providers":[{"name":"a","type":"openai","api_key":"env:A"}],
             "models":[{"name":"m","targets":[{"provider":"a"}]}]}"#;
         let gw = gateway(only_a, &|_| None);
-        assert!(select(&gw, gw.model("m").unwrap(), &mut rng).is_none());
+        assert!(select(&gw, gw.model("m").unwrap(), &mut rng, &|_, _| true).is_none());
     }
 
     #[test]

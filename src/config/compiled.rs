@@ -4,6 +4,7 @@
 use super::{Endpoint, PluginConfig, ProviderConfig, TimeoutsConfig};
 use crate::admission::Rules;
 use crate::consumers::Consumers;
+use crate::health::HealthSpec;
 use crate::hub::Translator;
 use crate::pricing::PriceTable;
 use crate::providers::{anthropic, azure, gemini};
@@ -59,6 +60,21 @@ impl fmt::Debug for Dialect {
 }
 
 #[derive(Debug, Clone)]
+pub struct ProviderKey {
+    /// Kept to scrub it from error bodies; never logged.
+    pub secret: String,
+    /// Precomputed auth header, if the provider takes one.
+    pub header: Option<(String, String)>,
+}
+
+impl Provider {
+    /// Every key, for scrubbing error messages.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.secret.as_str()).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
     pub kind: &'static str,
@@ -66,12 +82,10 @@ pub struct Provider {
     /// Envoy cluster serving this provider.
     pub cluster: String,
     pub endpoint: Endpoint,
-    /// Host env var named by `api_key: env:NAME`, if any.
-    pub key_env: Option<String>,
-    /// Precomputed auth header, if the provider takes one and a key is known.
-    pub auth_header: Option<(String, String)>,
-    /// The resolved key, kept to scrub it from error bodies.
-    pub key: Option<String>,
+    /// Host env vars named by `env:NAME` keys.
+    pub key_envs: Vec<String>,
+    /// The key pool (keys whose env var is unset are left out).
+    pub keys: Vec<ProviderKey>,
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
     pub extra_headers: Vec<(String, String)>,
@@ -107,6 +121,7 @@ pub struct Gateway {
     pub prices: PriceTable,
     pub consumers: Consumers,
     pub rules: Rules,
+    pub health: HealthSpec,
     pub consumer_label: bool,
     /// Problems that do not stop the gateway (e.g. an unset consumer key).
     pub warnings: Vec<String>,
@@ -128,6 +143,26 @@ impl Gateway {
 
 /// The `anthropic-version` header sent unless `api_version` overrides it.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+fn health_spec(h: &super::HealthConfig) -> Result<HealthSpec, ConfigError> {
+    if h.consecutive_failures == 0 {
+        return Err(ConfigError::new(
+            "health.consecutive_failures",
+            "must be at least 1",
+        ));
+    }
+    if h.base_ejection_ms == 0 || h.max_ejection_ms < h.base_ejection_ms {
+        return Err(ConfigError::new(
+            "health",
+            "needs 1 <= base_ejection_ms <= max_ejection_ms",
+        ));
+    }
+    Ok(HealthSpec {
+        consecutive_failures: h.consecutive_failures,
+        base_ejection_ms: h.base_ejection_ms,
+        max_ejection_ms: h.max_ejection_ms,
+    })
+}
 
 /// The Envoy cluster name for a provider; the renderer uses the same.
 pub fn cluster_name(provider: &str) -> String {
@@ -269,6 +304,7 @@ pub fn compile(
         prices,
         consumers,
         rules: Rules::compile(&config.rate_limits)?,
+        health: health_spec(&config.health)?,
         consumer_label: config.metrics.consumer_label,
         warnings,
     })
@@ -355,44 +391,65 @@ fn compile_provider(
         Wire::Gemini => Dialect::Translated(Rc::new(gemini::Gemini)),
     };
 
-    let (key_env, key) = match p.api_key.as_deref() {
-        None => (None, None),
-        Some(spec) => match spec.strip_prefix("env:") {
+    // `api_key` and `api_keys` together form the key pool.
+    let specs: Vec<(String, &str)> = p
+        .api_key
+        .iter()
+        .map(|k| (format!("{field}.api_key"), k.as_str()))
+        .chain(
+            p.api_keys
+                .iter()
+                .enumerate()
+                .map(|(j, k)| (format!("{field}.api_keys[{j}]"), k.as_str())),
+        )
+        .collect();
+    let mut key_envs = Vec::new();
+    let mut keys = Vec::new();
+    for (kfield, spec_text) in &specs {
+        let secret = match spec_text.strip_prefix("env:") {
             Some(name) => {
                 let valid =
                     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
                     return Err(ConfigError::new(
-                        format!("{field}.api_key"),
+                        kfield,
                         format!("'env:{name}' must name an environment variable (A-Z, 0-9, _)"),
                     ));
                 }
-                let value = env(name).filter(|v| !v.trim().is_empty());
-                (Some(name.to_string()), value.map(|v| v.trim().to_string()))
+                key_envs.push(name.to_string());
+                env(name)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
             }
-            None if spec.trim().is_empty() => {
+            None if spec_text.trim().is_empty() => {
                 return Err(ConfigError::new(
-                    format!("{field}.api_key"),
+                    kfield,
                     "must not be empty; omit it for providers without keys",
                 ))
             }
-            None => (None, Some(spec.trim().to_string())),
-        },
-    };
+            None => Some(spec_text.trim().to_string()),
+        };
+        if let Some(secret) = secret {
+            keys.push(ProviderKey {
+                header: auth.header(&secret),
+                secret,
+            });
+        }
+    }
 
-    let unavailable = match (&key, &auth) {
-        (None, AuthStyle::None) => None,
-        (None, _) if !spec.key_required && p.api_key.is_none() => None,
-        (None, _) => Some(match &key_env {
-            Some(name) => format!(
-                "provider '{}' has no API key: environment variable {name} is not set",
-                p.name
-            ),
-            None => format!("provider '{}' has no api_key configured", p.name),
-        }),
-        (Some(_), _) => None,
+    let unavailable = if !keys.is_empty() || auth == AuthStyle::None {
+        None
+    } else if !spec.key_required && specs.is_empty() {
+        None
+    } else if key_envs.is_empty() {
+        Some(format!("provider '{}' has no api_key configured", p.name))
+    } else {
+        Some(format!(
+            "provider '{}' has no API key: environment variable {} is not set",
+            p.name,
+            key_envs.join(", ")
+        ))
     };
-    let auth_header = key.as_deref().and_then(|k| auth.header(k));
 
     let mut extra_headers = static_headers;
     for (j, h) in p.headers.iter().enumerate() {
@@ -450,9 +507,8 @@ fn compile_provider(
         dialect,
         cluster: cluster_name(&p.name),
         endpoint,
-        key_env,
-        auth_header,
-        key,
+        key_envs,
+        keys,
         unavailable,
         extra_headers,
         adaptive,
@@ -495,11 +551,11 @@ mod tests {
         assert_eq!(oa.cluster, "llmgw_oa");
         assert_eq!(oa.endpoint.authority(), "api.openai.com");
         assert_eq!(
-            oa.auth_header,
+            oa.keys[0].header,
             Some(("authorization".into(), "Bearer sk-env".into()))
         );
         assert!(oa.unavailable.is_none());
-        assert!(gw.providers[1].auth_header.is_none());
+        assert!(gw.providers[1].keys.is_empty());
         assert!(gw.providers[1].unavailable.is_none());
         let m = gw.model("gpt").unwrap();
         // Sorted by priority: the oa target (tier 0) first.
@@ -620,7 +676,7 @@ mod tests {
             matches!(&gw.providers[0].dialect, Dialect::Azure { api_version } if api_version == "2024-10-21")
         );
         assert_eq!(
-            gw.providers[0].auth_header,
+            gw.providers[0].keys[0].header,
             Some(("api-key".into(), "k".into()))
         );
     }

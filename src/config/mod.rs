@@ -5,7 +5,7 @@ mod compiled;
 mod endpoint;
 
 pub use compiled::{
-    cluster_name, compile, ConfigError, Dialect, Gateway, Model, Provider, Target,
+    cluster_name, compile, ConfigError, Dialect, Gateway, Model, Provider, ProviderKey, Target,
     ANTHROPIC_VERSION,
 };
 pub use endpoint::{Endpoint, Scheme};
@@ -32,9 +32,45 @@ pub struct PluginConfig {
     pub auth: crate::consumers::AuthConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub metrics: MetricsConfig,
+    /// Passive health: when targets are ejected and for how long.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub health: HealthConfig,
     /// Request and token rate limits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub rate_limits: crate::admission::RateLimitsConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Failures in a row (connect errors, timeouts, 5xx) that eject a target.
+    #[serde(default = "default_failures")]
+    pub consecutive_failures: u32,
+    /// First ejection; doubles with each further one up to the maximum.
+    #[serde(default = "default_base_ejection")]
+    pub base_ejection_ms: u64,
+    #[serde(default = "default_max_ejection")]
+    pub max_ejection_ms: u64,
+}
+
+fn default_failures() -> u32 {
+    3
+}
+fn default_base_ejection() -> u64 {
+    5_000
+}
+fn default_max_ejection() -> u64 {
+    300_000
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: default_failures(),
+            base_ejection_ms: default_base_ejection(),
+            max_ejection_ms: default_max_ejection(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
@@ -66,6 +102,10 @@ pub struct ProviderConfig {
     /// API key: a literal, or `env:NAME` to read host env var NAME at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// More keys for a rotated pool: a key answered 401/403 is disabled, one
+    /// answered 429 cools down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<String>,
     /// Overrides the preset's auth style: `bearer`, `none`, or `header:NAME`
     /// (the raw key in header NAME).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -56,8 +56,9 @@ def require_binaries():
 class Mock:
     def __init__(self, api_key="sk-upstream"):
         require_binaries()
+        key_args = ["--api-key", api_key] if api_key else []
         self.proc = subprocess.Popen(
-            [str(MOCK), "--listen", "127.0.0.1:0", "--api-key", api_key],
+            [str(MOCK), "--listen", "127.0.0.1:0", *key_args],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -8,7 +8,7 @@ import pytest
 
 from harness import ENVOY, RENDER, ROOT, WASM
 
-SHIPPED = sorted(p for p in (ROOT / "envoy").glob("*.yaml"))
+SHIPPED = sorted([*(ROOT / "envoy").glob("*.yaml"), *(ROOT / "examples").glob("*/envoy*.yaml")])
 
 
 DOCKER_WASM = "/etc/envoy/llm_gateway.wasm"

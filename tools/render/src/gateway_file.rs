@@ -124,7 +124,7 @@ pub struct GatewayFile {
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
 /// Sections the filter itself reads (`PluginConfig`).
-const PLUGIN_SECTIONS: [&str; 8] = [
+const PLUGIN_SECTIONS: [&str; 9] = [
     "providers",
     "models",
     "limits",
@@ -132,6 +132,7 @@ const PLUGIN_SECTIONS: [&str; 8] = [
     "consumers",
     "auth",
     "metrics",
+    "health",
     "rate_limits",
 ];
 
@@ -211,7 +212,7 @@ impl GatewayFile {
             .gateway
             .providers
             .iter()
-            .filter_map(|p| p.key_env.clone())
+            .flat_map(|p| p.key_envs.iter().cloned())
             .chain(consumer_keys)
             .collect();
         keys.sort();

@@ -1,0 +1,322 @@
+//! Passive health of targets and provider keys, in shared data so every
+//! worker agrees: consecutive failures eject a target for a cooldown that
+//! doubles on each ejection; when it ends, one request probes (half-open) and
+//! its outcome recovers or re-ejects the target. A 429's `Retry-After` sets
+//! the cooldown directly. Provider keys use the same state: 401/403 disables
+//! a key, 429 cools it down.
+
+use crate::host::{SharedStore, StoreError};
+
+/// CAS attempts per update; health is advisory, so losing a race after
+/// these is acceptable.
+const RETRIES: u32 = 8;
+/// A probe that never reports back frees the half-open slot after this.
+const PROBE_TIMEOUT_NS: u64 = 30_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// Failures in a row that eject a target.
+    pub consecutive_failures: u32,
+    /// First ejection; doubles on each further one.
+    pub base_ejection_ms: u64,
+    pub max_ejection_ms: u64,
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 3,
+            base_ejection_ms: 5_000,
+            max_ejection_ms: 300_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Connect error, timeout, 5xx: counts towards ejection.
+    Failure,
+    /// 429 (or a cooled key): eject for this long at once.
+    Throttled {
+        retry_after_ms: Option<u64>,
+    },
+    /// Bad credentials: out until reconfigured.
+    Disabled,
+    /// Says nothing about health (client errors).
+    Neutral,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct State {
+    consecutive: u32,
+    /// Ejections so far without a success in between (backoff exponent).
+    ejections: u32,
+    ejected_until_ns: u64,
+    /// Set while one half-open probe is in flight (its start time).
+    probe_since_ns: u64,
+}
+
+const LEN: usize = 1 + 4 + 4 + 8 + 8;
+const VERSION: u8 = 1;
+
+impl State {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(LEN);
+        v.push(VERSION);
+        v.extend_from_slice(&self.consecutive.to_le_bytes());
+        v.extend_from_slice(&self.ejections.to_le_bytes());
+        v.extend_from_slice(&self.ejected_until_ns.to_le_bytes());
+        v.extend_from_slice(&self.probe_since_ns.to_le_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != LEN || b.first() != Some(&VERSION) {
+            return None;
+        }
+        let u32_at = |i: usize| b.get(i..i + 4)?.try_into().ok().map(u32::from_le_bytes);
+        let u64_at = |i: usize| b.get(i..i + 8)?.try_into().ok().map(u64::from_le_bytes);
+        Some(Self {
+            consecutive: u32_at(1)?,
+            ejections: u32_at(5)?,
+            ejected_until_ns: u64_at(9)?,
+            probe_since_ns: u64_at(17)?,
+        })
+    }
+}
+
+fn read(store: &dyn SharedStore, key: &str) -> (State, Option<u32>) {
+    match store.get(key) {
+        Some((bytes, cas)) => (State::decode(&bytes).unwrap_or_default(), Some(cas)),
+        None => (State::default(), None),
+    }
+}
+
+/// Read-modify-CAS; `f` returns None to leave the state as it is.
+fn update<T>(
+    store: &dyn SharedStore,
+    key: &str,
+    mut f: impl FnMut(State) -> (Option<State>, T),
+) -> Option<T> {
+    for _ in 0..=RETRIES {
+        let (state, cas) = read(store, key);
+        let (new, out) = f(state);
+        let Some(new) = new else {
+            return Some(out);
+        };
+        // An absent key is created with a token that fails if someone else
+        // created it meanwhile (see `ratelimit::CREATE_CAS`).
+        let token = cas.unwrap_or(crate::ratelimit::CREATE_CAS);
+        match store.set(key, &new.encode(), token) {
+            Ok(()) => return Some(out),
+            Err(StoreError::CasMismatch) => continue,
+            Err(StoreError::Failed) => return None,
+        }
+    }
+    None
+}
+
+/// Whether a request may go to this target (or use this key) now. After an
+/// ejection ends, only one request at a time is let through as a probe.
+pub fn admit(store: &dyn SharedStore, key: &str, now_ns: u64) -> bool {
+    let (state, _) = read(store, key);
+    if state.ejections == 0 {
+        return true;
+    }
+    if now_ns < state.ejected_until_ns {
+        return false;
+    }
+    // Half-open: claim the probe slot.
+    update(store, key, |s| {
+        let probing =
+            s.probe_since_ns != 0 && now_ns.saturating_sub(s.probe_since_ns) < PROBE_TIMEOUT_NS;
+        if s.ejections == 0 || now_ns < s.ejected_until_ns || probing {
+            (None, s.ejections == 0)
+        } else {
+            (
+                Some(State {
+                    probe_since_ns: now_ns.max(1),
+                    ..s
+                }),
+                true,
+            )
+        }
+    })
+    .unwrap_or(false)
+}
+
+/// Whether the target is out right now (for metrics), without claiming.
+pub fn is_ejected(store: &dyn SharedStore, key: &str, now_ns: u64) -> bool {
+    let (s, _) = read(store, key);
+    s.ejections > 0 && now_ns < s.ejected_until_ns
+}
+
+/// Records how a request to the target went. Returns true when this call
+/// ejected it (for the ejection counter).
+pub fn record(
+    store: &dyn SharedStore,
+    key: &str,
+    spec: &HealthSpec,
+    outcome: Outcome,
+    now_ns: u64,
+) -> bool {
+    update(store, key, |s| match outcome {
+        Outcome::Neutral => (
+            (s.probe_since_ns != 0).then_some(State {
+                probe_since_ns: 0,
+                ..s
+            }),
+            false,
+        ),
+        Outcome::Success => {
+            let fresh = State::default();
+            ((s != fresh).then_some(fresh), false)
+        }
+        Outcome::Disabled => (
+            Some(State {
+                consecutive: 0,
+                ejections: s.ejections.saturating_add(1),
+                ejected_until_ns: u64::MAX,
+                probe_since_ns: 0,
+            }),
+            true,
+        ),
+        Outcome::Throttled { retry_after_ms } => {
+            let ms = retry_after_ms.unwrap_or_else(|| backoff_ms(spec, s.ejections));
+            (Some(eject(s, now_ns, ms)), true)
+        }
+        Outcome::Failure => {
+            let consecutive = s.consecutive.saturating_add(1);
+            // A failed probe re-ejects at once, with a longer cooldown.
+            let probing = s.probe_since_ns != 0;
+            if probing || consecutive >= spec.consecutive_failures.max(1) {
+                (Some(eject(s, now_ns, backoff_ms(spec, s.ejections))), true)
+            } else {
+                (Some(State { consecutive, ..s }), false)
+            }
+        }
+    })
+    .unwrap_or(false)
+}
+
+fn backoff_ms(spec: &HealthSpec, ejections: u32) -> u64 {
+    let factor = 1u64.checked_shl(ejections.min(20)).unwrap_or(u64::MAX);
+    spec.base_ejection_ms
+        .saturating_mul(factor)
+        .min(spec.max_ejection_ms.max(spec.base_ejection_ms))
+}
+
+fn eject(s: State, now_ns: u64, ms: u64) -> State {
+    State {
+        consecutive: 0,
+        ejections: s.ejections.saturating_add(1),
+        ejected_until_ns: now_ns.saturating_add(ms.saturating_mul(1_000_000)),
+        probe_since_ns: 0,
+    }
+}
+
+/// Shared-data key of a target's health.
+pub fn target_key(provider: &str, model: &str) -> String {
+    format!("llmgw/health/{provider}/{model}")
+}
+
+/// Shared-data key of a provider key's health (by position, never the key).
+pub fn key_key(provider: &str, index: usize) -> String {
+    format!("llmgw/keys/{provider}/{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::mem::MemStore;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn consecutive_failures_eject_with_doubling_backoff_and_probe() {
+        let store = MemStore::default();
+        let spec = HealthSpec {
+            consecutive_failures: 2,
+            base_ejection_ms: 1000,
+            max_ejection_ms: 3000,
+        };
+        let k = "t";
+        assert!(admit(&store, k, 0));
+        assert!(!record(&store, k, &spec, Outcome::Failure, 0));
+        // A success in between resets the count.
+        record(&store, k, &spec, Outcome::Success, 0);
+        assert!(!record(&store, k, &spec, Outcome::Failure, 0));
+        assert!(record(&store, k, &spec, Outcome::Failure, 0));
+        assert!(!admit(&store, k, S / 2));
+        assert!(is_ejected(&store, k, S / 2));
+        // Cooldown over: exactly one probe goes through.
+        assert!(admit(&store, k, S));
+        assert!(!admit(&store, k, S));
+        // The probe fails: ejected again for twice as long.
+        assert!(record(&store, k, &spec, Outcome::Failure, S));
+        assert!(!admit(&store, k, 2 * S + S / 2));
+        assert!(admit(&store, k, 3 * S));
+        // The next probe succeeds: recovered, everyone admitted.
+        record(&store, k, &spec, Outcome::Success, 3 * S);
+        assert!(admit(&store, k, 3 * S) && admit(&store, k, 3 * S));
+        assert!(!is_ejected(&store, k, 3 * S));
+    }
+
+    #[test]
+    fn backoff_is_capped_and_throttling_honours_retry_after() {
+        let spec = HealthSpec {
+            consecutive_failures: 1,
+            base_ejection_ms: 1000,
+            max_ejection_ms: 3000,
+        };
+        assert_eq!(backoff_ms(&spec, 0), 1000);
+        assert_eq!(backoff_ms(&spec, 1), 2000);
+        assert_eq!(backoff_ms(&spec, 5), 3000);
+        assert_eq!(backoff_ms(&spec, 99), 3000);
+        let store = MemStore::default();
+        record(
+            &store,
+            "k",
+            &spec,
+            Outcome::Throttled {
+                retry_after_ms: Some(7000),
+            },
+            0,
+        );
+        assert!(!admit(&store, "k", 6 * S));
+        assert!(admit(&store, "k", 7 * S));
+    }
+
+    #[test]
+    fn disabled_keys_stay_out_and_neutral_frees_a_probe() {
+        let store = MemStore::default();
+        let spec = HealthSpec::default();
+        record(&store, "key", &spec, Outcome::Disabled, 0);
+        assert!(!admit(&store, "key", u64::MAX - 1));
+        record(
+            &store,
+            "t",
+            &spec,
+            Outcome::Throttled {
+                retry_after_ms: Some(1),
+            },
+            0,
+        );
+        assert!(admit(&store, "t", S));
+        assert!(!admit(&store, "t", S));
+        record(&store, "t", &spec, Outcome::Neutral, S);
+        assert!(admit(&store, "t", S));
+        // A probe that never reports back is given up after the timeout.
+        assert!(!admit(&store, "t", S + 1));
+        assert!(admit(&store, "t", S + PROBE_TIMEOUT_NS + 1));
+    }
+
+    #[test]
+    fn corrupt_state_reads_as_healthy() {
+        let store = MemStore::default();
+        store.set("t", b"garbage", 0).unwrap();
+        assert!(admit(&store, "t", 0));
+        assert!(!is_ejected(&store, "t", 0));
+    }
+}
