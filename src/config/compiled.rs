@@ -437,9 +437,8 @@ fn compile_provider(
         }
     }
 
-    let unavailable = if !keys.is_empty() || auth == AuthStyle::None {
-        None
-    } else if !spec.key_required && specs.is_empty() {
+    let keyless_ok = auth == AuthStyle::None || (!spec.key_required && specs.is_empty());
+    let unavailable = if !keys.is_empty() || keyless_ok {
         None
     } else if key_envs.is_empty() {
         Some(format!("provider '{}' has no api_key configured", p.name))
