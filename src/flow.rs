@@ -35,6 +35,20 @@ const ENVOY_CONTROL_HEADERS: &[&str] = &[
     "x-envoy-hedge-on-per-try-timeout",
 ];
 
+/// Carries `operation:model` from the downstream filter to the per-attempt
+/// (upstream) filter of a failover pool.
+pub const POOL_HEADER: &str = "x-llm-gateway-pool";
+
+/// Where this filter instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// In the connection manager: validation, auth, limits, routing.
+    Downstream,
+    /// In the router's upstream filters: rewrites each attempt of a
+    /// failover pool for the provider Envoy picked.
+    Upstream,
+}
+
 /// Response header naming the target that served the request.
 pub const TARGET_HEADER: &str = "x-llm-gateway-target";
 
@@ -56,6 +70,8 @@ enum Phase {
     Forwarded,
     /// Answered locally; nothing more to do.
     Answered,
+    /// Upstream role on a request that is not a failover attempt.
+    Bypass,
 }
 
 /// How the response must be treated, decided when the request is sent.
@@ -88,6 +104,11 @@ enum ResponseMode {
 /// Per-stream state; lives in the HTTP context.
 pub struct StreamFlow {
     gw: Rc<Gateway>,
+    role: Role,
+    /// Sent to a failover pool (downstream role).
+    pooled: bool,
+    /// The pool's model, for an upstream-role attempt.
+    pool_model: Option<String>,
     rng: Rng,
     phase: Phase,
     /// Index of the chosen provider, and the upstream model.
@@ -109,8 +130,15 @@ pub struct StreamFlow {
 
 impl StreamFlow {
     pub fn new(gw: Rc<Gateway>, seed: u64) -> Self {
+        Self::with_role(gw, seed, Role::Downstream)
+    }
+
+    pub fn with_role(gw: Rc<Gateway>, seed: u64, role: Role) -> Self {
         Self {
             gw,
+            role,
+            pooled: false,
+            pool_model: None,
             rng: Rng::new(seed),
             phase: Phase::Start,
             target: None,
@@ -126,8 +154,12 @@ impl StreamFlow {
     }
 
     pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        if self.role == Role::Upstream {
+            return self.attempt_headers(host, end_of_stream);
+        }
         self.telemetry.start(host.now_nanos());
         host.set_request_header(CLUSTER_HEADER, None);
+        host.set_request_header(POOL_HEADER, None);
         // Envoy obeys these from the request; only the gateway may set them.
         for name in ENVOY_CONTROL_HEADERS {
             host.set_request_header(name, None);
@@ -216,14 +248,77 @@ impl StreamFlow {
             _ => return self.fail(host, &empty_body()),
         };
         match openai::parse_request(op, &body) {
+            Ok(parsed) if self.role == Role::Upstream => self.attempt(host, op, parsed),
             Ok(parsed) => self.forward(host, op, parsed),
             Err(e) => self.fail(host, &e),
         }
     }
 
-    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
-        if self.phase == Phase::Answered {
+    /// Upstream role: only failover attempts (marked by the pool header) are
+    /// rewritten; everything else was rewritten downstream already.
+    fn attempt_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        // `op:model`. Envoy hands every attempt the same header map, so the
+        // header stays (it carries no secret): a retry must find it, and each
+        // attempt rewrites path, host, credentials and length afresh.
+        let pool = host.request_header(POOL_HEADER);
+        let Some((op, model)) = pool.as_deref().and_then(|p| p.split_once(':')) else {
+            self.phase = Phase::Bypass;
             return Verdict::Continue;
+        };
+        let op = if op == Operation::Embeddings.name() {
+            Operation::Embeddings
+        } else {
+            Operation::ChatCompletions
+        };
+        self.pool_model = Some(model.to_string());
+        if end_of_stream {
+            return self.fail(host, &empty_body());
+        }
+        self.phase = Phase::Buffering(op);
+        Verdict::Pause
+    }
+
+    /// One failover attempt: rewrite for the provider Envoy picked.
+    fn attempt(&mut self, host: &mut dyn Host, op: Operation, req: ParsedRequest) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let provider_name = host.upstream_provider();
+        let target = self
+            .pool_model
+            .as_deref()
+            .and_then(|m| gw.model(m))
+            .and_then(|m| {
+                m.targets
+                    .iter()
+                    .find(|t| Some(&gw.providers[t.provider].name) == provider_name.as_ref())
+            });
+        let Some(target) = target else {
+            let e = ApiError::new(
+                500,
+                "api_error",
+                format!(
+                    "Failover attempt for model '{}' reached provider {:?}, which is not one of its targets.",
+                    self.pool_model.as_deref().unwrap_or_default(),
+                    provider_name.unwrap_or_default()
+                ),
+            );
+            return self.fail(host, &e);
+        };
+        let key = self.pick_key(
+            host.store(),
+            &gw.providers[target.provider],
+            host.now_nanos(),
+            false,
+        );
+        self.rewrite(host, op, req, target, key)
+    }
+
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        if matches!(self.phase, Phase::Answered | Phase::Bypass) {
+            return Verdict::Continue;
+        }
+        if self.pooled {
+            // The attempt's filter named the target that answered.
+            self.observe_pool_target(&*host);
         }
         if let Some((provider, model)) = &self.target {
             let label = format!("{}/{}", self.gw.providers[*provider].name, model);
@@ -243,6 +338,11 @@ impl StreamFlow {
             self.retry_after_ms = retry_after_ms(&*host);
         }
         self.record_key_outcome(&*host, status);
+        if self.role == Role::Upstream {
+            // Envoy may retry this attempt elsewhere: record it now.
+            let now = host.now_nanos();
+            self.record_target_outcome(host, now);
+        }
         if status >= 400 {
             self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
             self.telemetry.tap = None;
@@ -292,7 +392,7 @@ impl StreamFlow {
         body_size: usize,
         end_of_stream: bool,
     ) -> Verdict {
-        if self.phase == Phase::Answered {
+        if matches!(self.phase, Phase::Answered | Phase::Bypass) {
             return Verdict::Continue;
         }
         self.telemetry.body_chunk(host.now_nanos(), body_size);
@@ -311,6 +411,9 @@ impl StreamFlow {
 
     /// Metrics for the finished stream (proxy-wasm `on_log`).
     pub fn on_log(&mut self, host: &mut dyn Host) {
+        if self.role == Role::Upstream {
+            return;
+        }
         let now = host.now_nanos();
         self.telemetry.end(now);
         self.settle(host, now);
@@ -413,7 +516,7 @@ impl StreamFlow {
         }
     }
 
-    fn forward(&mut self, host: &mut dyn Host, op: Operation, mut req: ParsedRequest) -> Verdict {
+    fn forward(&mut self, host: &mut dyn Host, op: Operation, req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
         let Some(model) = gw.model(&req.model) else {
             self.telemetry.request_model = Some("unknown".into());
@@ -434,11 +537,51 @@ impl StreamFlow {
             return self.fail(host, &no_target(&gw, model));
         };
         let target = &model.targets[target_index];
-        let provider = &gw.providers[target.provider];
-        self.key = key_index;
         if let Err(verdict) = self.admit(host, &req, &model.name, target) {
             return verdict;
         }
+        if model.failover {
+            return self.to_pool(host, model, target_index, req.stream);
+        }
+        self.rewrite(host, op, req, target, key_index)
+    }
+
+    /// Failover: the request goes, still in OpenAI form, to the model's pool
+    /// (an Envoy aggregate cluster starting at the chosen target); the same
+    /// filter, running as an upstream filter, rewrites each attempt for the
+    /// provider Envoy picked and translates its answer.
+    fn to_pool(
+        &mut self,
+        host: &mut dyn Host,
+        model: &Model,
+        first: usize,
+        stream: bool,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        host.set_request_header(CLUSTER_HEADER, Some(&gw.pool_cluster(model, first)));
+        let op = self.telemetry.operation;
+        host.set_request_header(POOL_HEADER, Some(&format!("{op}:{}", model.name)));
+        for name in CLIENT_CREDENTIAL_HEADERS {
+            host.set_request_header(name, None);
+        }
+        self.pooled = true;
+        self.telemetry.tap = Some(UsageTap::new(stream));
+        self.phase = Phase::Forwarded;
+        Verdict::Continue
+    }
+
+    /// Rewrites the request for one target: path, host, credentials, body.
+    fn rewrite(
+        &mut self,
+        host: &mut dyn Host,
+        op: Operation,
+        mut req: ParsedRequest,
+        target: &Target,
+        key_index: Option<usize>,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let provider = &gw.providers[target.provider];
+        self.key = key_index;
         let prefix = provider.endpoint.path_prefix.as_str();
         let (path, body) = match &provider.dialect {
             Dialect::OpenAi => (
@@ -459,7 +602,9 @@ impl StreamFlow {
 
         host.set_request_header(":path", Some(&path));
         host.set_request_header(":authority", Some(&provider.endpoint.authority()));
-        host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
+        if self.role == Role::Downstream {
+            host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
+        }
         for name in CLIENT_CREDENTIAL_HEADERS {
             host.set_request_header(name, None);
         }
@@ -593,7 +738,10 @@ impl StreamFlow {
             }
         }
         let provider = &gw.providers[target.provider];
-        let Some(spec) = provider.adaptive else {
+        // A failover request may be served by another target: its attempts
+        // are not counted against this one's adaptive limit.
+        let pooled = gw.model(model).is_some_and(|m| m.failover);
+        let Some(spec) = provider.adaptive.filter(|_| !pooled) else {
             return Ok(());
         };
         let key = adaptive_key(&provider.name, &target.model);
@@ -729,7 +877,10 @@ impl StreamFlow {
 
     /// Settles reservations with what the request really used.
     fn settle(&mut self, host: &mut dyn Host, now: u64) {
-        self.record_target_outcome(host, now);
+        if !self.pooled {
+            // Pool attempts record their own outcomes upstream.
+            self.record_target_outcome(host, now);
+        }
         let t = &self.telemetry;
         let success = (200..300).contains(&t.status) && !t.stream_error;
         if let Some(ticket) = self.ticket.take() {
@@ -758,6 +909,20 @@ impl StreamFlow {
                 let name = self.gw.providers[*provider].name.clone();
                 host.metric(&metrics::adaptive_limit(&name, model, limit));
             }
+        }
+    }
+
+    /// Fills in provider and model from the header the attempt set.
+    fn observe_pool_target(&mut self, host: &dyn Host) {
+        let Some(label) = host.response_header(TARGET_HEADER) else {
+            return;
+        };
+        let Some((name, model)) = label.split_once('/') else {
+            return;
+        };
+        if let Some(p) = self.gw.providers.iter().find(|p| p.name == name) {
+            self.telemetry.provider = Some((p.name.clone(), p.kind));
+            self.telemetry.response_model = Some(model.to_string());
         }
     }
 

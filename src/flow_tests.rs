@@ -19,6 +19,7 @@ struct FakeHost {
     metrics: Vec<MetricOp>,
     log_fields: BTreeMap<String, String>,
     store: MemStore,
+    upstream_provider: Option<String>,
 }
 
 impl Host for FakeHost {
@@ -71,6 +72,9 @@ impl Host for FakeHost {
     }
     fn store(&self) -> &dyn SharedStore {
         &self.store
+    }
+    fn upstream_provider(&self) -> Option<String> {
+        self.upstream_provider.clone()
     }
 }
 

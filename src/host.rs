@@ -36,6 +36,9 @@ pub trait Host {
     fn client_address(&self) -> Option<String>;
     /// Proxy-wide shared data.
     fn store(&self) -> &dyn SharedStore;
+    /// Upstream role: the provider of the endpoint Envoy picked for this
+    /// attempt (endpoint metadata `llmgw.provider`).
+    fn upstream_provider(&self) -> Option<String>;
 }
 
 /// Why a shared-data write failed.

@@ -121,7 +121,6 @@ impl Telemetry {
                 "llmgw.provider_type",
                 crate::metrics::otel_provider(kind).into(),
             ));
-            f.push(("llmgw.attempts", "1".into()));
         }
         if let Some(m) = &self.response_model {
             f.push(("llmgw.upstream_model", m.clone()));

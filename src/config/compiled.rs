@@ -106,9 +106,13 @@ pub struct Target {
 
 #[derive(Debug, Clone)]
 pub struct Model {
+    /// Position in `Gateway::models` (names its failover pools).
+    pub index: usize,
     pub name: String,
     /// Sorted by priority tier, config order within a tier.
     pub targets: Vec<Target>,
+    /// Requests go through a failover pool (targets on 2+ providers).
+    pub failover: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -122,12 +126,36 @@ pub struct Gateway {
     pub consumers: Consumers,
     pub rules: Rules,
     pub health: HealthSpec,
+    /// Attempts per failover request, the first included.
+    pub max_attempts: u32,
     pub consumer_label: bool,
     /// Problems that do not stop the gateway (e.g. an unset consumer key).
     pub warnings: Vec<String>,
 }
 
 impl Gateway {
+    /// The Envoy aggregate cluster of a failover pool that starts at target
+    /// `first`; the renderer creates one per (model, first target).
+    pub fn pool_cluster(&self, model: &Model, first: usize) -> String {
+        format!("llmgw_pool_{}_{first}", model.index)
+    }
+
+    /// The provider clusters of that pool, in failover order: the first
+    /// target, then the others by tier and config order, one per provider.
+    pub fn pool_members(&self, model: &Model, first: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = Vec::new();
+        let candidates = std::iter::once(first).chain(0..model.targets.len());
+        for i in candidates {
+            let Some(t) = model.targets.get(i) else {
+                continue;
+            };
+            if t.weight > 0 && !order.contains(&t.provider) {
+                order.push(t.provider);
+            }
+        }
+        order
+    }
+
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.model_index.get(name).map(|&i| &self.models[i])
     }
@@ -276,8 +304,13 @@ pub fn compile(
                 format!("duplicate model name '{}'", m.name),
             ));
         }
+        let mut providers_used: Vec<usize> = targets.iter().map(|t| t.provider).collect();
+        providers_used.sort_unstable();
+        providers_used.dedup();
         models.push(Model {
+            index: i,
             name: m.name.clone(),
+            failover: config.failover.enabled && providers_used.len() > 1,
             targets,
         });
     }
@@ -305,6 +338,15 @@ pub fn compile(
         consumers,
         rules: Rules::compile(&config.rate_limits)?,
         health: health_spec(&config.health)?,
+        max_attempts: match config.failover.max_attempts {
+            0 | 11.. => {
+                return Err(ConfigError::new(
+                    "failover.max_attempts",
+                    "must be between 1 and 10",
+                ))
+            }
+            n => n,
+        },
         consumer_label: config.metrics.consumer_label,
         warnings,
     })

@@ -32,12 +32,43 @@ pub struct PluginConfig {
     pub auth: crate::consumers::AuthConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub metrics: MetricsConfig,
+    /// Cross-provider failover for models with targets on several providers.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub failover: FailoverConfig,
     /// Passive health: when targets are ejected and for how long.
     #[serde(default, skip_serializing_if = "is_default")]
     pub health: HealthConfig,
     /// Request and token rate limits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub rate_limits: crate::admission::RateLimitsConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverConfig {
+    /// Retry a failed attempt (connect error, reset, 5xx, 429) on the next
+    /// target before any response byte reached the client.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Attempts in all, the first included.
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn three() -> u32 {
+    3
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]

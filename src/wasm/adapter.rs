@@ -166,6 +166,18 @@ impl Host for ProxyHost {
         &ProxyStore
     }
 
+    fn upstream_provider(&self) -> Option<String> {
+        let path = vec![
+            "xds",
+            "upstream_host_metadata",
+            "filter_metadata",
+            "llmgw",
+            "provider",
+        ];
+        let raw = hostcalls::get_property(path).ok().flatten()?;
+        String::from_utf8(raw).ok()
+    }
+
     fn set_log_field(&mut self, key: &str, value: &str) {
         if let Err(e) = hostcalls::set_property(vec![key], Some(value.as_bytes())) {
             log(LogLevel::Debug, &format!("set property {key}: {e:?}"));

@@ -3,7 +3,7 @@
 use super::adapter::{MetricIds, ProxyHost};
 use crate::config::Gateway;
 use crate::error::ApiError;
-use crate::flow::{StreamFlow, Verdict};
+use crate::flow::{Role, StreamFlow, Verdict};
 use crate::host::Host;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -17,14 +17,19 @@ pub struct HttpStream {
 }
 
 impl HttpStream {
-    pub fn new(gateway: Option<Rc<Gateway>>, metric_ids: MetricIds, context_id: u32) -> Self {
+    pub fn new(
+        gateway: Option<Rc<Gateway>>,
+        role: Role,
+        metric_ids: MetricIds,
+        context_id: u32,
+    ) -> Self {
         let nanos = hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as u64);
         let seed = nanos ^ (u64::from(context_id) << 32 | u64::from(context_id));
         Self {
-            flow: gateway.map(|gw| StreamFlow::new(gw, seed)),
+            flow: gateway.map(|gw| StreamFlow::with_role(gw, seed, role)),
             host: ProxyHost::new(metric_ids),
         }
     }

@@ -4,6 +4,7 @@ mod adapter;
 mod http;
 
 use crate::config::{compile, Gateway, PluginConfig};
+use crate::flow::Role;
 use http::HttpStream;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -12,18 +13,28 @@ use std::rc::Rc;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, metric_ids: Default::default() }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, role: Role::Downstream, metric_ids: Default::default() }) });
 }}
 
 struct Root {
     gateway: Option<Rc<Gateway>>,
+    role: Role,
     metric_ids: adapter::MetricIds,
 }
+
+/// The root id the upstream (per-attempt) instance is configured with.
+const UPSTREAM_ROOT_ID: &str = "llm_gateway_upstream";
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
+        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
+            .ok()
+            .flatten();
+        if root_id.as_deref() == Some(UPSTREAM_ROOT_ID.as_bytes()) {
+            self.role = Role::Upstream;
+        }
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -84,6 +95,7 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(HttpStream::new(
             self.gateway.clone(),
+            self.role,
             Rc::clone(&self.metric_ids),
             context_id,
         )))

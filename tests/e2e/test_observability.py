@@ -155,7 +155,7 @@ def test_access_log_fields(ogw):
     assert sonnet["target"] == "claude/claude-sonnet-4-5"
     assert (sonnet["tokens_in"], sonnet["tokens_out"]) == ("3", "8")
     assert sonnet["cost_usd"] == "0.000129"
-    assert sonnet["attempts"] == "1"
+    assert sonnet["attempts"] == 1
     assert sonnet["path"] == "/v1/messages"
     unknown = next(l for l in lines if l["model"] == "unknown")
     assert unknown["status"] == 404 and unknown["error"] == "invalid_request_error"

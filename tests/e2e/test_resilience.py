@@ -24,6 +24,8 @@ def rgw(mock, tmp_path_factory):
             {"provider": "primary", "model": "gpt-4o-mini"},
             {"provider": "backup", "model": "claude-sonnet-4-5", "priority": 1}]}],
         "health": {"consecutive_failures": 2, "base_ejection_ms": 1500, "max_ejection_ms": 6000},
+        # Failover would hide the failures these tests count (see test_failover).
+        "failover": {"enabled": False},
     }
     gw = Gateway(config, tmp_path_factory.mktemp("resilience"))
     yield gw

@@ -24,6 +24,9 @@ pub struct Knobs {
     pub tool_call: Option<String>,
     pub tool_args: Option<String>,
     pub reasoning: Option<String>,
+    /// Apply `status` only to requests whose path starts with this (lets a
+    /// test fail one provider's API while another's succeeds).
+    pub status_path_prefix: Option<String>,
 }
 
 impl Default for Knobs {
@@ -41,6 +44,7 @@ impl Default for Knobs {
             tool_call: None,
             tool_args: None,
             reasoning: None,
+            status_path_prefix: None,
         }
     }
 }
@@ -97,10 +101,23 @@ impl Knobs {
                 "tool-call" => k.tool_call = Some(text(value)),
                 "tool-args" => k.tool_args = Some(text(value)),
                 "reasoning" => k.reasoning = Some(text(value)),
+                "status-path-prefix" => k.status_path_prefix = Some(text(value)),
                 _ => {}
             }
         }
         Ok(k)
+    }
+
+    /// Drops `status` (and its body) when the request's path is not the one
+    /// `x-mock-status-path-prefix` names.
+    pub fn scoped_to(mut self, path: &str) -> Knobs {
+        if let Some(prefix) = &self.status_path_prefix {
+            if !path.starts_with(prefix.as_str()) {
+                self.status = None;
+                self.error_body = None;
+            }
+        }
+        self
     }
 
     pub fn stream_opts(&self) -> StreamOpts {

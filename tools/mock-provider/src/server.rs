@@ -163,7 +163,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
     }
 
     let knobs = match Knobs::from_headers(&parts.headers) {
-        Ok(k) => k,
+        Ok(k) => k.scoped_to(path),
         Err(msg) => return error_for(family, 400, &msg),
     };
     let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;

@@ -379,3 +379,16 @@ fn invalid_knobs_are_reported_in_the_provider_format() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["status"], "INVALID_ARGUMENT");
 }
+
+#[test]
+fn status_can_be_scoped_to_one_provider_api() {
+    let s = Server::start();
+    let h = [("x-mock-status", "503"), ("x-mock-status-path-prefix", "/v1/chat/")];
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+    assert_eq!(s.post("/v1/chat/completions", &h, &chat).status, 503);
+    let mut ah = anthropic_headers(&h);
+    ah.push(("x-mock-content", "fine"));
+    let r = s.post("/v1/messages", &ah, &anthropic_body(false));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["content"][0]["text"], "fine");
+}

@@ -8,6 +8,97 @@ use serde_json::{json, Value};
 
 /// The root id and VM id the filter registers under.
 pub const PLUGIN_NAME: &str = "llm_gateway";
+/// Root id of the per-attempt (upstream) instance of the same filter.
+pub const UPSTREAM_ROOT_ID: &str = "llm_gateway_upstream";
+
+/// Every failover pool: (cluster name, member provider clusters).
+fn pools(gw: &GatewayFile) -> Vec<(String, Vec<String>)> {
+    let g = &gw.gateway;
+    g.models
+        .iter()
+        .filter(|m| m.failover)
+        .flat_map(|m| {
+            (0..m.targets.len())
+                .filter(|&i| m.targets[i].weight > 0)
+                .map(move |i| {
+                    let members = g
+                        .pool_members(m, i)
+                        .into_iter()
+                        .map(|p| g.providers[p].cluster.clone())
+                        .collect();
+                    (g.pool_cluster(m, i), members)
+                })
+        })
+        .collect()
+}
+
+/// Aggregate clusters: Envoy tries the members in order, one per attempt.
+fn pool_clusters(gw: &GatewayFile) -> Vec<Value> {
+    pools(gw)
+        .into_iter()
+        .map(|(name, members)| {
+            json!({
+                "name": name,
+                "connect_timeout": format!("{}s", gw.envoy.connect_timeout_seconds),
+                "lb_policy": "CLUSTER_PROVIDED",
+                "cluster_type": {
+                    "name": "envoy.clusters.aggregate",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
+                        "clusters": members
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Routes to the pools: retry a failed attempt (before any response byte
+/// went to the client) on the next member, never the same one twice.
+fn pool_routes(gw: &GatewayFile, default_timeout: &str) -> Vec<Value> {
+    let g = &gw.gateway;
+    pools(gw)
+        .into_iter()
+        .map(|(name, members)| {
+            let attempts = g.max_attempts.min(members.len() as u32).max(1);
+            let first_byte = g
+                .providers
+                .iter()
+                .filter(|p| members.contains(&p.cluster))
+                .filter_map(|p| p.timeouts.first_byte_ms)
+                .max();
+            let mut retry = json!({
+                "retry_on": "5xx,reset,connect-failure,retriable-status-codes",
+                "retriable_status_codes": [429],
+                "num_retries": attempts - 1,
+                "retry_priority": {
+                    "name": "envoy.retry_priorities.previous_priorities",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+                        "update_frequency": 1
+                    }
+                },
+                "retry_host_predicate": [{
+                    "name": "envoy.retry_host_predicates.previous_hosts",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}
+                }],
+                "host_selection_retry_max_attempts": 5,
+                "retry_back_off": {"base_interval": "0.01s", "max_interval": "0.1s"}
+            });
+            if let Some(ms) = first_byte {
+                retry["per_try_idle_timeout"] = json!(format!("{:.3}s", ms as f64 / 1000.0));
+            }
+            json!({
+                "match": {"prefix": "/", "headers": [{
+                    "name": CLUSTER_HEADER,
+                    "string_match": {"exact": name}
+                }]},
+                "route": {"cluster": name, "timeout": default_timeout, "retry_policy": retry},
+                "request_headers_to_remove": [CLUSTER_HEADER]
+            })
+        })
+        .collect()
+}
 
 fn socket(s: &SocketConfig) -> Value {
     json!({"socket_address": {"address": s.address, "port_value": s.port}})
@@ -32,7 +123,7 @@ fn access_log(target: &str) -> Value {
         "tokens_out": "%FILTER_STATE(wasm.llmgw.tokens_out:PLAIN)%",
         "cost_usd": "%FILTER_STATE(wasm.llmgw.cost_usd:PLAIN)%",
         "ttft_ms": "%FILTER_STATE(wasm.llmgw.ttft_ms:PLAIN)%",
-        "attempts": "%FILTER_STATE(wasm.llmgw.attempts:PLAIN)%",
+        "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
         "error": "%FILTER_STATE(wasm.llmgw.error:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
@@ -72,9 +163,13 @@ fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
         "per_connection_buffer_limit_bytes": buffer_limit(gw),
         "load_assignment": {
             "cluster_name": p.cluster,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-                "socket_address": {"address": e.host, "port_value": e.port}
-            }}}]}]
+            "endpoints": [{"lb_endpoints": [{
+                "endpoint": {"address": {
+                    "socket_address": {"address": e.host, "port_value": e.port}
+                }},
+                // Tells a failover attempt's filter which provider Envoy picked.
+                "metadata": {"filter_metadata": {"llmgw": {"provider": p.name}}}
+            }]}]
         }
     });
     if e.is_tls() {
@@ -125,6 +220,7 @@ fn routes(gw: &GatewayFile, default_timeout: &str) -> Value {
             })
         })
         .collect();
+    routes.extend(pool_routes(gw, default_timeout));
     routes.push(json!({
         "match": {"prefix": "/"},
         "route": {"cluster_header": CLUSTER_HEADER, "timeout": default_timeout},
@@ -150,24 +246,39 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
     if !env_keys.is_empty() {
         vm_config["environment_variables"] = json!({"host_env_keys": env_keys});
     }
-    let wasm_filter = json!({
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": PLUGIN_NAME,
-                "root_id": PLUGIN_NAME,
-                // Lets the filter hold request headers until it has read the
-                // body's `model`, then set the routing header.
-                "allow_on_headers_stop_iteration": true,
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": plugin_json
-                },
-                "vm_config": vm_config
+    let wasm_filter = |root_id: &str| {
+        json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": root_id,
+                    "root_id": root_id,
+                    // Lets the filter hold request headers until it has read
+                    // the body's `model`, then set the routing header.
+                    "allow_on_headers_stop_iteration": true,
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": plugin_json
+                    },
+                    "vm_config": vm_config
+                }
             }
-        }
-    });
+        })
+    };
+    let mut router =
+        json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"});
+    if gw.gateway.models.iter().any(|m| m.failover) {
+        // The same filter rewrites every attempt of a failover pool, retries
+        // included, for the provider Envoy picked.
+        router["upstream_http_filters"] = json!([
+            wasm_filter(UPSTREAM_ROOT_ID),
+            {
+                "name": "envoy.filters.http.upstream_codec",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}
+            }
+        ]);
+    }
     let timeout = format!("{}s", gw.envoy.route_timeout_seconds);
     let mut hcm = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -184,11 +295,8 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
             }]
         },
         "http_filters": [
-            wasm_filter,
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
-            }
+            wasm_filter(PLUGIN_NAME),
+            {"name": "envoy.filters.http.router", "typed_config": router}
         ]
     });
     if gw.envoy.access_log != "none" {
@@ -200,6 +308,7 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
         .iter()
         .map(|p| cluster(p, gw))
         .collect();
+    clusters.extend(pool_clusters(gw));
     if let Some(t) = &gw.envoy.tracing {
         hcm["tracing"] = tracing(t);
         clusters.push(collector_cluster(t));

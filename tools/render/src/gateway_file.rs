@@ -124,7 +124,7 @@ pub struct GatewayFile {
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
 /// Sections the filter itself reads (`PluginConfig`).
-const PLUGIN_SECTIONS: [&str; 9] = [
+const PLUGIN_SECTIONS: [&str; 10] = [
     "providers",
     "models",
     "limits",
@@ -133,6 +133,7 @@ const PLUGIN_SECTIONS: [&str; 9] = [
     "auth",
     "metrics",
     "health",
+    "failover",
     "rate_limits",
 ];
 
