@@ -383,7 +383,10 @@ fn invalid_knobs_are_reported_in_the_provider_format() {
 #[test]
 fn status_can_be_scoped_to_one_provider_api() {
     let s = Server::start();
-    let h = [("x-mock-status", "503"), ("x-mock-status-path-prefix", "/v1/chat/")];
+    let h = [
+        ("x-mock-status", "503"),
+        ("x-mock-status-path-prefix", "/v1/chat/"),
+    ];
     let chat = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
     assert_eq!(s.post("/v1/chat/completions", &h, &chat).status, 503);
     let mut ah = anthropic_headers(&h);
