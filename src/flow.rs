@@ -541,7 +541,7 @@ impl StreamFlow {
             return verdict;
         }
         if model.failover {
-            return self.to_pool(host, model, target_index, req.stream);
+            return self.send_to_pool(host, model, target_index, req.stream);
         }
         self.rewrite(host, op, req, target, key_index)
     }
@@ -550,7 +550,7 @@ impl StreamFlow {
     /// (an Envoy aggregate cluster starting at the chosen target); the same
     /// filter, running as an upstream filter, rewrites each attempt for the
     /// provider Envoy picked and translates its answer.
-    fn to_pool(
+    fn send_to_pool(
         &mut self,
         host: &mut dyn Host,
         model: &Model,
