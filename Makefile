@@ -38,6 +38,7 @@ render: tools
 	@$(RENDER) --config config/gateway.yaml --wasm $(WASM) --out envoy/envoy.yaml
 	@$(RENDER) --config config/gateway.docker.yaml --wasm /etc/envoy/llm_gateway.wasm --out envoy/envoy.docker.yaml
 	@$(RENDER) --config config/gateway.tracing.yaml --wasm $(WASM) --out envoy/envoy.tracing.yaml
+	@$(RENDER) --config config/gateway.local-models.yaml --wasm $(WASM) --out envoy/envoy.local-models.yaml
 	@echo "==> envoy/*.yaml rendered from config/"
 
 run: build tools deps

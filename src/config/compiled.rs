@@ -92,6 +92,7 @@ pub struct Provider {
     /// AIMD admission limit per target of this provider.
     pub adaptive: Option<AdaptiveSpec>,
     pub timeouts: TimeoutsConfig,
+    pub health_check: Option<super::HealthCheckConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -542,6 +543,26 @@ fn compile_provider(
         }
     }
 
+    let health_check = p.health_check.clone();
+    if let Some(hc) = &health_check {
+        if !hc.path.starts_with('/') || hc.path.contains(char::is_whitespace) {
+            return Err(ConfigError::new(
+                format!("{field}.health_check.path"),
+                "must be an absolute path such as /health",
+            ));
+        }
+        if hc.interval_ms == 0
+            || hc.timeout_ms == 0
+            || hc.unhealthy_threshold == 0
+            || hc.healthy_threshold == 0
+        {
+            return Err(ConfigError::new(
+                format!("{field}.health_check"),
+                "intervals, timeouts and thresholds must be positive",
+            ));
+        }
+    }
+
     Ok(Provider {
         name: p.name.clone(),
         kind: spec.kind,
@@ -554,6 +575,7 @@ fn compile_provider(
         extra_headers,
         adaptive,
         timeouts,
+        health_check,
     })
 }
 

@@ -145,6 +145,10 @@ pub struct ProviderConfig {
     /// header; each type has a default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    /// Envoy active health checking of the provider's endpoint (useful for
+    /// self-hosted models; hosted APIs need a key the probe cannot carry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckConfig>,
     /// Per-provider timeouts; a timeout answers 504 in OpenAI's shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<TimeoutsConfig>,
@@ -155,6 +159,31 @@ pub struct ProviderConfig {
     /// Extra headers sent upstream on every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// Path probed with GET, e.g. `/health` (vLLM) or `/api/tags` (Ollama).
+    pub path: String,
+    #[serde(default = "default_hc_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_hc_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_hc_threshold")]
+    pub unhealthy_threshold: u32,
+    #[serde(default = "default_hc_threshold")]
+    pub healthy_threshold: u32,
+}
+
+fn default_hc_interval() -> u64 {
+    5_000
+}
+fn default_hc_timeout() -> u64 {
+    2_000
+}
+fn default_hc_threshold() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Default)]

@@ -19,6 +19,8 @@ DOCKER_WASM = "/etc/envoy/llm_gateway.wasm"
     ("config/gateway.docker.yaml", "envoy/envoy.docker.yaml", DOCKER_WASM),
     ("config/gateway.tracing.yaml", "envoy/envoy.tracing.yaml",
      "target/wasm32-wasip1/release/llm_gateway.wasm"),
+    ("config/gateway.local-models.yaml", "envoy/envoy.local-models.yaml",
+     "target/wasm32-wasip1/release/llm_gateway.wasm"),
 ])
 def test_rendered_envoy_yaml_is_current(tmp_path, config, rendered, wasm):
     out = tmp_path / "envoy.yaml"

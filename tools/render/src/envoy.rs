@@ -172,6 +172,16 @@ fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
             }]}]
         }
     });
+    if let Some(hc) = &p.health_check {
+        let ms = |v: u64| format!("{:.3}s", v as f64 / 1000.0);
+        c["health_checks"] = json!([{
+            "timeout": ms(hc.timeout_ms),
+            "interval": ms(hc.interval_ms),
+            "unhealthy_threshold": hc.unhealthy_threshold,
+            "healthy_threshold": hc.healthy_threshold,
+            "http_health_check": {"path": hc.path, "host": e.authority()}
+        }]);
+    }
     if e.is_tls() {
         c["transport_socket"] = json!({
             "name": "envoy.transport_sockets.tls",
