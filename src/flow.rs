@@ -126,6 +126,8 @@ pub struct StreamFlow {
     key: Option<usize>,
     /// A 429's `retry-after`, honoured by passive health.
     retry_after_ms: Option<u64>,
+    /// In-flight / latency bookkeeping of the pool's strategy.
+    strategy_ticket: Option<crate::route_select::Ticket>,
 }
 
 impl StreamFlow {
@@ -150,6 +152,7 @@ impl StreamFlow {
             adaptive: None,
             key: None,
             retry_after_ms: None,
+            strategy_ticket: None,
         }
     }
 
@@ -518,13 +521,17 @@ impl StreamFlow {
 
     fn forward(&mut self, host: &mut dyn Host, op: Operation, req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
-        let Some(model) = gw.model(&req.model) else {
-            self.telemetry.request_model = Some("unknown".into());
-            return self.fail(
-                host,
-                &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)),
-            );
+        let (model, upstream_override) = match self.resolve_model(&*host, &req) {
+            Some(found) => found,
+            None => {
+                self.telemetry.request_model = Some("unknown".into());
+                return self.fail(
+                    host,
+                    &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)),
+                );
+            }
         };
+        let model = &gw.models[model];
         if let Some(consumer) = self.consumer.and_then(|i| gw.consumers.get(i)) {
             if !consumer.may_use(&model.name) {
                 self.telemetry.request_model = Some(model.name.clone());
@@ -536,14 +543,79 @@ impl StreamFlow {
         let Some((target_index, key_index)) = self.choose(&*host, model) else {
             return self.fail(host, &no_target(&gw, model));
         };
-        let target = &model.targets[target_index];
-        if let Err(verdict) = self.admit(host, &req, &model.name, target) {
+        let mut target = model.targets[target_index].clone();
+        if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
             return verdict;
         }
+        self.strategy_ticket = Some(crate::route_select::on_start(
+            model.policy.strategy,
+            host.store(),
+            &crate::route_select::strategy::pool_key(&model.name),
+            &target.id,
+            host.now_nanos(),
+        ));
         if model.failover {
             return self.send_to_pool(host, model, target_index, req.stream);
         }
-        self.rewrite(host, op, req, target, key_index)
+        if let Some(upstream) = upstream_override {
+            let azure = matches!(gw.providers[target.provider].dialect, Dialect::Azure { .. });
+            if azure && !azure::valid_deployment(&upstream) {
+                let e = ApiError::invalid_request(format!(
+                    "Model '{}' maps to Azure deployment '{upstream}', which is not a valid deployment name.",
+                    req.model
+                ))
+                .with_param("model")
+                .with_code("invalid_value");
+                return self.fail(host, &e);
+            }
+            target.model = upstream;
+        }
+        self.rewrite(host, op, req, &target, key_index)
+    }
+
+    /// Which configured model serves the request: a routing rule, else the
+    /// exact name, else the model map (with an optional upstream override).
+    fn resolve_model(
+        &mut self,
+        host: &dyn Host,
+        req: &ParsedRequest,
+    ) -> Option<(usize, Option<String>)> {
+        let gw = Rc::clone(&self.gw);
+        if !gw.routing_rules.is_empty() {
+            let consumer = self
+                .consumer
+                .and_then(|i| gw.consumers.get(i))
+                .map(|c| c.name.as_str());
+            let header = |name: &str| host.request_header(name);
+            let messages = match req.body.get("messages") {
+                Some(serde_json::Value::Array(m)) => m.as_slice(),
+                _ => &[],
+            };
+            let last_user = messages
+                .iter()
+                .rev()
+                .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+                .map(message_text)
+                .unwrap_or_default();
+            let facts = crate::route_select::RuleFacts {
+                model: &req.model,
+                consumer,
+                header: &header,
+                prompt_tokens: admission::estimate_prompt_tokens(&req.body),
+                messages: messages.len(),
+                last_user_text: &last_user,
+            };
+            if let Some((rule, pool)) = gw.routing_rules.choose(&facts) {
+                self.telemetry.rule = Some(rule.to_string());
+                return gw.model_position(pool).map(|i| (i, None));
+            }
+        }
+        if let Some(i) = gw.model_position(&req.model) {
+            return Some((i, None));
+        }
+        let resolved = gw.model_map.resolve(&req.model)?;
+        let i = gw.model_position(resolved.pool)?;
+        Some((i, resolved.upstream_model))
     }
 
     /// Failover: the request goes, still in OpenAI form, to the model's pool
@@ -796,7 +868,7 @@ impl StreamFlow {
                     && !health::is_ejected(store, &target_health_key(&gw, t), now)
                     && has_key(t)
             };
-            let Some(i) = routing::select(&gw, model, &mut self.rng, &healthy) else {
+            let Some(i) = self.pick_in_tier(host, model, &healthy) else {
                 break;
             };
             // Half-open targets admit one probe at a time.
@@ -808,11 +880,47 @@ impl StreamFlow {
             }
             passed_over.push(i);
         }
-        let i = routing::select(&gw, model, &mut self.rng, &|_, _| true)?;
+        let i = self.pick_in_tier(host, model, &|_, _| true)?;
         Some((
             i,
             self.pick_key(store, &gw.providers[model.targets[i].provider], now, true),
         ))
+    }
+
+    /// The pool's strategy (or sticky split) among the lowest usable tier.
+    fn pick_in_tier(
+        &mut self,
+        host: &dyn Host,
+        model: &Model,
+        healthy: &dyn Fn(usize, &Target) -> bool,
+    ) -> Option<usize> {
+        let tier = routing::tier(&self.gw, model, healthy);
+        let candidates: Vec<crate::route_select::Candidate> = tier
+            .iter()
+            .map(|&i| {
+                crate::route_select::Candidate::new(
+                    i,
+                    model.targets[i].weight,
+                    &model.targets[i].id,
+                )
+            })
+            .collect();
+        let consumer = self
+            .consumer
+            .and_then(|i| self.gw.consumers.get(i))
+            .map(|c| c.name.as_str());
+        let sticky = model
+            .policy
+            .sticky_value(consumer, &|name| host.request_header(name));
+        let pool = crate::route_select::strategy::pool_key(&model.name);
+        model.policy.pick(
+            host.store(),
+            &pool,
+            &candidates,
+            sticky.as_deref(),
+            self.rng.next_u64(),
+            host.now_nanos(),
+        )
     }
 
     /// Rotates through the provider's keys from a random start, skipping
@@ -880,6 +988,11 @@ impl StreamFlow {
         if !self.pooled {
             // Pool attempts record their own outcomes upstream.
             self.record_target_outcome(host, now);
+        }
+        if let Some(ticket) = self.strategy_ticket.take() {
+            let ok = (200..300).contains(&self.telemetry.status);
+            let ttfb = self.telemetry.first_byte_ms().filter(|_| ok);
+            let _ = crate::route_select::on_finish(host.store(), ticket, ttfb, now);
         }
         let t = &self.telemetry;
         let success = (200..300).contains(&t.status) && !t.stream_error;
@@ -1023,6 +1136,19 @@ fn retry_after_ms(host: &dyn Host) -> Option<u64> {
     host.response_header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| s.saturating_mul(1000))
+}
+
+/// Text of a message's content (string or text parts).
+fn message_text(m: &serde_json::Value) -> String {
+    match m.get("content") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
 }
 
 /// Shared-data key of a target's adaptive limit.

@@ -21,6 +21,7 @@ pub mod openai;
 pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
+pub mod route_select;
 pub mod routing;
 pub mod sse;
 pub mod stream;

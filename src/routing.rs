@@ -27,6 +27,30 @@ impl Rng {
     }
 }
 
+/// The lowest tier that has a usable target, as indices into
+/// `model.targets` (usable: positive weight, provider available, healthy).
+pub fn tier(gw: &Gateway, model: &Model, healthy: &dyn Fn(usize, &Target) -> bool) -> Vec<usize> {
+    let usable = |i: usize, t: &Target| {
+        t.weight > 0 && gw.providers[t.provider].unavailable.is_none() && healthy(i, t)
+    };
+    let Some(tier) = model
+        .targets
+        .iter()
+        .enumerate()
+        .find(|(i, t)| usable(*i, t))
+        .map(|(_, t)| t.priority)
+    else {
+        return Vec::new();
+    };
+    model
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| t.priority == tier && usable(*i, t))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Picks a target (its index in `model.targets`) among those `healthy`
 /// says may take traffic, or `None` when no target of the model is usable.
 pub fn select(

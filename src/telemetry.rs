@@ -25,6 +25,8 @@ pub struct Telemetry {
     /// Watches passthrough responses for usage.
     pub tap: Option<UsageTap>,
     pub consumer: Option<String>,
+    /// The routing rule that chose the model, if one did.
+    pub rule: Option<String>,
 }
 
 impl Telemetry {
@@ -114,6 +116,9 @@ impl Telemetry {
         }
         if let Some(c) = &self.consumer {
             f.push(("llmgw.consumer", c.clone()));
+        }
+        if let Some(r) = &self.rule {
+            f.push(("llmgw.rule", r.clone()));
         }
         if let Some((name, kind)) = &self.provider {
             f.push(("llmgw.provider", name.clone()));

@@ -10,6 +10,7 @@ use crate::pricing::PriceTable;
 use crate::providers::{anthropic, azure, gemini};
 use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
 use crate::ratelimit::AdaptiveSpec;
+use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
 use hashbrown::HashMap;
 use std::fmt;
 use std::rc::Rc;
@@ -103,6 +104,8 @@ pub struct Target {
     pub weight: u32,
     pub priority: u32,
     pub max_tokens: Option<u32>,
+    /// Stable identity for strategy state in shared data.
+    pub id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +117,7 @@ pub struct Model {
     pub targets: Vec<Target>,
     /// Requests go through a failover pool (targets on 2+ providers).
     pub failover: bool,
+    pub policy: PoolPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +134,8 @@ pub struct Gateway {
     /// Attempts per failover request, the first included.
     pub max_attempts: u32,
     pub consumer_label: bool,
+    pub model_map: ModelMap,
+    pub routing_rules: RuleSet,
     /// Problems that do not stop the gateway (e.g. an unset consumer key).
     pub warnings: Vec<String>,
 }
@@ -155,6 +161,11 @@ impl Gateway {
             }
         }
         order
+    }
+
+    /// Position of a configured model in `models`.
+    pub fn model_position(&self, name: &str) -> Option<usize> {
+        self.model_index.get(name).copied()
     }
 
     pub fn model(&self, name: &str) -> Option<&Model> {
@@ -284,6 +295,11 @@ pub fn compile(
                 ));
             }
             targets.push(Target {
+                id: crate::route_select::strategy::target_id(
+                    j,
+                    &config.providers[provider].name,
+                    &model,
+                ),
                 provider,
                 model,
                 weight: t.weight,
@@ -308,11 +324,13 @@ pub fn compile(
         let mut providers_used: Vec<usize> = targets.iter().map(|t| t.provider).collect();
         providers_used.sort_unstable();
         providers_used.dedup();
+        let policy = PoolPolicy::compile(m.strategy, m.split.as_ref(), &m.name, &field)?;
         models.push(Model {
             index: i,
             name: m.name.clone(),
             failover: config.failover.enabled && providers_used.len() > 1,
             targets,
+            policy,
         });
     }
 
@@ -325,6 +343,10 @@ pub fn compile(
     }
 
     let prices = PriceTable::new(&config.pricing).map_err(|e| ConfigError::new("pricing", e))?;
+    let is_model = |n: &str| model_index.contains_key(n);
+    let model_map = ModelMap::compile(&config.model_map, &is_model)?;
+    let is_consumer = |n: &str| config.consumers.iter().any(|c| c.name == n);
+    let routing_rules = RuleSet::compile(&config.routing_rules, &is_model, &is_consumer)?;
     let mut warnings = Vec::new();
     let consumers = Consumers::compile(&config.consumers, &config.auth, env, &mut |w| {
         warnings.push(w)
@@ -349,6 +371,8 @@ pub fn compile(
             n => n,
         },
         consumer_label: config.metrics.consumer_label,
+        model_map,
+        routing_rules,
         warnings,
     })
 }

@@ -32,6 +32,14 @@ pub struct PluginConfig {
     pub auth: crate::consumers::AuthConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub metrics: MetricsConfig,
+    /// Client model names mapped onto configured models: aliases, prefixes,
+    /// regexes with captures; tried in order after the exact names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_map: Vec<crate::route_select::MapEntry>,
+    /// Rules that send a request to a model by what it is (cost-aware
+    /// routing); first match wins, before the client's model name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routing_rules: Vec<crate::route_select::RuleConfig>,
     /// Cross-provider failover for models with targets on several providers.
     #[serde(default, skip_serializing_if = "is_default")]
     pub failover: FailoverConfig,
@@ -229,6 +237,12 @@ pub struct ModelConfig {
     /// The model name clients send.
     pub name: String,
     pub targets: Vec<TargetConfig>,
+    /// How a tier's targets share traffic.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub strategy: crate::route_select::Strategy,
+    /// Canary / A-B: the weighted choice made sticky per consumer or header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::route_select::SplitConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -118,6 +118,7 @@ fn access_log(target: &str) -> Value {
         "model": "%FILTER_STATE(wasm.llmgw.model:PLAIN)%",
         "provider": "%FILTER_STATE(wasm.llmgw.provider:PLAIN)%",
         "consumer": "%FILTER_STATE(wasm.llmgw.consumer:PLAIN)%",
+        "rule": "%FILTER_STATE(wasm.llmgw.rule:PLAIN)%",
         "upstream_model": "%FILTER_STATE(wasm.llmgw.upstream_model:PLAIN)%",
         "tokens_in": "%FILTER_STATE(wasm.llmgw.tokens_in:PLAIN)%",
         "tokens_out": "%FILTER_STATE(wasm.llmgw.tokens_out:PLAIN)%",

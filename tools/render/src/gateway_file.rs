@@ -124,7 +124,7 @@ pub struct GatewayFile {
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
 /// Sections the filter itself reads (`PluginConfig`).
-const PLUGIN_SECTIONS: [&str; 10] = [
+const PLUGIN_SECTIONS: [&str; 12] = [
     "providers",
     "models",
     "limits",
@@ -135,6 +135,8 @@ const PLUGIN_SECTIONS: [&str; 10] = [
     "health",
     "failover",
     "rate_limits",
+    "model_map",
+    "routing_rules",
 ];
 
 fn section<T: serde::de::DeserializeOwned>(
