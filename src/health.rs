@@ -20,6 +20,17 @@ pub struct HealthSpec {
     /// First ejection; doubles on each further one.
     pub base_ejection_ms: u64,
     pub max_ejection_ms: u64,
+    /// Also eject when failures reach this share of a window's requests.
+    pub error_rate: Option<ErrorRate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorRate {
+    /// Failures as a percentage of requests, 1-100.
+    pub threshold_percent: u32,
+    pub window_ms: u64,
+    /// Fewer requests in the window say nothing.
+    pub min_requests: u32,
 }
 
 impl Default for HealthSpec {
@@ -28,6 +39,7 @@ impl Default for HealthSpec {
             consecutive_failures: 3,
             base_ejection_ms: 5_000,
             max_ejection_ms: 300_000,
+            error_rate: None,
         }
     }
 }
@@ -55,10 +67,14 @@ struct State {
     ejected_until_ns: u64,
     /// Set while one half-open probe is in flight (its start time).
     probe_since_ns: u64,
+    /// The error-rate window: start, requests and failures in it.
+    window_start_ns: u64,
+    window_requests: u32,
+    window_failures: u32,
 }
 
-const LEN: usize = 1 + 4 + 4 + 8 + 8;
-const VERSION: u8 = 1;
+const LEN: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4 + 4;
+const VERSION: u8 = 2;
 
 impl State {
     fn encode(&self) -> Vec<u8> {
@@ -68,6 +84,9 @@ impl State {
         v.extend_from_slice(&self.ejections.to_le_bytes());
         v.extend_from_slice(&self.ejected_until_ns.to_le_bytes());
         v.extend_from_slice(&self.probe_since_ns.to_le_bytes());
+        v.extend_from_slice(&self.window_start_ns.to_le_bytes());
+        v.extend_from_slice(&self.window_requests.to_le_bytes());
+        v.extend_from_slice(&self.window_failures.to_le_bytes());
         v
     }
 
@@ -82,6 +101,9 @@ impl State {
             ejections: u32_at(5)?,
             ejected_until_ns: u64_at(9)?,
             probe_since_ns: u64_at(17)?,
+            window_start_ns: u64_at(25)?,
+            window_requests: u32_at(33)?,
+            window_failures: u32_at(37)?,
         })
     }
 }
@@ -161,7 +183,46 @@ pub fn record(
     outcome: Outcome,
     now_ns: u64,
 ) -> bool {
-    update(store, key, |s| match outcome {
+    update(store, key, |s| {
+        let counted = count_in_window(s, spec, outcome, now_ns);
+        let (new, ejected) = apply(counted, spec, outcome, now_ns);
+        // The window's counts are stored even when nothing else changed.
+        (new.or((counted != s).then_some(counted)), ejected)
+    })
+    .unwrap_or(false)
+}
+
+/// Counts the outcome in the error-rate window (a new window starts when the
+/// old one is over).
+fn count_in_window(mut s: State, spec: &HealthSpec, outcome: Outcome, now_ns: u64) -> State {
+    let Some(rate) = spec.error_rate else {
+        return s;
+    };
+    let failed = match outcome {
+        Outcome::Success => false,
+        Outcome::Failure | Outcome::Throttled { .. } => true,
+        Outcome::Disabled | Outcome::Neutral => return s,
+    };
+    if now_ns.saturating_sub(s.window_start_ns) > rate.window_ms.saturating_mul(1_000_000) {
+        s.window_start_ns = now_ns;
+        s.window_requests = 0;
+        s.window_failures = 0;
+    }
+    s.window_requests = s.window_requests.saturating_add(1);
+    s.window_failures = s.window_failures.saturating_add(u32::from(failed));
+    s
+}
+
+fn rate_exceeded(s: &State, spec: &HealthSpec) -> bool {
+    spec.error_rate.is_some_and(|r| {
+        s.window_requests >= r.min_requests.max(1)
+            && u64::from(s.window_failures) * 100
+                >= u64::from(r.threshold_percent) * u64::from(s.window_requests)
+    })
+}
+
+fn apply(s: State, spec: &HealthSpec, outcome: Outcome, now_ns: u64) -> (Option<State>, bool) {
+    match outcome {
         Outcome::Neutral => (
             (s.probe_since_ns != 0).then_some(State {
                 probe_since_ns: 0,
@@ -170,15 +231,20 @@ pub fn record(
             false,
         ),
         Outcome::Success => {
-            let fresh = State::default();
+            // Keep the window's counts; forget the failure streak.
+            let fresh = State {
+                window_start_ns: s.window_start_ns,
+                window_requests: s.window_requests,
+                window_failures: s.window_failures,
+                ..State::default()
+            };
             ((s != fresh).then_some(fresh), false)
         }
         Outcome::Disabled => (
             Some(State {
-                consecutive: 0,
                 ejections: s.ejections.saturating_add(1),
                 ejected_until_ns: u64::MAX,
-                probe_since_ns: 0,
+                ..State::default()
             }),
             true,
         ),
@@ -190,14 +256,14 @@ pub fn record(
             let consecutive = s.consecutive.saturating_add(1);
             // A failed probe re-ejects at once, with a longer cooldown.
             let probing = s.probe_since_ns != 0;
-            if probing || consecutive >= spec.consecutive_failures.max(1) {
+            if probing || consecutive >= spec.consecutive_failures.max(1) || rate_exceeded(&s, spec)
+            {
                 (Some(eject(s, now_ns, backoff_ms(spec, s.ejections))), true)
             } else {
                 (Some(State { consecutive, ..s }), false)
             }
         }
-    })
-    .unwrap_or(false)
+    }
 }
 
 fn backoff_ms(spec: &HealthSpec, ejections: u32) -> u64 {
@@ -212,7 +278,8 @@ fn eject(s: State, now_ns: u64, ms: u64) -> State {
         consecutive: 0,
         ejections: s.ejections.saturating_add(1),
         ejected_until_ns: now_ns.saturating_add(ms.saturating_mul(1_000_000)),
-        probe_since_ns: 0,
+        // A fresh window after the ejection.
+        ..State::default()
     }
 }
 
@@ -240,6 +307,7 @@ mod tests {
             consecutive_failures: 2,
             base_ejection_ms: 1000,
             max_ejection_ms: 3000,
+            error_rate: None,
         };
         let k = "t";
         assert!(admit(&store, k, 0));
@@ -269,6 +337,7 @@ mod tests {
             consecutive_failures: 1,
             base_ejection_ms: 1000,
             max_ejection_ms: 3000,
+            error_rate: None,
         };
         assert_eq!(backoff_ms(&spec, 0), 1000);
         assert_eq!(backoff_ms(&spec, 1), 2000);
@@ -310,6 +379,39 @@ mod tests {
         // A probe that never reports back is given up after the timeout.
         assert!(!admit(&store, "t", S + 1));
         assert!(admit(&store, "t", S + PROBE_TIMEOUT_NS + 1));
+    }
+
+    #[test]
+    fn error_rate_over_a_window_ejects() {
+        let store = MemStore::default();
+        let spec = HealthSpec {
+            consecutive_failures: 100,
+            error_rate: Some(ErrorRate {
+                threshold_percent: 50,
+                window_ms: 10_000,
+                min_requests: 4,
+            }),
+            ..HealthSpec::default()
+        };
+        // Alternating: never 100 in a row, but half of all requests fail.
+        assert!(!record(&store, "t", &spec, Outcome::Success, 0));
+        assert!(!record(&store, "t", &spec, Outcome::Failure, 1));
+        assert!(!record(&store, "t", &spec, Outcome::Success, 2));
+        assert!(record(&store, "t", &spec, Outcome::Failure, 3));
+        assert!(is_ejected(&store, "t", 4));
+        // An old window does not count: 3 failures of 6, but spread over two windows.
+        let store = MemStore::default();
+        for (i, o) in [Outcome::Failure, Outcome::Success, Outcome::Success]
+            .into_iter()
+            .enumerate()
+        {
+            record(&store, "u", &spec, o, i as u64);
+        }
+        let later = 20 * S;
+        record(&store, "u", &spec, Outcome::Success, later);
+        record(&store, "u", &spec, Outcome::Failure, later + 1);
+        assert!(!record(&store, "u", &spec, Outcome::Success, later + 2));
+        assert!(!is_ejected(&store, "u", later + 3));
     }
 
     #[test]

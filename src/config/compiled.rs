@@ -197,10 +197,25 @@ fn health_spec(h: &super::HealthConfig) -> Result<HealthSpec, ConfigError> {
             "needs 1 <= base_ejection_ms <= max_ejection_ms",
         ));
     }
+    let error_rate = match h.error_rate {
+        None => None,
+        Some(r) if !(1..=100).contains(&r.threshold_percent) || r.window_ms == 0 => {
+            return Err(ConfigError::new(
+                "health.error_rate",
+                "needs threshold_percent between 1 and 100 and a positive window_ms",
+            ))
+        }
+        Some(r) => Some(crate::health::ErrorRate {
+            threshold_percent: r.threshold_percent,
+            window_ms: r.window_ms,
+            min_requests: r.min_requests,
+        }),
+    };
     Ok(HealthSpec {
         consecutive_failures: h.consecutive_failures,
         base_ejection_ms: h.base_ejection_ms,
         max_ejection_ms: h.max_ejection_ms,
+        error_rate,
     })
 }
 

@@ -90,6 +90,27 @@ pub struct HealthConfig {
     pub base_ejection_ms: u64,
     #[serde(default = "default_max_ejection")]
     pub max_ejection_ms: u64,
+    /// Also eject when failures reach a share of a window's requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<ErrorRateConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRateConfig {
+    /// Failures as a percentage of requests, 1-100.
+    pub threshold_percent: u32,
+    #[serde(default = "default_rate_window")]
+    pub window_ms: u64,
+    #[serde(default = "default_rate_min")]
+    pub min_requests: u32,
+}
+
+fn default_rate_window() -> u64 {
+    30_000
+}
+fn default_rate_min() -> u32 {
+    20
 }
 
 fn default_failures() -> u32 {
@@ -108,6 +129,7 @@ impl Default for HealthConfig {
             consecutive_failures: default_failures(),
             base_ejection_ms: default_base_ejection(),
             max_ejection_ms: default_max_ejection(),
+            error_rate: None,
         }
     }
 }
