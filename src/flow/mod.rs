@@ -1,0 +1,364 @@
+//! The life of one HTTP stream through the filter, independent of the proxy:
+//! hold the request headers, buffer and validate the body, pick a target,
+//! rewrite the request for its provider; on the way back, label the response
+//! and turn upstream errors into OpenAI's error shape.
+//!
+//! The stream's state and the proxy callbacks live here; the work is split
+//! by concern:
+//! - `request`: path routing, authentication, forwarding and failover
+//!   attempts;
+//! - `rewrite`: rewriting the request for a target, translating it through
+//!   the hub when the provider speaks another dialect;
+//! - `select`: which model serves the request, and which target and key;
+//! - `guard`: admission (rate limits, quotas, adaptive limits) and the
+//!   outcomes recorded once the upstream answers;
+//! - `response`: the response body, translated or normalized to OpenAI's
+//!   error shape;
+//! - `errors`: local answers and the errors the filter raises itself.
+
+mod errors;
+mod guard;
+mod request;
+mod response;
+mod rewrite;
+mod select;
+
+use crate::admission::{self, Ticket};
+use crate::config::Gateway;
+use crate::host::Host;
+use crate::hub::{ResponseContext, Translator};
+use crate::openai;
+use crate::providers::Operation;
+use crate::ratelimit::AdaptiveSpec;
+use crate::routing::Rng;
+use crate::stream::StreamTranslation;
+use crate::telemetry::Telemetry;
+use errors::{empty_body, method_not_allowed, too_large};
+use guard::retry_after_ms;
+use std::rc::Rc;
+
+pub use guard::adaptive_key;
+// Used by the tests (`flow_tests`); kept at its former path.
+#[allow(unused_imports)]
+pub(crate) use guard::client_ip;
+
+/// Route header the Envoy route's `cluster_header` reads. Clients cannot set
+/// it: the filter removes it from every request it does not route itself.
+pub const CLUSTER_HEADER: &str = "x-llm-gateway-cluster";
+/// Request headers through which a client could steer Envoy's router.
+const ENVOY_CONTROL_HEADERS: &[&str] = &[
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-hedge-on-per-try-timeout",
+];
+
+/// Carries `operation:model` from the downstream filter to the per-attempt
+/// (upstream) filter of a failover pool.
+pub const POOL_HEADER: &str = "x-llm-gateway-pool";
+
+/// Where this filter instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// In the connection manager: validation, auth, limits, routing.
+    Downstream,
+    /// In the router's upstream filters: rewrites each attempt of a
+    /// failover pool for the provider Envoy picked.
+    Upstream,
+}
+
+/// Response header naming the target that served the request.
+pub const TARGET_HEADER: &str = "x-llm-gateway-target";
+
+/// What the proxy should do after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// Hold headers (StopIteration) or buffer body (StopIterationAndBuffer).
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Request headers not seen yet.
+    Start,
+    /// Headers held, body being buffered.
+    Buffering(Operation),
+    /// Rewritten and sent upstream.
+    Forwarded,
+    /// Answered locally; nothing more to do.
+    Answered,
+    /// Upstream role on a request that is not a failover attempt.
+    Bypass,
+}
+
+/// How the response must be treated, decided when the request is sent.
+enum Plan {
+    /// OpenAI-shaped responses pass through.
+    Passthrough,
+    /// Translated by `translator`: a whole chat completion, a stream, or
+    /// an embeddings list.
+    Translate {
+        translator: Rc<dyn Translator>,
+        ctx: ResponseContext,
+        op: Operation,
+        stream: bool,
+        include_usage: bool,
+        /// Embeddings asked for `encoding_format: base64`.
+        base64: bool,
+    },
+}
+
+enum ResponseMode {
+    Passthrough,
+    /// Buffer the body and rewrite it into an OpenAI error.
+    NormalizeError(u16),
+    /// Headers held; buffer the whole body and translate it.
+    TranslateBody,
+    /// Translate each chunk as it arrives.
+    TranslateStream(Box<StreamTranslation>),
+}
+
+/// Per-stream state; lives in the HTTP context.
+pub struct StreamFlow {
+    gw: Rc<Gateway>,
+    role: Role,
+    /// Sent to a failover pool (downstream role).
+    pooled: bool,
+    /// The pool's model, for an upstream-role attempt.
+    pool_model: Option<String>,
+    rng: Rng,
+    phase: Phase,
+    /// Index of the chosen provider, and the upstream model.
+    target: Option<(usize, String)>,
+    plan: Plan,
+    response: ResponseMode,
+    telemetry: Telemetry,
+    /// Index of the authenticated consumer, if any.
+    consumer: Option<usize>,
+    /// Rate-limit and quota reservations, settled when the stream ends.
+    ticket: Option<Ticket>,
+    /// The adaptive-limit slot held on the target: key, spec, taken at.
+    adaptive: Option<(String, AdaptiveSpec, u64)>,
+    /// Index of the provider key used, in the provider's pool.
+    key: Option<usize>,
+    /// A 429's `retry-after`, honoured by passive health.
+    retry_after_ms: Option<u64>,
+    /// In-flight / latency bookkeeping of the pool's strategy.
+    strategy_ticket: Option<crate::route_select::Ticket>,
+}
+
+impl StreamFlow {
+    pub fn new(gw: Rc<Gateway>, seed: u64) -> Self {
+        Self::with_role(gw, seed, Role::Downstream)
+    }
+
+    pub fn with_role(gw: Rc<Gateway>, seed: u64, role: Role) -> Self {
+        Self {
+            gw,
+            role,
+            pooled: false,
+            pool_model: None,
+            rng: Rng::new(seed),
+            phase: Phase::Start,
+            target: None,
+            plan: Plan::Passthrough,
+            response: ResponseMode::Passthrough,
+            telemetry: Telemetry::default(),
+            consumer: None,
+            ticket: None,
+            adaptive: None,
+            key: None,
+            retry_after_ms: None,
+            strategy_ticket: None,
+        }
+    }
+
+    pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        if self.role == Role::Upstream {
+            return self.attempt_headers(host, end_of_stream);
+        }
+        self.telemetry.start(host.now_nanos());
+        host.set_request_header(CLUSTER_HEADER, None);
+        host.set_request_header(POOL_HEADER, None);
+        // Envoy obeys these from the request; only the gateway may set them.
+        for name in ENVOY_CONTROL_HEADERS {
+            host.set_request_header(name, None);
+        }
+        let method = host.request_header(":method").unwrap_or_default();
+        let full_path = host.request_header(":path").unwrap_or_default();
+        let path = full_path.split('?').next().unwrap_or_default();
+        let op = match self.route(host, &method, path) {
+            Ok(op) => op,
+            Err(verdict) => return verdict,
+        };
+        self.telemetry.operation = op.name();
+        if method != "POST" {
+            return self.fail(host, &method_not_allowed(&method, path, "POST"));
+        }
+        if let Err(e) = self.authenticate(host) {
+            return self.fail(host, &e);
+        }
+        if end_of_stream {
+            return self.fail(host, &empty_body());
+        }
+        let declared = host
+            .request_header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(len) = declared {
+            if len > self.gw.max_request_body_bytes as u64 {
+                return self.fail(host, &too_large(self.gw.max_request_body_bytes));
+            }
+        }
+        self.phase = Phase::Buffering(op);
+        Verdict::Pause
+    }
+
+    pub fn on_request_body(
+        &mut self,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Verdict {
+        let Phase::Buffering(op) = self.phase else {
+            return if self.phase == Phase::Answered {
+                Verdict::Pause
+            } else {
+                Verdict::Continue
+            };
+        };
+        if body_size > self.gw.max_request_body_bytes {
+            return self.fail(host, &too_large(self.gw.max_request_body_bytes));
+        }
+        if !end_of_stream {
+            return Verdict::Pause;
+        }
+        let body = match host.request_body(body_size) {
+            Some(b) if !b.is_empty() => b,
+            _ => return self.fail(host, &empty_body()),
+        };
+        match openai::parse_request(op, &body) {
+            Ok(parsed) if self.role == Role::Upstream => self.attempt(host, op, parsed),
+            Ok(parsed) => self.forward(host, op, parsed),
+            Err(e) => self.fail(host, &e),
+        }
+    }
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        if matches!(self.phase, Phase::Answered | Phase::Bypass) {
+            return Verdict::Continue;
+        }
+        if self.pooled {
+            // The attempt's filter named the target that answered.
+            self.observe_pool_target(&*host);
+        }
+        if let Some((provider, model)) = &self.target {
+            let label = format!("{}/{}", self.gw.providers[*provider].name, model);
+            host.set_response_header(TARGET_HEADER, Some(&label));
+        }
+        if let Some(ticket) = &self.ticket {
+            for (name, value) in admission::rate_limit_headers(ticket) {
+                host.set_response_header(&name, Some(&value));
+            }
+        }
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        self.telemetry.status = status;
+        if status == 429 {
+            self.retry_after_ms = retry_after_ms(&*host);
+        }
+        self.record_key_outcome(&*host, status);
+        if self.role == Role::Upstream {
+            // Envoy may retry this attempt elsewhere: record it now.
+            let now = host.now_nanos();
+            self.record_target_outcome(host, now);
+        }
+        if status >= 400 {
+            self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
+            self.telemetry.tap = None;
+            self.response = ResponseMode::NormalizeError(status);
+            host.set_response_header("content-type", Some("application/json"));
+            host.set_response_header("content-length", None);
+            return Verdict::Continue;
+        }
+        let Plan::Translate {
+            translator,
+            ctx,
+            stream,
+            include_usage,
+            ..
+        } = &self.plan
+        else {
+            return Verdict::Continue;
+        };
+        if !(200..300).contains(&status) {
+            return Verdict::Continue;
+        }
+        host.set_response_header("content-length", None);
+        if *stream {
+            host.set_response_header("content-type", Some("text/event-stream"));
+            host.set_response_header("cache-control", Some("no-cache"));
+            let decoder = translator.stream_decoder(ctx);
+            self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
+                decoder,
+                ctx,
+                *include_usage,
+            )));
+            return Verdict::Continue;
+        }
+        host.set_response_header("content-type", Some("application/json"));
+        self.response = ResponseMode::TranslateBody;
+        // Held so a body that cannot be translated can still become a 502.
+        if end_of_stream {
+            Verdict::Continue
+        } else {
+            Verdict::Pause
+        }
+    }
+
+    pub fn on_response_body(
+        &mut self,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Verdict {
+        if matches!(self.phase, Phase::Answered | Phase::Bypass) {
+            return Verdict::Continue;
+        }
+        self.telemetry.body_chunk(host.now_nanos(), body_size);
+        if let Some(tap) = self.telemetry.tap.as_mut() {
+            if let Some(chunk) = host.response_body(body_size).filter(|c| !c.is_empty()) {
+                tap.observe(&chunk);
+            }
+        }
+        let verdict = self.transform_body(host, body_size, end_of_stream);
+        if end_of_stream {
+            self.telemetry.end(host.now_nanos());
+            self.publish_log_fields(host);
+        }
+        verdict
+    }
+
+    /// Metrics for the finished stream (proxy-wasm `on_log`).
+    pub fn on_log(&mut self, host: &mut dyn Host) {
+        if self.role == Role::Upstream {
+            return;
+        }
+        let now = host.now_nanos();
+        self.telemetry.end(now);
+        self.settle(host, now);
+        for op in self.telemetry.record(&self.gw, now).ops() {
+            host.metric(&op);
+        }
+    }
+
+    fn publish_log_fields(&self, host: &mut dyn Host) {
+        for (key, value) in self.telemetry.log_fields(&self.gw) {
+            host.set_log_field(key, &value);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The request side: path routing, authentication, forwarding to a target
+//! or a failover pool, and the pool's per-attempt rewrite.
+
+use super::errors::{empty_body, method_not_allowed, no_target};
+use super::{Phase, StreamFlow, Verdict, CLUSTER_HEADER, POOL_HEADER};
+use crate::config::{Dialect, Model};
+use crate::consumers::{model_not_allowed, presented_key};
+use crate::error::ApiError;
+use crate::host::Host;
+use crate::openai::{self, ParsedRequest};
+use crate::providers::{azure, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::usage_tap::UsageTap;
+use std::rc::Rc;
+
+impl StreamFlow {
+    /// Maps the request path to an operation. `/v1/models` and unknown URLs
+    /// are answered here: `Err` carries the verdict of the answer sent.
+    pub(super) fn route(
+        &mut self,
+        host: &mut dyn Host,
+        method: &str,
+        path: &str,
+    ) -> Result<Operation, Verdict> {
+        match path {
+            "/v1/chat/completions" => Ok(Operation::ChatCompletions),
+            "/v1/embeddings" => Ok(Operation::Embeddings),
+            "/v1/models" if method != "GET" => {
+                Err(self.fail(host, &method_not_allowed(method, path, "GET")))
+            }
+            "/v1/models" => {
+                if let Err(e) = self.authenticate(host) {
+                    return Err(self.fail(host, &e));
+                }
+                let body = openai::models_list(&self.gw, &|m| self.may_use(m));
+                Err(self.answer(host, 200, &body))
+            }
+            _ if method == "GET" && path.starts_with("/v1/models/") => {
+                if let Err(e) = self.authenticate(host) {
+                    return Err(self.fail(host, &e));
+                }
+                let id = &path["/v1/models/".len()..];
+                Err(
+                    match openai::model_retrieve(&self.gw, id, &|m| self.may_use(m)) {
+                        Ok(body) => self.answer(host, 200, &body),
+                        Err(e) => self.fail(host, &e),
+                    },
+                )
+            }
+            _ => {
+                let e = ApiError::new(
+                    404,
+                    "invalid_request_error",
+                    format!(
+                        "Unknown request URL: {method} {path}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models."
+                    ),
+                )
+                .with_code("unknown_url");
+                Err(self.fail(host, &e))
+            }
+        }
+    }
+
+    /// Identifies the consumer from the client's key (401 when required and
+    /// missing or wrong).
+    pub(super) fn authenticate(&mut self, host: &mut dyn Host) -> Result<(), ApiError> {
+        let key = presented_key(
+            host.request_header("authorization").as_deref(),
+            host.request_header("x-api-key").as_deref(),
+            host.request_header("api-key").as_deref(),
+        );
+        self.consumer = self.gw.consumers.authenticate(key.as_deref())?;
+        self.telemetry.consumer = self
+            .consumer
+            .and_then(|i| self.gw.consumers.get(i))
+            .map(|c| c.name.clone());
+        Ok(())
+    }
+
+    /// Whether the calling consumer (if any) may use a model.
+    fn may_use(&self, model: &str) -> bool {
+        self.consumer
+            .and_then(|i| self.gw.consumers.get(i))
+            .is_none_or(|c| c.may_use(model))
+    }
+
+    /// Upstream role: only failover attempts (marked by the pool header) are
+    /// rewritten; everything else was rewritten downstream already.
+    pub(super) fn attempt_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        // `op:model`. Envoy hands every attempt the same header map, so the
+        // header stays (it carries no secret): a retry must find it, and each
+        // attempt rewrites path, host, credentials and length afresh.
+        let pool = host.request_header(POOL_HEADER);
+        let Some((op, model)) = pool.as_deref().and_then(|p| p.split_once(':')) else {
+            self.phase = Phase::Bypass;
+            return Verdict::Continue;
+        };
+        let op = if op == Operation::Embeddings.name() {
+            Operation::Embeddings
+        } else {
+            Operation::ChatCompletions
+        };
+        self.pool_model = Some(model.to_string());
+        if end_of_stream {
+            return self.fail(host, &empty_body());
+        }
+        self.phase = Phase::Buffering(op);
+        Verdict::Pause
+    }
+
+    /// One failover attempt: rewrite for the provider Envoy picked.
+    pub(super) fn attempt(
+        &mut self,
+        host: &mut dyn Host,
+        op: Operation,
+        req: ParsedRequest,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let provider_name = host.upstream_provider();
+        let target = self
+            .pool_model
+            .as_deref()
+            .and_then(|m| gw.model(m))
+            .and_then(|m| {
+                m.targets
+                    .iter()
+                    .find(|t| Some(&gw.providers[t.provider].name) == provider_name.as_ref())
+            });
+        let Some(target) = target else {
+            let e = ApiError::new(
+                500,
+                "api_error",
+                format!(
+                    "Failover attempt for model '{}' reached provider {:?}, which is not one of its targets.",
+                    self.pool_model.as_deref().unwrap_or_default(),
+                    provider_name.unwrap_or_default()
+                ),
+            );
+            return self.fail(host, &e);
+        };
+        let key = self.pick_key(
+            host.store(),
+            &gw.providers[target.provider],
+            host.now_nanos(),
+            false,
+        );
+        self.rewrite(host, op, req, target, key)
+    }
+
+    pub(super) fn forward(
+        &mut self,
+        host: &mut dyn Host,
+        op: Operation,
+        req: ParsedRequest,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let (model, upstream_override) = match self.resolve_model(&*host, &req) {
+            Some(found) => found,
+            None => {
+                self.telemetry.request_model = Some("unknown".into());
+                return self.fail(
+                    host,
+                    &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)),
+                );
+            }
+        };
+        let model = &gw.models[model];
+        if let Some(consumer) = self.consumer.and_then(|i| gw.consumers.get(i)) {
+            if !consumer.may_use(&model.name) {
+                self.telemetry.request_model = Some(model.name.clone());
+                return self.fail(host, &model_not_allowed(consumer, &model.name));
+            }
+        }
+        self.telemetry.request_model = Some(model.name.clone());
+        self.telemetry.stream = req.stream;
+        let Some((target_index, key_index)) = self.choose(&*host, model) else {
+            return self.fail(host, &no_target(&gw, model));
+        };
+        let mut target = model.targets[target_index].clone();
+        if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
+            return verdict;
+        }
+        self.strategy_ticket = Some(crate::route_select::on_start(
+            model.policy.strategy,
+            host.store(),
+            &crate::route_select::strategy::pool_key(&model.name),
+            &target.id,
+            host.now_nanos(),
+        ));
+        if model.failover {
+            return self.send_to_pool(host, model, target_index, req.stream);
+        }
+        if let Some(upstream) = upstream_override {
+            let azure = matches!(gw.providers[target.provider].dialect, Dialect::Azure { .. });
+            if azure && !azure::valid_deployment(&upstream) {
+                let e = ApiError::invalid_request(format!(
+                    "Model '{}' maps to Azure deployment '{upstream}', which is not a valid deployment name.",
+                    req.model
+                ))
+                .with_param("model")
+                .with_code("invalid_value");
+                return self.fail(host, &e);
+            }
+            target.model = upstream;
+        }
+        self.rewrite(host, op, req, &target, key_index)
+    }
+
+    /// Failover: the request goes, still in OpenAI form, to the model's pool
+    /// (an Envoy aggregate cluster starting at the chosen target); the same
+    /// filter, running as an upstream filter, rewrites each attempt for the
+    /// provider Envoy picked and translates its answer.
+    fn send_to_pool(
+        &mut self,
+        host: &mut dyn Host,
+        model: &Model,
+        first: usize,
+        stream: bool,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        host.set_request_header(CLUSTER_HEADER, Some(&gw.pool_cluster(model, first)));
+        let op = self.telemetry.operation;
+        host.set_request_header(POOL_HEADER, Some(&format!("{op}:{}", model.name)));
+        for name in CLIENT_CREDENTIAL_HEADERS {
+            host.set_request_header(name, None);
+        }
+        self.pooled = true;
+        self.telemetry.tap = Some(UsageTap::new(stream));
+        self.phase = Phase::Forwarded;
+        Verdict::Continue
+    }
+}

@@ -1,0 +1,134 @@
+//! Rewriting a request for one target: path, host, credentials and body,
+//! translated through the hub for providers that do not speak OpenAI.
+
+use super::{Phase, Plan, Role, StreamFlow, Verdict, CLUSTER_HEADER};
+use crate::config::{Dialect, Target};
+use crate::error::ApiError;
+use crate::host::{Host, LogLevel};
+use crate::hub::{ResponseContext, Translator};
+use crate::openai::{to_hub, ParsedRequest};
+use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::usage_tap::UsageTap;
+use std::rc::Rc;
+
+impl StreamFlow {
+    /// Rewrites the request for one target: path, host, credentials, body.
+    pub(super) fn rewrite(
+        &mut self,
+        host: &mut dyn Host,
+        op: Operation,
+        mut req: ParsedRequest,
+        target: &Target,
+        key_index: Option<usize>,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let provider = &gw.providers[target.provider];
+        self.key = key_index;
+        let prefix = provider.endpoint.path_prefix.as_str();
+        let (path, body) = match &provider.dialect {
+            Dialect::OpenAi => (
+                openai_compat::upstream_path(prefix, op),
+                openai_compat::rename_model(&mut req.body, &target.model),
+            ),
+            Dialect::Azure { api_version } => (
+                azure::path(prefix, &target.model, op, api_version),
+                openai_compat::rename_model(&mut req.body, &target.model),
+            ),
+            Dialect::Translated(translator) => {
+                match self.translate(host, translator, op, &req, target, prefix) {
+                    Ok(pair) => pair,
+                    Err(e) => return self.fail(host, &e),
+                }
+            }
+        };
+
+        host.set_request_header(":path", Some(&path));
+        host.set_request_header(":authority", Some(&provider.endpoint.authority()));
+        if self.role == Role::Downstream {
+            host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
+        }
+        for name in CLIENT_CREDENTIAL_HEADERS {
+            host.set_request_header(name, None);
+        }
+        if let Some((name, value)) = key_index
+            .and_then(|k| provider.keys.get(k))
+            .and_then(|k| k.header.as_ref())
+        {
+            host.set_request_header(name, Some(value));
+        }
+        for (name, value) in &provider.extra_headers {
+            host.set_request_header(name, Some(value));
+        }
+        if matches!(self.plan, Plan::Translate { .. }) {
+            // Translation reads the body: ask for it uncompressed.
+            host.set_request_header("accept-encoding", None);
+        }
+        host.set_request_header("content-type", Some("application/json"));
+        host.set_request_header("content-length", Some(&body.len().to_string()));
+        host.set_request_body(&body);
+        host.log(
+            LogLevel::Debug,
+            &format!(
+                "{} model={} stream={} -> {}/{}",
+                op.name(),
+                req.model,
+                req.stream,
+                provider.name,
+                target.model
+            ),
+        );
+        self.telemetry.provider = Some((provider.name.clone(), provider.kind));
+        self.telemetry.response_model = Some(target.model.clone());
+        if matches!(self.plan, Plan::Passthrough) {
+            self.telemetry.tap = Some(UsageTap::new(req.stream));
+        }
+        self.target = Some((target.provider, target.model.clone()));
+        self.phase = Phase::Forwarded;
+        Verdict::Continue
+    }
+
+    /// Builds the provider's request through the hub and plans the response.
+    fn translate(
+        &mut self,
+        host: &mut dyn Host,
+        translator: &Rc<dyn Translator>,
+        op: Operation,
+        req: &ParsedRequest,
+        target: &Target,
+        prefix: &str,
+    ) -> Result<(String, Vec<u8>), ApiError> {
+        let ctx = ResponseContext {
+            model: target.model.clone(),
+            created: host.now_nanos() / 1_000_000_000,
+            request_id: format!("{:016x}", self.rng.next_u64()),
+        };
+        let (body, stream, include_usage) = match op {
+            Operation::ChatCompletions => {
+                let mut hub = to_hub::chat_request(&req.body, &target.model)?;
+                if hub.max_tokens.is_none() {
+                    hub.max_tokens = target.max_tokens;
+                }
+                (
+                    translator.encode_request(&hub)?,
+                    hub.stream,
+                    hub.include_usage,
+                )
+            }
+            Operation::Embeddings => {
+                let hub = to_hub::embeddings_request(&req.body, &target.model)?;
+                (translator.encode_embeddings(&hub)?, false, false)
+            }
+        };
+        let path = translator.path(op, prefix, &target.model, stream);
+        let base64 = req.body.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
+        self.plan = Plan::Translate {
+            translator: Rc::clone(translator),
+            ctx,
+            op,
+            stream,
+            include_usage,
+            base64,
+        };
+        Ok((path, body))
+    }
+}
