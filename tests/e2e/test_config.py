@@ -67,3 +67,15 @@ def test_filter_refuses_bad_plugin_config(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "invalid config at providers[0].type: unknown provider type 'nope'" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("readme", ["README.md", "README.zh-CN.md"])
+def test_readme_config_example_is_valid(tmp_path, readme):
+    import re
+    text = (ROOT / readme).read_text()
+    section = text[text.index("```yaml\nlistener:"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "readme.yaml"
+    path.write_text(block)
+    r = subprocess.run([str(RENDER), "--config", str(path), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
