@@ -20,7 +20,7 @@ help:
 	@echo "make build   the release .wasm ($(WASM))"
 	@echo "make render  re-render the shipped envoy/*.yaml from config/*.yaml"
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
-	@echo "make bench   native micro-benchmarks of the translation hot paths"
+	@echo "make bench   side-by-side benchmark (mock, plain Envoy, llm-gateway, LiteLLM, Portkey) → BENCHMARKS.md"
 
 build:
 	@scripts/build-wasm.sh build
@@ -60,8 +60,11 @@ lint:
 	CARGO_TARGET_DIR=target/mock cargo clippy --manifest-path $(MOCK_DIR)/Cargo.toml --all-targets -q -- -D warnings
 	scripts/build-wasm.sh clippy
 
-bench:
-	cargo bench -q --bench translate
+bench: build tools deps
+	@scripts/install-deps.sh wrk bench
+	@mkdir -p target/bench
+	cargo bench -q --bench translate | tee target/bench/translate.txt
+	.venv-bench/bin/python bench/run.py --native target/bench/translate.txt
 
 fmt:
 	cargo fmt --all

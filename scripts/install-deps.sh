@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, idempotently,
-# saying what it installs. Parts: wasm-debian, venv, wrk.
+# saying what it installs. Parts: wasm-debian, venv, wrk, bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +31,29 @@ venv() {
   fi
 }
 
+bench() {
+  local venv=.venv-bench req=bench/requirements.txt stamp=.venv-bench/.installed
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "==> creating Python venv in $venv (LiteLLM proxy, matplotlib)"
+    python3 -m venv "$venv"
+  fi
+  if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
+    echo "==> pip install -r $req into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+  if [ ! -d bench/node_modules/@portkey-ai/gateway ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
+    echo "==> npm ci in bench/ (Portkey gateway, pinned)"
+    (cd bench && npm ci --silent --no-audit --no-fund)
+  fi
+}
+
 for part in "$@"; do
   case "$part" in
     wasm-debian) apt_install rustc-web cargo-web rust-web-src rust-web-clippy lld-19 wasi-libc ;;
     venv) venv ;;
     wrk) apt_install wrk ;;
+    bench) bench ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done
