@@ -242,16 +242,10 @@ pub fn admit(
             Err(_) if rules.fail_open => continue,
             Err(_) => {
                 release(&ticket, store, now_ns);
-                return Err(Box::new(Refusal {
-                    error: ApiError::new(
-                        503,
-                        "api_error",
-                        format!("Rate limit '{}' could not be checked (shared data contention); try again.", rule.name),
-                    )
-                    .with_code("rate_limit_unavailable"),
-                    headers: vec![("retry-after".into(), "1".into())],
-                    limit: rule.name.clone(),
-                }));
+                return Err(contended(
+                    &format!("Rate limit '{}'", rule.name),
+                    &rule.name,
+                ));
             }
         };
         match count {
@@ -319,16 +313,7 @@ pub fn admit(
                     Err(_) if rules.fail_open => continue,
                     Err(_) => {
                         release(&ticket, store, now_ns);
-                        return Err(Box::new(Refusal {
-                        error: ApiError::new(
-                            503,
-                            "api_error",
-                            "The quota could not be checked (shared data contention); try again.",
-                        )
-                        .with_code("rate_limit_unavailable"),
-                        headers: vec![("retry-after".into(), "1".into())],
-                        limit: quota_name(period).into(),
-                    }));
+                        return Err(contended("The quota", quota_name(period)));
                     }
                 };
             if !outcome.admitted {
@@ -358,6 +343,20 @@ pub fn admit(
         }
     }
     Ok(ticket)
+}
+
+/// 503 when shared data stays contended and the rules fail closed.
+fn contended(what: &str, limit: &str) -> Box<Refusal> {
+    Box::new(Refusal {
+        error: ApiError::new(
+            503,
+            "api_error",
+            format!("{what} could not be checked (shared data contention); try again."),
+        )
+        .with_code("rate_limit_unavailable"),
+        headers: vec![("retry-after".into(), "1".into())],
+        limit: limit.into(),
+    })
 }
 
 fn quota_name(period: Period) -> &'static str {
