@@ -17,11 +17,71 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
+/// One header map read with a single hostcall and kept in step with our own
+/// writes, so reads and removals of absent headers cost no hostcall.
+struct HeaderCache {
+    map: MapType,
+    entries: RefCell<Option<Vec<(String, String)>>>,
+}
+
+impl HeaderCache {
+    fn new(map: MapType) -> Self {
+        Self {
+            map,
+            entries: RefCell::new(None),
+        }
+    }
+
+    fn loaded(&self) -> bool {
+        if self.entries.borrow().is_none() {
+            match hostcalls::get_map(self.map) {
+                Ok(v) => *self.entries.borrow_mut() = Some(v),
+                Err(e) => log(LogLevel::Debug, &format!("get header map: {e:?}")),
+            }
+        }
+        self.entries.borrow().is_some()
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        if !self.loaded() {
+            return get_header(self.map, name);
+        }
+        self.entries
+            .borrow()
+            .as_ref()
+            .and_then(|e| e.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    fn set(&self, name: &str, value: Option<&str>) {
+        if self.loaded() {
+            let mut entries = self.entries.borrow_mut();
+            if let Some(e) = entries.as_mut() {
+                let present = e.iter().any(|(k, _)| k == name);
+                if value.is_none() && !present {
+                    return;
+                }
+                e.retain(|(k, _)| k != name);
+                if let Some(v) = value {
+                    e.push((name.to_string(), v.to_string()));
+                }
+            }
+        }
+        set_header(self.map, name, value);
+    }
+
+    /// Forget the cached map (the host's may have changed since).
+    fn reset(&self) {
+        *self.entries.borrow_mut() = None;
+    }
+}
+
 /// Host for one HTTP stream; remembers body sizes so bodies can be replaced.
 pub struct ProxyHost {
     pub request_body_size: usize,
     pub response_body_size: usize,
     metric_ids: MetricIds,
+    request_headers: HeaderCache,
+    response_headers: HeaderCache,
 }
 
 impl ProxyHost {
@@ -30,7 +90,14 @@ impl ProxyHost {
             request_body_size: 0,
             response_body_size: 0,
             metric_ids,
+            request_headers: HeaderCache::new(MapType::HttpRequestHeaders),
+            response_headers: HeaderCache::new(MapType::HttpResponseHeaders),
         }
+    }
+
+    /// A new callback begins: headers may have changed outside the filter.
+    pub fn begin_response(&self) {
+        self.response_headers.reset();
     }
 
     fn metric_id(&self, kind: MetricType, name: &str) -> Option<u32> {
@@ -84,11 +151,11 @@ fn set_body(buffer: BufferType, old_len: usize, body: &[u8]) {
 
 impl Host for ProxyHost {
     fn request_header(&self, name: &str) -> Option<String> {
-        get_header(MapType::HttpRequestHeaders, name)
+        self.request_headers.get(name)
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
-        set_header(MapType::HttpRequestHeaders, name, value)
+        self.request_headers.set(name, value)
     }
 
     fn request_body(&self, len: usize) -> Option<Vec<u8>> {
@@ -100,11 +167,11 @@ impl Host for ProxyHost {
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        get_header(MapType::HttpResponseHeaders, name)
+        self.response_headers.get(name)
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) {
-        set_header(MapType::HttpResponseHeaders, name, value)
+        self.response_headers.set(name, value)
     }
 
     fn response_body(&self, len: usize) -> Option<Vec<u8>> {

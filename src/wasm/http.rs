@@ -70,6 +70,7 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.host.begin_response();
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_response_headers(&mut self.host, end_of_stream)),
             None => Action::Continue,
