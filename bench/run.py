@@ -322,6 +322,8 @@ def run_wrk(t: Target, stream: bool, connections: int, duration: float, workdir:
         "mock_us_per_req": cpu["mock"] / n * 1e6 if n else None,
         # cores kept busy by processes that are not part of this benchmark
         "other_cores": max(other, 0.0) / secs if secs else None,
+        # cores the hypervisor gave to someone else while we wanted them
+        "steal_cores": cpu["steal"] / secs if secs else None,
     }
     errs = r["errors"]
     r["error_count"] = sum(errs.values())
@@ -766,15 +768,29 @@ def bench_system(ctx: Ctx, key: str, label: str, starter, kind: str, rnd: int = 
         common = dict(workdir=ctx.workdir, cpus=ctx.cpus, sut_pgid=proc.pgid, mock_pgid=mock_pgid)
         for stream in (False, True):
             mode = "stream" if stream else "nonstream"
-            waited = wait_quiet(a.quiet_budget)
-            if waited:
-                log(f"{key}: waited {waited:.0f} s for other load to drop")
-            run_wrk(target, stream, a.connections, a.warmup, tag=f"{key}-r{rnd}-warm-{mode}", **common)
-            log(f"{key}: {mode}, {a.connections} connections for {a.duration:g} s")
-            r = run_wrk(target, stream, a.connections, a.duration, tag=f"{key}-r{rnd}-{mode}", **common)
-            r["quiet_wait_s"] = waited
-            res[mode] = r
-            log(f"{key}: {mode}: {_fmt_log(r)}")
+            best = None
+            for attempt in range(1 + a.max_retries):
+                waited = wait_quiet(a.quiet_budget)
+                if waited:
+                    log(f"{key}: waited {waited:.0f} s for other load to drop")
+                run_wrk(target, stream, a.connections, a.warmup, tag=f"{key}-r{rnd}-warm-{mode}", **common)
+                log(f"{key}: {mode}, {a.connections} connections for {a.duration:g} s")
+                r = run_wrk(target, stream, a.connections, a.duration,
+                            tag=f"{key}-r{rnd}-{mode}-a{attempt}", **common)
+                r["quiet_wait_s"] = waited
+                r["attempt"] = attempt + 1
+                log(f"{key}: {mode}: {_fmt_log(r)}")
+                if best is None or r["cpu"]["other_cores"] < best["cpu"]["other_cores"]:
+                    best = r
+                # Other people's load landed on this run: measure it again while
+                # the run's retry budget lasts, and keep the least disturbed one.
+                cost = a.warmup + a.duration
+                if (r["cpu"]["other_cores"] <= a.noisy_cores
+                        or RETRY["spent"] + cost > a.retry_budget):
+                    break
+                RETRY["spent"] += cost
+                log(f"{key}: {mode}: other load {r['cpu']['other_cores']:.2f} cores, measuring again")
+            res[mode] = best
             if r["requests"] == 0:
                 raise RuntimeError(f"{mode}: no request completed in {a.duration:g} s")
         res["rss_end_kb"] = group_rss_kb(proc.pgid)
@@ -825,13 +841,16 @@ def merge_rounds(rounds: list[dict]) -> dict:
                     "mock_us_per_req": mock / n * 1e6 if n else None,
                     "other_cores": statistics.mean(r["cpu"]["other_cores"] for r in rs),
                     "other_cores_max": max(r["cpu"]["other_cores"] for r in rs),
-                    "quiet_wait_s": sum(r.get("quiet_wait_s", 0) for r in rs)},
+                    "steal_cores": statistics.mean(r["cpu"]["steal_cores"] for r in rs),
+                    "quiet_wait_s": sum(r.get("quiet_wait_s", 0) for r in rs),
+                    "attempts": [r.get("attempt", 1) for r in rs]},
             "command": rs[0]["command"],
         }
     return base
 
 
 QUIET = {"spent": 0.0}
+RETRY = {"spent": 0.0}
 
 
 def wait_quiet(budget: float, threshold: float = 0.3, window: float = 0.5, cap: float = 20) -> float:
@@ -935,14 +954,18 @@ def latency_phase(ctx: Ctx, wanted: list[str]) -> dict:
         t0, c0 = time.time(), _counters(None, None, pgids)
         for g in groups:
             out["c1"].update(probe_interleaved(g, a.c1_requests, stream=False, warm=50))
-        out["c1_other_cores"] = other_cores(c0, _counters(None, None, pgids), time.time() - t0)
+        c1_ = _counters(None, None, pgids)
+        out["c1_other_cores"] = other_cores(c0, c1_, time.time() - t0)
+        out["c1_steal_cores"] = (c1_["steal"] - c0["steal"]) / (time.time() - t0)
         for k, c in out["c1"].items():
             log(f"c1 {k}: p50 {c['p50_us']:.0f} µs, p99 {c['p99_us']:.0f} µs")
         log(f"latency phase: TTFT, {a.ttft_requests} streamed requests per target, interleaved")
         t0, c0 = time.time(), _counters(None, None, pgids)
         for g in groups:
             out["ttft"].update(probe_interleaved(g, a.ttft_requests, stream=True))
-        out["ttft_other_cores"] = other_cores(c0, _counters(None, None, pgids), time.time() - t0)
+        c1_ = _counters(None, None, pgids)
+        out["ttft_other_cores"] = other_cores(c0, c1_, time.time() - t0)
+        out["ttft_steal_cores"] = (c1_["steal"] - c0["steal"]) / (time.time() - t0)
         for k, t in out["ttft"].items():
             log(f"ttft {k}: p50 {t['ttft_p50_us']:.0f} µs, p99 {t['ttft_p99_us']:.0f} µs, events {t['events']}")
     except Exception as e:
@@ -1196,22 +1219,26 @@ def render_markdown(R: dict) -> str:
       f"{a['rounds']} round(s) (the systems in rotated order; each started fresh, alone with the mock, "
       f"and stopped again), {a['duration']:g} s per mode per round after a {a['warmup']:g} s warm-up of "
       "the same scenario; before each measured run the orchestrator waits (bounded) until processes "
-      "outside the benchmark use under 0.3 cores. *req/s*, *p50*, *p99* are means over the rounds "
+      "outside the benchmark use under 0.3 cores, and a run during which they used more than "
+      f"{a['noisy_cores']:g} cores is measured again (at most {a['max_retries']} more times, within a "
+      f"{a['retry_budget']:g} s budget for the whole run), keeping the least disturbed attempt. "
+      "*req/s*, *p50*, *p99* are means over the rounds "
       "(per-round req/s shown). *Added* = this system minus the direct-mock baseline of the same mode "
       "in this run. *CPU/req* = user+system CPU time of the system under test's whole process group "
       "(all threads and workers) during the measured runs ÷ requests. *Other load* = CPU used on the "
       "machine during the run by processes outside the benchmark (other people's work), in cores, mean "
-      "(max) over the rounds: a row with a high value was measured on a busier machine.")
+      "(max) over the rounds: a row with a high value was measured on a busier machine. *Steal* = CPU "
+      "time the hypervisor took from this VM during the run (`/proc/stat` steal), in cores.")
     w("")
     for mode, title in (("nonstream", "Non-streaming"), ("stream", "Streaming (SSE, 2-character chunks)")):
         w(f"### {title}")
         w("")
-        w("| system | req/s | req/s per round | p50 | p99 | added p50 | added p99 | CPU/req (SUT) | CPU/req (mock) | errors | other load (cores) |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("| system | req/s | req/s per round | p50 | p99 | added p50 | added p99 | CPU/req (SUT) | CPU/req (mock) | errors | other load (cores) | steal (cores) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for k in keys:
             r = res[k]
             if r["status"] != "ok":
-                w(f"| {labels[k]} | failed | | | | | | | | | |")
+                w(f"| {labels[k]} | failed | | | | | | | | | | |")
                 continue
             x = r[mode]
             p50, p99 = lat(res, k, mode, "50"), lat(res, k, mode, "99")
@@ -1223,7 +1250,8 @@ def render_markdown(R: dict) -> str:
               f"{fmt_us(add50) if add50 is not None else '–'} | {fmt_us(add99) if add99 is not None else '–'} | "
               f"{fmt_us(x['cpu']['sut_us_per_req'])} | "
               f"{fmt_us(x['cpu']['mock_us_per_req']) if k != 'mock' else '(is the SUT)'} | "
-              f"{x['error_count']} | {x['cpu']['other_cores']:.2f} (max {x['cpu']['other_cores_max']:.2f}) |")
+              f"{x['error_count']} | {x['cpu']['other_cores']:.2f} (max {x['cpu']['other_cores_max']:.2f}) | "
+              f"{x['cpu']['steal_cores']:.2f} |")
         w("")
 
     # ---- latency phase
@@ -1249,7 +1277,8 @@ def render_markdown(R: dict) -> str:
           "the response. The client's own cost is in every row alike. LiteLLM and Portkey are probed in "
           "a second group, beside their own run of the direct mock (their ~10 ms per request let the "
           "CPUs fall idle, which would slow the next request to whichever system). Other people's load during "
-          f"the probe: {LP.get('c1_other_cores', float('nan')):.2f} cores on average.")
+          f"the probe: {LP.get('c1_other_cores', float('nan')):.2f} cores on average; hypervisor "
+          f"steal: {LP.get('c1_steal_cores', float('nan')):.2f} cores.")
         w("")
         w("| system | p50 | p90 | p99 | added p50 | added p99 | p50 vs plain Envoy | p99 vs plain Envoy |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -1266,7 +1295,8 @@ def render_markdown(R: dict) -> str:
           "response body byte; TTLB = → end of stream. The client's own overhead is in every row alike. "
           "*Events* = SSE `data:` events per stream as the client received them (34 content events "
           "upstream, re-encoded by each system). Other people's load during the probe: "
-          f"{LP.get('ttft_other_cores', float('nan')):.2f} cores on average.")
+          f"{LP.get('ttft_other_cores', float('nan')):.2f} cores on average; hypervisor steal: "
+          f"{LP.get('ttft_steal_cores', float('nan')):.2f} cores.")
         w("")
         w("| system | TTFT p50 | TTFT p99 | added TTFT p50 | TTFT p50 vs plain Envoy | TTLB p50 | TTLB p99 | events |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -1378,7 +1408,9 @@ def render_markdown(R: dict) -> str:
       "fixed concurrency and stopped before the next starts; with more than one round the systems are "
       "visited again in rotated order, so a burst of other people's load does not land on one system "
       "only. Before each measured run the orchestrator waits, within a bounded budget, for other "
-      "processes to use under 0.3 cores (this machine is shared with other engineers' tests).")
+      "processes to use under 0.3 cores, and measures a disturbed run again (this machine is shared "
+      f"with other engineers' tests; this run spent {R.get('quiet_spent_s', 0):.0f} s waiting and "
+      f"{R.get('retry_spent_s', 0):.0f} s measuring again).")
     w("- **Memory soak**: a fresh llm-gateway Envoy alone, RSS after N and 10N requests (below).")
     w("- **Phase 2, latency — interleaved**: every system is up at once but only one request is ever in "
       "flight: a Python probe sends one request to each system in turn (rotating the order every "
@@ -1471,7 +1503,12 @@ def render_markdown(R: dict) -> str:
       "here is the throughput of the whole loop; a heavier system also leaves less CPU to wrk and the "
       "mock. CPU/req is the cleaner per-request cost.")
     w("- At fixed concurrency the latency percentiles mostly reflect throughput (Little's law); the "
-      "concurrency-1 table is the per-request latency cost.")
+      "one-request-in-flight table is the per-request latency cost.")
+    w("- With one request in flight on a small VM, latency is dominated by thread wake-ups (Envoy "
+      "wakes a worker twice per request, the mock once), so those rows move between runs: in the "
+      "runs made while this benchmark was developed on this VM, the filter's p50 share moved by up "
+      "to 3× from run to run (its verdict never changed). Within one run the interleaving makes the "
+      "rows comparable; across runs, compare ratios, not microseconds.")
     w("- The mock answers instantly; real providers take hundreds of milliseconds, beside which every "
       "gateway's added latency is small. This benchmark isolates the gateways' own cost.")
     w("")
@@ -1680,8 +1717,13 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=None,
                     help="phase-1 rounds: each system is measured this many times, in rotated order")
-    ap.add_argument("--quiet-budget", type=float, default=60,
+    ap.add_argument("--quiet-budget", type=float, default=45,
                     help="seconds the run may spend in total waiting for other people's load to drop")
+    ap.add_argument("--noisy-cores", type=float, default=0.25,
+                    help="a measured run with more load from outside the benchmark is done again")
+    ap.add_argument("--max-retries", type=int, default=2, help="extra attempts per measured run")
+    ap.add_argument("--retry-budget", type=float, default=100,
+                    help="seconds of measuring again the whole run may spend")
     ap.add_argument("--c1-requests", type=int, default=1000,
                     help="non-streamed requests per system in the one-in-flight latency probe")
     ap.add_argument("--ttft-requests", type=int, default=200)
@@ -1705,7 +1747,7 @@ def main() -> int:
 
     if args.quick:
         args.duration, args.warmup, args.c1_requests = 3, 1, 100
-        args.ttft_requests, args.soak_n, args.quiet_budget = 30, 1000, 5
+        args.ttft_requests, args.soak_n, args.quiet_budget, args.retry_budget = 30, 1000, 5, 0
         args.rounds = args.rounds or 1
         qdir = ROOT / "target/bench/quick"
         qdir.mkdir(parents=True, exist_ok=True)
@@ -1779,6 +1821,7 @@ def main() -> int:
     finally:
         stop_all()
     R["wall_s"] = time.time() - t_start
+    R["quiet_spent_s"], R["retry_spent_s"] = QUIET["spent"], RETRY["spent"]
     R["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
 
     compute_ratios_and_targets(R)

@@ -42,6 +42,7 @@ bench() {
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
     cp "$req" "$stamp"
   fi
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   if [ ! -d bench/node_modules/@portkey-ai/gateway ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
     echo "==> npm ci in bench/ (Portkey gateway, pinned)"
     (cd bench && npm ci --silent --no-audit --no-fund)
