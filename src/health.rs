@@ -5,7 +5,8 @@
 //! the cooldown directly. Provider keys use the same state: 401/403 disables
 //! a key, 429 cools it down.
 
-use crate::host::{SharedStore, StoreError};
+use crate::host::SharedStore;
+use crate::ratelimit::{cas_update, Codec, Step};
 
 /// CAS attempts per update; health is advisory, so losing a race after
 /// these is acceptable.
@@ -76,7 +77,7 @@ struct State {
 const LEN: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4 + 4;
 const VERSION: u8 = 2;
 
-impl State {
+impl Codec for State {
     fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(LEN);
         v.push(VERSION);
@@ -108,41 +109,31 @@ impl State {
     }
 }
 
-fn read(store: &dyn SharedStore, key: &str) -> (State, Option<u32>) {
-    match store.get(key) {
-        Some((bytes, cas)) => (State::decode(&bytes).unwrap_or_default(), Some(cas)),
-        None => (State::default(), None),
-    }
+/// The state under `key` (fresh when absent or undecodable).
+fn read(store: &dyn SharedStore, key: &str) -> State {
+    crate::ratelimit::read_state(store, key).unwrap_or_default()
 }
 
-/// Read-modify-CAS; `f` returns None to leave the state as it is.
+/// Read-modify-CAS through the shared loop; `f` returns None to leave the
+/// state as it is. `None` when the store refused or stayed contended.
 fn update<T>(
     store: &dyn SharedStore,
     key: &str,
     mut f: impl FnMut(State) -> (Option<State>, T),
 ) -> Option<T> {
-    for _ in 0..=RETRIES {
-        let (state, cas) = read(store, key);
-        let (new, out) = f(state);
-        let Some(new) = new else {
-            return Some(out);
-        };
-        // An absent key is created with a token that fails if someone else
-        // created it meanwhile (see `ratelimit::CREATE_CAS`).
-        let token = cas.unwrap_or(crate::ratelimit::CREATE_CAS);
-        match store.set(key, &new.encode(), token) {
-            Ok(()) => return Some(out),
-            Err(StoreError::CasMismatch) => continue,
-            Err(StoreError::Failed) => return None,
+    cas_update(store, key, RETRIES, State::default, |state| {
+        match f(state) {
+            (Some(new), out) => Step::Write(new, out),
+            (None, out) => Step::Keep(out),
         }
-    }
-    None
+    })
+    .ok()
 }
 
 /// Whether a request may go to this target (or use this key) now. After an
 /// ejection ends, only one request at a time is let through as a probe.
 pub fn admit(store: &dyn SharedStore, key: &str, now_ns: u64) -> bool {
-    let (state, _) = read(store, key);
+    let state = read(store, key);
     if state.ejections == 0 {
         return true;
     }
@@ -170,7 +161,7 @@ pub fn admit(store: &dyn SharedStore, key: &str, now_ns: u64) -> bool {
 
 /// Whether the target is out right now (for metrics), without claiming.
 pub fn is_ejected(store: &dyn SharedStore, key: &str, now_ns: u64) -> bool {
-    let (s, _) = read(store, key);
+    let s = read(store, key);
     s.ejections > 0 && now_ns < s.ejected_until_ns
 }
 

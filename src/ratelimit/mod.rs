@@ -32,6 +32,9 @@ use crate::host::{SharedStore, StoreError};
 pub mod adaptive;
 pub mod bucket;
 mod codec;
+/// The encoding every shared-data state implements (limiters, routing
+/// strategies, passive health), so all of them go through [`cas_update`].
+pub(crate) use codec::Codec;
 pub mod quota;
 pub mod slots;
 
@@ -110,7 +113,8 @@ where
     store.get(key).and_then(|(bytes, _)| S::decode(&bytes))
 }
 
-/// The optimistic-concurrency loop shared by every limiter: read the state
+/// The optimistic-concurrency loop for every state in shared data
+/// (limiters, routing strategies, passive health): read the state
 /// (an undecodable value counts as `fresh()`), let `step` decide, CAS-write,
 /// and on `CasMismatch` start over from a fresh read, at most
 /// `max_retries` times. A missing key is created first (see the module

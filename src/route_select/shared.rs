@@ -1,27 +1,13 @@
 //! Strategy state in shared data: a small versioned little-endian encoding
-//! and the optimistic read → compute → compare-and-set loop.
-//!
-//! This mirrors `ratelimit::cas_update` (same key-creation rule with
-//! [`CREATE_CAS`], same [`Step`] and [`Contention`]); it cannot call it
-//! because the state trait it is generic over lives in the private
-//! `ratelimit::codec` module, and the routing state here has a
-//! variable-length value (round-robin) that its fixed-size codec does not
-//! cover. Decoding checks kind, version and exact length, so a corrupt or
+//! for `ratelimit::Codec` (variable-length, for round-robin's weights), read
+//! and updated through `ratelimit::cas_update` like every other shared
+//! state. Decoding checks kind, version and exact length, so a corrupt or
 //! foreign value reads as fresh, never misread and never a panic.
-
-use crate::host::{SharedStore, StoreError};
-use crate::ratelimit::{Contention, Step, CREATE_CAS};
 
 /// Kind bytes (the rate limiter uses 0xA1, 0xB1, 0xC1).
 pub(super) const KIND_ROUND_ROBIN: u8 = 0xD1;
 pub(super) const KIND_IN_FLIGHT: u8 = 0xD2;
 pub(super) const KIND_LATENCY: u8 = 0xD3;
-
-/// A routing state stored as one shared-data value.
-pub(super) trait State: Sized {
-    fn encode(&self) -> Vec<u8>;
-    fn decode(bytes: &[u8]) -> Option<Self>;
-}
 
 /// Appends fields after the kind and version bytes.
 pub(super) struct Writer(Vec<u8>);
@@ -88,65 +74,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The state under `key` (`None` when absent or undecodable).
-pub(super) fn read<S: State>(store: &dyn SharedStore, key: &str) -> Option<S> {
-    store.get(key).and_then(|(bytes, _)| S::decode(&bytes))
-}
-
-/// Read (undecodable = `fresh()`), let `step` decide, CAS-write; on
-/// `CasMismatch` start over from a fresh read, at most `max_retries` times.
-/// A missing key is first created with [`CREATE_CAS`] (not counted as a
-/// retry), so two workers creating it at once cannot overwrite each other.
-pub(super) fn update<S, T>(
-    store: &dyn SharedStore,
-    key: &str,
-    max_retries: u32,
-    fresh: impl Fn() -> S,
-    mut step: impl FnMut(S) -> Step<S, T>,
-) -> Result<T, Contention>
-where
-    S: State,
-{
-    let mut mismatches: u32 = 0;
-    let mut created = false;
-    loop {
-        let Some((bytes, cas)) = store.get(key) else {
-            if created {
-                return Err(Contention::StoreFailed);
-            }
-            created = true;
-            match store.set(key, &fresh().encode(), CREATE_CAS) {
-                Ok(()) | Err(StoreError::CasMismatch) => continue,
-                Err(StoreError::Failed) => return Err(Contention::StoreFailed),
-            }
-        };
-        let state = S::decode(&bytes).unwrap_or_else(&fresh);
-        let (new, out) = match step(state) {
-            Step::Keep(out) => return Ok(out),
-            Step::Write(new, out) => (new, out),
-        };
-        match store.set(key, &new.encode(), cas) {
-            Ok(()) => return Ok(out),
-            Err(StoreError::CasMismatch) => {
-                if mismatches >= max_retries {
-                    return Err(Contention::RetriesExhausted);
-                }
-                mismatches = mismatches.saturating_add(1);
-            }
-            Err(StoreError::Failed) => return Err(Contention::StoreFailed),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::SharedStore;
+    use crate::ratelimit::{cas_update, read_state as read, Codec, Contention, Step};
     use crate::route_select::testutil::FlakyStore;
 
     #[derive(Debug, PartialEq, Default)]
     struct Counter(u32);
 
-    impl State for Counter {
+    impl Codec for Counter {
         fn encode(&self) -> Vec<u8> {
             Writer::new(0xEE, 1, 6).u32(self.0).finish()
         }
@@ -158,7 +96,7 @@ mod tests {
     }
 
     fn bump(store: &dyn SharedStore, retries: u32) -> Result<u32, Contention> {
-        update(store, "k", retries, Counter::default, |c| {
+        cas_update(store, "k", retries, Counter::default, |c| {
             Step::Write(Counter(c.0 + 1), c.0 + 1)
         })
     }
@@ -172,7 +110,7 @@ mod tests {
         assert_eq!(bump(&s, 2), Ok(3));
         s.fail_next.set(3);
         assert_eq!(bump(&s, 2), Err(Contention::RetriesExhausted));
-        assert_eq!(read::<Counter>(&s, "k"), Some(Counter(3)));
+        assert_eq!(read::<_, Counter>(&s, "k"), Some(Counter(3)));
         s.broken.set(true);
         assert_eq!(bump(&s, 2), Err(Contention::StoreFailed));
     }
@@ -188,7 +126,7 @@ mod tests {
             b"\xEE\x01\0\0\0\0\0",
         ] {
             s.inner.set("k", junk, 0).unwrap();
-            assert_eq!(read::<Counter>(&s, "k"), None, "{junk:?}");
+            assert_eq!(read::<_, Counter>(&s, "k"), None, "{junk:?}");
             assert_eq!(bump(&s, 0), Ok(1));
         }
     }
@@ -196,7 +134,7 @@ mod tests {
     #[test]
     fn keep_writes_nothing() {
         let s = FlakyStore::default();
-        let r: Result<u8, _> = update(&s, "k", 0, Counter::default, |_| Step::Keep(7));
+        let r: Result<u8, _> = cas_update(&s, "k", 0, Counter::default, |_| Step::Keep(7));
         assert_eq!(r, Ok(7));
         // Only the creation was written.
         assert_eq!(s.writes.get(), 1);

@@ -59,11 +59,11 @@
 //! key space stays bounded; ids must be unique within a pool.
 
 use super::config::Strategy;
-use super::shared::{self, Reader, State, Writer};
+use super::shared::{Reader, Writer};
 use super::shared::{KIND_IN_FLIGHT, KIND_LATENCY, KIND_ROUND_ROBIN};
 use super::weighted_random;
 use crate::host::SharedStore;
-use crate::ratelimit::{Contention, Step};
+use crate::ratelimit::{cas_update, read_state, Codec, Contention, Step};
 
 /// A usable target of the tier being chosen from, as the flow passes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +245,7 @@ pub fn on_start_with(
         Strategy::LeastInFlight => {
             let key = in_flight_key(pool_key, id);
             let stale_ns = tuning.stale_in_flight_ms.saturating_mul(1_000_000);
-            let acquired = shared::update(
+            let acquired = cas_update(
                 store,
                 &key,
                 tuning.cas_retries,
@@ -296,7 +296,7 @@ pub fn on_finish_with(
 ) -> Result<(), Contention> {
     let released = match &ticket.in_flight {
         None => Ok(()),
-        Some(key) => shared::update(
+        Some(key) => cas_update(
             store,
             key,
             tuning.cas_retries,
@@ -340,7 +340,7 @@ fn record_latency(
     now_ns: u64,
 ) -> Result<(), Contention> {
     let sample_us = latency_ms.saturating_mul(1_000);
-    shared::update(
+    cas_update(
         store,
         key,
         tuning.cas_retries,
@@ -374,7 +374,7 @@ pub fn in_flight(store: &dyn SharedStore, pool_key: &str, id: &str, now_ns: u64)
     let stale_ns = Tuning::default()
         .stale_in_flight_ms
         .saturating_mul(1_000_000);
-    shared::read::<InFlight>(store, &in_flight_key(pool_key, id))
+    read_state::<_, InFlight>(store, &in_flight_key(pool_key, id))
         .map_or(0, |s| s.recovered(now_ns, stale_ns).count)
 }
 
@@ -389,7 +389,7 @@ pub struct LatencyStatus {
 
 /// The latency average of target `id`, when it has samples.
 pub fn latency(store: &dyn SharedStore, pool_key: &str, id: &str) -> Option<LatencyStatus> {
-    shared::read::<Latency>(store, &latency_key(pool_key, id))
+    read_state::<_, Latency>(store, &latency_key(pool_key, id))
         .filter(|s| s.samples > 0)
         .map(|s| LatencyStatus {
             ewma_ms: s.ewma_us / 1_000,
@@ -410,7 +410,7 @@ struct RoundRobin {
 
 const RR_VERSION: u8 = 1;
 
-impl State for RoundRobin {
+impl Codec for RoundRobin {
     fn encode(&self) -> Vec<u8> {
         let n = u16::try_from(self.entries.len()).unwrap_or(u16::MAX);
         let mut w = Writer::new(KIND_ROUND_ROBIN, RR_VERSION, 4 + 16 * usize::from(n)).u16(n);
@@ -478,7 +478,7 @@ fn round_robin(
         return None;
     }
     let ids: Vec<u64> = live.iter().map(|c| super::stable_hash("", c.id)).collect();
-    shared::update(
+    cas_update(
         store,
         &rr_key(pool_key),
         tuning.cas_retries,
@@ -507,7 +507,7 @@ struct InFlight {
 const IN_FLIGHT_VERSION: u8 = 1;
 const IN_FLIGHT_LEN: usize = 2 + 4 + 8;
 
-impl State for InFlight {
+impl Codec for InFlight {
     fn encode(&self) -> Vec<u8> {
         Writer::new(KIND_IN_FLIGHT, IN_FLIGHT_VERSION, IN_FLIGHT_LEN)
             .u32(self.count)
@@ -552,7 +552,7 @@ fn least_in_flight(
     let stale_ns = tuning.stale_in_flight_ms.saturating_mul(1_000_000);
     let mut best: Option<(u64, u32, usize)> = None; // (count, weight, index)
     for c in live {
-        let count = shared::read::<InFlight>(store, &in_flight_key(pool_key, c.id))
+        let count = read_state::<_, InFlight>(store, &in_flight_key(pool_key, c.id))
             .map_or(0, |s| s.recovered(now_ns, stale_ns).count);
         let count = u64::from(count);
         let better = match best {
@@ -588,7 +588,7 @@ struct Latency {
 const LATENCY_VERSION: u8 = 1;
 const LATENCY_LEN: usize = 2 + 8 + 4 + 4 + 8;
 
-impl State for Latency {
+impl Codec for Latency {
     fn encode(&self) -> Vec<u8> {
         Writer::new(KIND_LATENCY, LATENCY_VERSION, LATENCY_LEN)
             .u64(self.ewma_us)
@@ -629,7 +629,7 @@ fn lowest_latency(
 ) -> Option<usize> {
     let states: Vec<Latency> = live
         .iter()
-        .map(|c| shared::read(store, &latency_key(pool_key, c.id)).unwrap_or_default())
+        .map(|c| read_state(store, &latency_key(pool_key, c.id)).unwrap_or_default())
         .collect();
 
     // Warm-up: the unexplored candidates with the fewest probes, one of
@@ -650,7 +650,7 @@ fn lowest_latency(
             .collect();
         let chosen = tied.get(uniform_low(rand, tied.len()))?;
         // Best effort: a lost race only means one more warm-up pick.
-        let _ = shared::update(
+        let _ = cas_update(
             store,
             &latency_key(pool_key, chosen.id),
             tuning.cas_retries,

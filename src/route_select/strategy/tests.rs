@@ -217,7 +217,7 @@ fn round_robin_state_stays_bounded_and_corrupt_state_resets() {
         rr(&store, &c, 0);
     }
     let key = format!("{POOL}/rr");
-    let state: RoundRobin = shared::read(&store, &key).unwrap();
+    let state: RoundRobin = read_state(&store, &key).unwrap();
     assert!(
         state.entries.len() <= RR_KEEP + 2,
         "{}",
@@ -329,7 +329,7 @@ fn in_flight_never_goes_negative() {
     on_finish(&store, t1, None, S).unwrap();
     on_finish(&store, t2, None, S).unwrap();
     assert_eq!(in_flight(&store, POOL, "a", S), 0);
-    let s: InFlight = shared::read(&store, &format!("{POOL}/inflight/a")).unwrap();
+    let s: InFlight = read_state(&store, &format!("{POOL}/inflight/a")).unwrap();
     assert_eq!(s.count, 0);
 }
 
