@@ -597,7 +597,7 @@ fn every_stream_records_metrics_and_log_fields() {
     f.on_log(&mut h);
     let counter = h.metrics.iter().find_map(|m| match m {
         MetricOp::Counter { name, delta } if name.starts_with(crate::metrics::REQUESTS) => {
-            Some((name.clone(), *delta))
+            Some((name.as_str().to_string(), *delta))
         }
         _ => None,
     });
@@ -630,6 +630,47 @@ fn every_stream_records_metrics_and_log_fields() {
     assert_eq!(h.log_fields["llmgw.cost_usd"], "0.000156");
     f.on_log(&mut h);
     assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, delta: 156 } if name.starts_with(crate::metrics::COST))));
+}
+
+#[test]
+fn log_fields_can_be_switched_off() {
+    let mut cfg = PluginConfig::from_json(CONFIG.as_bytes()).unwrap();
+    cfg.log_fields = Some(false);
+    let gw = Rc::new(compile(&cfg, &|_| None).unwrap());
+    let mut f = StreamFlow::new(gw, 1);
+    let mut h = request(
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+    );
+    run(&mut f, &mut h);
+    h.resp_headers.insert(":status".into(), "200".into());
+    f.on_response_headers(&mut h, false);
+    h.resp_body = br#"{"usage":{"prompt_tokens":3,"completion_tokens":1}}"#.to_vec();
+    let len = h.resp_body.len();
+    f.on_response_body(&mut h, len, true);
+    f.on_log(&mut h);
+    assert!(h.log_fields.is_empty(), "{:?}", h.log_fields);
+    // Metrics are unaffected.
+    assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, delta: 3 } if name.starts_with(crate::metrics::TOKENS))));
+}
+
+#[test]
+fn passthrough_keeps_the_clients_bytes_but_the_model() {
+    let mut f = flow();
+    let body = "{ \"messages\" : [{\"role\":\"user\",\"content\":\"x\",\"model\":\"inner\"}],\n \"temperature\": 1.0,\"model\":\"gpt-4o-mini\",\"zz_vendor\":{\"b\":1,\"a\":2} }";
+    let mut h = request("POST", "/v1/chat/completions", body);
+    assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+    let sent = String::from_utf8(h.req_body.clone()).unwrap();
+    let upstream = "gpt-4o-mini-2024-07-18";
+    assert_eq!(
+        sent,
+        body.replace(
+            "\"model\":\"gpt-4o-mini\"",
+            &format!("\"model\":\"{upstream}\"")
+        )
+    );
+    assert_eq!(h.req_headers["content-length"], sent.len().to_string());
 }
 
 #[test]
@@ -671,5 +712,5 @@ fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
     assert_eq!(status, 429);
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
     assert!(!second.req_headers.contains_key(CLUSTER_HEADER));
-    assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name == "llm_gateway_rate_limited_total;rate_limit=per-route")));
+    assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name.as_str() == "llm_gateway_rate_limited_total;rate_limit=per-route")));
 }

@@ -26,6 +26,11 @@ pub trait Host {
     /// Answers the client locally; the request goes no further.
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]);
     fn log(&self, level: LogLevel, message: &str);
+    /// Whether a message at `level` would be written: lets the flow skip
+    /// formatting messages nobody reads.
+    fn log_enabled(&self, _level: LogLevel) -> bool {
+        true
+    }
     /// Wall-clock time, nanoseconds since the Unix epoch.
     fn now_nanos(&self) -> u64;
     /// Applies one metric update.

@@ -4,6 +4,8 @@
 //! (rendered by the renderer from `LABELS`) turn into Prometheus labels.
 
 use crate::hub::Usage;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// Requests by operation, provider, model, status class and error type.
 pub const REQUESTS: &str = "llm_gateway_requests_total";
@@ -67,10 +69,52 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetricOp {
-    Counter { name: String, delta: u64 },
-    Histogram { name: String, value: u64 },
-    Gauge { name: String, value: u64 },
+    Counter { name: Rc<MetricName>, delta: u64 },
+    Histogram { name: Rc<MetricName>, value: u64 },
+    Gauge { name: Rc<MetricName>, value: u64 },
 }
+
+/// A metric's full name (labels included) and the id the host gave it: the
+/// id travels with the name, so a request looks nothing up by name.
+#[derive(Debug)]
+pub struct MetricName {
+    name: Box<str>,
+    /// Host-assigned id, remembered at first use.
+    pub id: Cell<Option<u32>>,
+}
+
+impl MetricName {
+    pub fn new(name: impl Into<Box<str>>) -> Rc<Self> {
+        Rc::new(Self {
+            name: name.into(),
+            id: Cell::new(None),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::ops::Deref for MetricName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Display for MetricName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl PartialEq for MetricName {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for MetricName {}
 
 /// Current adaptive admission limit of a target.
 pub const ADAPTIVE_LIMIT: &str = "llm_gateway_adaptive_concurrency_limit";
@@ -160,7 +204,7 @@ pub fn label_value(v: &str) -> String {
     out
 }
 
-fn name(base: &str, labels: &[(&str, &str)]) -> String {
+fn name(base: &str, labels: &[(&str, &str)]) -> Rc<MetricName> {
     let mut n = base.to_string();
     for (k, v) in labels {
         n.push(';');
@@ -168,7 +212,7 @@ fn name(base: &str, labels: &[(&str, &str)]) -> String {
         n.push('=');
         n.push_str(&label_value(v));
     }
-    n
+    MetricName::new(n)
 }
 
 /// OTel `gen_ai.provider.name` for a provider type.
@@ -183,17 +227,32 @@ pub fn otel_provider(kind: &str) -> &str {
     }
 }
 
-impl RequestRecord {
-    /// The metric updates this request makes.
-    pub fn ops(&self) -> Vec<MetricOp> {
-        let op = self.operation;
-        let provider = self.provider.as_str();
-        let model = self.request_model.as_str();
-        let class = match self.status {
-            100..=599 => format!("{}xx", self.status / 100),
-            _ => "none".to_string(),
-        };
-        let consumer: Vec<(&str, &str)> = self
+/// The names of every metric one finished request can touch, for one set
+/// of label values. Built once per label set and reused (`NameCache`), so a
+/// request formats no names.
+#[derive(Debug)]
+pub struct RecordNames {
+    requests: Rc<MetricName>,
+    duration: Rc<MetricName>,
+    /// Histogram, by token type: input, output.
+    token_usage: [Rc<MetricName>; 2],
+    /// Counters, by token type: input, output, cached_input, reasoning.
+    tokens: [Rc<MetricName>; 4],
+    cost: Rc<MetricName>,
+    ttft: Rc<MetricName>,
+    tpot: Rc<MetricName>,
+    stream_errors: Rc<MetricName>,
+}
+
+const TOKEN_TYPES: [&str; 4] = ["input", "output", "cached_input", "reasoning"];
+
+impl RecordNames {
+    fn new(r: &RequestRecord) -> Self {
+        let op = r.operation;
+        let provider = r.provider.as_str();
+        let model = r.request_model.as_str();
+        let class = status_class(r.status);
+        let consumer: Vec<(&str, &str)> = r
             .consumer
             .as_deref()
             .map(|c| ("consumer", c))
@@ -203,51 +262,149 @@ impl RequestRecord {
             ("gen_ai_operation_name", op),
             ("gen_ai_provider_name", provider),
             ("gen_ai_request_model", model),
-            ("http_response_status_class", class.as_str()),
-            ("error_type", self.error_type.as_str()),
+            ("http_response_status_class", class),
+            ("error_type", r.error_type.as_str()),
         ];
         request_labels.extend(&consumer);
-        let mut ops = vec![MetricOp::Counter {
-            name: name(REQUESTS, &request_labels),
-            delta: 1,
-        }];
-        ops.push(MetricOp::Histogram {
-            name: name(
+        let mut base = vec![
+            ("gen_ai_operation_name", op),
+            ("gen_ai_provider_name", provider),
+            ("gen_ai_request_model", model),
+            ("gen_ai_response_model", r.response_model.as_str()),
+        ];
+        base.extend(&consumer);
+        let typed = |metric: &str, kind: &str| {
+            let mut labels = base.clone();
+            labels.push(("gen_ai_token_type", kind));
+            name(metric, &labels)
+        };
+        let short = &base[..3];
+        Self {
+            requests: name(REQUESTS, &request_labels),
+            duration: name(
                 DURATION,
                 &[
                     ("gen_ai_operation_name", op),
                     ("gen_ai_provider_name", provider),
                     ("gen_ai_request_model", model),
-                    ("error_type", &self.error_type),
+                    ("error_type", &r.error_type),
                 ],
             ),
+            token_usage: [typed(TOKEN_USAGE, "input"), typed(TOKEN_USAGE, "output")],
+            tokens: TOKEN_TYPES.map(|kind| typed(TOKENS, kind)),
+            cost: name(COST, &base),
+            ttft: name(TTFT, short),
+            tpot: name(TPOT, short),
+            stream_errors: name(STREAM_ERRORS, short),
+        }
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    }
+}
+
+/// The label values that pick a `RecordNames`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LabelSet {
+    operation: &'static str,
+    provider: String,
+    request_model: String,
+    response_model: String,
+    status_class: &'static str,
+    error_type: String,
+    consumer: Option<String>,
+}
+
+impl LabelSet {
+    fn matches(&self, r: &RequestRecord) -> bool {
+        self.operation == r.operation
+            && self.provider == r.provider
+            && self.request_model == r.request_model
+            && self.response_model == r.response_model
+            && self.status_class == status_class(r.status)
+            && self.error_type == r.error_type
+            && self.consumer == r.consumer
+    }
+}
+
+/// Most label sets one VM keeps names for; past it the cache starts over
+/// (the upstream's response model is not bounded by config).
+const NAME_CACHE_LIMIT: usize = 512;
+
+/// Metric names by label set, per VM (lives in the compiled `Gateway`).
+#[derive(Debug, Clone, Default)]
+pub struct NameCache {
+    sets: RefCell<Vec<(LabelSet, Rc<RecordNames>)>>,
+}
+
+impl NameCache {
+    /// The names for this request's label values, built on first use.
+    pub fn names(&self, r: &RequestRecord) -> Rc<RecordNames> {
+        let mut sets = self.sets.borrow_mut();
+        // Most recently used first: a VM sees few label sets, mostly the same.
+        if let Some(i) = sets.iter().position(|(k, _)| k.matches(r)) {
+            if i > 0 {
+                let hit = sets.remove(i);
+                sets.insert(0, hit);
+            }
+            return Rc::clone(&sets[0].1);
+        }
+        if sets.len() >= NAME_CACHE_LIMIT {
+            sets.clear();
+        }
+        let names = Rc::new(RecordNames::new(r));
+        let key = LabelSet {
+            operation: r.operation,
+            provider: r.provider.clone(),
+            request_model: r.request_model.clone(),
+            response_model: r.response_model.clone(),
+            status_class: status_class(r.status),
+            error_type: r.error_type.clone(),
+            consumer: r.consumer.clone(),
+        };
+        sets.insert(0, (key, Rc::clone(&names)));
+        names
+    }
+}
+
+impl RequestRecord {
+    /// The metric updates this request makes, named from `cache`.
+    pub fn ops(&self, cache: &NameCache) -> Vec<MetricOp> {
+        let names = cache.names(self);
+        let mut ops = Vec::with_capacity(10);
+        ops.push(MetricOp::Counter {
+            name: Rc::clone(&names.requests),
+            delta: 1,
+        });
+        ops.push(MetricOp::Histogram {
+            name: Rc::clone(&names.duration),
             value: self.duration_ms,
         });
-        let mut base = vec![
-            ("gen_ai_operation_name", op),
-            ("gen_ai_provider_name", provider),
-            ("gen_ai_request_model", model),
-            ("gen_ai_response_model", self.response_model.as_str()),
-        ];
-        base.extend(&consumer);
         if let Some(u) = &self.usage {
-            for (kind, tokens, in_histogram) in [
-                ("input", u.prompt_tokens, true),
-                ("output", u.completion_tokens, true),
-                ("cached_input", u.cached_tokens.unwrap_or(0), false),
-                ("reasoning", u.reasoning_tokens.unwrap_or(0), false),
-            ] {
-                let mut labels = base.to_vec();
-                labels.push(("gen_ai_token_type", kind));
-                if in_histogram {
+            let counts = [
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.cached_tokens.unwrap_or(0),
+                u.reasoning_tokens.unwrap_or(0),
+            ];
+            for (i, tokens) in counts.into_iter().enumerate() {
+                if let Some(histogram) = names.token_usage.get(i) {
                     ops.push(MetricOp::Histogram {
-                        name: name(TOKEN_USAGE, &labels),
+                        name: Rc::clone(histogram),
                         value: tokens,
                     });
                 }
                 if tokens > 0 {
                     ops.push(MetricOp::Counter {
-                        name: name(TOKENS, &labels),
+                        name: Rc::clone(&names.tokens[i]),
                         delta: tokens,
                     });
                 }
@@ -255,26 +412,25 @@ impl RequestRecord {
         }
         if let Some(cost) = self.cost_micro_usd.filter(|c| *c > 0) {
             ops.push(MetricOp::Counter {
-                name: name(COST, &base),
+                name: Rc::clone(&names.cost),
                 delta: cost,
             });
         }
-        let short = &base[..3];
         if let Some(ttft) = self.ttft_ms {
             ops.push(MetricOp::Histogram {
-                name: name(TTFT, short),
+                name: Rc::clone(&names.ttft),
                 value: ttft,
             });
         }
         if let Some(tpot) = self.tpot_us {
             ops.push(MetricOp::Histogram {
-                name: name(TPOT, short),
+                name: Rc::clone(&names.tpot),
                 value: tpot,
             });
         }
         if self.stream_error {
             ops.push(MetricOp::Counter {
-                name: name(STREAM_ERRORS, short),
+                name: Rc::clone(&names.stream_errors),
                 delta: 1,
             });
         }
@@ -309,41 +465,44 @@ mod tests {
             stream_error: false,
             consumer: None,
         };
-        let ops = r.ops();
+        let cache = NameCache::default();
+        let ops = r.ops(&cache);
         let labels = ";gen_ai_operation_name=chat;gen_ai_provider_name=anthropic;gen_ai_request_model=claude";
         assert_eq!(
             ops[0],
             MetricOp::Counter {
-                name: format!("{REQUESTS}{labels};http_response_status_class=2xx;error_type=none"),
+                name: MetricName::new(format!(
+                    "{REQUESTS}{labels};http_response_status_class=2xx;error_type=none"
+                )),
                 delta: 1
             }
         );
         let full = format!("{labels};gen_ai_response_model=claude-sonnet-4-5");
         assert!(ops.contains(&MetricOp::Counter {
-            name: format!("{TOKENS}{full};gen_ai_token_type=cached_input"),
+            name: MetricName::new(format!("{TOKENS}{full};gen_ai_token_type=cached_input")),
             delta: 4
         }));
         assert!(ops.contains(&MetricOp::Histogram {
-            name: format!("{TOKEN_USAGE}{full};gen_ai_token_type=output"),
+            name: MetricName::new(format!("{TOKEN_USAGE}{full};gen_ai_token_type=output")),
             value: 5
         }));
         assert!(ops.contains(&MetricOp::Counter {
-            name: format!("{COST}{full}"),
+            name: MetricName::new(format!("{COST}{full}")),
             delta: 120
         }));
         assert!(ops.contains(&MetricOp::Histogram {
-            name: format!("{TTFT}{labels}"),
+            name: MetricName::new(format!("{TTFT}{labels}")),
             value: 150
         }));
         assert!(ops.contains(&MetricOp::Histogram {
-            name: format!("{TPOT}{labels}"),
+            name: MetricName::new(format!("{TPOT}{labels}")),
             value: 20_000
         }));
         let with_consumer = RequestRecord {
             consumer: Some("team-a".into()),
             ..r.clone()
         };
-        let MetricOp::Counter { name, .. } = &with_consumer.ops()[0] else {
+        let MetricOp::Counter { name, .. } = &with_consumer.ops(&cache)[0] else {
             panic!()
         };
         assert!(name.ends_with(";error_type=none;consumer=team-a"), "{name}");
@@ -351,6 +510,57 @@ mod tests {
         assert!(!ops
             .iter()
             .any(|o| matches!(o, MetricOp::Counter { name, .. } if name.ends_with("=reasoning"))));
+    }
+
+    #[test]
+    fn names_are_built_once_per_label_set() {
+        let cache = NameCache::default();
+        let ok = RequestRecord {
+            operation: "chat",
+            provider: "openai".into(),
+            request_model: "m".into(),
+            response_model: "gpt".into(),
+            status: 200,
+            error_type: "none".into(),
+            ..RequestRecord::default()
+        };
+        let first = cache.names(&ok);
+        let again = cache.names(&RequestRecord {
+            status: 201,
+            duration_ms: 7,
+            ..ok.clone()
+        });
+        assert!(Rc::ptr_eq(&first, &again), "same labels, same names");
+        let failed = RequestRecord {
+            status: 503,
+            error_type: "api_error".into(),
+            ..ok.clone()
+        };
+        let MetricOp::Counter { name, .. } = &failed.ops(&cache)[0] else {
+            panic!()
+        };
+        assert!(
+            name.ends_with("status_class=5xx;error_type=api_error"),
+            "{name}"
+        );
+        let other_model = cache.names(&RequestRecord {
+            response_model: "gpt-2".into(),
+            ..ok.clone()
+        });
+        assert!(!Rc::ptr_eq(&first, &other_model));
+        assert_eq!(cache.sets.borrow().len(), 3);
+        // Unbounded upstream model names cannot grow the cache for ever.
+        for i in 0..NAME_CACHE_LIMIT + 10 {
+            cache.names(&RequestRecord {
+                response_model: format!("m{i}"),
+                ..ok.clone()
+            });
+        }
+        assert!(cache.sets.borrow().len() <= NAME_CACHE_LIMIT);
+        assert!(
+            !Rc::ptr_eq(&first, &cache.names(&ok)),
+            "rebuilt after the reset"
+        );
     }
 
     #[test]
@@ -364,7 +574,7 @@ mod tests {
             status: 0,
             ..RequestRecord::default()
         };
-        let MetricOp::Counter { name, .. } = &r.ops()[0] else {
+        let MetricOp::Counter { name, .. } = &r.ops(&NameCache::default())[0] else {
             panic!()
         };
         assert!(name.contains("http_response_status_class=none"));

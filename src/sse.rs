@@ -151,7 +151,7 @@ impl SseFramer {
             }
         }
         loop {
-            let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) else {
                 return self.hold(rest);
             };
             let (content, tail) = rest.split_at(pos);

@@ -51,6 +51,16 @@ impl Telemetry {
         }
     }
 
+    /// No response body byte seen yet.
+    pub fn awaiting_first_byte(&self) -> bool {
+        self.first_byte_ns.is_none()
+    }
+
+    /// When the response ended, once it has.
+    pub fn end_ns(&self) -> Option<u64> {
+        self.end_ns
+    }
+
     /// Time to the first response byte, any response.
     pub fn first_byte_ms(&self) -> Option<u64> {
         self.first_byte_ns.map(|t| self.ms_since_start(t))

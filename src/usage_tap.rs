@@ -4,7 +4,7 @@
 
 use crate::hub::Usage;
 use crate::sse::{SseEvent, SseFramer};
-use serde_json::Value;
+use serde::Deserialize;
 
 /// Bodies larger than this are passed on without usage accounting.
 const MAX_BODY_COPY: usize = 1024 * 1024;
@@ -66,10 +66,8 @@ impl UsageTap {
                 }
                 for ev in events.drain(..) {
                     // Only the usage chunk is worth parsing.
-                    if ev.data.contains("\"usage\"") {
-                        if let Ok(v) = serde_json::from_str::<Value>(&ev.data) {
-                            *usage = openai_usage(&v).or(*usage);
-                        }
+                    if memchr::memmem::find(ev.data.as_bytes(), b"\"usage\"").is_some() {
+                        *usage = openai_usage(ev.data.as_bytes()).or(*usage);
                     }
                 }
             }
@@ -79,35 +77,52 @@ impl UsageTap {
     /// The usage the response reported, if any.
     pub fn finish(&mut self) -> Option<Usage> {
         match self {
-            Self::Body { copy, overflow } if !*overflow => serde_json::from_slice::<Value>(copy)
-                .ok()
-                .as_ref()
-                .and_then(openai_usage),
+            Self::Body { copy, overflow } if !*overflow => openai_usage(copy),
             Self::Body { .. } => None,
             Self::Stream { usage, .. } => *usage,
         }
     }
 }
 
+/// Only the `usage` member of a response; the rest is skipped unparsed
+/// into values (a passthrough body can be large).
+#[derive(Deserialize)]
+struct UsageOnly {
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    total_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    /// DeepSeek reports cache hits on its own.
+    prompt_cache_hit_tokens: Option<u64>,
+    completion_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+}
+
 /// `usage` of an OpenAI chat completion, chunk or embeddings list.
-pub fn openai_usage(v: &Value) -> Option<Usage> {
-    let u = v.get("usage").filter(|u| u.is_object())?;
-    let n = |v: Option<&Value>| v.and_then(Value::as_u64);
-    let prompt = n(u.get("prompt_tokens"))?;
-    let completion = n(u.get("completion_tokens")).unwrap_or(0);
+pub fn openai_usage(json: &[u8]) -> Option<Usage> {
+    let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
+    let prompt = u.prompt_tokens?;
+    let completion = u.completion_tokens.unwrap_or(0);
     Some(Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: n(u.get("total_tokens")).unwrap_or(prompt + completion),
-        cached_tokens: n(u
-            .get("prompt_tokens_details")
-            .and_then(|d| d.get("cached_tokens")))
-        // DeepSeek reports cache hits on its own.
-        .or(n(u.get("prompt_cache_hit_tokens"))),
+        total_tokens: u.total_tokens.unwrap_or(prompt + completion),
+        cached_tokens: u
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .or(u.prompt_cache_hit_tokens),
         cache_creation_tokens: None,
-        reasoning_tokens: n(u
-            .get("completion_tokens_details")
-            .and_then(|d| d.get("reasoning_tokens"))),
+        reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
     })
 }
 
@@ -132,6 +147,16 @@ mod tests {
         let mut tap = UsageTap::new(false);
         tap.observe(b"{\"error\":{}}");
         assert_eq!(tap.finish(), None);
+        // Members around `usage` of any shape are skipped; nulls are absent.
+        let odd = br#"{"choices":[{"x":[1,{"y":null}]}],"usage":{"prompt_tokens":4,"completion_tokens":null,"prompt_tokens_details":null},"z":"\u00e9"}"#;
+        let u = openai_usage(odd).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (4, 0, 4)
+        );
+        assert_eq!(u.cached_tokens, None);
+        assert_eq!(openai_usage(br#"{"usage":null}"#), None);
+        assert_eq!(openai_usage(br#"{"usage":"n/a"}"#), None);
     }
 
     #[test]

@@ -138,6 +138,10 @@ pub struct Gateway {
     pub routing_rules: RuleSet,
     /// Problems that do not stop the gateway (e.g. an unset consumer key).
     pub warnings: Vec<String>,
+    /// Metric names by label set, built at first use (per VM).
+    pub metric_names: crate::metrics::NameCache,
+    /// Write access-log fields (filter state) for each request.
+    pub log_fields: bool,
 }
 
 impl Gateway {
@@ -389,6 +393,8 @@ pub fn compile(
         model_map,
         routing_rules,
         warnings,
+        metric_names: Default::default(),
+        log_fields: config.log_fields.unwrap_or(true),
     })
 }
 

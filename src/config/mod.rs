@@ -49,6 +49,12 @@ pub struct PluginConfig {
     /// Request and token rate limits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub rate_limits: crate::admission::RateLimitsConfig,
+    /// Write each request's fields (model, provider, tokens, cost, …) to
+    /// Envoy filter state `wasm.llmgw.*` for access logs and trace tags.
+    /// Default on; the renderer turns it off when its bootstrap has neither
+    /// an access log nor tracing (nothing would read them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_fields: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]

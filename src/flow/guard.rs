@@ -26,10 +26,25 @@ impl StreamFlow {
     ) -> Result<(), Verdict> {
         let gw = Rc::clone(&self.gw);
         let now = host.now_nanos();
-        let consumer = self
-            .consumer
-            .and_then(|i| gw.consumers.get(i))
-            .map(|c| c.name.as_str());
+        let consumer = self.consumer.and_then(|i| gw.consumers.get(i));
+        // Nothing to check or reserve: skip the facts (a hostcall for the
+        // client address, a pass over the prompt).
+        if !gw.rules.rules.is_empty() || consumer.is_some_and(|c| c.quotas().next().is_some()) {
+            self.admit_limits(host, req, model, consumer.map(|c| c.name.as_str()), now)?;
+        }
+        self.admit_adaptive(host, model, target, now)
+    }
+
+    /// Rate-limit rules and the consumer's quotas.
+    fn admit_limits(
+        &mut self,
+        host: &mut dyn Host,
+        req: &ParsedRequest,
+        model: &str,
+        consumer: Option<&str>,
+        now: u64,
+    ) -> Result<(), Verdict> {
+        let gw = Rc::clone(&self.gw);
         let ip = client_ip(&*host, gw.rules.trusted_hops);
         let max_tokens = ["max_completion_tokens", "max_tokens"]
             .iter()
@@ -61,6 +76,18 @@ impl StreamFlow {
                 return Err(self.fail_with(host, &refusal.error, &headers));
             }
         }
+        Ok(())
+    }
+
+    /// The target's adaptive concurrency limit, when its provider has one.
+    fn admit_adaptive(
+        &mut self,
+        host: &mut dyn Host,
+        model: &str,
+        target: &Target,
+        now: u64,
+    ) -> Result<(), Verdict> {
+        let gw = Rc::clone(&self.gw);
         let provider = &gw.providers[target.provider];
         // A failover request may be served by another target: its attempts
         // are not counted against this one's adaptive limit.

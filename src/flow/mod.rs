@@ -240,7 +240,7 @@ impl StreamFlow {
             Some(b) if !b.is_empty() => b,
             _ => return self.fail(host, &empty_body()),
         };
-        match openai::parse_request(op, &body) {
+        match openai::parse_request_owned(op, body) {
             Ok(parsed) if self.role == Role::Upstream => self.attempt(host, op, parsed),
             Ok(parsed) => self.forward(host, op, parsed),
             Err(e) => self.fail(host, &e),
@@ -329,9 +329,13 @@ impl StreamFlow {
         if matches!(self.phase, Phase::Answered | Phase::Bypass) {
             return Verdict::Continue;
         }
-        self.telemetry.body_chunk(host.now_nanos(), body_size);
+        // The clock only matters for the first byte and the end.
+        if end_of_stream || (body_size > 0 && self.telemetry.awaiting_first_byte()) {
+            self.telemetry.body_chunk(host.now_nanos(), body_size);
+        }
         if let Some(tap) = self.telemetry.tap.as_mut() {
-            if let Some(chunk) = host.response_body(body_size).filter(|c| !c.is_empty()) {
+            let chunk = (body_size > 0).then(|| host.response_body(body_size));
+            if let Some(chunk) = chunk.flatten().filter(|c| !c.is_empty()) {
                 tap.observe(&chunk);
             }
         }
@@ -348,15 +352,23 @@ impl StreamFlow {
         if self.role == Role::Upstream {
             return;
         }
-        let now = host.now_nanos();
+        // The stream's end was stamped with the last body chunk, if any.
+        let now = self.telemetry.end_ns().unwrap_or_else(|| host.now_nanos());
         self.telemetry.end(now);
         self.settle(host, now);
-        for op in self.telemetry.record(&self.gw, now).ops() {
+        for op in self
+            .telemetry
+            .record(&self.gw, now)
+            .ops(&self.gw.metric_names)
+        {
             host.metric(&op);
         }
     }
 
     fn publish_log_fields(&self, host: &mut dyn Host) {
+        if !self.gw.log_fields {
+            return;
+        }
         for (key, value) in self.telemetry.log_fields(&self.gw) {
             host.set_log_field(key, &value);
         }

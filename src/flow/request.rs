@@ -179,13 +179,16 @@ impl StreamFlow {
         if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
             return verdict;
         }
-        self.strategy_ticket = Some(crate::route_select::on_start(
-            model.policy.strategy,
-            host.store(),
-            &crate::route_select::strategy::pool_key(&model.name),
-            &target.id,
-            host.now_nanos(),
-        ));
+        // A strategy's bookkeeping only matters where it has a choice.
+        self.strategy_ticket = (model.targets.len() > 1).then(|| {
+            crate::route_select::on_start(
+                model.policy.strategy,
+                host.store(),
+                &crate::route_select::strategy::pool_key(&model.name),
+                &target.id,
+                host.now_nanos(),
+            )
+        });
         if model.failover {
             return self.send_to_pool(host, model, target_index, req.stream);
         }

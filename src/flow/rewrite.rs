@@ -28,11 +28,11 @@ impl StreamFlow {
         let (path, body) = match &provider.dialect {
             Dialect::OpenAi => (
                 openai_compat::upstream_path(prefix, op),
-                openai_compat::rename_model(&mut req.body, &target.model),
+                openai_compat::rename_model_raw(&req.raw, &mut req.body, &target.model),
             ),
             Dialect::Azure { api_version } => (
                 azure::path(prefix, &target.model, op, api_version),
-                openai_compat::rename_model(&mut req.body, &target.model),
+                openai_compat::rename_model_raw(&req.raw, &mut req.body, &target.model),
             ),
             Dialect::Translated(translator) => {
                 match self.translate(host, translator, op, &req, target, prefix) {
@@ -47,13 +47,16 @@ impl StreamFlow {
         if self.role == Role::Downstream {
             host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
         }
-        for name in CLIENT_CREDENTIAL_HEADERS {
-            host.set_request_header(name, None);
-        }
-        if let Some((name, value)) = key_index
+        let key_header = key_index
             .and_then(|k| provider.keys.get(k))
-            .and_then(|k| k.header.as_ref())
-        {
+            .and_then(|k| k.header.as_ref());
+        for name in CLIENT_CREDENTIAL_HEADERS {
+            // The one the provider key replaces is overwritten just below.
+            if key_header.is_none_or(|(key_name, _)| !key_name.eq_ignore_ascii_case(name)) {
+                host.set_request_header(name, None);
+            }
+        }
+        if let Some((name, value)) = key_header {
             host.set_request_header(name, Some(value));
         }
         for (name, value) in &provider.extra_headers {
@@ -66,17 +69,19 @@ impl StreamFlow {
         host.set_request_header("content-type", Some("application/json"));
         host.set_request_header("content-length", Some(&body.len().to_string()));
         host.set_request_body(&body);
-        host.log(
-            LogLevel::Debug,
-            &format!(
-                "{} model={} stream={} -> {}/{}",
-                op.name(),
-                req.model,
-                req.stream,
-                provider.name,
-                target.model
-            ),
-        );
+        if host.log_enabled(LogLevel::Debug) {
+            host.log(
+                LogLevel::Debug,
+                &format!(
+                    "{} model={} stream={} -> {}/{}",
+                    op.name(),
+                    req.model,
+                    req.stream,
+                    provider.name,
+                    target.model
+                ),
+            );
+        }
         self.telemetry.provider = Some((provider.name.clone(), provider.kind));
         self.telemetry.response_model = Some(target.model.clone());
         if matches!(self.plan, Plan::Passthrough) {

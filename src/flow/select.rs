@@ -69,6 +69,21 @@ impl StreamFlow {
         let gw = Rc::clone(&self.gw);
         let store = host.store();
         let now = host.now_nanos();
+        if model.targets.len() == 1 {
+            // Nothing to choose, and health would not change the answer
+            // (panic routing): no shared-data reads for the target.
+            let usable = routing::tier(&gw, model, &|_, _| true);
+            let &[only] = usable.as_slice() else {
+                return None;
+            };
+            let key = self.pick_key(
+                store,
+                &gw.providers[model.targets[only].provider],
+                now,
+                false,
+            );
+            return Some((only, key));
+        }
         let has_key = |t: &Target| {
             let p = &gw.providers[t.provider];
             p.keys.len() < 2

@@ -3,6 +3,7 @@
 //! hub (`to_hub` requests in, `render` responses and chunks out).
 
 pub mod render;
+pub mod splice;
 pub mod to_hub;
 
 use crate::config::Gateway;
@@ -16,6 +17,16 @@ pub struct ParsedRequest {
     pub body: Map<String, Value>,
     pub model: String,
     pub stream: bool,
+    /// The bytes `body` was parsed from, when the caller handed them over
+    /// (`parse_request_owned`): passthrough edits them in place.
+    pub raw: Vec<u8>,
+}
+
+/// [`parse_request`], keeping the bytes for an in-place rewrite.
+pub fn parse_request_owned(op: Operation, bytes: Vec<u8>) -> Result<ParsedRequest, ApiError> {
+    let mut parsed = parse_request(op, &bytes)?;
+    parsed.raw = bytes;
+    Ok(parsed)
 }
 
 /// Parses and validates a request body for `op`.
@@ -54,6 +65,7 @@ pub fn parse_request(op: Operation, bytes: &[u8]) -> Result<ParsedRequest, ApiEr
         body,
         model,
         stream,
+        raw: Vec::new(),
     })
 }
 

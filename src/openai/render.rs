@@ -101,6 +101,12 @@ pub fn embeddings(r: &EmbeddingsResponse, base64: bool) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `s` as a JSON string literal.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
 /// Standard base64 with padding.
 fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -133,6 +139,9 @@ pub struct ChunkWriter {
     role_sent: bool,
     usage: Option<Usage>,
     ended: bool,
+    /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[{"index":`
+    /// for text frames, built once (again after `Start` changes id or model).
+    text_prefix: Option<Vec<u8>>,
 }
 
 impl ChunkWriter {
@@ -145,7 +154,38 @@ impl ChunkWriter {
             role_sent: false,
             usage: None,
             ended: false,
+            text_prefix: None,
         }
+    }
+
+    /// A content or reasoning delta written directly: the stream's most
+    /// common frame, byte for byte what `delta` would write, without
+    /// building a JSON tree.
+    fn text_delta(&mut self, out: &mut Vec<u8>, choice: u32, key: &str, text: &str) {
+        if !self.role_sent {
+            return self.delta(out, choice, json!({ key: text }), None);
+        }
+        let prefix = self.text_prefix.get_or_insert_with(|| {
+            let mut p = b"data: {\"id\":".to_vec();
+            push_json_str(&mut p, &self.id);
+            p.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+            p.extend_from_slice(self.created.to_string().as_bytes());
+            p.extend_from_slice(b",\"model\":");
+            push_json_str(&mut p, &self.model);
+            p.extend_from_slice(b",\"choices\":[{\"index\":");
+            p
+        });
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(choice.to_string().as_bytes());
+        out.extend_from_slice(b",\"delta\":{");
+        push_json_str(out, key);
+        out.push(b':');
+        push_json_str(out, text);
+        out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}]");
+        if self.include_usage {
+            out.extend_from_slice(b",\"usage\":null");
+        }
+        out.extend_from_slice(b"}\n\n");
     }
 
     /// The last usage seen, for accounting whether or not the client asked.
@@ -198,12 +238,11 @@ impl ChunkWriter {
                 if !model.is_empty() {
                     self.model = model.clone();
                 }
+                self.text_prefix = None;
             }
-            StreamEvent::Text { choice, text } => {
-                self.delta(out, *choice, json!({"content": text}), None)
-            }
+            StreamEvent::Text { choice, text } => self.text_delta(out, *choice, "content", text),
             StreamEvent::Reasoning { choice, text } => {
-                self.delta(out, *choice, json!({"reasoning_content": text}), None)
+                self.text_delta(out, *choice, "reasoning_content", text)
             }
             StreamEvent::ToolCallStart {
                 choice,
@@ -261,6 +300,35 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
     use crate::hub::{FinishReason, ToolCall};
+
+    #[test]
+    fn direct_text_frames_match_the_tree_built_ones() {
+        for include_usage in [false, true] {
+            let mut w = ChunkWriter::new(&ctx(), include_usage);
+            let mut out = Vec::new();
+            w.write(
+                &StreamEvent::Start {
+                    id: "msg_\"1\"".into(),
+                    model: "m/é".into(),
+                },
+                &mut out,
+            );
+            // The first delta also sends the role frame.
+            w.text_delta(&mut out, 0, "content", "first");
+            for text in ["a", "", "quote \" back \\ nl \n tab \t \u{1} é 😀"] {
+                for (choice, key) in [(0, "content"), (2, "reasoning_content")] {
+                    let mut fast = Vec::new();
+                    w.text_delta(&mut fast, choice, key, text);
+                    let mut tree = Vec::new();
+                    w.delta(&mut tree, choice, json!({ key: text }), None);
+                    assert_eq!(
+                        String::from_utf8(fast).unwrap(),
+                        String::from_utf8(tree).unwrap()
+                    );
+                }
+            }
+        }
+    }
 
     fn ctx() -> ResponseContext {
         ResponseContext {

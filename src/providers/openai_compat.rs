@@ -79,6 +79,18 @@ pub fn upstream_path(prefix: &str, op: Operation) -> String {
     format!("{prefix}{suffix}")
 }
 
+/// The request for the upstream: the client's bytes with only the top-level
+/// `model` replaced when they were kept (`raw`), else `body` re-serialized.
+pub fn rename_model_raw(
+    raw: &[u8],
+    body: &mut serde_json::Map<String, serde_json::Value>,
+    upstream_model: &str,
+) -> Vec<u8> {
+    let value = serde_json::to_string(upstream_model).unwrap_or_default();
+    crate::openai::splice::replace_member(raw, "model", &value)
+        .unwrap_or_else(|| rename_model(body, upstream_model))
+}
+
 /// Replaces the top-level `model` of a validated request body, keeping every
 /// other field (vendor extensions included) as the client sent it.
 pub fn rename_model(

@@ -2,15 +2,41 @@
 //! a failure is logged and absorbed, never unwrapped.
 
 use crate::host::{Host, LogLevel as CoreLevel, SharedStore, StoreError};
-use crate::metrics::MetricOp;
+use crate::metrics::{MetricName, MetricOp};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// Metric ids by full name, defined once per VM.
-pub type MetricIds = Rc<RefCell<HashMap<String, u32>>>;
+pub type MetricIds = Rc<RefCell<HashMap<Box<str>, u32, BuildHasherDefault<Fnv1a>>>>;
+
+/// FNV-1a: names come from config, not from clients, so a fast hash without
+/// flooding protection fits (SipHash showed up in profiles).
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
 
 pub fn log(level: LogLevel, message: &str) {
     // Nothing sensible is left to do if logging itself fails.
@@ -56,8 +82,9 @@ impl HeaderCache {
         if self.loaded() {
             let mut entries = self.entries.borrow_mut();
             if let Some(e) = entries.as_mut() {
-                let present = e.iter().any(|(k, _)| k == name);
-                if value.is_none() && !present {
+                let current = e.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+                if current == value {
+                    // Already so (or absent and to be removed): no hostcall.
                     return;
                 }
                 e.retain(|(k, _)| k != name);
@@ -75,6 +102,13 @@ impl HeaderCache {
     }
 }
 
+thread_local! {
+    /// Envoy's log level for this VM and when it was read: an operator can
+    /// change it at run time, so it is read again after `LOG_LEVEL_TTL_NS`.
+    static LOG_LEVEL: Cell<Option<(u32, u64)>> = const { Cell::new(None) };
+}
+const LOG_LEVEL_TTL_NS: u64 = 1_000_000_000;
+
 /// Host for one HTTP stream; remembers body sizes so bodies can be replaced.
 pub struct ProxyHost {
     pub request_body_size: usize,
@@ -82,6 +116,8 @@ pub struct ProxyHost {
     metric_ids: MetricIds,
     request_headers: HeaderCache,
     response_headers: HeaderCache,
+    /// The clock, read at most once per callback.
+    clock: Cell<Option<u64>>,
 }
 
 impl ProxyHost {
@@ -92,7 +128,13 @@ impl ProxyHost {
             metric_ids,
             request_headers: HeaderCache::new(MapType::HttpRequestHeaders),
             response_headers: HeaderCache::new(MapType::HttpResponseHeaders),
+            clock: Cell::new(None),
         }
+    }
+
+    /// A new callback begins: time has moved on.
+    pub fn begin_callback(&self) {
+        self.clock.set(None);
     }
 
     /// A new callback begins: headers may have changed outside the filter.
@@ -100,20 +142,33 @@ impl ProxyHost {
         self.response_headers.reset();
     }
 
-    fn metric_id(&self, kind: MetricType, name: &str) -> Option<u32> {
-        if let Some(id) = self.metric_ids.borrow().get(name) {
-            return Some(*id);
+    fn metric_id(&self, kind: MetricType, name: &MetricName) -> Option<u32> {
+        if let Some(id) = name.id.get() {
+            return Some(id);
         }
-        match hostcalls::define_metric(kind, name) {
-            Ok(id) => {
-                self.metric_ids.borrow_mut().insert(name.to_string(), id);
-                Some(id)
-            }
-            Err(e) => {
-                log(LogLevel::Warn, &format!("define metric {name}: {e:?}"));
-                None
-            }
-        }
+        // Names built outside the per-VM cache (rare events) are looked up
+        // by name, so each is defined with Envoy once.
+        let known = self.metric_ids.borrow().get(name.as_str()).copied();
+        let id = match known {
+            Some(id) => id,
+            None => match hostcalls::define_metric(kind, name) {
+                Ok(id) => {
+                    self.metric_ids
+                        .borrow_mut()
+                        .insert(name.as_str().into(), id);
+                    id
+                }
+                Err(e) => {
+                    log(
+                        LogLevel::Warn,
+                        &format!("define metric {}: {e:?}", name.as_str()),
+                    );
+                    return None;
+                }
+            },
+        };
+        name.id.set(Some(id));
+        Some(id)
     }
 }
 
@@ -191,10 +246,15 @@ impl Host for ProxyHost {
     }
 
     fn now_nanos(&self) -> u64 {
-        hostcalls::get_current_time()
+        if let Some(now) = self.clock.get() {
+            return now;
+        }
+        let now = hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64)
+            .map_or(0, |d| d.as_nanos() as u64);
+        self.clock.set(Some(now));
+        now
     }
 
     fn metric(&mut self, op: &MetricOp) {
@@ -249,6 +309,25 @@ impl Host for ProxyHost {
         if let Err(e) = hostcalls::set_property(vec![key], Some(value.as_bytes())) {
             log(LogLevel::Debug, &format!("set property {key}: {e:?}"));
         }
+    }
+
+    fn log_enabled(&self, level: CoreLevel) -> bool {
+        let wanted = match level {
+            CoreLevel::Debug => LogLevel::Debug,
+            CoreLevel::Info => LogLevel::Info,
+            CoreLevel::Warn => LogLevel::Warn,
+            CoreLevel::Error => LogLevel::Error,
+        };
+        let now = self.now_nanos();
+        let current = LOG_LEVEL.with(|cached| match cached.get() {
+            Some((level, at)) if now.saturating_sub(at) < LOG_LEVEL_TTL_NS => Some(level),
+            _ => {
+                let level = hostcalls::get_log_level().ok()? as u32;
+                cached.set(Some((level, now)));
+                Some(level)
+            }
+        });
+        current.is_none_or(|current| current <= wanted as u32)
     }
 
     fn log(&self, level: CoreLevel, message: &str) {

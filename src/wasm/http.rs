@@ -23,16 +23,26 @@ impl HttpStream {
         metric_ids: MetricIds,
         context_id: u32,
     ) -> Self {
-        let nanos = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        let seed = nanos ^ (u64::from(context_id) << 32 | u64::from(context_id));
+        let seed = stream_seed(context_id);
         Self {
             flow: gateway.map(|gw| StreamFlow::with_role(gw, seed, role)),
             host: ProxyHost::new(metric_ids),
         }
     }
+}
+
+thread_local! {
+    /// Per-VM seed, read from the clock once; streams mix in their id.
+    static VM_SEED: u64 = hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
+}
+
+/// A distinct random seed per stream without a hostcall per stream.
+fn stream_seed(context_id: u32) -> u64 {
+    let id = u64::from(context_id);
+    VM_SEED.with(|seed| seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (id << 32))
 }
 
 fn action(v: Verdict) -> Action {
@@ -46,6 +56,7 @@ impl Context for HttpStream {}
 
 impl HttpContext for HttpStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.host.begin_callback();
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_request_headers(&mut self.host, end_of_stream)),
             None => {
@@ -62,6 +73,7 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.host.begin_callback();
         self.host.request_body_size = body_size;
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_request_body(&mut self.host, body_size, end_of_stream)),
@@ -70,6 +82,7 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.host.begin_callback();
         self.host.begin_response();
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_response_headers(&mut self.host, end_of_stream)),
@@ -78,6 +91,7 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.host.begin_callback();
         self.host.response_body_size = body_size;
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_response_body(&mut self.host, body_size, end_of_stream)),
@@ -86,6 +100,7 @@ impl HttpContext for HttpStream {
     }
 
     fn on_log(&mut self) {
+        self.host.begin_callback();
         if let Some(flow) = self.flow.as_mut() {
             flow.on_log(&mut self.host);
         }

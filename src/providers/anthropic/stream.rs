@@ -6,7 +6,9 @@ use super::PROVIDER;
 use crate::error::ApiError;
 use crate::hub::{FinishReason, StreamDecoder, StreamEvent};
 use crate::sse::SseEvent;
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Event types Anthropic documents; other named events are ignored even
 /// when their data is not JSON.
@@ -256,12 +258,58 @@ impl AnthropicStreamDecoder {
     }
 }
 
+/// `content_block_delta` carrying a `text_delta`: most of a stream.
+#[derive(Deserialize)]
+struct TextDeltaEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[allow(dead_code)] // required, as on the general path
+    index: u64,
+    #[serde(borrow)]
+    delta: TextDelta<'a>,
+}
+
+#[derive(Deserialize)]
+struct TextDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
+impl AnthropicStreamDecoder {
+    /// The text-delta fast path: parses the event into a borrowed struct
+    /// instead of a JSON tree. `false` leaves the event to the general path
+    /// (other deltas, and anything malformed, whose errors it reports).
+    fn text_delta(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> bool {
+        let Ok(e) = serde_json::from_str::<TextDeltaEvent>(data) else {
+            return false;
+        };
+        if e.kind != "content_block_delta" || e.delta.kind != "text_delta" {
+            return false;
+        }
+        let Some(text) = e.delta.text else {
+            return false;
+        };
+        if !text.is_empty() {
+            out.push(StreamEvent::Text {
+                choice: 0,
+                text: text.into_owned(),
+            });
+        }
+        true
+    }
+}
+
 impl StreamDecoder for AnthropicStreamDecoder {
     fn on_event(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) {
         if self.done {
             return;
         }
         let name = event.event.as_deref();
+        if name == Some("content_block_delta") && self.text_delta(&event.data, out) {
+            return;
+        }
         let v: Value = match serde_json::from_str(&event.data) {
             Ok(v) => v,
             Err(_) if name.is_some_and(|n| !KNOWN_EVENTS.contains(&n)) => return,

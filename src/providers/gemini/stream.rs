@@ -6,7 +6,9 @@ use super::{tool_call_id, MAX_CANDIDATES};
 use crate::error::ApiError;
 use crate::hub::{FinishReason, ResponseContext, StreamDecoder, StreamEvent, Usage};
 use crate::sse::SseEvent;
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Part keys that carry no content of their own.
 const PART_METADATA: &[&str] = &[
@@ -262,6 +264,82 @@ impl GeminiStream {
     }
 }
 
+/// A chunk that carries nothing but candidates' text parts (and the ids).
+/// Any other member — usage, finishReason, function calls, thoughts,
+/// errors, prompt feedback — fails this parse and takes the general path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextChunk<'a> {
+    #[serde(borrow)]
+    candidates: Vec<TextCandidate<'a>>,
+    #[serde(rename = "responseId", borrow, default)]
+    response_id: Option<Cow<'a, str>>,
+    #[serde(rename = "modelVersion", borrow, default)]
+    model_version: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextCandidate<'a> {
+    #[serde(borrow)]
+    content: TextContent<'a>,
+    #[serde(default)]
+    index: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextContent<'a> {
+    #[allow(dead_code)] // accepted, as on the general path
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    parts: Vec<TextPart<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextPart<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+impl GeminiStream {
+    /// What `translate` does for a text-only chunk, without the tree.
+    fn text_chunk(&mut self, chunk: TextChunk, out: &mut Vec<StreamEvent>) -> Result<(), ApiError> {
+        if !self.started {
+            self.started = true;
+            let id = chunk
+                .response_id
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| format!("chatcmpl-{}", self.request_id), Cow::into_owned);
+            let model = chunk
+                .model_version
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| self.model.clone(), Cow::into_owned);
+            out.push(StreamEvent::Start { id, model });
+        }
+        for (pos, cand) in chunk.candidates.into_iter().enumerate() {
+            let index = match cand.index {
+                Some(i) => i,
+                None => u32::try_from(pos).map_err(|_| {
+                    bad_upstream("Gemini returned a candidate with an invalid index.")
+                })?,
+            };
+            self.slot(index)?;
+            for part in cand.content.parts {
+                if !part.text.is_empty() {
+                    out.push(StreamEvent::Text {
+                        choice: index,
+                        text: part.text.into_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl StreamDecoder for GeminiStream {
     fn on_event(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) {
         if self.ended {
@@ -269,6 +347,13 @@ impl StreamDecoder for GeminiStream {
         }
         let data = event.data.trim();
         if data.is_empty() {
+            return;
+        }
+        // Most chunks are text only: parsed into borrowed structs, not a tree.
+        if let Ok(chunk) = serde_json::from_str::<TextChunk>(data) {
+            if let Err(e) = self.text_chunk(chunk, out) {
+                self.fail(e, out);
+            }
             return;
         }
         let result = match serde_json::from_str::<Value>(data) {
@@ -298,6 +383,42 @@ impl StreamDecoder for GeminiStream {
                 ),
                 out,
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    fn ctx() -> ResponseContext {
+        ResponseContext {
+            model: "gemini-2.5-flash".into(),
+            created: 1,
+            request_id: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn text_chunks_translate_as_on_the_general_path() {
+        let chunks = [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"He"},{"text":""},{"text":"llo \"x\""}]},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"resp-1"}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]},"index":1}],"responseId":""}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":"é"}]},"index":3}]}"#,
+        ];
+        for data in chunks {
+            let ev = SseEvent {
+                event: None,
+                data: data.into(),
+                id: None,
+            };
+            let (mut fast, mut general) = (GeminiStream::new(&ctx()), GeminiStream::new(&ctx()));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            fast.on_event(&ev, &mut a);
+            let v: Value = serde_json::from_str(data).unwrap();
+            general.translate(&v, &mut b).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{data}");
+            assert!(!a.is_empty());
         }
     }
 }

@@ -124,8 +124,9 @@ pub struct GatewayFile {
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
 /// Sections the filter itself reads (`PluginConfig`).
-const PLUGIN_SECTIONS: [&str; 12] = [
+const PLUGIN_SECTIONS: [&str; 13] = [
     "providers",
+    "log_fields",
     "models",
     "limits",
     "pricing",
@@ -169,8 +170,12 @@ impl GatewayFile {
                 ),
             ));
         }
-        let plugin: PluginConfig = serde_json::from_value(Value::Object(map))
+        let mut plugin: PluginConfig = serde_json::from_value(Value::Object(map))
             .map_err(|e| ConfigError::new("gateway file", e.to_string()))?;
+        // Filter state nobody reads is not worth writing on every request.
+        if plugin.log_fields.is_none() {
+            plugin.log_fields = Some(envoy.access_log != "none" || envoy.tracing.is_some());
+        }
         // Keys are not needed to render; missing ones only disable providers.
         let gateway = compile(&plugin, &|_| None)?;
         if envoy.route_timeout_seconds == 0 {

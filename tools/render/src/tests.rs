@@ -101,3 +101,25 @@ fn bad_files_name_the_field() {
         assert!(e.problem.contains(problem), "{yaml}: {e}");
     }
 }
+
+#[test]
+fn log_fields_follow_what_reads_them() {
+    let plugin = |file: &str| {
+        let gw = GatewayFile::parse(file).unwrap();
+        let b = render(&gw, "/x/llm_gateway.wasm");
+        let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let value = hcm["http_filters"][0]["typed_config"]["config"]["configuration"]["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        serde_json::from_str::<serde_json::Value>(&value).unwrap()
+    };
+    // No access log, no tracing: nothing reads the filter state.
+    assert_eq!(plugin(FILE)["log_fields"], false);
+    let logged = FILE.replace("access_log: none", "access_log: stdout");
+    assert_eq!(plugin(&logged)["log_fields"], true);
+    // An explicit setting wins (e.g. an access log configured elsewhere).
+    let explicit = format!("{FILE}log_fields: true\n");
+    assert_eq!(plugin(&explicit)["log_fields"], true);
+}
