@@ -12,7 +12,7 @@ VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY
 
-.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench clean
+.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench profile clean
 
 help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
@@ -21,6 +21,7 @@ help:
 	@echo "make render  re-render the shipped envoy/*.yaml from config/*.yaml"
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
 	@echo "make bench   side-by-side benchmark (mock, plain Envoy, llm-gateway, LiteLLM, Portkey) → BENCHMARKS.md"
+	@echo "make profile instructions per request inside Envoy under callgrind (plain, floor filter, llm-gateway)"
 
 build:
 	@scripts/build-wasm.sh build
@@ -60,11 +61,16 @@ lint:
 	CARGO_TARGET_DIR=target/mock cargo clippy --manifest-path $(MOCK_DIR)/Cargo.toml --all-targets -q -- -D warnings
 	scripts/build-wasm.sh clippy
 
-bench: build tools deps
+bench: build tools deps profile
 	@scripts/install-deps.sh wrk bench
 	@mkdir -p target/bench
-	cargo bench -q --bench translate | tee target/bench/translate.txt
-	.venv-bench/bin/python bench/run.py --native target/bench/translate.txt
+	{ cargo bench -q --bench translate; cargo bench -q --bench flow; } | tee target/bench/translate.txt
+	.venv-bench/bin/python bench/run.py --native target/bench/translate.txt --profile target/bench/profile.json
+
+profile: build tools deps
+	@scripts/build-wasm.sh build llm-gateway-floor
+	@command -v valgrind >/dev/null 2>&1 || scripts/install-deps.sh valgrind
+	$(VENV)/bin/python bench/profile.py --out target/bench/profile.json
 
 fmt:
 	cargo fmt --all

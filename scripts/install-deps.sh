@@ -54,6 +54,7 @@ for part in "$@"; do
     wasm-debian) apt_install rustc-web cargo-web rust-web-src rust-web-clippy lld-19 wasi-libc ;;
     venv) venv ;;
     wrk) apt_install wrk ;;
+    valgrind) apt_install valgrind ;;
     bench) bench ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac

