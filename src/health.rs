@@ -121,6 +121,13 @@ fn update<T>(
     key: &str,
     mut f: impl FnMut(State) -> (Option<State>, T),
 ) -> Option<T> {
+    // Most outcomes change nothing (a success on a healthy target): decide
+    // on a plain read first, so such a request neither creates the key nor
+    // reads it twice. `f` only computes, so running it again below is
+    // harmless.
+    if let (None, out) = f(read(store, key)) {
+        return Some(out);
+    }
     cas_update(store, key, RETRIES, State::default, |state| {
         match f(state) {
             (Some(new), out) => Step::Write(new, out),

@@ -264,14 +264,17 @@ impl GeminiStream {
     }
 }
 
-/// A chunk that carries nothing but candidates' text parts (and the ids).
-/// Any other member — usage, finishReason, function calls, thoughts,
-/// errors, prompt feedback — fails this parse and takes the general path.
+/// A chunk that carries nothing but candidates' text parts, the ids and
+/// the running usage (Gemini repeats `usageMetadata` on every chunk). Any
+/// other member — finishReason, function calls, thoughts, errors, prompt
+/// feedback — fails this parse and takes the general path.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TextChunk<'a> {
     #[serde(borrow)]
     candidates: Vec<TextCandidate<'a>>,
+    #[serde(rename = "usageMetadata", default)]
+    usage_metadata: Option<Value>,
     #[serde(rename = "responseId", borrow, default)]
     response_id: Option<Cow<'a, str>>,
     #[serde(rename = "modelVersion", borrow, default)]
@@ -318,6 +321,9 @@ impl GeminiStream {
                 .filter(|s| !s.is_empty())
                 .map_or_else(|| self.model.clone(), Cow::into_owned);
             out.push(StreamEvent::Start { id, model });
+        }
+        if let Some(meta) = chunk.usage_metadata.filter(Value::is_object) {
+            self.usage = Some(usage_from(&meta));
         }
         for (pos, cand) in chunk.candidates.into_iter().enumerate() {
             let index = match cand.index {
@@ -405,6 +411,7 @@ mod fast_path_tests {
             r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"He"},{"text":""},{"text":"llo \"x\""}]},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"resp-1"}"#,
             r#"{"candidates":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]},"index":1}],"responseId":""}"#,
             r#"{"candidates":[{"content":{"parts":[{"text":"é"}]},"index":3}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"x"}]},"index":0}],"usageMetadata":{"promptTokenCount":6,"candidatesTokenCount":2,"totalTokenCount":8},"modelVersion":"m"}"#,
         ];
         for data in chunks {
             let ev = SseEvent {
@@ -418,6 +425,7 @@ mod fast_path_tests {
             let v: Value = serde_json::from_str(data).unwrap();
             general.translate(&v, &mut b).unwrap();
             assert_eq!(format!("{a:?}"), format!("{b:?}"), "{data}");
+            assert_eq!(fast.usage, general.usage, "{data}");
             assert!(!a.is_empty());
         }
     }
