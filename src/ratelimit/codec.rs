@@ -30,6 +30,10 @@ impl Writer {
         buf.push(version);
         Writer(buf)
     }
+    pub(crate) fn u16(mut self, v: u16) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
     pub(crate) fn u32(mut self, v: u32) -> Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
@@ -59,6 +63,11 @@ impl<'a> Reader<'a> {
         if bytes.len() != len {
             return None;
         }
+        Self::open(bytes, kind, version)
+    }
+    /// `None` unless `bytes` starts with `kind`, `version`; for values whose
+    /// length depends on their content, checked with [`Reader::done`].
+    pub(crate) fn open(bytes: &'a [u8], kind: u8, version: u8) -> Option<Self> {
         match bytes {
             [k, v, rest @ ..] if *k == kind && *v == version => Some(Reader { rest }),
             _ => None,
@@ -69,6 +78,9 @@ impl<'a> Reader<'a> {
         self.rest = tail;
         <[u8; N]>::try_from(head).ok()
     }
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
     pub(crate) fn u32(&mut self) -> Option<u32> {
         self.take().map(u32::from_le_bytes)
     }
@@ -77,5 +89,9 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn i64(&mut self) -> Option<i64> {
         self.take().map(i64::from_le_bytes)
+    }
+    /// Every byte was consumed (the value had exactly the expected length).
+    pub(crate) fn done(&self) -> bool {
+        self.rest.is_empty()
     }
 }

@@ -34,7 +34,7 @@ pub mod bucket;
 mod codec;
 /// The encoding every shared-data state implements (limiters, routing
 /// strategies, passive health), so all of them go through [`cas_update`].
-pub(crate) use codec::Codec;
+pub(crate) use codec::{Codec, Reader, Writer};
 pub mod quota;
 pub mod slots;
 

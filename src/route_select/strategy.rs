@@ -59,11 +59,10 @@
 //! key space stays bounded; ids must be unique within a pool.
 
 use super::config::Strategy;
-use super::shared::{Reader, Writer};
 use super::shared::{KIND_IN_FLIGHT, KIND_LATENCY, KIND_ROUND_ROBIN};
 use super::weighted_random;
 use crate::host::SharedStore;
-use crate::ratelimit::{cas_update, read_state, Codec, Contention, Step};
+use crate::ratelimit::{cas_update, read_state, Codec, Contention, Reader, Step, Writer};
 
 /// A usable target of the tier being chosen from, as the flow passes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,7 +419,7 @@ impl Codec for RoundRobin {
         w.finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::new(bytes, KIND_ROUND_ROBIN, RR_VERSION)?;
+        let mut r = Reader::open(bytes, KIND_ROUND_ROBIN, RR_VERSION)?;
         let n = r.u16()?;
         let mut entries = Vec::with_capacity(usize::from(n).min(RR_MAX_CANDIDATES));
         for _ in 0..n {
@@ -515,7 +514,7 @@ impl Codec for InFlight {
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::new(bytes, KIND_IN_FLIGHT, IN_FLIGHT_VERSION)?;
+        let mut r = Reader::open(bytes, KIND_IN_FLIGHT, IN_FLIGHT_VERSION)?;
         let s = Self {
             count: r.u32()?,
             since_ns: r.u64()?,
@@ -598,7 +597,7 @@ impl Codec for Latency {
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::new(bytes, KIND_LATENCY, LATENCY_VERSION)?;
+        let mut r = Reader::open(bytes, KIND_LATENCY, LATENCY_VERSION)?;
         let s = Self {
             ewma_us: r.u64()?,
             samples: r.u32()?,
