@@ -585,6 +585,25 @@ mod translated {
     }
 }
 
+/// A chat request for `gpt-4o-mini` answered 200 with `response` in one
+/// body chunk; the stream is not logged yet.
+fn passthrough_success(f: &mut StreamFlow, response: &[u8]) -> FakeHost {
+    let mut h = request(
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+    );
+    run(f, &mut h);
+    h.resp_headers.insert(":status".into(), "200".into());
+    f.on_response_headers(&mut h, false);
+    h.resp_body = response.to_vec();
+    assert_eq!(
+        f.on_response_body(&mut h, response.len(), true),
+        Verdict::Continue
+    );
+    h
+}
+
 #[test]
 fn every_stream_records_metrics_and_log_fields() {
     let mut f = flow();
@@ -613,17 +632,10 @@ fn every_stream_records_metrics_and_log_fields() {
 
     // A passthrough success: usage read from the body as it passed.
     let mut f = flow();
-    let mut h = request(
-        "POST",
-        "/v1/chat/completions",
-        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+    let mut h = passthrough_success(
+        &mut f,
+        br#"{"usage":{"prompt_tokens":1000,"completion_tokens":10}}"#,
     );
-    run(&mut f, &mut h);
-    h.resp_headers.insert(":status".into(), "200".into());
-    f.on_response_headers(&mut h, false);
-    h.resp_body = br#"{"usage":{"prompt_tokens":1000,"completion_tokens":10}}"#.to_vec();
-    let len = h.resp_body.len();
-    assert_eq!(f.on_response_body(&mut h, len, true), Verdict::Continue);
     assert_eq!(h.log_fields["llmgw.tokens_in"], "1000");
     assert_eq!(h.log_fields["llmgw.provider"], "mock");
     // gpt-4o-mini default price: 1000 × 0.15 + 10 × 0.60 = 156 µUSD.
@@ -638,17 +650,10 @@ fn log_fields_can_be_switched_off() {
     cfg.log_fields = Some(false);
     let gw = Rc::new(compile(&cfg, &|_| None).unwrap());
     let mut f = StreamFlow::new(gw, 1);
-    let mut h = request(
-        "POST",
-        "/v1/chat/completions",
-        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+    let mut h = passthrough_success(
+        &mut f,
+        br#"{"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
     );
-    run(&mut f, &mut h);
-    h.resp_headers.insert(":status".into(), "200".into());
-    f.on_response_headers(&mut h, false);
-    h.resp_body = br#"{"usage":{"prompt_tokens":3,"completion_tokens":1}}"#.to_vec();
-    let len = h.resp_body.len();
-    f.on_response_body(&mut h, len, true);
     f.on_log(&mut h);
     assert!(h.log_fields.is_empty(), "{:?}", h.log_fields);
     // Metrics are unaffected.
