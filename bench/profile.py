@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,14 +28,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench_run  # noqa: E402 — the benchmark's gateway file and Envoy variants
+
 ROOT = Path(__file__).resolve().parent.parent
 WASM = ROOT / "target/wasm32-wasip1/release/llm_gateway.wasm"
-FLOOR = ROOT / "target/wasm32-wasip1/release/llm_gateway_floor.wasm"
 RENDER = ROOT / "target/release/llm-gateway-render"
 MOCK = ROOT / "target/mock/release/mock-provider"
 ENVOY = os.environ.get("ENVOY") or str(ROOT / ".venv/bin/envoy")
-HOST = "127.0.0.1"
-KEY = "sk-profile"
+HOST = bench_run.HOST
+KEY = bench_run.UPSTREAM_KEY
 
 # key, label, model, stream
 SCENARIOS = [
@@ -62,12 +63,6 @@ def envoy_binary() -> str:
     if not found:
         raise RuntimeError(f"{ENVOY} is a script and no envoy binary was found in .venv")
     return found[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
@@ -96,48 +91,23 @@ def stop(p: subprocess.Popen) -> None:
 
 
 def render(work: Path, mock_url: str, port: int, admin: int, key: str) -> Path:
-    """The bootstrap for one scenario (from the renderer `RENDER`, the filter `WASM`)."""
+    """The bootstrap for one scenario (from the renderer `RENDER`, the filter
+    `WASM`), with `bench/run.py`'s gateway file and system variants."""
     import yaml  # the test venv has PyYAML
 
-    cfg = {
-        "listener": {"address": HOST, "port": port},
-        "admin": {"address": HOST, "port": admin},
-        "envoy": {"access_log": "none"},
-        "providers": [
-            {"name": "mock_openai", "type": "openai", "base_url": f"{mock_url}/v1", "api_key": KEY},
-            {"name": "mock_anthropic", "type": "anthropic", "base_url": f"{mock_url}/v1", "api_key": KEY},
-            {"name": "mock_gemini", "type": "gemini", "base_url": f"{mock_url}/v1beta", "api_key": KEY},
-        ],
-        "models": [
-            {"name": "bench-openai", "targets": [{"provider": "mock_openai", "model": "gpt-4o-mini"}]},
-            {"name": "bench-anthropic", "targets": [{"provider": "mock_anthropic",
-                                                     "model": "claude-sonnet-4-5", "max_tokens": 1024}]},
-            {"name": "bench-gemini", "targets": [{"provider": "mock_gemini", "model": "gemini-2.5-flash"}]},
-        ],
-    }
     src, out = work / f"{key}.gateway.yaml", work / f"{key}.envoy.yaml"
-    src.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    src.write_text(yaml.safe_dump(bench_run.gateway_config(mock_url, port, admin), sort_keys=False))
     subprocess.run([str(RENDER), "--config", str(src), "--wasm", str(WASM), "--out", str(out)], check=True)
     if key.startswith(("plain", "floor")):
         boot = yaml.safe_load(out.read_text())
-        hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-        if key.startswith("plain"):
-            hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
-            for vh in hcm["route_config"]["virtual_hosts"]:
-                for route in vh["routes"]:
-                    route["route"] = {"cluster": "llmgw_mock_openai", "timeout": "300s"}
-                    route.pop("request_headers_to_remove", None)
-        else:
-            wasm = hcm["http_filters"][0]["typed_config"]["config"]
-            wasm["vm_config"]["code"]["local"]["filename"] = str(FLOOR)
-            wasm["configuration"]["value"] = "llmgw_mock_openai"
+        (bench_run.without_filter if key.startswith("plain") else bench_run.with_floor_filter)(boot)
         out.write_text(yaml.safe_dump(boot, sort_keys=False))
     return out
 
 
 def measure(work: Path, mock_url: str, key: str, model: str, stream: bool,
             requests: int, warmup: int) -> dict:
-    port, admin = free_port(), free_port()
+    port, admin = bench_run.free_port(), bench_run.free_port()
     boot = render(work, mock_url, port, admin, key)
     out = work / f"callgrind.{key}"
     for f in glob.glob(f"{out}*"):
@@ -207,7 +177,7 @@ def main() -> int:
             print(f"profile: {tool} not found (apt-get install valgrind)", file=sys.stderr)
             return 2
     work = Path(tempfile.mkdtemp(prefix="llmgw-profile-"))
-    mport = free_port()
+    mport = bench_run.free_port()
     mock = subprocess.Popen([str(MOCK), "--listen", f"{HOST}:{mport}", "--no-record"],
                             stdout=subprocess.DEVNULL, start_new_session=True)
     results = {}

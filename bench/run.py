@@ -558,8 +558,9 @@ def start_mock(ctx: Ctx) -> None:
     ctx.commands["mock"] = p.command
 
 
-def gateway_config(ctx: Ctx, port: int, admin: int) -> dict:
-    m = ctx.mock_url
+def gateway_config(mock_url: str, port: int, admin: int) -> dict:
+    """The gateway file every llm-gateway system here runs (also `bench/profile.py`)."""
+    m = mock_url
     return {
         "listener": {"address": HOST, "port": port},
         "admin": {"address": HOST, "port": admin},
@@ -585,7 +586,7 @@ def gateway_config(ctx: Ctx, port: int, admin: int) -> dict:
 def render_gateway(ctx: Ctx, name: str) -> tuple[Path, int, int]:
     port, admin = free_port(), free_port()
     cfg = ctx.workdir / f"{name}.gateway.yaml"
-    cfg.write_text(yaml.safe_dump(gateway_config(ctx, port, admin), sort_keys=False))
+    cfg.write_text(yaml.safe_dump(gateway_config(ctx.mock_url, port, admin), sort_keys=False))
     out = ctx.workdir / f"{name}.envoy.yaml"
     subprocess.run([str(RENDER), "--config", str(cfg), "--wasm", str(WASM), "--out", str(out)],
                    check=True)
@@ -593,18 +594,36 @@ def render_gateway(ctx: Ctx, name: str) -> tuple[Path, int, int]:
     return out, port, admin
 
 
-def plain_envoy_config(ctx: Ctx) -> tuple[Path, int, int]:
-    """The rendered gateway bootstrap minus the Wasm filter, its route pointed at
-    the mock's OpenAI cluster: every other Envoy setting stays identical."""
-    rendered, port, admin = render_gateway(ctx, "envoy-plain-src")
-    boot = yaml.safe_load(rendered.read_text())
-    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+def _hcm(boot: dict) -> dict:
+    return boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def without_filter(boot: dict) -> None:
+    """A rendered bootstrap minus the Wasm filter, every route sent to the
+    mock's OpenAI cluster; every other Envoy setting stays identical."""
+    hcm = _hcm(boot)
     hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
     assert [f["name"] for f in hcm["http_filters"]] == ["envoy.filters.http.router"]
     for vh in hcm["route_config"]["virtual_hosts"]:
         for route in vh["routes"]:
             route["route"] = {"cluster": "llmgw_mock_openai", "timeout": "300s"}
             route.pop("request_headers_to_remove", None)
+
+
+def with_floor_filter(boot: dict) -> None:
+    """A rendered bootstrap with the floor filter in place of llm-gateway,
+    routing every request to the mock's OpenAI cluster."""
+    wasm = _hcm(boot)["http_filters"][0]["typed_config"]["config"]
+    wasm["vm_config"]["code"]["local"]["filename"] = str(FLOOR_WASM)
+    wasm["configuration"]["value"] = "llmgw_mock_openai"
+
+
+def plain_envoy_config(ctx: Ctx) -> tuple[Path, int, int]:
+    """The rendered gateway bootstrap minus the Wasm filter, its route pointed at
+    the mock's OpenAI cluster: every other Envoy setting stays identical."""
+    rendered, port, admin = render_gateway(ctx, "envoy-plain-src")
+    boot = yaml.safe_load(rendered.read_text())
+    without_filter(boot)
     out = ctx.workdir / "envoy-plain.yaml"
     out.write_text(yaml.safe_dump(boot, sort_keys=False))
     return out, port, admin
@@ -618,10 +637,7 @@ def sys_floor(ctx: Ctx):
         raise RuntimeError(f"{FLOOR_WASM} missing: `make profile` builds it")
     rendered, port, admin = render_gateway(ctx, "floor-src")
     boot = yaml.safe_load(rendered.read_text())
-    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    wasm = hcm["http_filters"][0]["typed_config"]["config"]
-    wasm["vm_config"]["code"]["local"]["filename"] = str(FLOOR_WASM)
-    wasm["configuration"]["value"] = "llmgw_mock_openai"
+    with_floor_filter(boot)
     out = ctx.workdir / "envoy-floor.yaml"
     out.write_text(yaml.safe_dump(boot, sort_keys=False))
     return _sys_mock_openai_envoy(
