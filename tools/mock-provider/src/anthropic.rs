@@ -7,9 +7,10 @@ use hyper::Method;
 use serde_json::{json, Map, Value};
 
 use crate::common::{
-    char_chunks, check_key, json_resp, plan, to_json_line, words, Auth, Ctx, Finish, PlanInput,
-    Resp,
+    char_chunks, check_key, json_resp, plan, to_json_line, with_key, words, Auth, Ctx, Finish,
+    PlanInput, Resp,
 };
+use crate::inject::Wire;
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -41,9 +42,30 @@ fn invalid(message: impl AsRef<str>) -> Resp {
     error(400, message.as_ref())
 }
 
-/// Default body for `x-mock-status`.
-pub fn status_error(status: u16) -> Resp {
-    let message = match status {
+/// Default body for `x-mock-status`; with `x-mock-echo-key`, the key is in
+/// `error.type` and `error.message`.
+pub fn status_error(status: u16, key: Option<&str>) -> Resp {
+    let message = status_message(status);
+    match key {
+        Some(k) => json_resp(
+            status,
+            &json!({"type": "error", "error": {"type": k, "message": with_key(message, k)}}),
+        ),
+        None => error(status, message),
+    }
+}
+
+/// The in-band `error` event of a stream (`x-mock-sse-inject: error@N`).
+pub fn in_band_error(key: Option<&str>) -> Value {
+    let message = status_message(529);
+    match key {
+        Some(k) => json!({"type": "error", "error": {"type": k, "message": with_key(message, k)}}),
+        None => json!({"type": "error", "error": {"type": error_type(529), "message": message}}),
+    }
+}
+
+fn status_message(status: u16) -> &'static str {
+    match status {
         400 => "Invalid request.",
         401 => "invalid x-api-key",
         402 => "Your credit balance is too low to access the Anthropic API.",
@@ -56,8 +78,7 @@ pub fn status_error(status: u16) -> Resp {
         529 => "Overloaded",
         s if s >= 500 => "Internal server error",
         _ => "The request failed.",
-    };
-    error(status, message)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -728,7 +749,7 @@ fn messages(ctx: &Ctx<'_>, req: Req) -> Resp {
             if index == 0 {
                 events.push(ping());
             }
-            for piece in char_chunks(&p.text, n) {
+            for piece in ctx.text_pieces(&p.text) {
                 events.push(event(
                     "content_block_delta",
                     &json!({"type": "content_block_delta", "index": index,
@@ -748,5 +769,5 @@ fn messages(ctx: &Ctx<'_>, req: Req) -> Resp {
                 "usage": {"output_tokens": output_tokens}}),
     ));
     events.push(event("message_stop", &json!({"type": "message_stop"})));
-    ctx.stream("text/event-stream; charset=utf-8", events)
+    ctx.stream(Wire::Anthropic, events)
 }

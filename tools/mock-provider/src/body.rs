@@ -1,7 +1,10 @@
-//! Response bodies: a plain full body (sent with Content-Length) and a scripted
-//! event stream (sent chunked) that implements the streaming knobs: delay between
-//! events, re-framing into fixed-size body frames, and aborting after N events.
+//! Response bodies: a plain full body (sent with Content-Length), a scripted
+//! event stream (sent chunked) that implements the streaming knobs (delay
+//! between events, re-framing into fixed-size body frames, compression,
+//! aborting or stalling after N events), a full body cut short by a fault
+//! knob, and a wrapper that tells the connection when a response is over.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,10 +12,20 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, SizeHint};
+use tokio::sync::oneshot;
+
+use crate::encoding::StreamEncoder;
 
 pub enum Body {
     Full(Option<Bytes>),
     Stream(Box<EventStream>),
+    Cut(Box<CutBody>),
+    /// `_done` is dropped with the body, i.e. once hyper has written the
+    /// whole response (or given up on it).
+    Tracked {
+        body: Box<Body>,
+        _done: oneshot::Sender<()>,
+    },
 }
 
 impl Body {
@@ -39,6 +52,58 @@ pub struct StreamOpts {
     pub split_bytes: Option<usize>,
     /// After this many events, abort the connection (no terminating chunk).
     pub reset_after: Option<usize>,
+    /// After this many events, send nothing more but keep the connection.
+    pub stall_after: Option<usize>,
+    /// After this many events, end the body cleanly (the rest is dropped).
+    pub end_after: Option<usize>,
+}
+
+/// What happens once a stream or a cut body reaches its cut point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CutEnd {
+    /// Drop the connection (hyper closes it on a body error).
+    Reset,
+    /// Send nothing more and never finish; the connection stays open until
+    /// the client leaves or the server stops.
+    Stall,
+}
+
+/// A non-stream body of which only `head` is sent (under the full body's
+/// Content-Length, set by the caller) before `end`.
+pub struct CutBody {
+    head: Option<Bytes>,
+    end: CutEnd,
+    flushed: bool,
+}
+
+impl CutBody {
+    pub fn new(head: Bytes, end: CutEnd) -> CutBody {
+        CutBody {
+            head: (!head.is_empty()).then_some(head),
+            end,
+            flushed: false,
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        if !self.flushed {
+            // Give hyper one turn to flush the head (and the bytes so far).
+            self.flushed = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        match self.end {
+            CutEnd::Reset => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "x-mock-reset-mid-body: aborting the response",
+            )))),
+            // Never woken again: the task parks until the connection goes away.
+            CutEnd::Stall => Poll::Pending,
+        }
+    }
 }
 
 pub struct EventStream {
@@ -50,7 +115,8 @@ pub struct EventStream {
     /// Return `Pending` once (after waking ourselves) before producing the next
     /// frame, so hyper flushes every frame as its own write.
     yield_next: bool,
-    reset_flushed: bool,
+    cut_flushed: bool,
+    encoder: Option<StreamEncoder>,
     done: bool,
 }
 
@@ -63,8 +129,25 @@ impl EventStream {
             sleep: None,
             buf: BytesMut::new(),
             yield_next: false,
-            reset_flushed: false,
+            cut_flushed: false,
+            encoder: None,
             done: false,
+        }
+    }
+
+    /// Compress the stream from here on (set before the first poll).
+    pub fn set_encoder(&mut self, encoder: StreamEncoder) {
+        self.encoder = Some(encoder);
+    }
+
+    /// The cut point reached, if any (a reset wins over a stall at the same point).
+    fn cut(&self) -> Option<CutEnd> {
+        if self.opts.reset_after.is_some_and(|r| self.emitted >= r) {
+            Some(CutEnd::Reset)
+        } else if self.opts.stall_after.is_some_and(|s| self.emitted >= s) {
+            Some(CutEnd::Stall)
+        } else {
+            None
         }
     }
 
@@ -85,16 +168,20 @@ impl EventStream {
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
                 }
             }
-            if self.opts.reset_after.is_some_and(|r| self.emitted >= r) {
+            if let Some(end) = self.cut() {
                 if !self.buf.is_empty() {
                     let frame = self.buf.split().freeze();
                     self.yield_next = true;
                     return Poll::Ready(Some(Ok(Frame::data(frame))));
                 }
-                if !self.reset_flushed {
+                if !self.cut_flushed {
                     // Give hyper one turn to flush what was written so far.
-                    self.reset_flushed = true;
+                    self.cut_flushed = true;
                     cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                if end == CutEnd::Stall {
+                    // Never woken again: the task parks until the connection goes away.
                     return Poll::Pending;
                 }
                 // hyper drops the connection on a body error: the peer sees the
@@ -111,7 +198,8 @@ impl EventStream {
                 }
                 self.sleep = None;
             }
-            match self.events.next() {
+            let ended = self.opts.end_after.is_some_and(|n| self.emitted >= n);
+            match if ended { None } else { self.events.next() } {
                 Some(ev) => {
                     self.emitted += 1;
                     if let Some(d) = self.opts.delay {
@@ -119,6 +207,14 @@ impl EventStream {
                             self.sleep = Some(Box::pin(tokio::time::sleep(d)));
                         }
                     }
+                    let ev = match self.encoder.as_mut().map(|e| e.encode(&ev)) {
+                        None => ev,
+                        Some(Ok(compressed)) => compressed,
+                        Some(Err(e)) => {
+                            self.done = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    };
                     if self.opts.split_bytes.is_some() {
                         self.buf.extend_from_slice(&ev);
                         continue;
@@ -134,6 +230,27 @@ impl EventStream {
                         self.opts.reset_after = Some(self.emitted);
                         continue;
                     }
+                    if self.opts.stall_after.is_some() {
+                        self.opts.stall_after = Some(self.emitted);
+                        continue;
+                    }
+                    if let Some(encoder) = self.encoder.take() {
+                        // The compressed stream's trailer, framed like any other bytes.
+                        match encoder.finish() {
+                            Ok(tail) if self.opts.split_bytes.is_some() => {
+                                self.buf.extend_from_slice(&tail);
+                                continue;
+                            }
+                            Ok(tail) if !tail.is_empty() => {
+                                return Poll::Ready(Some(Ok(Frame::data(tail))));
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                self.done = true;
+                                return Poll::Ready(Some(Err(e)));
+                            }
+                        }
+                    }
                     self.done = true;
                     if !self.buf.is_empty() {
                         let frame = self.buf.split().freeze();
@@ -146,8 +263,6 @@ impl EventStream {
     }
 }
 
-use std::future::Future;
-
 impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = io::Error;
@@ -159,6 +274,8 @@ impl hyper::body::Body for Body {
         match self.get_mut() {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(s) => s.poll_next(cx),
+            Body::Cut(c) => c.poll_next(cx),
+            Body::Tracked { body, .. } => Pin::new(body.as_mut()).poll_frame(cx),
         }
     }
 
@@ -166,6 +283,8 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(b) => b.is_none(),
             Body::Stream(s) => s.done,
+            Body::Cut(_) => false,
+            Body::Tracked { body, .. } => body.is_end_stream(),
         }
     }
 
@@ -173,7 +292,9 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Full(None) => SizeHint::with_exact(0),
-            Body::Stream(_) => SizeHint::default(),
+            // Unknown: hyper then frames by the Content-Length header given.
+            Body::Stream(_) | Body::Cut(_) => SizeHint::default(),
+            Body::Tracked { body, .. } => body.size_hint(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 pub const USAGE: &str = "\
 Usage: mock-provider [--listen ADDR] [--api-key KEY] [--no-record] [--threads N]
+                     [--compress] [--max-requests-per-connection N]
 
 Options:
   --listen ADDR   address to bind (default 127.0.0.1:18080; port 0 picks a free port)
@@ -12,6 +13,11 @@ Options:
                   accept requests without a key)
   --no-record     do not record requests (GET /__mock/requests then returns [])
   --threads N     number of tokio worker threads (default: number of CPUs)
+  --compress      compress answers per the request's accept-encoding, as real
+                  providers do (x-mock-encoding: auto for every request)
+  --max-requests-per-connection N
+                  close a keep-alive connection after its Nth response
+                  (no connection: close header; an idle close)
   -h, --help      print this help
 
 Once listening, prints `mock-provider listening on IP:PORT` on stdout.
@@ -23,6 +29,8 @@ pub struct Config {
     pub api_key: Option<String>,
     pub record: bool,
     pub threads: Option<usize>,
+    pub compress: bool,
+    pub max_requests_per_connection: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -36,6 +44,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut api_key = None;
     let mut record = true;
     let mut threads = None;
+    let mut compress = false;
+    let mut max_requests_per_connection = None;
 
     let mut i = 0;
     while i < args.len() {
@@ -75,6 +85,17 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 }
                 threads = Some(n);
             }
+            "--compress" => compress = true,
+            "--max-requests-per-connection" => {
+                let v = value("--max-requests-per-connection")?;
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--max-requests-per-connection: not a number: {v}"))?;
+                if n == 0 {
+                    return Err("--max-requests-per-connection must be at least 1".into());
+                }
+                max_requests_per_connection = Some(n);
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
         i += 1;
@@ -88,6 +109,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         api_key,
         record,
         threads,
+        compress,
+        max_requests_per_connection,
     }))
 }
 
@@ -108,6 +131,8 @@ mod tests {
             "--no-record",
             "--threads",
             "3",
+            "--compress",
+            "--max-requests-per-connection=2",
         ]) else {
             panic!("expected a config")
         };
@@ -115,12 +140,16 @@ mod tests {
         assert_eq!(c.api_key.as_deref(), Some("k"));
         assert!(!c.record);
         assert_eq!(c.threads, Some(3));
+        assert!(c.compress);
+        assert_eq!(c.max_requests_per_connection, Some(2));
     }
 
     #[test]
     fn rejects_bad_input() {
         assert!(p(&["--listen", "nope"]).is_err());
         assert!(p(&["--threads", "0"]).is_err());
+        assert!(p(&["--max-requests-per-connection", "0"]).is_err());
+        assert!(p(&["--max-requests-per-connection", "x"]).is_err());
         assert!(p(&["--api-key"]).is_err());
         assert!(p(&["--bogus"]).is_err());
         assert!(matches!(p(&["--help"]), Ok(Parsed::Help)));

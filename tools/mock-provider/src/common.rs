@@ -1,6 +1,7 @@
 //! Helpers shared by the provider emulations: token counting, reply planning,
 //! chunking, embeddings and response construction.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -9,8 +10,9 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use serde_json::Value;
 
 use crate::body::{Body, EventStream};
+use crate::inject::{self, Wire};
 use crate::knobs::Knobs;
-use crate::server::State;
+use crate::server::{Family, State};
 
 pub type Resp = Response<Body>;
 
@@ -36,14 +38,87 @@ impl Ctx<'_> {
         query_param(self.query, name)
     }
 
-    pub fn stream(&self, content_type: &'static str, events: Vec<Bytes>) -> Resp {
+    /// A streamed answer made of `events` (already framed for `wire`, except
+    /// the bare elements of `Wire::GeminiArray`, which are framed here).
+    pub fn stream(&self, wire: Wire, mut events: Vec<Bytes>) -> Resp {
+        if let Some(inj) = self.knobs.sse_inject {
+            inject::apply(&mut events, wire, inj, self.knobs.credential.as_deref());
+        }
+        if wire == Wire::GeminiArray {
+            events = json_array_pieces(events);
+        }
         let stream = EventStream::new(events, self.knobs.stream_opts());
         let mut resp = Response::new(Body::Stream(Box::new(stream)));
         let h = resp.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(wire.content_type()));
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         resp
     }
+
+    /// The pieces of reply text for content events: `chunk_chars` characters
+    /// each, after a first piece of `x-mock-oversize-event` filler bytes.
+    pub fn text_pieces<'t>(&self, text: &'t str) -> Vec<Cow<'t, str>> {
+        let chunks = char_chunks(text, self.knobs.chunk_chars);
+        let mut out = Vec::with_capacity(chunks.len() + 1);
+        if let Some(n) = self.knobs.oversize_event {
+            out.push(Cow::Owned("x".repeat(n)));
+        }
+        out.extend(chunks.into_iter().map(Cow::Borrowed));
+        out
+    }
+}
+
+/// Elements of a streamed JSON array, framed as Gemini sends them:
+/// `[` before the first, `,\r\n` between, `]` after the last.
+fn json_array_pieces(elements: Vec<Bytes>) -> Vec<Bytes> {
+    let last = elements.len().saturating_sub(1);
+    elements
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let sep: &[u8] = if i == 0 { b"[" } else { b",\r\n" };
+            let end: &[u8] = if i == last { b"]" } else { b"" };
+            Bytes::from([sep, &e[..], end].concat())
+        })
+        .collect()
+}
+
+/// The credential a request carried, as `x-mock-echo-key` echoes it: the
+/// one the family authenticates with (bearer token, `api-key`, `x-api-key`,
+/// `x-goog-api-key` or `?key=`), else the first of those present, else "".
+pub fn credential(family: Family, headers: &HeaderMap, query: Option<&str>) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+    };
+    let bearer = || {
+        header("authorization").map(|auth| match auth.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                token.trim().to_string()
+            }
+            _ => auth,
+        })
+    };
+    let own = match family {
+        Family::OpenAi => bearer(),
+        Family::Azure => header("api-key"),
+        Family::Anthropic => header("x-api-key"),
+        Family::Gemini => header("x-goog-api-key").or_else(|| query_param(query, "key")),
+    };
+    own.or_else(bearer)
+        .or_else(|| {
+            ["api-key", "x-api-key", "x-goog-api-key"]
+                .iter()
+                .find_map(|n| header(n))
+        })
+        .or_else(|| query_param(query, "key"))
+        .unwrap_or_default()
+}
+
+/// A provider message with the echoed credential appended.
+pub fn with_key(message: &str, key: &str) -> String {
+    format!("{message} (api key: {key})")
 }
 
 // ---------------------------------------------------------------------------
@@ -322,6 +397,12 @@ pub fn plan(knobs: &Knobs, input: PlanInput<'_>) -> Plan {
             text.truncate(end);
             finish = Finish::MaxTokens;
         }
+    }
+    if let Some(key) = &knobs.credential {
+        // After the cuts, so the key is always there to be found.
+        text.push_str(" (api key: ");
+        text.push_str(key);
+        text.push(')');
     }
     Plan {
         output_tokens: words(&text),

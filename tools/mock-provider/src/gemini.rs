@@ -9,9 +9,10 @@ use hyper::Method;
 use serde_json::{json, Map, Value};
 
 use crate::common::{
-    as_uint, char_chunks, check_key, embedding, json_resp, plan, to_json_line, words, Auth, Ctx,
-    Finish, PlanInput, Resp,
+    as_uint, char_chunks, check_key, embedding, json_resp, plan, to_json_line, with_key, words,
+    Auth, Ctx, Finish, PlanInput, Resp,
 };
+use crate::inject::Wire;
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -63,9 +64,30 @@ fn payload_error(message: String) -> Resp {
     )
 }
 
-/// Default body for `x-mock-status`.
-pub fn status_error(code: u16) -> Resp {
-    let message = match code {
+/// Default body for `x-mock-status`; with `x-mock-echo-key`, the key is in
+/// `error.message` and `error.status`.
+pub fn status_error(code: u16, key: Option<&str>) -> Resp {
+    let message = status_message(code);
+    match key {
+        Some(k) => json_resp(
+            code,
+            &json!({"error": {"code": code, "message": with_key(message, k), "status": k}}),
+        ),
+        None => error(code, message),
+    }
+}
+
+/// The in-band error object of a stream (`x-mock-sse-inject: error@N`).
+pub fn in_band_error(key: Option<&str>) -> Value {
+    let message = status_message(503);
+    match key {
+        Some(k) => json!({"error": {"code": 503, "message": with_key(message, k), "status": k}}),
+        None => json!({"error": {"code": 503, "message": message, "status": status_name(503)}}),
+    }
+}
+
+fn status_message(code: u16) -> &'static str {
+    match code {
         400 => "Request contains an invalid argument.",
         401 => "Request had invalid authentication credentials.",
         403 => "The caller does not have permission",
@@ -76,8 +98,7 @@ pub fn status_error(code: u16) -> Resp {
         504 => "The request timed out. Please try again.",
         c if c >= 500 => "An internal error has occurred.",
         _ => "The request failed.",
-    };
-    error(code, message)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -783,7 +804,7 @@ fn generate(
     match call {
         Some(c) => chunks.push(response(vec![c], true)),
         None => {
-            let pieces = char_chunks(&p.text, n);
+            let pieces = ctx.text_pieces(&p.text);
             if pieces.is_empty() {
                 chunks.push(response(vec![json!({"text": ""})], true));
             }
@@ -800,20 +821,14 @@ fn generate(
             .iter()
             .map(|c| Bytes::from(format!("data: {}\r\n\r\n", to_json_line(c))))
             .collect();
-        Ok(ctx.stream("text/event-stream", events))
+        Ok(ctx.stream(Wire::GeminiSse, events))
     } else {
         // Without alt=sse the API streams one JSON array, element by element.
-        let last = chunks.len().saturating_sub(1);
-        let events = chunks
+        let elements = chunks
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let sep = if i == 0 { "[" } else { ",\r\n" };
-                let end = if i == last { "]" } else { "" };
-                Bytes::from(format!("{sep}{}{end}", to_json_line(c)))
-            })
+            .map(|c| Bytes::from(to_json_line(c)))
             .collect();
-        Ok(ctx.stream("application/json; charset=UTF-8", events))
+        Ok(ctx.stream(Wire::GeminiArray, elements))
     }
 }
 

@@ -7,8 +7,12 @@ use hyper::header::HeaderValue;
 use hyper::HeaderMap;
 
 use crate::body::StreamOpts;
+use crate::encoding::EncodingChoice;
+use crate::inject::Inject;
 
 pub const DEFAULT_CHUNK_CHARS: usize = 8;
+/// Upper bound for `x-mock-oversize-event` (the filler is built in memory).
+pub const MAX_OVERSIZE_EVENT: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Knobs {
@@ -27,6 +31,22 @@ pub struct Knobs {
     /// Apply `status` only to requests whose path starts with this (lets a
     /// test fail one provider's API while another's succeeds).
     pub status_path_prefix: Option<String>,
+    /// `None`: the server's default (`--compress` makes it `auto`).
+    pub encoding: Option<EncodingChoice>,
+    pub reset_before_headers: bool,
+    pub reset_mid_body: Option<usize>,
+    pub truncate_body: Option<usize>,
+    pub content_type: Option<HeaderValue>,
+    pub body: Option<Bytes>,
+    pub stall_after: Option<usize>,
+    pub end_after: Option<usize>,
+    pub sse_inject: Option<Inject>,
+    pub oversize_event: Option<usize>,
+    pub echo_key: bool,
+    /// The credential the request carried; filled in by the server when
+    /// `echo_key` is set (it also needs the query string).
+    pub credential: Option<String>,
+    pub connection_close: bool,
 }
 
 impl Default for Knobs {
@@ -45,6 +65,19 @@ impl Default for Knobs {
             tool_args: None,
             reasoning: None,
             status_path_prefix: None,
+            encoding: None,
+            reset_before_headers: false,
+            reset_mid_body: None,
+            truncate_body: None,
+            content_type: None,
+            body: None,
+            stall_after: None,
+            end_after: None,
+            sse_inject: None,
+            oversize_event: None,
+            echo_key: false,
+            credential: None,
+            connection_close: false,
         }
     }
 }
@@ -59,6 +92,17 @@ fn number<T: std::str::FromStr>(name: &str, v: &HeaderValue) -> Result<T, String
     s.trim()
         .parse::<T>()
         .map_err(|_| format!("mock-provider: invalid value for {name}: {s:?}"))
+}
+
+/// On/off knobs take `1`/`true` or `0`/`false`.
+fn flag(name: &str, v: &HeaderValue) -> Result<bool, String> {
+    match text(v).trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        other => Err(format!(
+            "mock-provider: invalid value for {name}: {other:?} (expected 1 or 0)"
+        )),
+    }
 }
 
 impl Knobs {
@@ -102,19 +146,54 @@ impl Knobs {
                 "tool-args" => k.tool_args = Some(text(value)),
                 "reasoning" => k.reasoning = Some(text(value)),
                 "status-path-prefix" => k.status_path_prefix = Some(text(value)),
+                "encoding" => {
+                    k.encoding = Some(EncodingChoice::parse(&text(value)).ok_or_else(|| {
+                        format!(
+                            "mock-provider: invalid value for {name}: {:?} (expected auto, gzip, deflate, br or identity)",
+                            text(value)
+                        )
+                    })?)
+                }
+                "reset-before-headers" => k.reset_before_headers = flag(name, value)?,
+                "reset-mid-body" => k.reset_mid_body = Some(number(name, value)?),
+                "truncate-body" => k.truncate_body = Some(number(name, value)?),
+                "content-type" => k.content_type = Some(value.clone()),
+                "body" => k.body = Some(Bytes::copy_from_slice(value.as_bytes())),
+                "stall-after" => k.stall_after = Some(number(name, value)?),
+                "end-after" => k.end_after = Some(number(name, value)?),
+                "sse-inject" => {
+                    k.sse_inject = Some(Inject::parse(&text(value)).ok_or_else(|| {
+                        format!(
+                            "mock-provider: invalid value for {name}: {:?} (expected KIND@N, KIND one of badjson, badutf8, nofield, error)",
+                            text(value)
+                        )
+                    })?)
+                }
+                "oversize-event" => {
+                    let n: usize = number(name, value)?;
+                    if n > MAX_OVERSIZE_EVENT {
+                        return Err(format!(
+                            "mock-provider: x-mock-oversize-event must be at most {MAX_OVERSIZE_EVENT}, got {n}"
+                        ));
+                    }
+                    k.oversize_event = Some(n);
+                }
+                "echo-key" => k.echo_key = flag(name, value)?,
+                "connection-close" => k.connection_close = flag(name, value)?,
                 _ => {}
             }
         }
         Ok(k)
     }
 
-    /// Drops `status` (and its body) when the request's path is not the one
+    /// Drops `status` (and its bodies) when the request's path is not the one
     /// `x-mock-status-path-prefix` names.
     pub fn scoped_to(mut self, path: &str) -> Knobs {
         if let Some(prefix) = &self.status_path_prefix {
             if !path.starts_with(prefix.as_str()) {
                 self.status = None;
                 self.error_body = None;
+                self.body = None;
             }
         }
         self
@@ -128,6 +207,8 @@ impl Knobs {
                 .map(Duration::from_millis),
             split_bytes: self.split_bytes,
             reset_after: self.reset_after,
+            stall_after: self.stall_after,
+            end_after: self.end_after,
         }
     }
 }

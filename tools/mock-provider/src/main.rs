@@ -13,10 +13,14 @@ mod anthropic;
 mod body;
 mod cli;
 mod common;
+mod encoding;
+mod faults;
 mod gemini;
+mod inject;
 mod knobs;
 mod openai;
 mod record;
+mod responses;
 mod server;
 
 use std::io::Write;

@@ -7,8 +7,10 @@ use serde_json::{json, Map, Value};
 
 use crate::common::{
     as_uint, base64, char_chunks, check_key, embedding, json_resp, json_type, now_secs, plan,
-    to_json_line, words, Auth, Ctx, Finish, Plan, PlanInput, Resp,
+    to_json_line, with_key, words, Auth, Ctx, Finish, Plan, PlanInput, Resp,
 };
+use crate::inject::Wire;
+use crate::responses;
 
 const SYSTEM_FINGERPRINT: &str = "fp_mock";
 const ROLES: [&str; 6] = [
@@ -36,13 +38,34 @@ pub fn error(
     )
 }
 
-fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> Resp {
+pub(crate) fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> Resp {
     error(400, message, "invalid_request_error", param, code)
 }
 
-/// Default body for `x-mock-status` on OpenAI-compatible paths.
-pub fn status_error(status: u16) -> Resp {
-    let (message, kind, code): (&str, &str, Option<&str>) = match status {
+/// Default body for `x-mock-status` on OpenAI-compatible paths; with
+/// `x-mock-echo-key`, the key is put in every field.
+pub fn status_error(status: u16, key: Option<&str>) -> Resp {
+    let (message, kind, code) = status_parts(status);
+    match key {
+        Some(k) => error(status, &with_key(message, k), k, Some(k), Some(k)),
+        None => error(status, message, kind, None, code),
+    }
+}
+
+/// The in-band error event of a chat completion stream (`x-mock-sse-inject: error@N`).
+pub fn in_band_error(key: Option<&str>) -> Value {
+    let (message, kind, code) = status_parts(500);
+    match key {
+        Some(k) => {
+            json!({"error": {"message": with_key(message, k), "type": k, "param": k, "code": k}})
+        }
+        None => json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
+    }
+}
+
+/// (message, type, code) of OpenAI's error for an HTTP status.
+fn status_parts(status: u16) -> (&'static str, &'static str, Option<&'static str>) {
+    match status {
         400 => ("Invalid request.", "invalid_request_error", None),
         401 => (
             "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
@@ -79,8 +102,7 @@ pub fn status_error(status: u16) -> Resp {
         504 => ("Gateway timeout.", "server_error", None),
         s if s >= 500 => ("The server had an error while processing your request.", "server_error", None),
         _ => ("The request failed.", "invalid_request_error", None),
-    };
-    error(status, message, kind, None, code)
+    }
 }
 
 fn azure_error(status: u16, message: &str) -> Resp {
@@ -90,8 +112,9 @@ fn azure_error(status: u16, message: &str) -> Resp {
     )
 }
 
-/// Default body for `x-mock-status` on Azure paths (Azure's own error shape).
-pub fn azure_status_error(status: u16) -> Resp {
+/// Default body for `x-mock-status` on Azure paths (Azure's own error shape);
+/// with `x-mock-echo-key`, the key is in `code` and `message`.
+pub fn azure_status_error(status: u16, key: Option<&str>) -> Resp {
     let message = match status {
         400 => "Bad request.",
         401 => AZURE_ACCESS_DENIED,
@@ -103,7 +126,13 @@ pub fn azure_status_error(status: u16) -> Resp {
         s if s >= 500 => "The server had an error while processing your request.",
         _ => "The request failed.",
     };
-    azure_error(status, message)
+    match key {
+        Some(k) => json_resp(
+            status,
+            &json!({"error": {"code": k, "message": with_key(message, k)}}),
+        ),
+        None => azure_error(status, message),
+    }
 }
 
 const AZURE_ACCESS_DENIED: &str = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.";
@@ -134,11 +163,14 @@ fn invalid_url(ctx: &Ctx<'_>) -> Resp {
 pub fn handle(ctx: &Ctx<'_>) -> Resp {
     enum Endpoint {
         Chat,
+        Responses,
         Embeddings,
         Models,
     }
     let endpoint = if ctx.path.ends_with("/chat/completions") && ctx.method == Method::POST {
         Endpoint::Chat
+    } else if ctx.path.ends_with("/responses") && ctx.method == Method::POST {
+        Endpoint::Responses
     } else if ctx.path.ends_with("/embeddings") && ctx.method == Method::POST {
         Endpoint::Embeddings
     } else if ctx.path.ends_with("/models") && ctx.method == Method::GET {
@@ -179,6 +211,7 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
 
     match endpoint {
         Endpoint::Chat => chat(ctx, None),
+        Endpoint::Responses => responses::create(ctx),
         Endpoint::Embeddings => embeddings(ctx, None),
         Endpoint::Models => models(),
     }
@@ -230,7 +263,7 @@ fn models() -> Resp {
 // ---------------------------------------------------------------------------
 // Request validation
 
-fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Resp> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Resp> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(invalid(
@@ -249,7 +282,7 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Resp> {
     }
 }
 
-fn type_error(param: &str, expected: &str, got: &Value) -> Resp {
+pub(crate) fn type_error(param: &str, expected: &str, got: &Value) -> Resp {
     invalid(
         &format!(
             "Invalid type for '{param}': expected {expected}, but got {} instead.",
@@ -260,7 +293,7 @@ fn type_error(param: &str, expected: &str, got: &Value) -> Resp {
     )
 }
 
-fn missing(param: &str) -> Resp {
+pub(crate) fn missing(param: &str) -> Resp {
     invalid(
         &format!("Missing required parameter: '{param}'."),
         Some(param),
@@ -280,7 +313,12 @@ fn parse_model(m: &Map<String, Value>, optional: bool) -> Result<String, Resp> {
     }
 }
 
-fn number_range(m: &Map<String, Value>, name: &str, min: f64, max: f64) -> Result<(), Resp> {
+pub(crate) fn number_range(
+    m: &Map<String, Value>,
+    name: &str,
+    min: f64,
+    max: f64,
+) -> Result<(), Resp> {
     match m.get(name) {
         None | Some(Value::Null) => Ok(()),
         Some(v @ Value::Number(n)) => {
@@ -709,7 +747,7 @@ fn chat(ctx: &Ctx<'_>, deployment: Option<&str>) -> Resp {
         };
         return match serde_json::to_vec(&completion) {
             Ok(b) => crate::common::bytes_resp(200, "application/json", b),
-            Err(_) => status_error(500),
+            Err(_) => status_error(500, None),
         };
     }
 
@@ -771,7 +809,7 @@ fn chat(ctx: &Ctx<'_>, deployment: Option<&str>) -> Resp {
             }
         }
         None => {
-            for piece in char_chunks(&p.text, n) {
+            for piece in ctx.text_pieces(&p.text) {
                 events.push(chunk(json!({"content": piece}), None));
             }
         }
@@ -790,7 +828,7 @@ fn chat(ctx: &Ctx<'_>, deployment: Option<&str>) -> Resp {
         events.push(Bytes::from(format!("data: {}\n\n", to_json_line(&c))));
     }
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    ctx.stream("text/event-stream; charset=utf-8", events)
+    ctx.stream(Wire::OpenAi, events)
 }
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 //! Listener, HTTP/1.1 connection handling, recording and routing.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,15 +11,18 @@ use hyper::body::Incoming;
 use hyper::header::RETRY_AFTER;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request};
+use hyper::{HeaderMap, Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 
+use crate::body::Body;
 use crate::cli::Config;
-use crate::common::{bytes_resp, json_resp, Ctx, Resp};
+use crate::common::{bytes_resp, credential, json_resp, Ctx, Resp};
+use crate::encoding::EncodingChoice;
 use crate::knobs::Knobs;
 use crate::record::{Recorded, Recorder};
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, faults, gemini, openai};
 
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -29,7 +31,24 @@ pub struct State {
     pub api_key: Option<String>,
     pub recorder: Option<Recorder>,
     pub seq: AtomicU64,
+    /// Encoding when a request has no `x-mock-encoding` (`auto` with `--compress`).
+    pub default_encoding: EncodingChoice,
+    /// `--max-requests-per-connection`.
+    pub max_requests_per_connection: Option<u64>,
 }
+
+/// `handle`'s error: hyper then closes the connection without answering
+/// (`x-mock-reset-before-headers`).
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("x-mock-reset-before-headers: closing without an answer")
+    }
+}
+
+impl std::error::Error for DropConnection {}
 
 pub async fn run(cfg: Config) -> std::io::Result<()> {
     let listener = TcpListener::bind(cfg.listen).await?;
@@ -38,6 +57,12 @@ pub async fn run(cfg: Config) -> std::io::Result<()> {
         api_key: cfg.api_key.clone(),
         recorder: cfg.record.then(Recorder::new),
         seq: AtomicU64::new(0),
+        default_encoding: if cfg.compress {
+            EncodingChoice::Auto
+        } else {
+            EncodingChoice::Identity
+        },
+        max_requests_per_connection: cfg.max_requests_per_connection,
     });
 
     // Install the signal handlers before announcing readiness, so a test that
@@ -97,17 +122,60 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'stat
 async fn serve_connection(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let io = TokioIo::new(stream);
+    if let Some(max) = state.max_requests_per_connection {
+        return serve_limited(io, state, max).await;
+    }
     let svc = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+        async move { handle(&state, req).await }
     });
     // Errors here are client disconnects, malformed requests, or the deliberate
-    // abort of `x-mock-reset-after` (the connection is then closed without the
-    // terminating chunk); nothing to report.
+    // aborts of the reset knobs (the connection is then closed without the
+    // rest of the answer); nothing to report.
     let _ = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(io, svc)
         .await;
+}
+
+/// `--max-requests-per-connection`: after the last allowed response has been
+/// written, close the idle keep-alive connection. Keep-alive is turned off
+/// only once the response head is out, so the answer carries no
+/// `connection: close` and the client learns of the close only from the FIN.
+async fn serve_limited(io: TokioIo<TcpStream>, state: Arc<State>, max: u64) {
+    let served = Arc::new(AtomicU64::new(0));
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let done_tx = Arc::new(Mutex::new(Some(done_tx)));
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        let served = served.clone();
+        let done_tx = done_tx.clone();
+        async move {
+            let n = served.fetch_add(1, Ordering::Relaxed) + 1;
+            let resp = handle(&state, req).await?;
+            let last = (n >= max)
+                .then(|| done_tx.lock().ok().and_then(|mut tx| tx.take()))
+                .flatten();
+            Ok::<_, DropConnection>(match last {
+                // Dropped with the body, once the response is written.
+                Some(tx) => resp.map(|b| Body::Tracked {
+                    body: Box::new(b),
+                    _done: tx,
+                }),
+                None => resp,
+            })
+        }
+    });
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = done_rx => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// The API family a path belongs to; decides the error format.
@@ -131,12 +199,12 @@ pub fn family_of(path: &str) -> Family {
     }
 }
 
-async fn handle(state: &State, req: Request<Incoming>) -> Resp {
+async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConnection> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
 
     if let Some(admin) = path.strip_prefix("/__mock/") {
-        return admin_route(state, &parts.method, admin);
+        return Ok(admin_route(state, &parts.method, admin));
     }
 
     let family = family_of(path);
@@ -146,10 +214,15 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return error_for(family, 413, "Request body too large.");
+                let resp = error_for(family, 413, "Request body too large.");
+                return Ok(with_default_encoding(state, &parts.headers, resp));
             }
             // The client went away mid-body; the answer will not be read.
-            return bytes_resp(400, "text/plain", "failed to read the request body");
+            return Ok(bytes_resp(
+                400,
+                "text/plain",
+                "failed to read the request body",
+            ));
         }
     };
 
@@ -162,10 +235,22 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         });
     }
 
-    let knobs = match Knobs::from_headers(&parts.headers) {
+    let mut knobs = match Knobs::from_headers(&parts.headers) {
         Ok(k) => k.scoped_to(path),
-        Err(msg) => return error_for(family, 400, &msg),
+        Err(msg) => {
+            let resp = error_for(family, 400, &msg);
+            return Ok(with_default_encoding(state, &parts.headers, resp));
+        }
     };
+    if knobs.echo_key {
+        knobs.credential = Some(credential(family, &parts.headers, parts.uri.query()));
+    }
+    if knobs.reset_before_headers {
+        if let Some(ms) = knobs.first_byte_ms.filter(|ms| *ms > 0) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        return Err(DropConnection);
+    }
     let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let ctx = Ctx {
         state,
@@ -178,12 +263,13 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         seq,
     };
 
-    let mut resp = match knobs.status {
-        Some(status) => match &knobs.error_body {
+    let mut resp = match (&knobs.body, knobs.status) {
+        (Some(b), status) => faults::raw_body_resp(status.unwrap_or(200), b),
+        (None, Some(status)) => match &knobs.error_body {
             Some(b) => crate::common::raw_error_resp(status, b),
-            None => mock_status_for(family, status),
+            None => mock_status_for(family, status, knobs.credential.as_deref()),
         },
-        None => match family {
+        (None, None) => match family {
             Family::Azure => openai::handle_azure(&ctx),
             Family::Anthropic => anthropic::handle(&ctx),
             Family::Gemini => gemini::handle(&ctx),
@@ -191,25 +277,41 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         },
     };
 
+    let encoding = knobs
+        .encoding
+        .unwrap_or(state.default_encoding)
+        .resolve(&parts.headers);
+    if encoding.is_some() || faults::shapes(&knobs) {
+        resp = faults::shape(resp, &knobs, encoding);
+    }
     if let Some(ra) = &knobs.retry_after {
         resp.headers_mut().insert(RETRY_AFTER, ra.clone());
     }
     if let Some(ms) = knobs.first_byte_ms.filter(|ms| *ms > 0) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    Ok(resp)
+}
+
+/// Answers given before the knobs are known follow `--compress` alone.
+fn with_default_encoding(state: &State, headers: &HeaderMap, mut resp: Resp) -> Resp {
+    if let Some(enc) = state.default_encoding.resolve(headers) {
+        faults::compress(&mut resp, enc);
+    }
     resp
 }
 
-/// Default body for `x-mock-status` without `x-mock-error-body`.
-fn mock_status_for(family: Family, status: u16) -> Resp {
+/// Default body for `x-mock-status` without `x-mock-error-body`; `key` is
+/// the credential to echo (`x-mock-echo-key`).
+fn mock_status_for(family: Family, status: u16, key: Option<&str>) -> Resp {
     if status < 400 {
         return bytes_resp(status, "application/json", "{}");
     }
     match family {
-        Family::OpenAi => openai::status_error(status),
-        Family::Azure => openai::azure_status_error(status),
-        Family::Anthropic => anthropic::status_error(status),
-        Family::Gemini => gemini::status_error(status),
+        Family::OpenAi => openai::status_error(status, key),
+        Family::Azure => openai::azure_status_error(status, key),
+        Family::Anthropic => anthropic::status_error(status, key),
+        Family::Gemini => gemini::status_error(status, key),
     }
 }
 

@@ -395,3 +395,24 @@ fn status_can_be_scoped_to_one_provider_api() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["content"][0]["text"], "fine");
 }
+
+#[test]
+fn end_after_stops_a_stream_cleanly_before_its_end() {
+    let s = Server::start();
+    let h = [("x-mock-end-after", "2"), ("x-mock-chunk-chars", "4")];
+    let r = s.post("/v1/chat/completions", &h, &openai_stream_body());
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(!text.contains("[DONE]"), "{text}");
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e["choices"][0]["finish_reason"].is_null()));
+    let r = s.post("/v1/messages", &anthropic_headers(&h), &anthropic_body(true));
+    let events = anthropic_events(&r.text());
+    assert_eq!(events.len(), 2);
+    assert!(!events.iter().any(|(name, _)| name == "message_stop"));
+}

@@ -186,6 +186,27 @@ impl Conn {
         Some(line)
     }
 
+    pub fn set_read_timeout(&mut self, t: Duration) {
+        self.stream.set_read_timeout(Some(t)).expect("timeout");
+    }
+
+    /// Whether the server has closed the connection (EOF or reset) within
+    /// `wait`, without anything more arriving.
+    pub fn closed_by_peer(&mut self, wait: Duration) -> bool {
+        self.set_read_timeout(wait);
+        let before = self.buf.len();
+        self.fill();
+        assert_eq!(
+            self.buf.len(),
+            before,
+            "unexpected bytes after the response"
+        );
+        matches!(
+            self.eof,
+            Some(std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset)
+        )
+    }
+
     pub fn send(
         &mut self,
         method: &str,
@@ -193,6 +214,19 @@ impl Conn {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Resp {
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|eof| panic!("connection closed before response headers: {eof:?}"))
+    }
+
+    /// Like `send`, but a connection closed before any response header is
+    /// `Err(how it ended)` instead of a panic.
+    pub fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Resp, Option<std::io::ErrorKind>> {
         let mut req = format!("{method} {path} HTTP/1.1\r\nhost: mock\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
@@ -208,7 +242,11 @@ impl Conn {
         self.read_response(start, method == "HEAD")
     }
 
-    fn read_response(&mut self, start: Instant, head: bool) -> Resp {
+    fn read_response(
+        &mut self,
+        start: Instant,
+        head: bool,
+    ) -> Result<Resp, Option<std::io::ErrorKind>> {
         let mut resp = Resp::default();
         // Head.
         let head_end = loop {
@@ -216,7 +254,7 @@ impl Conn {
                 break p;
             }
             if self.fill() == 0 {
-                panic!("connection closed before response headers: {:?}", self.eof);
+                return Err(self.eof);
             }
         };
         resp.headers_after = start.elapsed();
@@ -237,7 +275,7 @@ impl Conn {
         if head || resp.status == 204 || resp.status == 304 {
             resp.complete = true;
             resp.total = start.elapsed();
-            return resp;
+            return Ok(resp);
         }
 
         let record = |conn: &mut Conn, resp: &mut Resp| -> bool {
@@ -314,7 +352,7 @@ impl Conn {
             resp.body.extend_from_slice(&self.buf);
         }
         resp.total = start.elapsed();
-        resp
+        Ok(resp)
     }
 }
 
@@ -382,3 +420,53 @@ pub fn mask_created(v: &mut Value) {
 }
 
 pub const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// Decode a body per its `content-encoding` (none, gzip, deflate = zlib, br).
+pub fn decode(encoding: Option<&str>, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match encoding {
+        None => out.extend_from_slice(data),
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(data)
+                .read_to_end(&mut out)
+                .expect("gzip");
+        }
+        Some("deflate") => {
+            flate2::read::ZlibDecoder::new(data)
+                .read_to_end(&mut out)
+                .expect("zlib");
+        }
+        Some("br") => {
+            brotli::Decompressor::new(data, 4096)
+                .read_to_end(&mut out)
+                .expect("brotli");
+        }
+        Some(other) => panic!("unexpected content-encoding {other}"),
+    }
+    out
+}
+
+impl Resp {
+    /// The body decoded per its `content-encoding`.
+    pub fn decoded(&self) -> Vec<u8> {
+        decode(self.header("content-encoding"), &self.body)
+    }
+
+    pub fn decoded_text(&self) -> String {
+        String::from_utf8(self.decoded()).expect("utf-8 body")
+    }
+
+    pub fn decoded_json(&self) -> Value {
+        serde_json::from_slice(&self.decoded()).expect("JSON body")
+    }
+}
+
+/// Responses API `event: X\ndata: {…}\n\n` events; checks that `type`
+/// matches the event name and that sequence numbers count from 0.
+pub fn responses_events(body: &str) -> Vec<(String, Value)> {
+    let events = anthropic_events(body);
+    for (i, (_, v)) in events.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "sequence_number of event {i}");
+    }
+    events
+}
