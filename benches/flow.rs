@@ -99,6 +99,13 @@ impl Host for BenchHost {
         self.call();
         self.request_body = body.to_vec();
     }
+    fn request_header_names(&self) -> Vec<String> {
+        self.call();
+        self.request_headers
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
     fn response_header(&self, name: &str) -> Option<String> {
         self.call();
         get(&self.response_headers, name)
@@ -131,9 +138,14 @@ impl Host for BenchHost {
         self.call();
         black_box(op);
     }
-    fn set_log_field(&mut self, key: &str, value: &str) {
+    fn set_stream_value(&mut self, key: &str, value: &str) {
         self.call();
         black_box((key, value));
+    }
+    fn stream_value(&self, key: &str) -> Option<String> {
+        self.call();
+        black_box(key);
+        None
     }
     fn client_address(&self) -> Option<String> {
         self.call();

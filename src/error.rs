@@ -1,6 +1,7 @@
 //! Errors in the client's protocol: OpenAI error JSON
 //! `{"error":{"message","type","param","code"}}`.
 
+use crate::redact::{redact, SecretSet};
 use serde_json::json;
 use std::borrow::Cow;
 
@@ -43,6 +44,19 @@ impl ApiError {
         self
     }
 
+    /// The error with every provider key in any of its fields replaced by
+    /// `[redacted]` (providers echo keys in `message`, `param`, `code`, …).
+    pub fn redacted(mut self, secrets: &SecretSet) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        self.message = redact(&self.message, secrets);
+        self.param = self.param.map(|p| redact(&p, secrets));
+        self.code = self.code.map(|c| Cow::Owned(redact(&c, secrets)));
+        self.kind = Cow::Owned(redact(&self.kind, secrets));
+        self
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         let v = json!({
             "error": {
@@ -74,8 +88,8 @@ const MAX_MESSAGE_CHARS: usize = 2000;
 
 /// Rewrites an upstream error body (provider JSON in any common shape, or
 /// text such as Envoy's own "no healthy upstream") into OpenAI's error
-/// shape, keeping the provider's message and scrubbing `secrets` from it.
-pub fn normalize_upstream_error(status: u16, body: &[u8], secrets: &[&str]) -> ApiError {
+/// shape, keeping the provider's message. Callers redact keys.
+pub fn normalize_upstream_error(status: u16, body: &[u8]) -> ApiError {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let err = parsed.as_ref().and_then(|v| v.get("error"));
     let field = |name: &str| -> Option<String> {
@@ -103,7 +117,7 @@ pub fn normalize_upstream_error(status: u16, body: &[u8], secrets: &[&str]) -> A
             }
         }
     };
-    let mut message = scrub(&message, secrets);
+    let mut message = message;
     if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
         message.truncate(cut);
         message.push('…');
@@ -121,21 +135,13 @@ pub fn normalize_upstream_error(status: u16, body: &[u8], secrets: &[&str]) -> A
     }
 }
 
-/// Replaces every secret (4+ characters) in `text`.
-pub fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s, "[redacted]");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn norm(status: u16, body: &str) -> serde_json::Value {
-        let e = normalize_upstream_error(status, body.as_bytes(), &["sk-secret-key"]);
+        let secrets = SecretSet::new(["sk-secret-key"]);
+        let e = normalize_upstream_error(status, body.as_bytes()).redacted(&secrets);
         assert_eq!(e.status, status);
         serde_json::from_slice(&e.to_json()).unwrap()
     }
@@ -189,6 +195,15 @@ mod tests {
             "Incorrect API key provided: [redacted]"
         );
         assert_eq!(v["error"]["type"], "authentication_error");
+        // Keys echoed in any field.
+        let v = norm(
+            401,
+            r#"{"error":{"message":"no","type":"bad sk-secret-key","param":"sk-secret-key","code":"k=sk-secret-key"}}"#,
+        );
+        assert_eq!(
+            v["error"],
+            json!({"message":"no","type":"bad [redacted]","param":"[redacted]","code":"k=[redacted]"})
+        );
         let long = "x".repeat(5000);
         let v = norm(500, &long);
         assert!(v["error"]["message"].as_str().unwrap().chars().count() <= MAX_MESSAGE_CHARS + 1);

@@ -14,6 +14,9 @@ struct FakeHost {
     req_headers: BTreeMap<String, String>,
     req_body: Vec<u8>,
     resp_headers: BTreeMap<String, String>,
+    /// The response headers went on to the client: Envoy refuses (and the
+    /// filter must never attempt) changes after that.
+    resp_headers_sent: bool,
     resp_body: Vec<u8>,
     sent: Option<(u16, Vec<u8>)>,
     metrics: Vec<MetricOp>,
@@ -32,6 +35,9 @@ impl Host for FakeHost {
             None => self.req_headers.remove(name),
         };
     }
+    fn request_header_names(&self) -> Vec<String> {
+        self.req_headers.keys().cloned().collect()
+    }
     fn request_body(&self, len: usize) -> Option<Vec<u8>> {
         Some(self.req_body[..len.min(self.req_body.len())].to_vec())
     }
@@ -42,6 +48,10 @@ impl Host for FakeHost {
         self.resp_headers.get(name).cloned()
     }
     fn set_response_header(&mut self, name: &str, value: Option<&str>) {
+        assert!(
+            !self.resp_headers_sent,
+            "response header {name} changed after the headers were sent"
+        );
         match value {
             Some(v) => self.resp_headers.insert(name.into(), v.into()),
             None => self.resp_headers.remove(name),
@@ -64,8 +74,11 @@ impl Host for FakeHost {
     fn metric(&mut self, op: &MetricOp) {
         self.metrics.push(op.clone());
     }
-    fn set_log_field(&mut self, key: &str, value: &str) {
+    fn set_stream_value(&mut self, key: &str, value: &str) {
         self.log_fields.insert(key.into(), value.into());
+    }
+    fn stream_value(&self, key: &str) -> Option<String> {
+        self.log_fields.get(key).cloned()
     }
     fn client_address(&self) -> Option<String> {
         Some("192.0.2.7".into())
@@ -133,6 +146,44 @@ fn run(flow: &mut StreamFlow, h: &mut FakeHost) -> Verdict {
 fn sent_error(h: &FakeHost) -> (u16, Value) {
     let (status, body) = h.sent.clone().expect("no local reply");
     (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// Answers the forwarded request with `status` and the body in `chunks`
+/// (`content-type` from `headers`); returns the bytes the client receives.
+fn respond_with(
+    f: &mut StreamFlow,
+    h: &mut FakeHost,
+    status: &str,
+    headers: &[(&str, &str)],
+    chunks: &[&[u8]],
+) -> Vec<u8> {
+    h.resp_headers.insert(":status".into(), status.into());
+    h.resp_headers.insert("content-length".into(), "5".into());
+    for (k, v) in headers {
+        h.resp_headers.insert(k.to_string(), v.to_string());
+    }
+    let mut client = Vec::new();
+    let verdict = f.on_response_headers(h, false);
+    h.resp_headers_sent = verdict == Verdict::Continue;
+    let mut buffered = Vec::new();
+    for (i, c) in chunks.iter().enumerate() {
+        let eos = i + 1 == chunks.len();
+        buffered.extend_from_slice(c);
+        h.resp_body = buffered.clone();
+        let v = f.on_response_body(h, buffered.len(), eos);
+        if v == Verdict::Continue {
+            h.resp_headers_sent = true;
+            client.extend_from_slice(&h.resp_body);
+            buffered.clear();
+        }
+    }
+    assert!(verdict == Verdict::Continue || buffered.is_empty());
+    client
+}
+
+fn respond(f: &mut StreamFlow, h: &mut FakeHost, status: &str, chunks: &[&str]) -> Vec<u8> {
+    let chunks: Vec<&[u8]> = chunks.iter().map(|c| c.as_bytes()).collect();
+    respond_with(f, h, status, &[], &chunks)
 }
 
 #[test]
@@ -303,6 +354,7 @@ fn upstream_errors_are_normalized_and_scrubbed() {
 }
 
 mod translated {
+    use super::respond;
     use super::*;
     use crate::config::Dialect;
     use crate::error::ApiError;
@@ -409,26 +461,6 @@ mod translated {
         let mut gw = compile(&cfg, &|_| None).unwrap();
         gw.providers[0].dialect = Dialect::Translated(Rc::new(Echo));
         StreamFlow::new(Rc::new(gw), 9)
-    }
-
-    fn respond(f: &mut StreamFlow, h: &mut FakeHost, status: &str, chunks: &[&str]) -> Vec<u8> {
-        h.resp_headers.insert(":status".into(), status.into());
-        h.resp_headers.insert("content-length".into(), "5".into());
-        let mut client = Vec::new();
-        let verdict = f.on_response_headers(h, false);
-        let mut buffered = Vec::new();
-        for (i, c) in chunks.iter().enumerate() {
-            let eos = i + 1 == chunks.len();
-            buffered.extend_from_slice(c.as_bytes());
-            h.resp_body = buffered.clone();
-            let v = f.on_response_body(h, buffered.len(), eos);
-            if v == Verdict::Continue {
-                client.extend_from_slice(&h.resp_body);
-                buffered.clear();
-            }
-        }
-        assert!(verdict == Verdict::Continue || buffered.is_empty());
-        client
     }
 
     #[test]
@@ -579,9 +611,10 @@ mod translated {
         assert_eq!(h.req_headers[":authority"], "res.openai.azure.com");
         assert_eq!(h.req_headers["api-key"], "azk");
         assert!(!h.req_headers.contains_key("authorization"));
-        // Azure bodies pass through untranslated.
+        // Azure bodies pass through untranslated, held until they are
+        // known to be whole JSON.
         h.resp_headers.insert(":status".into(), "200".into());
-        assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
+        assert_eq!(f.on_response_headers(&mut h, false), Verdict::Pause);
     }
 }
 
@@ -595,7 +628,7 @@ fn passthrough_success(f: &mut StreamFlow, response: &[u8]) -> FakeHost {
     );
     run(f, &mut h);
     h.resp_headers.insert(":status".into(), "200".into());
-    f.on_response_headers(&mut h, false);
+    h.resp_headers_sent = f.on_response_headers(&mut h, false) == Verdict::Continue;
     h.resp_body = response.to_vec();
     assert_eq!(
         f.on_response_body(&mut h, response.len(), true),
@@ -718,4 +751,228 @@ fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
     assert!(!second.req_headers.contains_key(CLUSTER_HEADER));
     assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name.as_str() == "llm_gateway_rate_limited_total;rate_limit=per-route")));
+}
+
+/// Responses the filter must not pass on as they came.
+mod hostile_responses {
+    use super::*;
+    use std::io::Write;
+
+    fn stream_error_counted(h: &FakeHost) -> bool {
+        h.metrics.iter().any(|m| {
+            matches!(m, MetricOp::Counter { name, .. }
+                if name.starts_with(crate::metrics::STREAM_ERRORS))
+        })
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn chat(stream: bool) -> (StreamFlow, FakeHost) {
+        let mut f = flow();
+        let body = format!(
+            r#"{{"model":"gpt-4o-mini","stream":{stream},"messages":[{{"role":"user","content":"x"}}]}}"#
+        );
+        let mut h = request("POST", "/v1/chat/completions", &body);
+        h.req_headers
+            .insert("accept-encoding".into(), "gzip, deflate".into());
+        assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+        // Providers are asked for plain bodies.
+        assert!(!h.req_headers.contains_key("accept-encoding"));
+        (f, h)
+    }
+
+    const COMPLETION: &[u8] = br#"{"id":"c","object":"chat.completion","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+
+    #[test]
+    fn gzip_bodies_are_decoded_at_any_split() {
+        let packed = gzip(COMPLETION);
+        for cut in 0..=packed.len() {
+            let (mut f, mut h) = chat(false);
+            let out = respond_with(
+                &mut f,
+                &mut h,
+                "200",
+                &[
+                    ("content-encoding", "gzip"),
+                    ("content-type", "application/json"),
+                ],
+                &[&packed[..cut], &packed[cut..]],
+            );
+            assert_eq!(out, COMPLETION, "cut {cut}");
+            assert!(!h.resp_headers.contains_key("content-encoding"));
+            assert_eq!(
+                h.resp_headers["content-length"],
+                COMPLETION.len().to_string()
+            );
+            f.on_log(&mut h);
+            assert_eq!(h.log_fields["llmgw.tokens_in"], "3");
+        }
+    }
+
+    #[test]
+    fn gzip_errors_are_openai_errors_with_keys_redacted() {
+        let (mut f, mut h) = chat(false);
+        let body = gzip(br#"{"error":{"message":"bad key sk-upstream-secret","type":"x","param":"sk-upstream-secret","code":"invalid_api_key"}}"#);
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "401",
+            &[("content-encoding", "gzip")],
+            &[&body],
+        );
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["message"], "bad key [redacted]");
+        assert_eq!(v["error"]["param"], "[redacted]");
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+        assert!(!h.resp_headers.contains_key("content-encoding"));
+    }
+
+    #[test]
+    fn gzip_streams_are_decoded_and_a_corrupt_one_ends_in_an_error_event() {
+        let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let packed = gzip(stream);
+        let (mut f, mut h) = chat(true);
+        let halves: Vec<&[u8]> = packed.chunks(packed.len() / 2 + 1).collect();
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "200",
+            &[
+                ("content-encoding", "gzip"),
+                ("content-type", "text/event-stream"),
+            ],
+            &halves,
+        );
+        assert_eq!(out, stream);
+        let (mut f, mut h) = chat(true);
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "200",
+            &[
+                ("content-encoding", "gzip"),
+                ("content-type", "text/event-stream"),
+            ],
+            &[&packed[..packed.len() / 2], b"not gzip at all"],
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("could not be decoded"), "{text}");
+        f.on_log(&mut h);
+        assert!(stream_error_counted(&h));
+    }
+
+    #[test]
+    fn undecodable_encodings_and_wrong_content_types_are_502s() {
+        let (mut f, mut h) = chat(false);
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "200",
+            &[("content-encoding", "zstd")],
+            &[b"\x28\xb5"],
+        );
+        assert_eq!(h.resp_headers[":status"], "502");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["error"]["message"].as_str().unwrap().contains("'zstd'"));
+        let (mut f, mut h) = chat(true);
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "200",
+            &[("content-type", "text/html")],
+            &[b"<html>", b"down</html>"],
+        );
+        assert_eq!(h.resp_headers[":status"], "502");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["code"], "upstream_invalid_response");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("<html>down</html>"));
+    }
+
+    #[test]
+    fn passthrough_bodies_that_are_not_json_are_502s() {
+        for (body, needle) in [
+            (&b"<html>portal</html>"[..], "not valid JSON"),
+            (&b"{\"id\":\"x\",\"choices\":["[..], "ended before"),
+        ] {
+            let (mut f, mut h) = chat(false);
+            let out = respond_with(&mut f, &mut h, "200", &[], &[body]);
+            assert_eq!(h.resp_headers[":status"], "502");
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            assert!(v["error"]["message"].as_str().unwrap().contains(needle));
+            assert_eq!(h.resp_headers["content-length"], out.len().to_string());
+        }
+    }
+
+    #[test]
+    fn a_passthrough_stream_cut_short_ends_with_an_error_frame() {
+        let (mut f, mut h) = chat(true);
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "200",
+            &[("content-type", "text/event-stream")],
+            &[b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n"],
+        );
+        let text = String::from_utf8(out).unwrap();
+        let last = text.trim_end().rsplit("\n\n").next().unwrap();
+        let v: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(v["error"]["code"], "upstream_stream_error");
+        f.on_log(&mut h);
+        assert!(stream_error_counted(&h));
+    }
+
+    #[test]
+    fn keys_are_masked_in_passthrough_bytes() {
+        let (mut f, mut h) = chat(true);
+        let out = respond_with(
+            &mut f,
+            &mut h,
+            "200",
+            &[("content-type", "text/event-stream")],
+            &[
+                b"data: {\"error\":{\"message\":\"key sk-upst",
+                b"ream-secret is bad\"}}\n\ndata: [DONE]\n\n",
+            ],
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("sk-upstream-secret"), "{text}");
+        assert!(text.contains("key ****************** is bad"), "{text}");
+    }
+}
+
+#[test]
+fn client_control_headers_are_removed() {
+    let mut f = flow();
+    let mut h = request(
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
+    );
+    for (k, v) in [
+        ("x-envoy-original-path", "/forged"),
+        ("x-envoy-retriable-status-codes", "200"),
+        ("x-envoy-internal", "true"),
+        ("x-llm-gateway-pool", "chat\ngpt-4o-mini"),
+    ] {
+        h.req_headers.insert(k.into(), v.into());
+    }
+    run(&mut f, &mut h);
+    let left: Vec<&String> = h
+        .req_headers
+        .keys()
+        .filter(|k| k.starts_with("x-envoy") || k.starts_with("x-llm-gateway-p"))
+        .collect();
+    // Envoy sets x-envoy-internal itself (and strips it from external
+    // clients); it stays.
+    assert_eq!(left, ["x-envoy-internal"]);
+    // The access log gets the path the client asked for.
+    respond(&mut f, &mut h, "200", &["{}"]);
+    assert_eq!(h.log_fields["llmgw.path"], "/v1/chat/completions");
 }

@@ -15,6 +15,8 @@ pub enum LogLevel {
 /// are absorbed by the implementation (logged, `None`): the flow never panics.
 pub trait Host {
     fn request_header(&self, name: &str) -> Option<String>;
+    /// Names of the request headers present (lowercase).
+    fn request_header_names(&self) -> Vec<String>;
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
     fn request_body(&self, len: usize) -> Option<Vec<u8>>;
@@ -35,8 +37,12 @@ pub trait Host {
     fn now_nanos(&self) -> u64;
     /// Applies one metric update.
     fn metric(&mut self, op: &MetricOp);
-    /// Exposes a value to access logs (Envoy filter state `wasm.<key>`).
-    fn set_log_field(&mut self, key: &str, value: &str);
+    /// Stores a value in the stream's Envoy filter state (`wasm.<key>`):
+    /// access logs read it, and so does the other instance of this filter
+    /// on the same stream (the router's upstream filters share it).
+    fn set_stream_value(&mut self, key: &str, value: &str);
+    /// A value stored with `set_stream_value` on this stream.
+    fn stream_value(&self, key: &str) -> Option<String>;
     /// The downstream peer's IP address.
     fn client_address(&self) -> Option<String>;
     /// Proxy-wide shared data.

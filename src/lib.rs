@@ -11,8 +11,10 @@
 pub mod admission;
 pub mod config;
 pub mod consumers;
+pub mod content_coding;
 pub mod error;
 pub mod flow;
+pub mod header_pairs;
 pub mod health;
 pub mod host;
 pub mod hub;
@@ -21,6 +23,7 @@ pub mod openai;
 pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
+pub mod redact;
 pub mod route_select;
 pub mod routing;
 pub mod sse;

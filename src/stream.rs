@@ -65,6 +65,16 @@ impl StreamTranslation {
         out
     }
 
+    /// The body could not be read further (e.g. it failed to decode): an
+    /// error event, after whatever was already framed.
+    pub fn abort(&mut self, why: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.failed {
+            self.fail(why, &mut out);
+        }
+        out
+    }
+
     pub fn usage(&self) -> Option<Usage> {
         self.writer.usage()
     }

@@ -4,7 +4,6 @@
 use crate::config::Gateway;
 use crate::hub::Usage;
 use crate::metrics::RequestRecord;
-use crate::usage_tap::UsageTap;
 
 #[derive(Default)]
 pub struct Telemetry {
@@ -22,9 +21,9 @@ pub struct Telemetry {
     pub stream: bool,
     pub usage: Option<Usage>,
     pub stream_error: bool,
-    /// Watches passthrough responses for usage.
-    pub tap: Option<UsageTap>,
     pub consumer: Option<String>,
+    /// The path the client requested (with query), for the access log.
+    pub path: Option<String>,
     /// The routing rule that chose the model, if one did.
     pub rule: Option<String>,
 }
@@ -44,10 +43,6 @@ impl Telemetry {
     pub fn end(&mut self, now_ns: u64) {
         if self.end_ns.is_none() {
             self.end_ns = Some(now_ns);
-        }
-        if let Some(tap) = self.tap.as_mut() {
-            self.usage = self.usage.or(tap.finish());
-            self.tap = None;
         }
     }
 
@@ -121,6 +116,9 @@ impl Telemetry {
     /// Access-log fields (Envoy filter state `wasm.llmgw.*`).
     pub fn log_fields(&self, gw: &Gateway) -> Vec<(&'static str, String)> {
         let mut f = vec![("llmgw.operation", self.operation.to_string())];
+        if let Some(p) = &self.path {
+            f.push(("llmgw.path", p.clone()));
+        }
         if let Some(m) = &self.request_model {
             f.push(("llmgw.model", m.clone()));
         }

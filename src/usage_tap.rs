@@ -1,86 +1,71 @@
-//! Reads token usage out of OpenAI-shaped responses that pass through
-//! untranslated, without holding them back: a bounded copy of a JSON body,
-//! or an SSE framer over the stream looking for the usage chunk.
+//! Watches an OpenAI-shaped stream that passes through untranslated,
+//! without holding it back: an SSE framer over the chunks looking for the
+//! usage chunk and for the signs that the stream was complete.
 
 use crate::hub::Usage;
 use crate::sse::{SseEvent, SseFramer};
 use serde::Deserialize;
 
-/// Bodies larger than this are passed on without usage accounting.
-const MAX_BODY_COPY: usize = 1024 * 1024;
 /// Largest SSE event inspected.
 const MAX_EVENT: usize = 256 * 1024;
 
-pub enum UsageTap {
-    Body {
-        copy: Vec<u8>,
-        overflow: bool,
-    },
-    Stream {
-        framer: SseFramer,
-        events: Vec<SseEvent>,
-        usage: Option<Usage>,
-        broken: bool,
-    },
+pub struct UsageTap {
+    framer: SseFramer,
+    events: Vec<SseEvent>,
+    usage: Option<Usage>,
+    /// `[DONE]` or a choice's `finish_reason` was seen.
+    complete: bool,
+    broken: bool,
+}
+
+impl Default for UsageTap {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl UsageTap {
-    pub fn new(stream: bool) -> Self {
-        if stream {
-            Self::Stream {
-                framer: SseFramer::new(MAX_EVENT),
-                events: Vec::new(),
-                usage: None,
-                broken: false,
-            }
-        } else {
-            Self::Body {
-                copy: Vec::new(),
-                overflow: false,
-            }
+    pub fn new() -> Self {
+        Self {
+            framer: SseFramer::new(MAX_EVENT),
+            events: Vec::new(),
+            usage: None,
+            complete: false,
+            broken: false,
         }
     }
 
-    /// Sees one chunk of the response body on its way to the client.
+    /// Sees one chunk of the stream on its way to the client.
     pub fn observe(&mut self, chunk: &[u8]) {
-        match self {
-            Self::Body { copy, overflow } => {
-                if *overflow || copy.len() + chunk.len() > MAX_BODY_COPY {
-                    *overflow = true;
-                    copy.clear();
-                } else {
-                    copy.extend_from_slice(chunk);
-                }
+        if self.broken {
+            return;
+        }
+        if self.framer.feed(chunk, &mut self.events).is_err() {
+            // An event too large to inspect: usage is lost, the stream is
+            // not judged.
+            self.broken = true;
+            self.complete = true;
+        }
+        for ev in self.events.drain(..) {
+            let data = ev.data.as_bytes();
+            if data == b"[DONE]" || memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
+                self.complete = true;
             }
-            Self::Stream {
-                framer,
-                events,
-                usage,
-                broken,
-            } => {
-                if *broken {
-                    return;
-                }
-                if framer.feed(chunk, events).is_err() {
-                    *broken = true;
-                }
-                for ev in events.drain(..) {
-                    // Only the usage chunk is worth parsing.
-                    if memchr::memmem::find(ev.data.as_bytes(), b"\"usage\"").is_some() {
-                        *usage = openai_usage(ev.data.as_bytes()).or(*usage);
-                    }
-                }
+            // Only the usage chunk is worth parsing.
+            if memchr::memmem::find(data, b"\"usage\"").is_some() {
+                self.usage = openai_usage(data).or(self.usage);
             }
         }
     }
 
-    /// The usage the response reported, if any.
-    pub fn finish(&mut self) -> Option<Usage> {
-        match self {
-            Self::Body { copy, overflow } if !*overflow => openai_usage(copy),
-            Self::Body { .. } => None,
-            Self::Stream { usage, .. } => *usage,
-        }
+    /// The usage the stream reported, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// Whether the stream reached its end marker (or a finish reason).
+    pub fn complete(&self) -> bool {
+        self.complete
     }
 }
 
@@ -131,22 +116,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn body_usage_at_any_split() {
+    fn body_usage() {
         let body = br#"{"id":"x","usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}"#;
-        for cut in 0..body.len() {
-            let mut tap = UsageTap::new(false);
-            tap.observe(&body[..cut]);
-            tap.observe(&body[cut..]);
-            let u = tap.finish().unwrap();
-            assert_eq!(
-                (u.prompt_tokens, u.completion_tokens, u.total_tokens),
-                (7, 3, 10)
-            );
-            assert_eq!((u.cached_tokens, u.reasoning_tokens), (Some(2), Some(1)));
-        }
-        let mut tap = UsageTap::new(false);
-        tap.observe(b"{\"error\":{}}");
-        assert_eq!(tap.finish(), None);
+        let u = openai_usage(body).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (7, 3, 10)
+        );
+        assert_eq!((u.cached_tokens, u.reasoning_tokens), (Some(2), Some(1)));
+        assert_eq!(openai_usage(b"{\"error\":{}}"), None);
         // Members around `usage` of any shape are skipped; nulls are absent.
         let odd = br#"{"choices":[{"x":[1,{"y":null}]}],"usage":{"prompt_tokens":4,"completion_tokens":null,"prompt_tokens_details":null},"z":"\u00e9"}"#;
         let u = openai_usage(odd).unwrap();
@@ -161,28 +139,24 @@ mod tests {
 
     #[test]
     fn stream_usage_chunk_at_any_split() {
-        let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"prompt_cache_hit_tokens\":1}}\n\ndata: [DONE]\n\n";
+        let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"prompt_cache_hit_tokens\":1}}\n\ndata: [DONE]\n\n";
         for cut in 0..stream.len() {
-            let mut tap = UsageTap::new(true);
+            let mut tap = UsageTap::new();
             tap.observe(&stream[..cut]);
+            assert!(!tap.complete() || cut >= stream.len() - 2);
             tap.observe(&stream[cut..]);
-            let u = tap.finish().unwrap();
+            let u = tap.usage().unwrap();
             assert_eq!(
                 (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
                 (5, 2, Some(1))
             );
+            assert!(tap.complete());
         }
-        let mut tap = UsageTap::new(true);
+        let mut tap = UsageTap::new();
         tap.observe(b"data: {\"choices\":[]}\n\n");
-        assert_eq!(tap.finish(), None);
-    }
-
-    #[test]
-    fn oversized_bodies_are_not_held() {
-        let mut tap = UsageTap::new(false);
-        tap.observe(&vec![b' '; MAX_BODY_COPY]);
-        tap.observe(b"{}");
-        assert!(matches!(&tap, UsageTap::Body { copy, overflow: true } if copy.is_empty()));
-        assert_eq!(tap.finish(), None);
+        assert_eq!(tap.usage(), None);
+        assert!(!tap.complete());
+        tap.observe(b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+        assert!(tap.complete());
     }
 }

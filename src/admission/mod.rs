@@ -40,7 +40,8 @@ pub struct Facts<'a> {
 struct Hold {
     key: String,
     spec: BucketSpec,
-    count: TokenCount,
+    /// None for a request rule (one unit per request).
+    count: Option<TokenCount>,
     reserved: u64,
 }
 
@@ -291,14 +292,12 @@ pub fn admit(
                 limit: rule.name.clone(),
             }));
         }
-        if let Some(c) = count {
-            ticket.holds.push(Hold {
-                key,
-                spec: rule.spec,
-                count: c,
-                reserved: amount,
-            });
-        }
+        ticket.holds.push(Hold {
+            key,
+            spec: rule.spec,
+            count,
+            reserved: amount,
+        });
     }
     if let Some(consumer) = f
         .consumer
@@ -403,15 +402,37 @@ fn retry_after_secs(ms: u64) -> String {
     ms.div_ceil(1000).max(1).to_string()
 }
 
-/// Gives back every token reservation (the request never reached a provider).
-fn release(ticket: &Ticket, store: &dyn SharedStore, now_ns: u64) {
-    settle(ticket, store, &|_, _| 0, now_ns);
+/// Gives back everything the ticket took, request units included: the
+/// request was refused or answered before it reached a provider.
+pub fn release(ticket: &Ticket, store: &dyn SharedStore, now_ns: u64) {
+    for h in &ticket.holds {
+        let _ = bucket::adjust(
+            store,
+            &h.key,
+            &h.spec,
+            h.reserved as i64,
+            now_ns,
+            MAX_CAS_RETRIES,
+        );
+    }
+    for q in &ticket.quotas {
+        let _ = quota::adjust(
+            store,
+            &q.key,
+            q.period,
+            q.reserved as i64,
+            now_ns,
+            MAX_CAS_RETRIES,
+        );
+    }
 }
 
-/// Settles reservations against what the request really used: a refund when
-/// it used less, an extra charge when more. `usage` None on success keeps the
-/// reservation (unknown usage is charged as estimated); a failed request
-/// (`success` false) without usage is refunded in full.
+/// Settles the token reservations of a request that reached a provider
+/// against what it really used: a refund when it used less, an extra charge
+/// when more. `usage` None on success keeps the reservation (unknown usage
+/// is charged as estimated); a failed request (`success` false) without
+/// usage is refunded in full. Request units stay taken: the request was
+/// made.
 pub fn reconcile(
     ticket: &Ticket,
     store: &dyn SharedStore,
@@ -419,31 +440,25 @@ pub fn reconcile(
     success: bool,
     now_ns: u64,
 ) {
-    settle(
-        ticket,
-        store,
-        &|count, reserved| match (usage, success) {
-            (Some(u), _) => used(count, u),
-            (None, true) => reserved,
-            (None, false) => 0,
-        },
-        now_ns,
-    );
-}
-
-fn settle(
-    ticket: &Ticket,
-    store: &dyn SharedStore,
-    actual: &dyn Fn(TokenCount, u64) -> u64,
-    now_ns: u64,
-) {
+    let actual = |count: TokenCount, reserved: u64| match (usage, success) {
+        (Some(u), _) => used(count, u),
+        (None, true) => reserved,
+        (None, false) => 0,
+    };
     for h in &ticket.holds {
-        let delta = h.reserved as i64 - actual(h.count, h.reserved) as i64;
-        let _ = bucket::adjust(store, &h.key, &h.spec, delta, now_ns, MAX_CAS_RETRIES);
+        let Some(count) = h.count else {
+            continue;
+        };
+        let delta = h.reserved as i64 - actual(count, h.reserved) as i64;
+        if delta != 0 {
+            let _ = bucket::adjust(store, &h.key, &h.spec, delta, now_ns, MAX_CAS_RETRIES);
+        }
     }
     for q in &ticket.quotas {
         let delta = q.reserved as i64 - actual(TokenCount::Total, q.reserved) as i64;
-        let _ = quota::adjust(store, &q.key, q.period, delta, now_ns, MAX_CAS_RETRIES);
+        if delta != 0 {
+            let _ = quota::adjust(store, &q.key, q.period, delta, now_ns, MAX_CAS_RETRIES);
+        }
     }
 }
 

@@ -198,3 +198,52 @@ fn rule_config_errors() {
     assert_eq!(bad(r#"{"rules":[{"name":"x","by":["client_ip"],"slots":0,"requests":{"limit":1,"per":"second"}}]}"#).field, "rate_limits.rules[0].slots");
     assert_eq!(bad(r#"{"rules":[{"name":"a","requests":{"limit":1,"per":"second"}},{"name":"a","requests":{"limit":1,"per":"second"}}]}"#).field, "rate_limits.rules[1].name");
 }
+
+#[test]
+fn refused_requests_give_back_their_request_units() {
+    // A request rule before a token rule the requests are too big for, and
+    // a quota: 48 refusals must leave every request unit in place.
+    let r = rules(
+        r#"{"rules":[
+            {"name":"rpm","by":["model"],"requests":{"limit":5,"per":"minute"}},
+            {"name":"tpm","by":["model"],"tokens":{"limit":100,"per":"minute","count":"total"}}
+        ]}"#,
+    );
+    let c = consumers(Some(1000));
+    let store = MemStore::default();
+    precreate(&r, &c, &["gpt".into()], &store, T0).unwrap();
+    let too_big = facts(Some("team-a"), None, 10, Some(500));
+    for _ in 0..48 {
+        let refusal = admit(&r, &c, &store, &too_big, T0).unwrap_err();
+        assert_eq!(
+            refusal.error.code.as_deref(),
+            Some("request_exceeds_rate_limit")
+        );
+    }
+    let fits = facts(Some("team-a"), None, 10, Some(10));
+    let tickets: Vec<Ticket> = (0..5)
+        .map(|_| admit(&r, &c, &store, &fits, T0).unwrap())
+        .collect();
+    assert_eq!(tickets[4].requests.unwrap().remaining, 0);
+    assert!(admit(&r, &c, &store, &fits, T0).is_err());
+    // Released tickets (answered before reaching a provider) give back
+    // their request units and tokens too.
+    for t in &tickets {
+        release(t, &store, T0);
+    }
+    let t = admit(&r, &c, &store, &fits, T0).unwrap();
+    assert_eq!(t.requests.unwrap().remaining, 4);
+    assert_eq!(t.tokens.unwrap().remaining, 80);
+    // A request that reached the provider keeps its request unit and pays
+    // its real usage.
+    let used = Usage {
+        prompt_tokens: 10,
+        completion_tokens: 2,
+        total_tokens: 12,
+        ..Usage::default()
+    };
+    reconcile(&t, &store, Some(&used), true, T0);
+    let t = admit(&r, &c, &store, &fits, T0).unwrap();
+    assert_eq!(t.requests.unwrap().remaining, 3);
+    assert_eq!(t.tokens.unwrap().remaining, 68);
+}

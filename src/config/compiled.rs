@@ -8,8 +8,9 @@ use crate::health::HealthSpec;
 use crate::hub::Translator;
 use crate::pricing::PriceTable;
 use crate::providers::{anthropic, azure, gemini};
-use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, Wire};
+use crate::providers::{is_header_name, is_path_segment, known_types, type_spec, AuthStyle, Wire};
 use crate::ratelimit::AdaptiveSpec;
+use crate::redact::SecretSet;
 use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
 use hashbrown::HashMap;
 use std::fmt;
@@ -68,13 +69,6 @@ pub struct ProviderKey {
     pub header: Option<(String, String)>,
 }
 
-impl Provider {
-    /// Every key, for scrubbing error messages.
-    pub fn secrets(&self) -> Vec<&str> {
-        self.keys.iter().map(|k| k.secret.as_str()).collect()
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
@@ -87,6 +81,10 @@ pub struct Provider {
     pub key_envs: Vec<String>,
     /// The key pool (keys whose env var is unset are left out).
     pub keys: Vec<ProviderKey>,
+    /// The keys, prepared for masking them in what clients receive.
+    pub secrets: Rc<SecretSet>,
+    /// The upstream model is part of the request URL (see `TypeSpec`).
+    pub model_in_path: bool,
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
     pub extra_headers: Vec<(String, String)>,
@@ -262,10 +260,10 @@ pub fn compile(
     let mut model_index = HashMap::new();
     for (i, m) in config.models.iter().enumerate() {
         let field = format!("models[{i}]");
-        if m.name.trim().is_empty() || m.name.len() > 256 {
+        if m.name.trim().is_empty() || m.name.len() > 256 || m.name.chars().any(char::is_control) {
             return Err(ConfigError::new(
                 format!("{field}.name"),
-                "must be 1 to 256 characters",
+                "must be 1 to 256 characters, none of them control characters",
             ));
         }
         if m.targets.is_empty() {
@@ -299,12 +297,13 @@ pub fn compile(
                     "must not be empty",
                 ));
             }
-            if matches!(providers[provider].dialect, Dialect::Azure { .. })
-                && !azure::valid_deployment(&model)
-            {
+            if providers[provider].model_in_path && !is_path_segment(&model) {
                 return Err(ConfigError::new(
                     format!("{tfield}.model"),
-                    format!("'{model}' is not a valid Azure deployment name (letters, digits, '-', '_', '.')"),
+                    format!(
+                        "'{model}' cannot be used with provider type '{}': the model name goes into the URL and may hold only letters, digits, '-', '_' and '.'",
+                        providers[provider].kind
+                    ),
                 ));
             }
             if t.max_tokens == Some(0) {
@@ -358,6 +357,13 @@ pub fn compile(
         return Err(ConfigError::new(
             "limits.max_request_body_bytes",
             "must be between 1 and 67108864 (64 MiB)",
+        ));
+    }
+    let max_response = config.limits.max_response_body_bytes;
+    if !(1024 * 1024..=256 * 1024 * 1024).contains(&max_response) {
+        return Err(ConfigError::new(
+            "limits.max_response_body_bytes",
+            "must be between 1048576 (1 MiB) and 268435456 (256 MiB)",
         ));
     }
 
@@ -615,7 +621,9 @@ fn compile_provider(
         cluster: cluster_name(&p.name),
         endpoint,
         key_envs,
+        secrets: Rc::new(SecretSet::new(keys.iter().map(|k| k.secret.as_str()))),
         keys,
+        model_in_path: spec.model_in_path,
         unavailable,
         extra_headers,
         adaptive,

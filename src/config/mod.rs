@@ -301,18 +301,28 @@ pub struct LimitsConfig {
     /// Largest accepted request body; larger ones get 413.
     #[serde(default = "default_max_body")]
     pub max_request_body_bytes: u64,
+    /// Largest non-streamed response the gateway holds to check or
+    /// translate (Envoy's buffer limit); a larger one is a 500.
+    #[serde(default = "default_max_response")]
+    pub max_response_body_bytes: u64,
 }
 
 pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 4 * 1024 * 1024;
+pub const DEFAULT_MAX_RESPONSE_BODY_BYTES: u64 = 32 * 1024 * 1024;
 
 fn default_max_body() -> u64 {
     DEFAULT_MAX_REQUEST_BODY_BYTES
+}
+
+fn default_max_response() -> u64 {
+    DEFAULT_MAX_RESPONSE_BODY_BYTES
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_request_body_bytes: DEFAULT_MAX_REQUEST_BODY_BYTES,
+            max_response_body_bytes: DEFAULT_MAX_RESPONSE_BODY_BYTES,
         }
     }
 }

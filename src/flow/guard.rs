@@ -109,7 +109,7 @@ impl StreamFlow {
             Err(_) if gw.rules.fail_open => Ok(()),
             Ok(None) | Err(_) => {
                 if let Some(ticket) = self.ticket.take() {
-                    admission::reconcile(&ticket, host.store(), None, false, now);
+                    admission::release(&ticket, host.store(), now);
                 }
                 host.metric(&metrics::rate_limited("adaptive_concurrency"));
                 let e = ApiError::new(
@@ -140,7 +140,13 @@ impl StreamFlow {
         let t = &self.telemetry;
         let success = (200..300).contains(&t.status) && !t.stream_error;
         if let Some(ticket) = self.ticket.take() {
-            admission::reconcile(&ticket, host.store(), t.usage.as_ref(), success, now);
+            if self.phase == super::Phase::Answered {
+                // Refused after admission (e.g. the provider's translation
+                // rejected it): it never reached a provider.
+                admission::release(&ticket, host.store(), now);
+            } else {
+                admission::reconcile(&ticket, host.store(), t.usage.as_ref(), success, now);
+            }
         }
         if let Some((key, spec, taken)) = self.adaptive.take() {
             let outcome = match t.status {

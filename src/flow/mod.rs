@@ -23,7 +23,7 @@ mod response;
 mod rewrite;
 mod select;
 
-use crate::admission::{self, Ticket};
+use crate::admission::Ticket;
 use crate::config::Gateway;
 use crate::host::Host;
 use crate::hub::{ResponseContext, Translator};
@@ -33,8 +33,8 @@ use crate::ratelimit::AdaptiveSpec;
 use crate::routing::Rng;
 use crate::stream::StreamTranslation;
 use crate::telemetry::Telemetry;
+use crate::usage_tap::UsageTap;
 use errors::{empty_body, method_not_allowed, too_large};
-use guard::retry_after_ms;
 use std::rc::Rc;
 
 pub use guard::adaptive_key;
@@ -45,20 +45,26 @@ pub(crate) use guard::client_ip;
 /// Route header the Envoy route's `cluster_header` reads. Clients cannot set
 /// it: the filter removes it from every request it does not route itself.
 pub const CLUSTER_HEADER: &str = "x-llm-gateway-cluster";
-/// Request headers through which a client could steer Envoy's router.
-const ENVOY_CONTROL_HEADERS: &[&str] = &[
-    "x-envoy-upstream-rq-timeout-ms",
-    "x-envoy-upstream-rq-per-try-timeout-ms",
-    "x-envoy-max-retries",
-    "x-envoy-retry-on",
-    "x-envoy-retry-grpc-on",
-    "x-envoy-upstream-alt-stat-name",
-    "x-envoy-hedge-on-per-try-timeout",
+/// The request headers that carry `x-envoy-` and that Envoy or Istio set
+/// before this filter runs; every other `x-envoy-*` header a client sends
+/// is removed (they steer Envoy's router, retries and timeouts, or forge
+/// what the access log records).
+const ENVOY_HEADERS_KEPT: &[&str] = &[
+    "x-envoy-internal",
+    "x-envoy-external-address",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-peer-metadata",
+    "x-envoy-peer-metadata-id",
 ];
 
-/// Carries `operation:model` from the downstream filter to the per-attempt
-/// (upstream) filter of a failover pool.
-pub const POOL_HEADER: &str = "x-llm-gateway-pool";
+/// Stream value (Envoy filter state) carrying `operation:model[:upstream]`
+/// from the downstream filter to the per-attempt (upstream) filter of a
+/// failover pool. Filter state, unlike a header, never leaves Envoy.
+pub const POOL_KEY: &str = "llmgw.pool";
+/// Stream value in which a pool attempt hands its token usage back to the
+/// downstream filter that accounts for the request.
+pub const USAGE_KEY: &str = "llmgw.usage";
 
 /// Where this filter instance runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,13 +119,36 @@ enum Plan {
 }
 
 enum ResponseMode {
+    /// Passed on as it comes (a failover pool's answer: its attempt
+    /// already checked and translated it).
     Passthrough,
+    /// A stream that already ended in an error frame: the rest is dropped.
+    Discard,
+    /// An OpenAI-shaped stream passed on as it comes, watched for usage
+    /// and for an end that comes too early.
+    PassStream(Box<UsageTap>),
+    /// Headers held; the whole OpenAI-shaped body must be JSON before it
+    /// goes on (a truncated or HTML body becomes a 502).
+    CheckBody,
     /// Buffer the body and rewrite it into an OpenAI error.
     NormalizeError(u16),
+    /// The response cannot be what the client asked for: a 502 saying why,
+    /// quoting the start of the body.
+    Reject(String),
     /// Headers held; buffer the whole body and translate it.
     TranslateBody,
     /// Translate each chunk as it arrives.
     TranslateStream(Box<StreamTranslation>),
+}
+
+impl ResponseMode {
+    /// Modes that read the whole body at once, at its end.
+    fn buffers(&self) -> bool {
+        matches!(
+            self,
+            Self::CheckBody | Self::NormalizeError(_) | Self::Reject(_) | Self::TranslateBody
+        )
+    }
 }
 
 /// Per-stream state; lives in the HTTP context.
@@ -149,6 +178,12 @@ pub struct StreamFlow {
     retry_after_ms: Option<u64>,
     /// In-flight / latency bookkeeping of the pool's strategy.
     strategy_ticket: Option<crate::route_select::Ticket>,
+    /// Decodes a body the provider compressed unasked.
+    decoder: Option<crate::content_coding::Decoder>,
+    /// Masks the provider's keys in whatever the client receives.
+    redactor: Option<crate::redact::Redactor>,
+    /// The upstream model a model-map entry chose for a failover pool.
+    pool_upstream: Option<String>,
 }
 
 impl StreamFlow {
@@ -174,6 +209,9 @@ impl StreamFlow {
             key: None,
             retry_after_ms: None,
             strategy_ticket: None,
+            decoder: None,
+            redactor: None,
+            pool_upstream: None,
         }
     }
 
@@ -182,15 +220,13 @@ impl StreamFlow {
             return self.attempt_headers(host, end_of_stream);
         }
         self.telemetry.start(host.now_nanos());
-        host.set_request_header(CLUSTER_HEADER, None);
-        host.set_request_header(POOL_HEADER, None);
-        // Envoy obeys these from the request; only the gateway may set them.
-        for name in ENVOY_CONTROL_HEADERS {
-            host.set_request_header(name, None);
-        }
+        strip_control_headers(host);
         let method = host.request_header(":method").unwrap_or_default();
         let full_path = host.request_header(":path").unwrap_or_default();
         let path = full_path.split('?').next().unwrap_or_default();
+        // What the client asked for, for the access log: `:path` is
+        // rewritten for the provider.
+        self.telemetry.path = Some(full_path.clone());
         let op = match self.route(host, &method, path) {
             Ok(op) => op,
             Err(verdict) => return verdict,
@@ -246,107 +282,6 @@ impl StreamFlow {
             Err(e) => self.fail(host, &e),
         }
     }
-    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
-        if matches!(self.phase, Phase::Answered | Phase::Bypass) {
-            return Verdict::Continue;
-        }
-        if self.pooled {
-            // The attempt's filter named the target that answered.
-            self.observe_pool_target(&*host);
-        }
-        if let Some((provider, model)) = &self.target {
-            let label = format!("{}/{}", self.gw.providers[*provider].name, model);
-            host.set_response_header(TARGET_HEADER, Some(&label));
-        }
-        if let Some(ticket) = &self.ticket {
-            for (name, value) in admission::rate_limit_headers(ticket) {
-                host.set_response_header(&name, Some(&value));
-            }
-        }
-        let status = host
-            .response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
-        self.telemetry.status = status;
-        if status == 429 {
-            self.retry_after_ms = retry_after_ms(&*host);
-        }
-        self.record_key_outcome(&*host, status);
-        if self.role == Role::Upstream {
-            // Envoy may retry this attempt elsewhere: record it now.
-            let now = host.now_nanos();
-            self.record_target_outcome(host, now);
-        }
-        if status >= 400 {
-            self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
-            self.telemetry.tap = None;
-            self.response = ResponseMode::NormalizeError(status);
-            host.set_response_header("content-type", Some("application/json"));
-            host.set_response_header("content-length", None);
-            return Verdict::Continue;
-        }
-        let Plan::Translate {
-            translator,
-            ctx,
-            stream,
-            include_usage,
-            ..
-        } = &self.plan
-        else {
-            return Verdict::Continue;
-        };
-        if !(200..300).contains(&status) {
-            return Verdict::Continue;
-        }
-        host.set_response_header("content-length", None);
-        if *stream {
-            host.set_response_header("content-type", Some("text/event-stream"));
-            host.set_response_header("cache-control", Some("no-cache"));
-            let decoder = translator.stream_decoder(ctx);
-            self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
-                decoder,
-                ctx,
-                *include_usage,
-            )));
-            return Verdict::Continue;
-        }
-        host.set_response_header("content-type", Some("application/json"));
-        self.response = ResponseMode::TranslateBody;
-        // Held so a body that cannot be translated can still become a 502.
-        if end_of_stream {
-            Verdict::Continue
-        } else {
-            Verdict::Pause
-        }
-    }
-
-    pub fn on_response_body(
-        &mut self,
-        host: &mut dyn Host,
-        body_size: usize,
-        end_of_stream: bool,
-    ) -> Verdict {
-        if matches!(self.phase, Phase::Answered | Phase::Bypass) {
-            return Verdict::Continue;
-        }
-        // The clock only matters for the first byte and the end.
-        if end_of_stream || (body_size > 0 && self.telemetry.awaiting_first_byte()) {
-            self.telemetry.body_chunk(host.now_nanos(), body_size);
-        }
-        if let Some(tap) = self.telemetry.tap.as_mut() {
-            let chunk = (body_size > 0).then(|| host.response_body(body_size));
-            if let Some(chunk) = chunk.flatten().filter(|c| !c.is_empty()) {
-                tap.observe(&chunk);
-            }
-        }
-        let verdict = self.transform_body(host, body_size, end_of_stream);
-        if end_of_stream {
-            self.telemetry.end(host.now_nanos());
-            self.publish_log_fields(host);
-        }
-        verdict
-    }
-
     /// Metrics for the finished stream (proxy-wasm `on_log`).
     pub fn on_log(&mut self, host: &mut dyn Host) {
         if self.role == Role::Upstream {
@@ -355,6 +290,7 @@ impl StreamFlow {
         // The stream's end was stamped with the last body chunk, if any.
         let now = self.telemetry.end_ns().unwrap_or_else(|| host.now_nanos());
         self.telemetry.end(now);
+        self.take_pool_usage(host);
         self.settle(host, now);
         for op in self
             .telemetry
@@ -370,7 +306,19 @@ impl StreamFlow {
             return;
         }
         for (key, value) in self.telemetry.log_fields(&self.gw) {
-            host.set_log_field(key, &value);
+            host.set_stream_value(key, &value);
+        }
+    }
+}
+
+/// Removes the request headers through which a client could steer Envoy
+/// (`x-envoy-*` but those Envoy and Istio set themselves) or this filter's
+/// routing (`x-llm-gateway-*`).
+fn strip_control_headers(host: &mut dyn Host) {
+    for name in host.request_header_names() {
+        let envoy = name.starts_with("x-envoy-") && !ENVOY_HEADERS_KEPT.contains(&name.as_str());
+        if envoy || name.starts_with("x-llm-gateway-") {
+            host.set_request_header(&name, None);
         }
     }
 }

@@ -2,14 +2,13 @@
 //! or a failover pool, and the pool's per-attempt rewrite.
 
 use super::errors::{empty_body, method_not_allowed, no_target};
-use super::{Phase, StreamFlow, Verdict, CLUSTER_HEADER, POOL_HEADER};
-use crate::config::{Dialect, Model};
+use super::{Phase, StreamFlow, Verdict, CLUSTER_HEADER, POOL_KEY};
+use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
 use crate::host::Host;
 use crate::openai::{self, ParsedRequest};
-use crate::providers::{azure, Operation, CLIENT_CREDENTIAL_HEADERS};
-use crate::usage_tap::UsageTap;
+use crate::providers::{is_path_segment, Operation, CLIENT_CREDENTIAL_HEADERS};
 use std::rc::Rc;
 
 impl StreamFlow {
@@ -83,14 +82,15 @@ impl StreamFlow {
             .is_none_or(|c| c.may_use(model))
     }
 
-    /// Upstream role: only failover attempts (marked by the pool header) are
-    /// rewritten; everything else was rewritten downstream already.
+    /// Upstream role: only failover attempts (marked by the pool value the
+    /// downstream filter left in the stream's filter state) are rewritten;
+    /// everything else was rewritten downstream already.
     pub(super) fn attempt_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
-        // `op:model`. Envoy hands every attempt the same header map, so the
-        // header stays (it carries no secret): a retry must find it, and each
-        // attempt rewrites path, host, credentials and length afresh.
-        let pool = host.request_header(POOL_HEADER);
-        let Some((op, model)) = pool.as_deref().and_then(|p| p.split_once(':')) else {
+        // `op\nmodel[\nupstream]`. Every attempt (a retry too) finds it and
+        // rewrites path, host, credentials and length afresh.
+        let pool = host.stream_value(POOL_KEY).unwrap_or_default();
+        let mut parts = pool.split('\n');
+        let (Some(op), Some(model)) = (parts.next(), parts.next()) else {
             self.phase = Phase::Bypass;
             return Verdict::Continue;
         };
@@ -100,6 +100,7 @@ impl StreamFlow {
             Operation::ChatCompletions
         };
         self.pool_model = Some(model.to_string());
+        self.pool_upstream = parts.next().map(String::from);
         if end_of_stream {
             return self.fail(host, &empty_body());
         }
@@ -143,7 +144,11 @@ impl StreamFlow {
             host.now_nanos(),
             false,
         );
-        self.rewrite(host, op, req, target, key)
+        let mut target = target.clone();
+        if let Some(upstream) = self.pool_upstream.take() {
+            target.model = upstream;
+        }
+        self.rewrite(host, op, req, &target, key)
     }
 
     pub(super) fn forward(
@@ -189,20 +194,15 @@ impl StreamFlow {
                 host.now_nanos(),
             )
         });
-        if model.failover {
-            return self.send_to_pool(host, model, target_index, req.stream);
-        }
-        if let Some(upstream) = upstream_override {
-            let azure = matches!(gw.providers[target.provider].dialect, Dialect::Azure { .. });
-            if azure && !azure::valid_deployment(&upstream) {
-                let e = ApiError::invalid_request(format!(
-                    "Model '{}' maps to Azure deployment '{upstream}', which is not a valid deployment name.",
-                    req.model
-                ))
-                .with_param("model")
-                .with_code("invalid_value");
+        if let Some(upstream) = &upstream_override {
+            if let Err(e) = check_upstream_model(&gw, model, &req.model, upstream) {
                 return self.fail(host, &e);
             }
+        }
+        if model.failover {
+            return self.send_to_pool(host, model, target_index, upstream_override);
+        }
+        if let Some(upstream) = upstream_override {
             target.model = upstream;
         }
         self.rewrite(host, op, req, &target, key_index)
@@ -217,18 +217,53 @@ impl StreamFlow {
         host: &mut dyn Host,
         model: &Model,
         first: usize,
-        stream: bool,
+        upstream: Option<String>,
     ) -> Verdict {
         let gw = Rc::clone(&self.gw);
         host.set_request_header(CLUSTER_HEADER, Some(&gw.pool_cluster(model, first)));
         let op = self.telemetry.operation;
-        host.set_request_header(POOL_HEADER, Some(&format!("{op}:{}", model.name)));
+        // Neither part can hold a line break (both are checked).
+        let mut pool = format!("{op}\n{}", model.name);
+        if let Some(u) = &upstream {
+            pool.push('\n');
+            pool.push_str(u);
+        }
+        host.set_stream_value(POOL_KEY, &pool);
         for name in CLIENT_CREDENTIAL_HEADERS {
             host.set_request_header(name, None);
         }
+        // Providers are asked for plain bodies (see `rewrite`).
+        host.set_request_header("accept-encoding", None);
         self.pooled = true;
-        self.telemetry.tap = Some(UsageTap::new(stream));
         self.phase = Phase::Forwarded;
         Verdict::Continue
     }
+}
+
+/// An upstream model a model-map entry captured from the client's model
+/// name goes into the provider's URL for some provider types (Gemini,
+/// Azure): it must be a plain path segment for every target it may reach.
+fn check_upstream_model(
+    gw: &crate::config::Gateway,
+    model: &Model,
+    requested: &str,
+    upstream: &str,
+) -> Result<(), ApiError> {
+    let in_path = model
+        .targets
+        .iter()
+        .any(|t| gw.providers[t.provider].model_in_path);
+    let valid = if in_path {
+        is_path_segment(upstream)
+    } else {
+        !upstream.is_empty() && !upstream.chars().any(char::is_control)
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(ApiError::invalid_request(format!(
+        "Model '{requested}' maps to upstream model '{upstream}', which is not a valid model name for this model's provider (letters, digits, '-', '_' and '.' only)."
+    ))
+    .with_param("model")
+    .with_code("invalid_value"))
 }

@@ -1,98 +1,514 @@
-//! The response body: passed through, translated to OpenAI's shape, or an
-//! upstream error normalized to OpenAI's error shape.
+//! The response: labelled, decoded when the provider compressed it unasked,
+//! passed through (checked), translated to OpenAI's shape, or an upstream
+//! error normalized to OpenAI's error shape; provider keys masked.
 
-use super::{Plan, ResponseMode, StreamFlow, Verdict};
-use crate::error::{normalize_upstream_error, scrub};
+use super::guard::retry_after_ms;
+use super::{Phase, Plan, ResponseMode, Role, StreamFlow, Verdict, TARGET_HEADER, USAGE_KEY};
+use crate::admission;
+use crate::content_coding::{Coding, Decoder};
+use crate::error::{normalize_upstream_error, ApiError};
 use crate::host::{Host, LogLevel};
+use crate::hub::Usage;
 use crate::openai::render;
 use crate::providers::Operation;
+use crate::redact::Redactor;
+use crate::stream::StreamTranslation;
+use crate::usage_tap::openai_usage;
+use std::borrow::Cow;
+use std::rc::Rc;
+
+/// Characters of a bad body quoted in the 502 that replaces it.
+const EXCERPT_CHARS: usize = 200;
 
 impl StreamFlow {
-    pub(super) fn transform_body(
+    pub fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
+        // Anything else is a local reply: the filter's own, or Envoy's
+        // (a stalled upload's 408, say), which its local-reply mappers shape.
+        if self.phase != Phase::Forwarded {
+            return Verdict::Continue;
+        }
+        if self.pooled {
+            // The attempt's filter named the target that answered.
+            self.observe_pool_target(&*host);
+        }
+        if let Some((provider, model)) = &self.target {
+            let label = format!("{}/{}", self.gw.providers[*provider].name, model);
+            host.set_response_header(TARGET_HEADER, Some(&label));
+        }
+        if let Some(ticket) = &self.ticket {
+            for (name, value) in admission::rate_limit_headers(ticket) {
+                host.set_response_header(&name, Some(&value));
+            }
+        }
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        self.telemetry.status = status;
+        if status == 429 {
+            self.retry_after_ms = retry_after_ms(&*host);
+        }
+        self.record_key_outcome(&*host, status);
+        if self.role == Role::Upstream {
+            // Envoy may retry this attempt elsewhere: record it now.
+            let now = host.now_nanos();
+            self.record_target_outcome(host, now);
+        }
+        // The instance that sent the request to a provider masks its keys
+        // (for a failover pool, the attempt's).
+        if let Some((provider, _)) = &self.target {
+            let secrets = &self.gw.providers[*provider].secrets;
+            if !secrets.is_empty() {
+                self.redactor = Some(Redactor::new(Rc::clone(secrets)));
+            }
+        }
+        let unreadable = self.take_content_coding(host);
+        if status >= 400 {
+            self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
+            self.response = ResponseMode::NormalizeError(status);
+            return json_headers(host, Verdict::Continue);
+        }
+        if !(200..300).contains(&status) {
+            return Verdict::Continue;
+        }
+        let hold = if end_of_stream {
+            Verdict::Continue
+        } else {
+            Verdict::Pause
+        };
+        if let Some(why) = unreadable {
+            return self.reject(host, why, hold);
+        }
+        if self.pooled {
+            // The attempt checked and translated it.
+            return Verdict::Continue;
+        }
+        let stream = match &self.plan {
+            Plan::Passthrough => self.telemetry.stream,
+            Plan::Translate { stream, .. } => *stream,
+        };
+        let content_type = host.response_header("content-type");
+        if stream && content_type.as_deref().is_some_and(|c| !is_event_stream(c)) {
+            let why = format!(
+                "The provider answered a streaming request with content-type '{}' instead of an event stream",
+                content_type.unwrap_or_default()
+            );
+            return self.reject(host, why, hold);
+        }
+        match &self.plan {
+            Plan::Passthrough if stream => {
+                self.response = ResponseMode::PassStream(Box::default());
+                Verdict::Continue
+            }
+            Plan::Passthrough => {
+                // Held so a truncated or non-JSON body can become a 502.
+                self.response = ResponseMode::CheckBody;
+                host.set_response_header("content-length", None);
+                hold
+            }
+            Plan::Translate {
+                translator,
+                ctx,
+                include_usage,
+                ..
+            } if stream => {
+                host.set_response_header("content-length", None);
+                host.set_response_header("content-type", Some("text/event-stream"));
+                host.set_response_header("cache-control", Some("no-cache"));
+                let decoder = translator.stream_decoder(ctx);
+                self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
+                    decoder,
+                    ctx,
+                    *include_usage,
+                )));
+                Verdict::Continue
+            }
+            Plan::Translate { .. } => {
+                self.response = ResponseMode::TranslateBody;
+                // Held so a body that cannot be translated can still become
+                // a 502.
+                json_headers(host, hold)
+            }
+        }
+    }
+
+    pub fn on_response_body(
         &mut self,
         host: &mut dyn Host,
         body_size: usize,
         end_of_stream: bool,
     ) -> Verdict {
-        match &mut self.response {
-            ResponseMode::Passthrough => Verdict::Continue,
-            ResponseMode::TranslateStream(st) => {
-                let chunk = host.response_body(body_size).unwrap_or_default();
-                let mut out = st.feed(&chunk);
-                if end_of_stream {
-                    out.extend(st.finish());
-                    self.telemetry.usage = st.usage();
-                }
-                self.telemetry.stream_error |= st.failed();
+        if self.phase != Phase::Forwarded {
+            return Verdict::Continue;
+        }
+        // The clock only matters for the first byte and the end.
+        if end_of_stream || (body_size > 0 && self.telemetry.awaiting_first_byte()) {
+            self.telemetry.body_chunk(host.now_nanos(), body_size);
+        }
+        if self.response.buffers() && !end_of_stream {
+            return Verdict::Pause;
+        }
+        let reads = self.decoder.is_some()
+            || self.redactor.is_some()
+            || !matches!(self.response, ResponseMode::Passthrough);
+        if reads {
+            let raw = host.response_body(body_size).unwrap_or_default();
+            if let Some(out) = self.transform_body(host, raw, end_of_stream) {
                 host.set_response_body(&out);
-                Verdict::Continue
             }
-            ResponseMode::NormalizeError(_) | ResponseMode::TranslateBody if !end_of_stream => {
-                Verdict::Pause
+        }
+        if end_of_stream {
+            self.telemetry.end(host.now_nanos());
+            self.hand_over_usage(host);
+            self.take_pool_usage(&*host);
+            self.publish_log_fields(host);
+        }
+        Verdict::Continue
+    }
+
+    /// The client's bytes for one chunk of the body (the whole body for the
+    /// buffering modes), or None when the chunk goes on unchanged.
+    fn transform_body(&mut self, host: &mut dyn Host, raw: Vec<u8>, end: bool) -> Option<Vec<u8>> {
+        let (plain, decode_error) = match self.decoder.as_mut() {
+            None => (Cow::Borrowed(raw.as_slice()), None),
+            Some(d) => match decode(d, &raw, end) {
+                Ok(bytes) => (Cow::Owned(bytes), None),
+                Err(why) => (Cow::Owned(Vec::new()), Some(why)),
+            },
+        };
+        // Decoded bytes always replace the raw chunk.
+        let mut out: Option<Vec<u8>> = match &plain {
+            Cow::Owned(b) => Some(b.clone()),
+            Cow::Borrowed(_) => None,
+        };
+        let mode = std::mem::replace(&mut self.response, ResponseMode::Passthrough);
+        self.response = match mode {
+            ResponseMode::Passthrough => ResponseMode::Passthrough,
+            ResponseMode::Discard => {
+                out = Some(Vec::new());
+                ResponseMode::Discard
+            }
+            ResponseMode::PassStream(_) if decode_error.is_some() => {
+                let why = decode_error.unwrap_or_default();
+                out = Some(self.stream_error_frame(&why));
+                ResponseMode::Discard
+            }
+            ResponseMode::PassStream(mut tap) => {
+                tap.observe(&plain);
+                if end {
+                    self.telemetry.usage = tap.usage();
+                    if !tap.complete() {
+                        let mut bytes = out.take().unwrap_or_else(|| plain.to_vec());
+                        bytes.extend(self.stream_error_frame(
+                            "The provider's stream ended before it was complete",
+                        ));
+                        out = Some(bytes);
+                    }
+                }
+                ResponseMode::PassStream(tap)
+            }
+            ResponseMode::CheckBody => {
+                let body = match decode_error {
+                    Some(why) => Err(why),
+                    None => checked_json(&plain),
+                };
+                let bytes = match body {
+                    Ok(()) => {
+                        self.telemetry.usage = openai_usage(&plain);
+                        out.take().unwrap_or_else(|| plain.to_vec())
+                    }
+                    Err(why) => self.bad_response(host, &why, &plain),
+                };
+                set_length(host, bytes.len());
+                out = Some(bytes);
+                ResponseMode::Passthrough
             }
             ResponseMode::NormalizeError(status) => {
-                let status = *status;
-                let body = host.response_body(body_size).unwrap_or_default();
-                let secrets = self
-                    .target
-                    .as_ref()
-                    .map(|(p, _)| self.gw.providers[*p].secrets())
-                    .unwrap_or_default();
-                let err = match &self.plan {
-                    Plan::Translate { translator, .. } => {
-                        let mut e = translator.decode_error(status, &body);
-                        e.message = scrub(&e.message, &secrets);
-                        e
+                let err = match (&self.plan, decode_error) {
+                    (_, Some(why)) => invalid_response(&why, b""),
+                    (Plan::Translate { translator, .. }, None) => {
+                        translator.decode_error(status, &plain)
                     }
-                    Plan::Passthrough => normalize_upstream_error(status, &body, &secrets),
+                    (Plan::Passthrough, None) => normalize_upstream_error(status, &plain),
                 };
-                host.set_response_body(&err.to_json());
-                self.response = ResponseMode::Passthrough;
-                Verdict::Continue
+                out = Some(self.error_body(err));
+                ResponseMode::Passthrough
+            }
+            ResponseMode::Reject(why) => {
+                let bytes = self.bad_response(host, &why, &plain);
+                set_length(host, bytes.len());
+                out = Some(bytes);
+                ResponseMode::Passthrough
             }
             ResponseMode::TranslateBody => {
-                let body = host.response_body(body_size).unwrap_or_default();
-                let translated = match &self.plan {
-                    Plan::Translate {
-                        translator,
-                        ctx,
-                        op: Operation::ChatCompletions,
-                        ..
-                    } => translator.decode_response(&body, ctx).map(|r| {
-                        self.telemetry.usage = r.usage;
-                        render::chat_completion(&r)
-                    }),
-                    Plan::Translate {
-                        translator,
-                        ctx,
-                        op: Operation::Embeddings,
-                        base64,
-                        ..
-                    } => translator.decode_embeddings(&body, ctx).map(|r| {
-                        self.telemetry.usage = Some(crate::hub::Usage {
-                            prompt_tokens: r.prompt_tokens,
-                            total_tokens: r.prompt_tokens,
-                            ..Default::default()
-                        });
-                        render::embeddings(&r, *base64)
-                    }),
-                    Plan::Passthrough => Ok(body),
+                let translated = match decode_error {
+                    Some(why) => Err(invalid_response(&why, b"")),
+                    None => self.translate_body(&plain),
                 };
-                let out = match translated {
-                    Ok(out) => out,
+                let bytes = match translated {
+                    Ok(bytes) => bytes,
                     Err(e) => {
                         host.log(LogLevel::Warn, &e.message);
                         host.set_response_header(":status", Some(&e.status.to_string()));
                         self.telemetry.status = e.status;
                         self.telemetry.error_type = Some(e.kind.to_string());
-                        e.to_json()
+                        self.error_body(e)
                     }
                 };
-                host.set_response_header("content-length", Some(&out.len().to_string()));
-                host.set_response_body(&out);
-                self.response = ResponseMode::Passthrough;
-                Verdict::Continue
+                set_length(host, bytes.len());
+                out = Some(bytes);
+                ResponseMode::Passthrough
             }
+            ResponseMode::TranslateStream(mut st) => {
+                let mut bytes = match decode_error {
+                    Some(why) => st.abort(&why),
+                    None => st.feed(&plain),
+                };
+                if end {
+                    bytes.extend(st.finish());
+                    self.telemetry.usage = st.usage();
+                }
+                self.telemetry.stream_error |= st.failed();
+                out = Some(bytes);
+                ResponseMode::TranslateStream(st)
+            }
+        };
+        // Keys are masked in whatever goes out, changed or not.
+        let Some(r) = self.redactor.as_mut() else {
+            return out;
+        };
+        let masked = r.feed(out.as_deref().unwrap_or(&plain), end);
+        masked.or(out)
+    }
+
+    fn translate_body(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let Plan::Translate {
+            translator,
+            ctx,
+            op,
+            base64,
+            ..
+        } = &self.plan
+        else {
+            return Ok(body.to_vec());
+        };
+        match op {
+            Operation::ChatCompletions => translator.decode_response(body, ctx).map(|r| {
+                self.telemetry.usage = r.usage;
+                render::chat_completion(&r)
+            }),
+            Operation::Embeddings => translator.decode_embeddings(body, ctx).map(|r| {
+                self.telemetry.usage = Some(Usage {
+                    prompt_tokens: r.prompt_tokens,
+                    total_tokens: r.prompt_tokens,
+                    ..Default::default()
+                });
+                render::embeddings(&r, *base64)
+            }),
         }
+    }
+
+    /// An error body for the client, with every key redacted.
+    fn error_body(&self, e: ApiError) -> Vec<u8> {
+        match &self.target {
+            Some((p, _)) => e.redacted(&self.gw.providers[*p].secrets).to_json(),
+            None => e.to_json(),
+        }
+    }
+
+    /// A 2xx the client must not receive as it is: a 502 instead.
+    fn bad_response(&mut self, host: &mut dyn Host, why: &str, body: &[u8]) -> Vec<u8> {
+        let e = invalid_response(why, body);
+        host.log(LogLevel::Warn, &e.message);
+        host.set_response_header(":status", Some("502"));
+        host.set_response_header("content-type", Some("application/json"));
+        self.telemetry.status = 502;
+        self.telemetry.error_type = Some(e.kind.to_string());
+        self.error_body(e)
+    }
+
+    /// A stream that went wrong after its headers: an OpenAI error frame
+    /// (the SDKs raise on it), and the request counts as failed.
+    fn stream_error_frame(&mut self, why: &str) -> Vec<u8> {
+        self.telemetry.stream_error = true;
+        let e =
+            ApiError::new(502, "api_error", format!("{why}.")).with_code("upstream_stream_error");
+        let mut frame = b"data: ".to_vec();
+        frame.extend(self.error_body(e));
+        frame.extend_from_slice(b"\n\n");
+        frame
+    }
+
+    /// A 2xx the filter cannot pass on: headers held until the body (a 502
+    /// saying why, quoting it) has arrived.
+    fn reject(&mut self, host: &mut dyn Host, why: String, hold: Verdict) -> Verdict {
+        self.response = ResponseMode::Reject(why);
+        self.telemetry.status = 502;
+        host.set_response_header(":status", Some("502"));
+        json_headers(host, hold)
+    }
+
+    /// Takes over a `content-encoding` the filter can decode; returns why a
+    /// body is unreadable when it cannot.
+    fn take_content_coding(&mut self, host: &mut dyn Host) -> Option<String> {
+        let header = host.response_header("content-encoding")?;
+        match Coding::parse(&header) {
+            Ok(None) => None,
+            Ok(Some(coding)) => {
+                self.decoder = Some(Decoder::new(coding));
+                // What goes on is plain; Envoy's compressor may encode it
+                // again for clients that accept it.
+                host.set_response_header("content-encoding", None);
+                host.set_response_header("content-length", None);
+                None
+            }
+            Err(name) => Some(format!(
+                "The provider answered with content-encoding '{name}', which the gateway did not ask for and cannot decode"
+            )),
+        }
+    }
+
+    /// A failover attempt hands its usage to the downstream filter, which
+    /// accounts for the request (metrics, cost, limits, quotas).
+    fn hand_over_usage(&self, host: &mut dyn Host) {
+        if self.role != Role::Upstream {
+            return;
+        }
+        if let Some(u) = &self.telemetry.usage {
+            host.set_stream_value(USAGE_KEY, &encode_usage(u));
+        }
+    }
+
+    /// The downstream side of `hand_over_usage`.
+    pub(super) fn take_pool_usage(&mut self, host: &dyn Host) {
+        if self.pooled && self.telemetry.usage.is_none() {
+            self.telemetry.usage = host.stream_value(USAGE_KEY).and_then(|v| decode_usage(&v));
+        }
+    }
+}
+
+fn decode(d: &mut Decoder, raw: &[u8], end: bool) -> Result<Vec<u8>, String> {
+    let mut out = d.feed(raw).map_err(|e| e.0)?;
+    if end {
+        out.extend(d.finish().map_err(|e| e.0)?);
+    }
+    Ok(out)
+}
+
+fn json_headers(host: &mut dyn Host, verdict: Verdict) -> Verdict {
+    host.set_response_header("content-type", Some("application/json"));
+    host.set_response_header("content-length", None);
+    verdict
+}
+
+fn set_length(host: &mut dyn Host, len: usize) {
+    host.set_response_header("content-length", Some(&len.to_string()));
+}
+
+fn is_event_stream(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Whether a whole passthrough body is one JSON document.
+fn checked_json(body: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| {
+            if e.is_eof() {
+                "The provider's response ended before its JSON was complete".to_string()
+            } else {
+                "The provider's response is not valid JSON".to_string()
+            }
+        })
+}
+
+/// 502 for a response that is not what the provider's API returns.
+fn invalid_response(why: &str, body: &[u8]) -> ApiError {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        excerpt.push('…');
+    }
+    let message = if excerpt.is_empty() {
+        format!("{why}.")
+    } else {
+        format!("{why}: {excerpt}")
+    };
+    ApiError::new(502, "api_error", message).with_code("upstream_invalid_response")
+}
+
+/// Usage as a stream value: six numbers, unknown ones empty.
+fn encode_usage(u: &Usage) -> String {
+    let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
+    format!(
+        "{},{},{},{},{},{}",
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.total_tokens,
+        opt(u.cached_tokens),
+        opt(u.cache_creation_tokens),
+        opt(u.reasoning_tokens)
+    )
+}
+
+fn decode_usage(s: &str) -> Option<Usage> {
+    let f: Vec<&str> = s.split(',').collect();
+    let [p, c, t, cached, creation, reasoning] = f.as_slice() else {
+        return None;
+    };
+    let opt = |v: &str| v.parse::<u64>().ok();
+    Some(Usage {
+        prompt_tokens: p.parse().ok()?,
+        completion_tokens: c.parse().ok()?,
+        total_tokens: t.parse().ok()?,
+        cached_tokens: opt(cached),
+        cache_creation_tokens: opt(creation),
+        reasoning_tokens: opt(reasoning),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_round_trips_through_a_stream_value() {
+        let u = Usage {
+            prompt_tokens: 7,
+            completion_tokens: 3,
+            total_tokens: 10,
+            cached_tokens: Some(2),
+            cache_creation_tokens: None,
+            reasoning_tokens: Some(1),
+        };
+        assert_eq!(decode_usage(&encode_usage(&u)), Some(u));
+        assert_eq!(decode_usage("1,2"), None);
+        assert_eq!(decode_usage("x,1,2,,,"), None);
+    }
+
+    #[test]
+    fn bad_bodies_are_quoted_briefly() {
+        let e = invalid_response("Not JSON", b"<html>\n  <body>Bad   gateway</body></html>");
+        assert_eq!(e.status, 502);
+        assert_eq!(
+            e.message,
+            "Not JSON: <html> <body>Bad gateway</body></html>"
+        );
+        let long = "x".repeat(500);
+        let e = invalid_response("Not JSON", long.as_bytes());
+        assert!(e.message.ends_with('…'));
+        assert_eq!(checked_json(b"{\"a\":1}"), Ok(()));
+        assert!(checked_json(b"{\"a\":")
+            .unwrap_err()
+            .contains("ended before"));
+        assert!(checked_json(b"<html>")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert!(is_event_stream("text/event-stream; charset=utf-8"));
+        assert!(!is_event_stream("application/json"));
     }
 }

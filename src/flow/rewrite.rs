@@ -8,7 +8,6 @@ use crate::host::{Host, LogLevel};
 use crate::hub::{ResponseContext, Translator};
 use crate::openai::{to_hub, ParsedRequest};
 use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
-use crate::usage_tap::UsageTap;
 use std::rc::Rc;
 
 impl StreamFlow {
@@ -62,10 +61,10 @@ impl StreamFlow {
         for (name, value) in &provider.extra_headers {
             host.set_request_header(name, Some(value));
         }
-        if matches!(self.plan, Plan::Translate { .. }) {
-            // Translation reads the body: ask for it uncompressed.
-            host.set_request_header("accept-encoding", None);
-        }
+        // The filter reads every response (translation, usage, checks,
+        // key masking): ask for it uncompressed. Envoy's compressor, if
+        // configured, compresses what goes back to clients that accept it.
+        host.set_request_header("accept-encoding", None);
         host.set_request_header("content-type", Some("application/json"));
         host.set_request_header("content-length", Some(&body.len().to_string()));
         host.set_request_body(&body);
@@ -84,9 +83,7 @@ impl StreamFlow {
         }
         self.telemetry.provider = Some((provider.name.clone(), provider.kind));
         self.telemetry.response_model = Some(target.model.clone());
-        if matches!(self.plan, Plan::Passthrough) {
-            self.telemetry.tap = Some(UsageTap::new(req.stream));
-        }
+        self.telemetry.stream = req.stream;
         self.target = Some((target.provider, target.model.clone()));
         self.phase = Phase::Forwarded;
         Verdict::Continue

@@ -14,15 +14,6 @@ pub fn path(prefix: &str, deployment: &str, op: Operation, api_version: &str) ->
     format!("{prefix}/openai/deployments/{deployment}/{op}?api-version={api_version}")
 }
 
-/// Deployment names Azure accepts: letters, digits, `-`, `_`, `.`.
-pub fn valid_deployment(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 /// api-version values look like `2024-10-21` or `2025-01-01-preview`.
 pub fn valid_api_version(v: &str) -> bool {
     !v.is_empty() && v.len() <= 40 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -42,9 +33,6 @@ mod tests {
             path("", "emb", Operation::Embeddings, "2025-01-01-preview"),
             "/openai/deployments/emb/embeddings?api-version=2025-01-01-preview"
         );
-        assert!(valid_deployment("gpt-4o.mini_1"));
-        assert!(!valid_deployment("a/b"));
-        assert!(!valid_deployment("a?b"));
         assert!(valid_api_version("2025-01-01-preview"));
         assert!(!valid_api_version("2024&x=1"));
     }

@@ -28,6 +28,10 @@ pub struct TypeSpec {
     pub auth: AuthStyle,
     /// Whether requests fail without a key (hosted APIs).
     pub key_required: bool,
+    /// Whether the upstream model name becomes part of the request URL
+    /// (Gemini `models/{model}:…`, Azure deployments), so it must be a
+    /// plain path segment.
+    pub model_in_path: bool,
 }
 
 /// Looks up a provider `type`.
@@ -39,6 +43,7 @@ pub fn type_spec(kind: &str) -> Option<TypeSpec> {
             base_url: Some(p.base_url),
             auth: p.default_auth(),
             key_required: p.key_required,
+            model_in_path: false,
         });
     }
     let (kind, wire, base_url, header) = match kind {
@@ -63,6 +68,7 @@ pub fn type_spec(kind: &str) -> Option<TypeSpec> {
         base_url,
         auth: AuthStyle::Header(header.into()),
         key_required: true,
+        model_in_path: matches!(wire, Wire::Azure | Wire::Gemini),
     })
 }
 
@@ -129,6 +135,18 @@ impl Operation {
     }
 }
 
+/// Whether `s` may become one segment of an upstream URL path: the one
+/// check for every name that reaches a provider's URL (model names,
+/// deployments). An allow-list, so `/`, `?`, `#`, `:`, `%`, `..` and
+/// whitespace can never change which resource or method is called.
+pub fn is_path_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// RFC 7230 token characters, lowercase enforced by callers where needed.
 pub fn is_header_name(name: &str) -> bool {
     !name.is_empty()
@@ -156,5 +174,28 @@ mod tests {
             Some(("authorization".into(), "Bearer k".into()))
         );
         assert_eq!(AuthStyle::None.header("k"), None);
+    }
+
+    #[test]
+    fn path_segments() {
+        for ok in ["gemini-2.5-flash", "gpt-4o.mini_1", "a", "learnlm-1.5-pro"] {
+            assert!(is_path_segment(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".hidden",
+            "../../v1/files?key=stolen#",
+            "x:streamGenerateContent?alt=sse&",
+            "a/b",
+            "a b",
+            "a%2fb",
+            "a#b",
+            "é",
+            "a\nb",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_path_segment(bad), "{bad:?}");
+        }
     }
 }

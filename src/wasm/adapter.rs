@@ -1,10 +1,9 @@
-//! `Host` over proxy-wasm hostcalls. Every hostcall result is checked here;
-//! a failure is logged and absorbed, never unwrapped.
+//! `Host` over the proxy-wasm host functions (`abi`). Every result is
+//! checked here; a failure is logged and absorbed, never unwrapped.
 
+use super::abi::{self, Buffer, HostError, Level, Map, Metric};
 use crate::host::{Host, LogLevel as CoreLevel, SharedStore, StoreError};
 use crate::metrics::{MetricName, MetricOp};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -38,20 +37,20 @@ impl Hasher for Fnv1a {
     }
 }
 
-pub fn log(level: LogLevel, message: &str) {
+pub fn log(level: Level, message: &str) {
     // Nothing sensible is left to do if logging itself fails.
-    let _ = hostcalls::log(level, message);
+    let _ = abi::log(level, message);
 }
 
 /// One header map read with a single hostcall and kept in step with our own
 /// writes, so reads and removals of absent headers cost no hostcall.
 struct HeaderCache {
-    map: MapType,
+    map: Map,
     entries: RefCell<Option<Vec<(String, String)>>>,
 }
 
 impl HeaderCache {
-    fn new(map: MapType) -> Self {
+    fn new(map: Map) -> Self {
         Self {
             map,
             entries: RefCell::new(None),
@@ -60,9 +59,9 @@ impl HeaderCache {
 
     fn loaded(&self) -> bool {
         if self.entries.borrow().is_none() {
-            match hostcalls::get_map(self.map) {
+            match abi::header_pairs(self.map) {
                 Ok(v) => *self.entries.borrow_mut() = Some(v),
-                Err(e) => log(LogLevel::Debug, &format!("get header map: {e:?}")),
+                Err(e) => log(Level::Warn, &format!("get header map: {e:?}")),
             }
         }
         self.entries.borrow().is_some()
@@ -70,7 +69,7 @@ impl HeaderCache {
 
     fn get(&self, name: &str) -> Option<String> {
         if !self.loaded() {
-            return get_header(self.map, name);
+            return None;
         }
         self.entries
             .borrow()
@@ -94,6 +93,17 @@ impl HeaderCache {
             }
         }
         set_header(self.map, name, value);
+    }
+
+    fn names(&self) -> Vec<String> {
+        if !self.loaded() {
+            return Vec::new();
+        }
+        self.entries
+            .borrow()
+            .as_ref()
+            .map(|e| e.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Forget the cached map (the host's may have changed since).
@@ -126,8 +136,8 @@ impl ProxyHost {
             request_body_size: 0,
             response_body_size: 0,
             metric_ids,
-            request_headers: HeaderCache::new(MapType::HttpRequestHeaders),
-            response_headers: HeaderCache::new(MapType::HttpResponseHeaders),
+            request_headers: HeaderCache::new(Map::RequestHeaders),
+            response_headers: HeaderCache::new(Map::ResponseHeaders),
             clock: Cell::new(None),
         }
     }
@@ -142,7 +152,7 @@ impl ProxyHost {
         self.response_headers.reset();
     }
 
-    fn metric_id(&self, kind: MetricType, name: &MetricName) -> Option<u32> {
+    fn metric_id(&self, kind: Metric, name: &MetricName) -> Option<u32> {
         if let Some(id) = name.id.get() {
             return Some(id);
         }
@@ -151,7 +161,7 @@ impl ProxyHost {
         let known = self.metric_ids.borrow().get(name.as_str()).copied();
         let id = match known {
             Some(id) => id,
-            None => match hostcalls::define_metric(kind, name) {
+            None => match abi::define_metric(kind, name) {
                 Ok(id) => {
                     self.metric_ids
                         .borrow_mut()
@@ -160,7 +170,7 @@ impl ProxyHost {
                 }
                 Err(e) => {
                     log(
-                        LogLevel::Warn,
+                        Level::Warn,
                         &format!("define metric {}: {e:?}", name.as_str()),
                     );
                     return None;
@@ -172,35 +182,25 @@ impl ProxyHost {
     }
 }
 
-fn get_header(map: MapType, name: &str) -> Option<String> {
-    match hostcalls::get_map_value(map, name) {
+fn set_header(map: Map, name: &str, value: Option<&str>) {
+    if let Err(e) = abi::set_header(map, name, value) {
+        log(Level::Warn, &format!("set header {name}: {e:?}"));
+    }
+}
+
+fn get_body(buffer: Buffer, len: usize) -> Option<Vec<u8>> {
+    match abi::buffer(buffer, 0, len) {
         Ok(v) => v,
         Err(e) => {
-            log(LogLevel::Warn, &format!("get header {name}: {e:?}"));
+            log(Level::Warn, &format!("get body: {e:?}"));
             None
         }
     }
 }
 
-fn set_header(map: MapType, name: &str, value: Option<&str>) {
-    if let Err(e) = hostcalls::set_map_value(map, name, value) {
-        log(LogLevel::Warn, &format!("set header {name}: {e:?}"));
-    }
-}
-
-fn get_body(buffer: BufferType, len: usize) -> Option<Vec<u8>> {
-    match hostcalls::get_buffer(buffer, 0, len) {
-        Ok(v) => v,
-        Err(e) => {
-            log(LogLevel::Warn, &format!("get body: {e:?}"));
-            None
-        }
-    }
-}
-
-fn set_body(buffer: BufferType, old_len: usize, body: &[u8]) {
-    if let Err(e) = hostcalls::set_buffer(buffer, 0, old_len, body) {
-        log(LogLevel::Warn, &format!("set body: {e:?}"));
+fn set_body(buffer: Buffer, old_len: usize, body: &[u8]) {
+    if let Err(e) = abi::set_buffer(buffer, 0, old_len, body) {
+        log(Level::Warn, &format!("set body: {e:?}"));
     }
 }
 
@@ -209,16 +209,20 @@ impl Host for ProxyHost {
         self.request_headers.get(name)
     }
 
+    fn request_header_names(&self) -> Vec<String> {
+        self.request_headers.names()
+    }
+
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
         self.request_headers.set(name, value)
     }
 
     fn request_body(&self, len: usize) -> Option<Vec<u8>> {
-        get_body(BufferType::HttpRequestBody, len)
+        get_body(Buffer::RequestBody, len)
     }
 
     fn set_request_body(&mut self, body: &[u8]) {
-        set_body(BufferType::HttpRequestBody, self.request_body_size, body)
+        set_body(Buffer::RequestBody, self.request_body_size, body)
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
@@ -230,18 +234,16 @@ impl Host for ProxyHost {
     }
 
     fn response_body(&self, len: usize) -> Option<Vec<u8>> {
-        get_body(BufferType::HttpResponseBody, len)
+        get_body(Buffer::ResponseBody, len)
     }
 
     fn set_response_body(&mut self, body: &[u8]) {
-        set_body(BufferType::HttpResponseBody, self.response_body_size, body)
+        set_body(Buffer::ResponseBody, self.response_body_size, body)
     }
 
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
-        if let Err(e) =
-            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
-        {
-            log(LogLevel::Error, &format!("send response: {e:?}"));
+        if let Err(e) = abi::send_local_response(status, headers, body) {
+            log(Level::Error, &format!("send response: {e:?}"));
         }
     }
 
@@ -249,37 +251,30 @@ impl Host for ProxyHost {
         if let Some(now) = self.clock.get() {
             return now;
         }
-        let now = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
+        let now = abi::now_nanos().unwrap_or(0);
         self.clock.set(Some(now));
         now
     }
 
     fn metric(&mut self, op: &MetricOp) {
         let result = match op {
-            MetricOp::Counter { name, delta } => {
-                self.metric_id(MetricType::Counter, name).map(|id| {
-                    hostcalls::increment_metric(id, i64::try_from(*delta).unwrap_or(i64::MAX))
-                })
-            }
+            MetricOp::Counter { name, delta } => self
+                .metric_id(Metric::Counter, name)
+                .map(|id| abi::increment_metric(id, i64::try_from(*delta).unwrap_or(i64::MAX))),
             MetricOp::Histogram { name, value } => self
-                .metric_id(MetricType::Histogram, name)
-                .map(|id| hostcalls::record_metric(id, *value)),
+                .metric_id(Metric::Histogram, name)
+                .map(|id| abi::record_metric(id, *value)),
             MetricOp::Gauge { name, value } => self
-                .metric_id(MetricType::Gauge, name)
-                .map(|id| hostcalls::record_metric(id, *value)),
+                .metric_id(Metric::Gauge, name)
+                .map(|id| abi::record_metric(id, *value)),
         };
         if let Some(Err(e)) = result {
-            log(LogLevel::Warn, &format!("record metric: {e:?}"));
+            log(Level::Warn, &format!("record metric: {e:?}"));
         }
     }
 
     fn client_address(&self) -> Option<String> {
-        let raw = hostcalls::get_property(vec!["source", "address"])
-            .ok()
-            .flatten()?;
+        let raw = abi::property(&["source", "address"]).ok().flatten()?;
         let addr = String::from_utf8(raw).ok()?;
         // "1.2.3.4:5678" or "[::1]:5678" → the IP alone.
         let ip = match addr.rsplit_once(':') {
@@ -294,35 +289,36 @@ impl Host for ProxyHost {
     }
 
     fn upstream_provider(&self) -> Option<String> {
-        let path = vec![
+        let path = [
             "xds",
             "upstream_host_metadata",
             "filter_metadata",
             "llmgw",
             "provider",
         ];
-        let raw = hostcalls::get_property(path).ok().flatten()?;
+        let raw = abi::property(&path).ok().flatten()?;
         String::from_utf8(raw).ok()
     }
 
-    fn set_log_field(&mut self, key: &str, value: &str) {
-        if let Err(e) = hostcalls::set_property(vec![key], Some(value.as_bytes())) {
-            log(LogLevel::Debug, &format!("set property {key}: {e:?}"));
+    fn set_stream_value(&mut self, key: &str, value: &str) {
+        if let Err(e) = abi::set_property(&[key], value.as_bytes()) {
+            log(Level::Debug, &format!("set property {key}: {e:?}"));
         }
     }
 
+    fn stream_value(&self, key: &str) -> Option<String> {
+        // Envoy looks names it does not know up as filter state `wasm.<name>`.
+        let raw = abi::property(&[key]).ok().flatten()?;
+        String::from_utf8(raw).ok()
+    }
+
     fn log_enabled(&self, level: CoreLevel) -> bool {
-        let wanted = match level {
-            CoreLevel::Debug => LogLevel::Debug,
-            CoreLevel::Info => LogLevel::Info,
-            CoreLevel::Warn => LogLevel::Warn,
-            CoreLevel::Error => LogLevel::Error,
-        };
+        let wanted = level_of(level);
         let now = self.now_nanos();
         let current = LOG_LEVEL.with(|cached| match cached.get() {
             Some((level, at)) if now.saturating_sub(at) < LOG_LEVEL_TTL_NS => Some(level),
             _ => {
-                let level = hostcalls::get_log_level().ok()? as u32;
+                let level = abi::log_level().ok()?;
                 cached.set(Some((level, now)));
                 Some(level)
             }
@@ -331,13 +327,16 @@ impl Host for ProxyHost {
     }
 
     fn log(&self, level: CoreLevel, message: &str) {
-        let level = match level {
-            CoreLevel::Debug => LogLevel::Debug,
-            CoreLevel::Info => LogLevel::Info,
-            CoreLevel::Warn => LogLevel::Warn,
-            CoreLevel::Error => LogLevel::Error,
-        };
-        log(level, message);
+        log(level_of(level), message);
+    }
+}
+
+fn level_of(level: CoreLevel) -> Level {
+    match level {
+        CoreLevel::Debug => Level::Debug,
+        CoreLevel::Info => Level::Info,
+        CoreLevel::Warn => Level::Warn,
+        CoreLevel::Error => Level::Error,
     }
 }
 
@@ -346,20 +345,19 @@ pub struct ProxyStore;
 
 impl SharedStore for ProxyStore {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(value), Some(cas))) => Some((value, cas)),
+        match abi::shared_data(key) {
+            Ok(Some((value, cas))) if cas != 0 => Some((value, cas)),
             Ok(_) => None,
             Err(e) => {
-                log(LogLevel::Warn, &format!("get shared data {key}: {e:?}"));
+                log(Level::Warn, &format!("get shared data {key}: {e:?}"));
                 None
             }
         }
     }
 
     fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        let cas = (cas != 0).then_some(cas);
-        hostcalls::set_shared_data(key, Some(value), cas).map_err(|e| match e {
-            proxy_wasm::types::Status::CasMismatch => StoreError::CasMismatch,
+        abi::set_shared_data(key, value, cas).map_err(|e| match e {
+            HostError::CasMismatch => StoreError::CasMismatch,
             _ => StoreError::Failed,
         })
     }

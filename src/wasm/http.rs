@@ -1,15 +1,14 @@
 //! The HTTP context: forwards each callback to the core `StreamFlow`.
 
+use super::abi;
 use super::adapter::{MetricIds, ProxyHost};
 use crate::config::Gateway;
 use crate::error::ApiError;
 use crate::flow::{Role, StreamFlow, Verdict};
 use crate::host::Host;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 pub struct HttpStream {
     flow: Option<StreamFlow>,
@@ -33,10 +32,7 @@ impl HttpStream {
 
 thread_local! {
     /// Per-VM seed, read from the clock once; streams mix in their id.
-    static VM_SEED: u64 = hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
+    static VM_SEED: u64 = abi::now_nanos().unwrap_or(0x9e37_79b9_7f4a_7c15);
 }
 
 /// A distinct random seed per stream without a hostcall per stream.

@@ -1,18 +1,18 @@
 //! The proxy-wasm layer: the only module that names `proxy_wasm`.
 
+mod abi;
 mod adapter;
 mod http;
 
 use crate::config::{compile, Gateway, PluginConfig};
 use crate::flow::Role;
+use abi::{Buffer, Level};
 use http::HttpStream;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::ContextType;
 use std::rc::Rc;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, role: Role::Downstream, metric_ids: Default::default() }) });
 }}
 
@@ -29,24 +29,19 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
-        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
-            .ok()
-            .flatten();
+        let root_id = abi::property(&["plugin_root_id"]).ok().flatten();
         if root_id.as_deref() == Some(UPSTREAM_ROOT_ID.as_bytes()) {
             self.role = Role::Upstream;
         }
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+        let bytes = match abi::buffer(Buffer::PluginConfiguration, 0, size) {
             Ok(Some(b)) => b,
             Ok(None) => {
-                adapter::log(
-                    LogLevel::Error,
-                    "llm-gateway: no plugin configuration given",
-                );
+                adapter::log(Level::Error, "llm-gateway: no plugin configuration given");
                 return false;
             }
             Err(e) => {
                 adapter::log(
-                    LogLevel::Error,
+                    Level::Error,
                     &format!("llm-gateway: cannot read plugin configuration: {e:?}"),
                 );
                 return false;
@@ -57,15 +52,12 @@ impl RootContext for Root {
             Ok(gw) => {
                 let unavailable = gw.providers.iter().filter_map(|p| p.unavailable.as_ref());
                 for why in unavailable.chain(gw.warnings.iter()) {
-                    adapter::log(LogLevel::Warn, &format!("llm-gateway: {why}"));
+                    adapter::log(Level::Warn, &format!("llm-gateway: {why}"));
                 }
-                let now = hostcalls::get_current_time()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as u64);
+                let now = abi::now_nanos().unwrap_or(0);
                 match crate::admission::precreate_all(&gw, &adapter::ProxyStore, now) {
                     Ok(keys) => adapter::log(
-                        LogLevel::Info,
+                        Level::Info,
                         &format!(
                             "llm-gateway: configured {} providers, {} models, {keys} limit keys",
                             gw.providers.len(),
@@ -74,7 +66,7 @@ impl RootContext for Root {
                     ),
                     Err(e) => {
                         adapter::log(
-                            LogLevel::Error,
+                            Level::Error,
                             &format!(
                                 "llm-gateway: cannot create rate-limit state in shared data: {e:?}"
                             ),
@@ -86,7 +78,7 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                adapter::log(LogLevel::Error, &format!("llm-gateway: {e}"));
+                adapter::log(Level::Error, &format!("llm-gateway: {e}"));
                 false
             }
         }

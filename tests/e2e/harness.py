@@ -4,6 +4,7 @@ loopback ports, and stops them whatever happens."""
 import atexit
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,8 +14,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-WASM = ROOT / "target/wasm32-wasip1/release/llm_gateway.wasm"
-RENDER = ROOT / "target/release/llm-gateway-render"
+# Another build can be tested with the same suite (e.g. the last release, to
+# see which tests fail without a fix).
+WASM = Path(os.environ.get("LLMGW_WASM") or ROOT / "target/wasm32-wasip1/release/llm_gateway.wasm")
+RENDER = Path(os.environ.get("LLMGW_RENDER") or ROOT / "target/release/llm-gateway-render")
 MOCK = ROOT / "target/mock/release/mock-provider"
 ENVOY = os.environ.get("ENVOY") or str(ROOT / ".venv/bin/envoy")
 
@@ -152,3 +155,51 @@ class Gateway:
         self.client.close()
         stop(self.proc)
         self.log.close()
+
+
+def scrape(gw):
+    """The gateway's own metrics from Envoy's Prometheus endpoint:
+    {(name, frozenset(labels)): value}."""
+    text = httpx.get(gw.admin + "/stats/prometheus", timeout=10).text
+    values = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
+        if m and (m.group(1).startswith("llm_gateway") or m.group(1).startswith("gen_ai")):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            values[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
+    return values
+
+
+def value(values, name, **labels):
+    return values.get((name, frozenset(labels.items())))
+
+
+def raw_http(port, data, wait=0.3, timeout=10):
+    """Sends raw bytes to the listener and returns (status, headers, body)
+    of the answer: for requests no HTTP client library would send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        time.sleep(wait)
+        reply = b""
+        while True:
+            try:
+                part = s.recv(65536)
+            except socket.timeout:
+                break
+            if not part:
+                break
+            reply += part
+            head, sep, body = reply.partition(b"\r\n\r\n")
+            if sep:
+                headers = parse_headers(head)
+                length = int(headers.get("content-length", "-1"))
+                if length >= 0 and len(body) >= length:
+                    break
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    return status, parse_headers(head), body
+
+
+def parse_headers(head):
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines)}

@@ -2,13 +2,12 @@
 access-log fields read back from a real Envoy access-log file."""
 
 import json
-import re
 import time
 
 import httpx
 import pytest
 
-from harness import Gateway
+from harness import Gateway, scrape, value
 
 CHAT = "/v1/chat/completions"
 PROMPT = [{"role": "user", "content": "one two three"}]  # 3 prompt tokens at the mock
@@ -60,21 +59,6 @@ def send_known_traffic(gw):
     assert gw.post(CHAT, "{bad json").status_code == 400
     assert gw.post(CHAT, {"model": "gpt", "messages": PROMPT},
                    headers={"x-mock-status": "429"}).status_code == 429
-
-
-def scrape(gw):
-    text = httpx.get(gw.admin + "/stats/prometheus", timeout=10).text
-    values = {}
-    for line in text.splitlines():
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
-        if m and (m.group(1).startswith("llm_gateway") or m.group(1).startswith("gen_ai")):
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-            values[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
-    return values
-
-
-def value(values, name, **labels):
-    return values.get((name, frozenset(labels.items())))
 
 
 def chat(provider, model, **extra):
@@ -156,7 +140,8 @@ def test_access_log_fields(ogw):
     assert (sonnet["tokens_in"], sonnet["tokens_out"]) == ("3", "8")
     assert sonnet["cost_usd"] == "0.000129"
     assert sonnet["attempts"] == 1
-    assert sonnet["path"] == "/v1/messages"
+    # What the client requested, not the provider path it was rewritten to.
+    assert sonnet["path"] == "/v1/chat/completions"
     unknown = next(l for l in lines if l["model"] == "unknown")
     assert unknown["status"] == 404 and unknown["error"] == "invalid_request_error"
     streamed = [l for l in lines if l["model"] == "gpt" and l["ttft_ms"] is not None]

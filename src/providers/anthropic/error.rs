@@ -73,7 +73,7 @@ fn anthropic_error_type(v: &Value) -> Option<&str> {
 }
 
 pub(super) fn decode_error_body(status: u16, body: &[u8]) -> ApiError {
-    let mut err = normalize_upstream_error(status, body, &[]);
+    let mut err = normalize_upstream_error(status, body);
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         if let Some(ty) = anthropic_error_type(&v) {
             let (kind, code) = map_error_type(ty, status);

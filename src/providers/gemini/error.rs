@@ -72,6 +72,6 @@ pub(super) fn decode_error_body(status: u16, body: &[u8]) -> ApiError {
         .and_then(|v| v.get("error"));
     match err.and_then(|e| gemini_error(status, e)) {
         Some(e) => e,
-        None => normalize_upstream_error(status, body, &[]),
+        None => normalize_upstream_error(status, body),
     }
 }

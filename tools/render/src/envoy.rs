@@ -108,7 +108,9 @@ fn access_log(target: &str) -> Value {
     let format = json!({
         "start_time": "%START_TIME%",
         "method": "%REQ(:METHOD)%",
-        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        // The filter records the client's path (`:path` is rewritten for
+        // the provider; client `x-envoy-*` headers are removed).
+        "path": "%FILTER_STATE(wasm.llmgw.path:PLAIN)%",
         "status": "%RESPONSE_CODE%",
         "flags": "%RESPONSE_FLAGS%",
         "duration_ms": "%DURATION%",
@@ -240,9 +242,56 @@ fn routes(gw: &GatewayFile, default_timeout: &str) -> Value {
     Value::Array(routes)
 }
 
-/// Room for the largest accepted body plus headers, never below Envoy's 1 MiB.
+/// Envoy's per-connection buffer limit, which also bounds what a filter
+/// may buffer: room for the largest response the filter holds, and well
+/// above the largest accepted request body, so the filter's own 413 always
+/// answers first (a request chunk landing past the limit would otherwise
+/// get Envoy's).
 fn buffer_limit(gw: &GatewayFile) -> u64 {
-    (gw.plugin.limits.max_request_body_bytes + 64 * 1024).max(1024 * 1024)
+    let limits = &gw.plugin.limits;
+    (limits.max_request_body_bytes * 2 + 1024 * 1024).max(limits.max_response_body_bytes)
+}
+
+/// The connection manager's filters. Envoy's compressor (first, so it sees
+/// responses last) gzips JSON answers for clients that accept it; the
+/// filter asks providers for plain bodies. Envoy's decompressor (before the
+/// filter) inflates gzip request bodies from clients that send them.
+fn http_filters(gw: &GatewayFile, wasm: Value, router: Value) -> Value {
+    let mut filters = Vec::new();
+    if gw.envoy.compression {
+        filters.push(json!({
+            "name": "envoy.filters.http.compressor",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor",
+                "response_direction_config": {
+                    "common_config": {
+                        "min_content_length": 1024,
+                        "content_type": ["application/json"]
+                    },
+                    "remove_accept_encoding_header": true
+                },
+                "compressor_library": {
+                    "name": "gzip",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip"}
+                }
+            }
+        }));
+        filters.push(json!({
+            "name": "envoy.filters.http.decompressor",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.decompressor.v3.Decompressor",
+                "decompressor_library": {
+                    "name": "gzip",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.compression.gzip.decompressor.v3.Gzip"}
+                },
+                "request_direction_config": {"common_config": {"enabled": {"default_value": true, "runtime_key": "llmgw.request_decompression"}}},
+                "response_direction_config": {"common_config": {"enabled": {"default_value": false, "runtime_key": "llmgw.response_decompression"}}}
+            }
+        }));
+    }
+    filters.push(wasm);
+    filters.push(json!({"name": "envoy.filters.http.router", "typed_config": router}));
+    Value::Array(filters)
 }
 
 /// Renders the bootstrap. `wasm_path` is where Envoy finds the filter.
@@ -268,6 +317,11 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
                     // Lets the filter hold request headers until it has read
                     // the body's `model`, then set the routing header.
                     "allow_on_headers_stop_iteration": true,
+                    // Should the VM ever fail, a new one is started for the
+                    // next request (shared data survives: it is per vm_id)
+                    // instead of every request on that worker failing.
+                    "failure_policy": "FAIL_RELOAD",
+                    "reload_config": {"backoff": {"base_interval": "0.1s", "max_interval": "5s"}},
                     "configuration": {
                         "@type": "type.googleapis.com/google.protobuf.StringValue",
                         "value": plugin_json
@@ -305,10 +359,8 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
                 "routes": routes(gw, &timeout)
             }]
         },
-        "http_filters": [
-            wasm_filter(PLUGIN_NAME),
-            {"name": "envoy.filters.http.router", "typed_config": router}
-        ]
+        "local_reply_config": crate::local_reply::config(gw.plugin.limits.max_request_body_bytes),
+        "http_filters": http_filters(gw, wasm_filter(PLUGIN_NAME), router)
     });
     if gw.envoy.access_log != "none" {
         hcm["access_log"] = access_log(&gw.envoy.access_log);

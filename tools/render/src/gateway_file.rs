@@ -34,6 +34,14 @@ pub struct EnvoyConfig {
     /// OpenTelemetry tracing; off when absent.
     #[serde(default)]
     pub tracing: Option<TracingConfig>,
+    /// Envoy's compressor for JSON answers to clients that accept gzip, and
+    /// its decompressor for gzip request bodies.
+    #[serde(default = "yes")]
+    pub compression: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -108,6 +116,7 @@ impl Default for EnvoyConfig {
             ca_file: default_ca_file(),
             access_log: default_access_log(),
             tracing: None,
+            compression: true,
         }
     }
 }

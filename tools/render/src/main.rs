@@ -2,6 +2,7 @@
 
 mod envoy;
 mod gateway_file;
+mod local_reply;
 
 use gateway_file::GatewayFile;
 use std::process::ExitCode;

@@ -50,8 +50,41 @@ fn renders_clusters_route_and_filter() {
         routes[3]["request_headers_to_remove"][0],
         "x-llm-gateway-cluster"
     );
-    let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
+    let filters: Vec<&str> = hcm["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    // The compressor first (it sees responses last), the decompressor
+    // before the filter (it inflates request bodies the filter reads).
+    assert_eq!(
+        filters,
+        [
+            "envoy.filters.http.compressor",
+            "envoy.filters.http.decompressor",
+            "envoy.filters.http.wasm",
+            "envoy.filters.http.router"
+        ]
+    );
+    let wasm = &wasm_filter(hcm)["typed_config"]["config"];
     assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
+    assert_eq!(wasm["failure_policy"], "FAIL_RELOAD");
+    // Envoy's own replies are mapped to OpenAI errors, the 413 naming the
+    // configured limit.
+    let mappers = hcm["local_reply_config"]["mappers"].as_array().unwrap();
+    let too_large = mappers
+        .iter()
+        .find(|m| m["body_format_override"]["json_format"]["error"]["code"] == "request_too_large")
+        .unwrap();
+    assert!(
+        too_large["body_format_override"]["json_format"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("4194304 bytes")
+    );
+    // Room for the largest response held, and far above the request limit.
+    assert_eq!(listener["per_connection_buffer_limit_bytes"], 32 << 20);
     assert_eq!(
         wasm["vm_config"]["code"]["local"]["filename"],
         "/x/llm_gateway.wasm"
@@ -85,6 +118,24 @@ fn renders_clusters_route_and_filter() {
     );
 }
 
+fn wasm_filter(hcm: &serde_json::Value) -> &serde_json::Value {
+    hcm["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .unwrap()
+}
+
+#[test]
+fn compression_can_be_turned_off() {
+    let file = FILE.replace("access_log: none", "access_log: none, compression: false");
+    let b = render(&GatewayFile::parse(&file).unwrap(), "/x/llm_gateway.wasm");
+    let hcm =
+        &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    assert_eq!(hcm["http_filters"].as_array().unwrap().len(), 2);
+}
+
 #[test]
 fn bad_files_name_the_field() {
     let cases = [
@@ -109,7 +160,7 @@ fn log_fields_follow_what_reads_them() {
         let b = render(&gw, "/x/llm_gateway.wasm");
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"];
-        let value = hcm["http_filters"][0]["typed_config"]["config"]["configuration"]["value"]
+        let value = wasm_filter(hcm)["typed_config"]["config"]["configuration"]["value"]
             .as_str()
             .unwrap()
             .to_string();
