@@ -99,6 +99,9 @@ impl Host for BenchHost {
         self.call();
         self.request_body = body.to_vec();
     }
+    fn clear_route_cache(&mut self) {
+        self.call();
+    }
     fn request_header_names(&self) -> Vec<String> {
         self.call();
         self.request_headers
@@ -156,6 +159,14 @@ impl Host for BenchHost {
         &self.store
     }
     fn upstream_provider(&self) -> Option<String> {
+        self.call();
+        None
+    }
+    fn response_details(&self) -> Option<String> {
+        self.call();
+        None
+    }
+    fn response_code(&self) -> Option<u16> {
         self.call();
         None
     }

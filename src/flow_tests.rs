@@ -23,6 +23,8 @@ struct FakeHost {
     log_fields: BTreeMap<String, String>,
     store: MemStore,
     upstream_provider: Option<String>,
+    response_details: Option<String>,
+    route_cleared: bool,
 }
 
 impl Host for FakeHost {
@@ -34,6 +36,9 @@ impl Host for FakeHost {
             Some(v) => self.req_headers.insert(name.into(), v.into()),
             None => self.req_headers.remove(name),
         };
+    }
+    fn clear_route_cache(&mut self) {
+        self.route_cleared = true;
     }
     fn request_header_names(&self) -> Vec<String> {
         self.req_headers.keys().cloned().collect()
@@ -88,6 +93,12 @@ impl Host for FakeHost {
     }
     fn upstream_provider(&self) -> Option<String> {
         self.upstream_provider.clone()
+    }
+    fn response_details(&self) -> Option<String> {
+        self.response_details.clone()
+    }
+    fn response_code(&self) -> Option<u16> {
+        None
     }
 }
 
@@ -196,6 +207,8 @@ fn chat_is_rewritten_for_the_provider() {
     assert_eq!(h.req_headers[":path"], "/v1/chat/completions");
     assert_eq!(h.req_headers[":authority"], "127.0.0.1:18080");
     assert_eq!(h.req_headers[CLUSTER_HEADER], "llmgw_mock");
+    // The route is looked up again with the routing header set.
+    assert!(h.route_cleared);
     assert!(!h.req_headers.contains_key("x-envoy-upstream-rq-timeout-ms"));
     assert_eq!(h.req_headers["authorization"], "Bearer sk-upstream-secret");
     let sent: Value = serde_json::from_slice(&h.req_body).unwrap();
@@ -926,6 +939,33 @@ mod hostile_responses {
         assert_eq!(v["error"]["code"], "upstream_stream_error");
         f.on_log(&mut h);
         assert!(stream_error_counted(&h));
+    }
+
+    #[test]
+    fn trailers_end_a_held_body() {
+        let (mut f, mut h) = chat(false);
+        h.resp_headers.insert(":status".into(), "200".into());
+        assert_eq!(f.on_response_headers(&mut h, false), Verdict::Pause);
+        h.resp_body = b"<html>".to_vec();
+        assert_eq!(f.on_response_body(&mut h, 6, false), Verdict::Pause);
+        assert_eq!(f.on_response_trailers(&mut h, 6), Verdict::Continue);
+        assert_eq!(h.resp_headers[":status"], "502");
+        // A stream already went on: trailers only finish its accounting.
+        let (mut f, mut h) = chat(true);
+        h.resp_headers.insert(":status".into(), "200".into());
+        h.resp_headers
+            .insert("content-type".into(), "text/event-stream".into());
+        assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
+        h.resp_body = br#"data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1}}
+
+"#
+        .to_vec();
+        let n = h.resp_body.len();
+        f.on_response_body(&mut h, n, false);
+        let sent = h.resp_body.clone();
+        f.on_response_trailers(&mut h, n);
+        assert_eq!(h.resp_body, sent, "nothing written at the trailers");
+        assert_eq!(h.log_fields["llmgw.tokens_in"], "4");
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub trait Host {
     fn request_header_names(&self) -> Vec<String>;
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
+    /// The route must be chosen again: a routing header changed after a
+    /// filter before this one may already have looked the route up.
+    fn clear_route_cache(&mut self);
     fn request_body(&self, len: usize) -> Option<Vec<u8>>;
     fn set_request_body(&mut self, body: &[u8]);
     fn response_header(&self, name: &str) -> Option<String>;
@@ -50,6 +53,13 @@ pub trait Host {
     /// Upstream role: the provider of the endpoint Envoy picked for this
     /// attempt (endpoint metadata `llmgw.provider`).
     fn upstream_provider(&self) -> Option<String>;
+    /// Why the proxy ended the response (Envoy's response code details,
+    /// e.g. `upstream_reset_after_response_started{remote_reset}` or
+    /// `downstream_remote_disconnect`), once it has.
+    fn response_details(&self) -> Option<String>;
+    /// The status the client was finally sent (Envoy may have replaced the
+    /// provider's with its own reply).
+    fn response_code(&self) -> Option<u16>;
 }
 
 /// Why a shared-data write failed.

@@ -20,6 +20,7 @@ pub mod host;
 pub mod hub;
 pub mod metrics;
 pub mod openai;
+pub mod pass_stream;
 pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
@@ -29,7 +30,6 @@ pub mod routing;
 pub mod sse;
 pub mod stream;
 pub mod telemetry;
-pub mod usage_tap;
 
 #[cfg(test)]
 mod flow_tests;

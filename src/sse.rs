@@ -77,6 +77,14 @@ pub struct SseFramer {
     id: Option<String>,
     /// Set after an error so later calls report it instead of misparsing.
     failed: Option<SseError>,
+    /// Stream bytes processed so far (a held CR not yet counted).
+    consumed: u64,
+    /// Stream offset just past the last blank line (an event's end, or a
+    /// comment-only block's).
+    boundary: u64,
+    /// Stream offsets just past each dispatched event, when asked for
+    /// (`with_offsets`), taken by the caller with `take_ends`.
+    ends: Option<Vec<u64>>,
 }
 
 impl SseFramer {
@@ -92,7 +100,31 @@ impl SseFramer {
             has_data: false,
             id: None,
             failed: None,
+            consumed: 0,
+            boundary: 0,
+            ends: None,
         }
+    }
+
+    /// A framer that also records where each event ends in the stream, so
+    /// a caller passing raw bytes on can cut them at event boundaries.
+    pub fn with_offsets(max_buffered: usize) -> Self {
+        Self {
+            ends: Some(Vec::new()),
+            ..Self::new(max_buffered)
+        }
+    }
+
+    /// Stream offset just past the last blank line seen: everything before
+    /// it belongs to complete events (or comments).
+    pub fn boundary(&self) -> u64 {
+        self.boundary
+    }
+
+    /// The end offsets of the events dispatched since the last call (only
+    /// for `with_offsets`), in order.
+    pub fn take_ends(&mut self) -> Vec<u64> {
+        self.ends.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Feeds a chunk; pushes every event completed by it onto `out`.
@@ -138,6 +170,11 @@ impl SseFramer {
     }
 
     fn feed_inner(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        // Stream offset of `chunk[0]`; `end(rest)` is the offset where the
+        // unprocessed `rest` of the chunk begins.
+        let base = self.consumed;
+        self.consumed += chunk.len() as u64;
+        let end = |rest: &[u8]| base + (chunk.len() - rest.len()) as u64;
         let mut rest = chunk;
         if self.cr_pending {
             if let Some((&first, tail)) = rest.split_first() {
@@ -147,7 +184,7 @@ impl SseFramer {
                 if first == b'\n' {
                     rest = tail;
                 }
-                self.process_held_line(out)?;
+                self.process_held_line(out, end(rest))?;
             }
         }
         loop {
@@ -172,21 +209,22 @@ impl SseFramer {
                 }
             }
             if self.line.is_empty() {
-                self.process_line(content, out)?;
+                self.process_line(content, out, end(tail))?;
             } else {
                 self.hold(content)?;
-                self.process_held_line(out)?;
+                self.process_held_line(out, end(tail))?;
             }
             rest = tail;
         }
     }
 
     fn finish_inner(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        let end = self.consumed;
         if self.cr_pending || !self.line.is_empty() {
             self.cr_pending = false;
-            self.process_held_line(out)?;
+            self.process_held_line(out, end)?;
         }
-        self.dispatch(out);
+        self.dispatch(out, end);
         Ok(())
     }
 
@@ -202,9 +240,10 @@ impl SseFramer {
     }
 
     /// Processes the line held in `self.line`, keeping its allocation.
-    fn process_held_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    /// `end`: the stream offset just past the line's terminator.
+    fn process_held_line(&mut self, out: &mut Vec<SseEvent>, end: u64) -> Result<(), SseError> {
         let line = std::mem::take(&mut self.line);
-        let result = self.process_line(&line, out);
+        let result = self.process_line(&line, out, end);
         self.line = line;
         self.line.clear();
         result
@@ -222,7 +261,12 @@ impl SseFramer {
         Ok(())
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    fn process_line(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<SseEvent>,
+        end: u64,
+    ) -> Result<(), SseError> {
         self.check_cap(line.len())?;
         let mut line = std::str::from_utf8(line).map_err(|_| SseError::InvalidUtf8)?;
         if self.at_start {
@@ -230,7 +274,7 @@ impl SseFramer {
             line = line.strip_prefix(BOM).unwrap_or(line);
         }
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(out, end);
             return Ok(());
         }
         if line.starts_with(':') {
@@ -256,15 +300,20 @@ impl SseFramer {
         Ok(())
     }
 
-    /// Ends the current event: emits it if it had data, and always clears its
-    /// fields so an `event:`-only block does not leak into the next event.
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    /// Ends the current event at stream offset `end`: emits it if it had
+    /// data, and always clears its fields so an `event:`-only block does not
+    /// leak into the next event.
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>, end: u64) {
+        self.boundary = end;
         if self.has_data {
             out.push(SseEvent {
                 event: self.event.take(),
                 data: std::mem::take(&mut self.data),
                 id: self.id.take(),
             });
+            if let Some(ends) = self.ends.as_mut() {
+                ends.push(end);
+            }
         }
         self.reset_event();
     }
@@ -722,5 +771,31 @@ mod tests {
             SseError::InvalidUtf8.to_string(),
             "server-sent event stream line is not valid UTF-8"
         );
+    }
+
+    #[test]
+    fn event_ends_and_boundaries_at_every_split() {
+        let stream = b"data: a\n\n: ping\r\n\r\ndata: b\r\rdata: c\r\n\r\ndata: tail";
+        let want_ends = [9u64, 28, 39];
+        for cut in 0..=stream.len() {
+            let mut f = SseFramer::with_offsets(CAP);
+            let mut out = Vec::new();
+            f.feed(&stream[..cut], &mut out).unwrap();
+            let mut ends = f.take_ends();
+            // Nothing past the boundary belongs to a complete block.
+            assert!(f.boundary() <= cut as u64);
+            f.feed(&stream[cut..], &mut out).unwrap();
+            ends.extend(f.take_ends());
+            assert_eq!(ends, want_ends, "cut {cut}");
+            assert_eq!(f.boundary(), 39, "cut {cut}");
+            f.finish(&mut out).unwrap();
+            assert_eq!(f.take_ends(), [stream.len() as u64]);
+            assert_eq!(out.len(), 4);
+        }
+        // The comment-only block moves the boundary without an event.
+        let mut f = SseFramer::with_offsets(CAP);
+        f.feed(b"data: a\n\n: ping\n\n", &mut Vec::new()).unwrap();
+        assert_eq!(f.boundary(), 17);
+        assert_eq!(f.take_ends(), [9]);
     }
 }

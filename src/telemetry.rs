@@ -21,6 +21,8 @@ pub struct Telemetry {
     pub stream: bool,
     pub usage: Option<Usage>,
     pub stream_error: bool,
+    /// The client went away before the response ended.
+    pub client_closed: bool,
     pub consumer: Option<String>,
     /// The path the client requested (with query), for the access log.
     pub path: Option<String>,

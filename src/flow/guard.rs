@@ -217,6 +217,7 @@ impl StreamFlow {
         };
         let status = self.telemetry.status;
         let outcome = match status {
+            _ if self.telemetry.client_closed => health::Outcome::Neutral,
             200..=299 if !self.telemetry.stream_error => health::Outcome::Success,
             429 => health::Outcome::Throttled {
                 retry_after_ms: self.retry_after_ms,

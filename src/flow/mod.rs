@@ -28,12 +28,12 @@ use crate::config::Gateway;
 use crate::host::Host;
 use crate::hub::{ResponseContext, Translator};
 use crate::openai;
+use crate::pass_stream::PassStream;
 use crate::providers::Operation;
 use crate::ratelimit::AdaptiveSpec;
 use crate::routing::Rng;
 use crate::stream::StreamTranslation;
 use crate::telemetry::Telemetry;
-use crate::usage_tap::UsageTap;
 use errors::{empty_body, method_not_allowed, too_large};
 use std::rc::Rc;
 
@@ -124,9 +124,9 @@ enum ResponseMode {
     Passthrough,
     /// A stream that already ended in an error frame: the rest is dropped.
     Discard,
-    /// An OpenAI-shaped stream passed on as it comes, watched for usage
-    /// and for an end that comes too early.
-    PassStream(Box<UsageTap>),
+    /// An OpenAI-shaped stream passed on event by event, checked, watched
+    /// for usage and for an end that comes too early.
+    PassStream(Box<PassStream>),
     /// Headers held; the whole OpenAI-shaped body must be JSON before it
     /// goes on (a truncated or HTML body becomes a 502).
     CheckBody,
@@ -184,6 +184,8 @@ pub struct StreamFlow {
     redactor: Option<crate::redact::Redactor>,
     /// The upstream model a model-map entry chose for a failover pool.
     pool_upstream: Option<String>,
+    /// The response's end went by (headers or body with end of stream).
+    response_done: bool,
 }
 
 impl StreamFlow {
@@ -212,6 +214,7 @@ impl StreamFlow {
             decoder: None,
             redactor: None,
             pool_upstream: None,
+            response_done: false,
         }
     }
 
@@ -287,6 +290,9 @@ impl StreamFlow {
         if self.role == Role::Upstream {
             return;
         }
+        if self.phase == Phase::Forwarded && !self.response_done {
+            self.cut_short(host);
+        }
         // The stream's end was stamped with the last body chunk, if any.
         let now = self.telemetry.end_ns().unwrap_or_else(|| host.now_nanos());
         self.telemetry.end(now);
@@ -298,6 +304,30 @@ impl StreamFlow {
             .ops(&self.gw.metric_names)
         {
             host.metric(&op);
+        }
+    }
+
+    /// The response never ended: Envoy reset it (the provider reset or
+    /// stalled mid-body; the filter gets no callback for that), or the
+    /// client went away. Only the first counts against the provider.
+    fn cut_short(&mut self, host: &dyn Host) {
+        let details = host.response_details().unwrap_or_default();
+        if details.starts_with("downstream") {
+            self.telemetry.client_closed = true;
+            self.telemetry.error_type = Some("client_closed".into());
+            return;
+        }
+        // Envoy may have answered in the provider's place (headers still
+        // held by this filter): count what the client got.
+        match host.response_code() {
+            Some(code) if code != self.telemetry.status && code >= 400 => {
+                self.telemetry.status = code;
+                self.telemetry.error_type = Some(crate::error::kind_for_status(code).into());
+            }
+            _ => {
+                self.telemetry.stream_error = true;
+                self.telemetry.error_type = Some("upstream_incomplete".into());
+            }
         }
     }
 

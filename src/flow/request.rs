@@ -221,6 +221,7 @@ impl StreamFlow {
     ) -> Verdict {
         let gw = Rc::clone(&self.gw);
         host.set_request_header(CLUSTER_HEADER, Some(&gw.pool_cluster(model, first)));
+        host.clear_route_cache();
         let op = self.telemetry.operation;
         // Neither part can hold a line break (both are checked).
         let mut pool = format!("{op}\n{}", model.name);

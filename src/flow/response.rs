@@ -10,10 +10,10 @@ use crate::error::{normalize_upstream_error, ApiError};
 use crate::host::{Host, LogLevel};
 use crate::hub::Usage;
 use crate::openai::render;
+use crate::pass_stream::{openai_usage, PassStream, Step};
 use crate::providers::Operation;
 use crate::redact::Redactor;
 use crate::stream::StreamTranslation;
-use crate::usage_tap::openai_usage;
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -27,6 +27,7 @@ impl StreamFlow {
         if self.phase != Phase::Forwarded {
             return Verdict::Continue;
         }
+        self.response_done = end_of_stream;
         if self.pooled {
             // The attempt's filter named the target that answered.
             self.observe_pool_target(&*host);
@@ -158,11 +159,39 @@ impl StreamFlow {
             }
         }
         if end_of_stream {
+            self.response_done = true;
             self.telemetry.end(host.now_nanos());
             self.hand_over_usage(host);
             self.take_pool_usage(&*host);
             self.publish_log_fields(host);
         }
+        Verdict::Continue
+    }
+
+    /// Trailers end the response. A held body (`buffered` bytes) is
+    /// finished as at a body's end; a stream already went on chunk by
+    /// chunk, so only its accounting is finished (nothing more can be
+    /// written once trailers arrive).
+    pub fn on_response_trailers(&mut self, host: &mut dyn Host, buffered: usize) -> Verdict {
+        if self.phase != Phase::Forwarded || self.response_done {
+            return Verdict::Continue;
+        }
+        if self.response.buffers() {
+            return self.on_response_body(host, buffered, true);
+        }
+        if let ResponseMode::PassStream(pass) = &mut self.response {
+            let _ = pass.finish();
+            self.telemetry.usage = pass.usage();
+        }
+        if let ResponseMode::TranslateStream(st) = &mut self.response {
+            let _ = st.finish();
+            self.telemetry.usage = st.usage();
+        }
+        self.response_done = true;
+        self.telemetry.end(host.now_nanos());
+        self.hand_over_usage(host);
+        self.take_pool_usage(&*host);
+        self.publish_log_fields(host);
         Verdict::Continue
     }
 
@@ -193,19 +222,13 @@ impl StreamFlow {
                 out = Some(self.stream_error_frame(&why));
                 ResponseMode::Discard
             }
-            ResponseMode::PassStream(mut tap) => {
-                tap.observe(&plain);
-                if end {
-                    self.telemetry.usage = tap.usage();
-                    if !tap.complete() {
-                        let mut bytes = out.take().unwrap_or_else(|| plain.to_vec());
-                        bytes.extend(self.stream_error_frame(
-                            "The provider's stream ended before it was complete",
-                        ));
-                        out = Some(bytes);
-                    }
+            ResponseMode::PassStream(mut pass) => {
+                let (bytes, next) = self.pass_stream(pass.as_mut(), &plain, end);
+                out = bytes.or(out);
+                match next {
+                    true => ResponseMode::PassStream(pass),
+                    false => ResponseMode::Discard,
                 }
-                ResponseMode::PassStream(tap)
             }
             ResponseMode::CheckBody => {
                 let body = match decode_error {
@@ -273,11 +296,58 @@ impl StreamFlow {
                 ResponseMode::TranslateStream(st)
             }
         };
-        // Keys are masked in whatever goes out, changed or not.
+        self.mask(out, &plain, end)
+    }
+
+    /// One chunk of a passthrough stream: the bytes to send instead of the
+    /// chunk (None: the chunk as it came), and whether the stream goes on.
+    fn pass_stream(
+        &mut self,
+        pass: &mut PassStream,
+        chunk: &[u8],
+        end: bool,
+    ) -> (Option<Vec<u8>>, bool) {
+        let first = match pass.feed(chunk) {
+            Step::Same => None,
+            Step::Bytes(b) => Some(b),
+            Step::Broken { mut good, why } => {
+                good.extend(self.stream_error_frame(&why));
+                return (Some(good), false);
+            }
+        };
+        if !end {
+            return (first, true);
+        }
+        // What the end releases comes after this chunk's bytes.
+        let (mut extra, broken) = match pass.finish() {
+            Step::Same => (Vec::new(), false),
+            Step::Bytes(b) => (b, false),
+            Step::Broken { mut good, why } => {
+                good.extend(self.stream_error_frame(&why));
+                (good, true)
+            }
+        };
+        self.telemetry.usage = pass.usage();
+        if !broken && !pass.complete() {
+            extra.extend(
+                self.stream_error_frame("The provider's stream ended before it was complete"),
+            );
+        }
+        if extra.is_empty() {
+            return (first, true);
+        }
+        let mut out = first.unwrap_or_else(|| chunk.to_vec());
+        out.extend(extra);
+        (Some(out), !broken)
+    }
+
+    /// Keys are masked in whatever goes out, changed or not (`out` None:
+    /// the chunk `plain` goes out as it came).
+    fn mask(&mut self, out: Option<Vec<u8>>, plain: &[u8], end: bool) -> Option<Vec<u8>> {
         let Some(r) = self.redactor.as_mut() else {
             return out;
         };
-        let masked = r.feed(out.as_deref().unwrap_or(&plain), end);
+        let masked = r.feed(out.as_deref().unwrap_or(plain), end);
         masked.or(out)
     }
 

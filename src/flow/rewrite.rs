@@ -45,6 +45,7 @@ impl StreamFlow {
         host.set_request_header(":authority", Some(&provider.endpoint.authority()));
         if self.role == Role::Downstream {
             host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
+            host.clear_route_cache();
         }
         let key_header = key_index
             .and_then(|k| provider.keys.get(k))

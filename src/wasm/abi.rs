@@ -135,6 +135,14 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_size: usize,
+        args: *const u8,
+        args_size: usize,
+        result: *mut *mut u8,
+        result_size: *mut usize,
+    ) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
 }
@@ -273,4 +281,21 @@ pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostError> {
 
 pub fn record_metric(id: u32, value: u64) -> Result<(), HostError> {
     check(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Calls one of the host's named extensions (Envoy registers, e.g.,
+/// `clear_route_cache`); returns its result bytes, if any.
+pub fn call_foreign(name: &str, args: &[u8]) -> Result<Option<Vec<u8>>, HostError> {
+    let (mut data, mut size) = (null_mut(), 0);
+    check(unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            args.as_ptr(),
+            args.len(),
+            &mut data,
+            &mut size,
+        )
+    })?;
+    Ok(unsafe { owned(data, size) })
 }

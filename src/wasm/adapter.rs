@@ -213,6 +213,12 @@ impl Host for ProxyHost {
         self.request_headers.names()
     }
 
+    fn clear_route_cache(&mut self) {
+        if let Err(e) = abi::call_foreign("clear_route_cache", &[]) {
+            log(Level::Warn, &format!("clear route cache: {e:?}"));
+        }
+    }
+
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
         self.request_headers.set(name, value)
     }
@@ -298,6 +304,20 @@ impl Host for ProxyHost {
         ];
         let raw = abi::property(&path).ok().flatten()?;
         String::from_utf8(raw).ok()
+    }
+
+    fn response_details(&self) -> Option<String> {
+        let raw = abi::property(&["response", "code_details"])
+            .ok()
+            .flatten()?;
+        Some(String::from_utf8_lossy(&raw).into_owned())
+    }
+
+    fn response_code(&self) -> Option<u16> {
+        // A little-endian 64-bit integer.
+        let raw = abi::property(&["response", "code"]).ok().flatten()?;
+        let bytes: [u8; 8] = raw.get(..8)?.try_into().ok()?;
+        u16::try_from(u64::from_le_bytes(bytes)).ok()
     }
 
     fn set_stream_value(&mut self, key: &str, value: &str) {

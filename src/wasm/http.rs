@@ -77,6 +77,18 @@ impl HttpContext for HttpStream {
         }
     }
 
+    /// Trailers end the body (a client's chunked trailers, or the ones
+    /// Envoy's decompressor adds): whatever waited for the body's end
+    /// happens now.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.host.begin_callback();
+        let size = self.host.request_body_size;
+        match self.flow.as_mut() {
+            Some(flow) => action(flow.on_request_body(&mut self.host, size, true)),
+            None => Action::Continue,
+        }
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.host.begin_callback();
         self.host.begin_response();
@@ -91,6 +103,15 @@ impl HttpContext for HttpStream {
         self.host.response_body_size = body_size;
         match self.flow.as_mut() {
             Some(flow) => action(flow.on_response_body(&mut self.host, body_size, end_of_stream)),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.host.begin_callback();
+        let size = self.host.response_body_size;
+        match self.flow.as_mut() {
+            Some(flow) => action(flow.on_response_trailers(&mut self.host, size)),
             None => Action::Continue,
         }
     }

@@ -57,11 +57,11 @@ def require_binaries():
 
 
 class Mock:
-    def __init__(self, api_key="sk-upstream"):
+    def __init__(self, api_key="sk-upstream", extra_args=()):
         require_binaries()
         key_args = ["--api-key", api_key] if api_key else []
         self.proc = subprocess.Popen(
-            [str(MOCK), "--listen", "127.0.0.1:0", *key_args],
+            [str(MOCK), "--listen", "127.0.0.1:0", *key_args, *extra_args],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -115,6 +115,8 @@ class Gateway:
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(self.envoy_path), "--concurrency", str(concurrency),
              "--disable-hot-restart", "--log-level", "warn",
+             # Access-log files are read back by tests: flush them often.
+             "--file-flush-interval-msec", "200",
              "--component-log-level", "wasm:info"],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -68,7 +68,7 @@ fn pool_routes(gw: &GatewayFile, default_timeout: &str) -> Vec<Value> {
                 .filter_map(|p| p.timeouts.first_byte_ms)
                 .max();
             let mut retry = json!({
-                "retry_on": "5xx,reset,connect-failure,retriable-status-codes",
+                "retry_on": "5xx,reset,reset-before-request,connect-failure,retriable-status-codes",
                 "retriable_status_codes": [429],
                 "num_retries": attempts - 1,
                 "retry_priority": {
@@ -216,13 +216,19 @@ fn routes(gw: &GatewayFile, default_timeout: &str) -> Value {
         .providers
         .iter()
         .map(|p| {
-            let mut route = json!({
+            // A connection that dies before any response byte (most often a
+            // keep-alive connection the provider closed unannounced just as
+            // Envoy reused it) gets one more try; status codes are never
+            // retried on a single target.
+            let mut retry = json!({"retry_on": "reset-before-request,reset", "num_retries": 1});
+            if let Some(first_byte) = p.timeouts.first_byte_ms {
+                retry["per_try_idle_timeout"] = json!(ms(first_byte));
+            }
+            let route = json!({
                 "cluster": p.cluster,
                 "timeout": p.timeouts.total_ms.map_or(default_timeout.to_string(), ms),
+                "retry_policy": retry,
             });
-            if let Some(first_byte) = p.timeouts.first_byte_ms {
-                route["retry_policy"] = json!({"per_try_idle_timeout": ms(first_byte)});
-            }
             json!({
                 "match": {"prefix": "/", "headers": [{
                     "name": CLUSTER_HEADER,
@@ -264,10 +270,9 @@ fn http_filters(gw: &GatewayFile, wasm: Value, router: Value) -> Value {
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor",
                 "response_direction_config": {
-                    "common_config": {
-                        "min_content_length": 1024,
-                        "content_type": ["application/json"]
-                    },
+                    // Envoy's default content types: JSON yes, event
+                    // streams no (they go out event by event).
+                    "common_config": {"min_content_length": 1024},
                     "remove_accept_encoding_header": true
                 },
                 "compressor_library": {
