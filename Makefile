@@ -12,7 +12,7 @@ VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY
 
-.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench profile clean
+.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench profile soak clean fuzz fuzz-replay
 
 help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
@@ -22,6 +22,9 @@ help:
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
 	@echo "make bench   side-by-side benchmark (mock, plain Envoy, llm-gateway, LiteLLM, Portkey) → BENCHMARKS.md"
 	@echo "make profile instructions per request inside Envoy under callgrind (plain, floor filter, llm-gateway)"
+	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60); FUZZ_TARGETS=\"a b\" picks targets (fuzz/README.md)"
+	@echo "make fuzz-replay  replay the committed fuzz corpora through the checks (part of make test)"
+	@echo "make soak    SOAK_MINUTES (default 30) of mixed traffic; Envoy memory, statuses, VM restarts"
 
 build:
 	@scripts/build-wasm.sh build
@@ -45,7 +48,7 @@ render: tools
 run: build tools deps
 	@scripts/run.sh $(CONFIG)
 
-test-unit:
+test-unit: fuzz-replay
 	cargo test --workspace -q
 	CARGO_TARGET_DIR=target/mock cargo test -q --manifest-path $(MOCK_DIR)/Cargo.toml
 
@@ -57,6 +60,7 @@ test: test-unit test-e2e
 lint:
 	cargo fmt --all --check
 	cargo fmt --manifest-path $(MOCK_DIR)/Cargo.toml --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
 	cargo clippy --workspace --all-targets -q -- -D warnings
 	CARGO_TARGET_DIR=target/mock cargo clippy --manifest-path $(MOCK_DIR)/Cargo.toml --all-targets -q -- -D warnings
 	scripts/build-wasm.sh clippy
@@ -72,9 +76,42 @@ profile: build tools deps
 	@command -v valgrind >/dev/null 2>&1 || scripts/install-deps.sh valgrind
 	$(VENV)/bin/python bench/profile.py --out target/bench/profile.json
 
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 40
+
+soak: build tools deps
+	$(VENV)/bin/python bench/soak.py --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
+
 fmt:
 	cargo fmt --all
 	cargo fmt --manifest-path $(MOCK_DIR)/Cargo.toml
+	cargo fmt --manifest-path fuzz/Cargo.toml
+
+# Fuzzing (fuzz/README.md). cargo-fuzz needs nightly-only flags; the stable
+# toolchain accepts them under RUSTC_BOOTSTRAP=1. One target at a time, one job.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(sort $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs))))
+# none or address (both work here; see fuzz/README.md for the trade-off).
+FUZZ_SANITIZER ?= none
+FUZZ_BUILD := --sanitizer $(FUZZ_SANITIZER) --debug-assertions --target-dir fuzz/target/$(FUZZ_SANITIZER)
+FUZZ_LIMITS := -rss_limit_mb=512 -malloc_limit_mb=256 -timeout=10
+
+fuzz:
+	@cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $(CARGO_FUZZ_VERSION)" || \
+	  cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	RUSTC_BOOTSTRAP=1 cargo fuzz build $(FUZZ_BUILD)
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  echo "==> fuzz $$t for $(FUZZ_SECONDS)s (sanitizer: $(FUZZ_SANITIZER))"; \
+	  mkdir -p fuzz/corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_BUILD) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/dict/$$t.dict $(FUZZ_LIMITS) -print_final_stats=1 \
+	    || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "error: fuzz targets failed:$$failed (inputs in fuzz/artifacts/)"; exit 1; fi
+
+fuzz-replay:
+	cargo test -q --manifest-path fuzz/Cargo.toml --no-default-features
 
 clean:
 	cargo clean

@@ -90,17 +90,16 @@ impl PassStream {
     }
 
     fn step(&mut self, chunk: &[u8], framed: Result<(), SseError>, end: bool) -> Step {
-        let ends = self.framer.take_ends();
+        let spans = self.framer.take_spans();
         // Checked before the framer's error: events completed before it are
-        // good or not on their own.
+        // good or not on their own. A bad event is cut where its block
+        // starts, whatever came before it (comments included) goes on.
         let mut bad: Option<(u64, String)> = None;
-        let mut last_good = self.sent;
-        for (ev, at) in self.events.drain(..).zip(ends) {
+        for (ev, (start, _)) in self.events.drain(..).zip(spans) {
             if let Err(why) = check(&ev) {
-                bad = Some((last_good, why));
+                bad = Some((start.max(self.sent), why));
                 break;
             }
-            last_good = at;
             let data = ev.data.as_bytes();
             if data == b"[DONE]" || memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
                 self.complete = true;
@@ -113,8 +112,9 @@ impl PassStream {
         self.events.clear();
         let bad = bad.or_else(|| match framed {
             Ok(()) => None,
+            // The line that failed belongs to the block after the boundary.
             Err(SseError::InvalidUtf8) => Some((
-                last_good,
+                self.framer.boundary().max(self.sent),
                 "The provider's stream is not valid UTF-8".to_string(),
             )),
             Err(SseError::TooLarge { .. }) => {
@@ -193,7 +193,9 @@ pub fn openai_usage(json: &[u8]) -> Option<Usage> {
     Some(Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: u.total_tokens.unwrap_or(prompt + completion),
+        total_tokens: u
+            .total_tokens
+            .unwrap_or_else(|| prompt.saturating_add(completion)),
         cached_tokens: u
             .prompt_tokens_details
             .and_then(|d| d.cached_tokens)

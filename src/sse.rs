@@ -82,9 +82,10 @@ pub struct SseFramer {
     /// Stream offset just past the last blank line (an event's end, or a
     /// comment-only block's).
     boundary: u64,
-    /// Stream offsets just past each dispatched event, when asked for
-    /// (`with_offsets`), taken by the caller with `take_ends`.
-    ends: Option<Vec<u64>>,
+    /// Where each dispatched event's block starts (the boundary before it)
+    /// and ends (just past its blank line), when asked for
+    /// (`with_offsets`), taken by the caller with `take_spans`.
+    spans: Option<Vec<(u64, u64)>>,
 }
 
 impl SseFramer {
@@ -102,7 +103,7 @@ impl SseFramer {
             failed: None,
             consumed: 0,
             boundary: 0,
-            ends: None,
+            spans: None,
         }
     }
 
@@ -110,7 +111,7 @@ impl SseFramer {
     /// a caller passing raw bytes on can cut them at event boundaries.
     pub fn with_offsets(max_buffered: usize) -> Self {
         Self {
-            ends: Some(Vec::new()),
+            spans: Some(Vec::new()),
             ..Self::new(max_buffered)
         }
     }
@@ -121,10 +122,10 @@ impl SseFramer {
         self.boundary
     }
 
-    /// The end offsets of the events dispatched since the last call (only
-    /// for `with_offsets`), in order.
-    pub fn take_ends(&mut self) -> Vec<u64> {
-        self.ends.as_mut().map(std::mem::take).unwrap_or_default()
+    /// The (start, end) stream offsets of the events dispatched since the
+    /// last call (only for `with_offsets`), in order.
+    pub fn take_spans(&mut self) -> Vec<(u64, u64)> {
+        self.spans.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Feeds a chunk; pushes every event completed by it onto `out`.
@@ -304,15 +305,15 @@ impl SseFramer {
     /// data, and always clears its fields so an `event:`-only block does not
     /// leak into the next event.
     fn dispatch(&mut self, out: &mut Vec<SseEvent>, end: u64) {
-        self.boundary = end;
+        let start = std::mem::replace(&mut self.boundary, end);
         if self.has_data {
             out.push(SseEvent {
                 event: self.event.take(),
                 data: std::mem::take(&mut self.data),
                 id: self.id.take(),
             });
-            if let Some(ends) = self.ends.as_mut() {
-                ends.push(end);
+            if let Some(spans) = self.spans.as_mut() {
+                spans.push((start, end));
             }
         }
         self.reset_event();
@@ -776,26 +777,22 @@ mod tests {
     #[test]
     fn event_ends_and_boundaries_at_every_split() {
         let stream = b"data: a\n\n: ping\r\n\r\ndata: b\r\rdata: c\r\n\r\ndata: tail";
-        let want_ends = [9u64, 28, 39];
+        // The comment-only block (9..19) moves the boundary, no event.
+        let want = [(0u64, 9u64), (19, 28), (28, 39)];
         for cut in 0..=stream.len() {
             let mut f = SseFramer::with_offsets(CAP);
             let mut out = Vec::new();
             f.feed(&stream[..cut], &mut out).unwrap();
-            let mut ends = f.take_ends();
+            let mut spans = f.take_spans();
             // Nothing past the boundary belongs to a complete block.
             assert!(f.boundary() <= cut as u64);
             f.feed(&stream[cut..], &mut out).unwrap();
-            ends.extend(f.take_ends());
-            assert_eq!(ends, want_ends, "cut {cut}");
+            spans.extend(f.take_spans());
+            assert_eq!(spans, want, "cut {cut}");
             assert_eq!(f.boundary(), 39, "cut {cut}");
             f.finish(&mut out).unwrap();
-            assert_eq!(f.take_ends(), [stream.len() as u64]);
+            assert_eq!(f.take_spans(), [(39, stream.len() as u64)]);
             assert_eq!(out.len(), 4);
         }
-        // The comment-only block moves the boundary without an event.
-        let mut f = SseFramer::with_offsets(CAP);
-        f.feed(b"data: a\n\n: ping\n\n", &mut Vec::new()).unwrap();
-        assert_eq!(f.boundary(), 17);
-        assert_eq!(f.take_ends(), [9]);
     }
 }

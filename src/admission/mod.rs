@@ -125,7 +125,9 @@ fn used(count: TokenCount, u: &Usage) -> u64 {
     match count {
         TokenCount::Input => u.prompt_tokens,
         TokenCount::Output => u.completion_tokens,
-        TokenCount::Total => u.total_tokens.max(u.prompt_tokens + u.completion_tokens),
+        TokenCount::Total => u
+            .total_tokens
+            .max(u.prompt_tokens.saturating_add(u.completion_tokens)),
     }
 }
 

@@ -125,16 +125,15 @@ impl ModelMap {
         if client_model.is_empty() || client_model.len() > MAX_NAME_LEN {
             return None;
         }
-        // Entries before the alias (if any) take precedence over it; other
-        // aliases among them cannot match (aliases are unique).
+        // In config order: the one alias that can match (aliases are
+        // unique, found without a scan) and every non-alias entry. An entry
+        // whose expansion is unusable passes to the next one.
         let alias = self.aliases.get(client_model).copied();
-        let before = alias.unwrap_or(self.entries.len());
         self.entries
             .iter()
-            .take(before)
-            .filter(|e| !matches!(e.matcher, Matcher::Alias(_)))
-            .chain(alias.and_then(|i| self.entries.get(i)))
-            .find_map(|e| e.apply(client_model))
+            .enumerate()
+            .filter(|&(i, e)| !matches!(e.matcher, Matcher::Alias(_)) || Some(i) == alias)
+            .find_map(|(_, e)| e.apply(client_model))
     }
 
     /// Refuses an entry that an earlier one makes unreachable, when that is
@@ -487,6 +486,14 @@ mod tests {
         ]"#);
         assert_eq!(m.resolve("x1"), resolved("any", None));
         assert_eq!(m.resolve("xyz"), resolved("gpt-4o", None));
+        // An alias whose expansion is unusable (a control character here)
+        // passes to the entries after it, as every other entry does
+        // (found by the model_map fuzz target).
+        let m = map(r#"[
+            {"alias": "a\u0001", "to": "any", "model": "$0"},
+            {"prefix": "a", "to": "gpt-4o"}
+        ]"#);
+        assert_eq!(m.resolve("a\u{1}"), resolved("gpt-4o", None));
     }
 
     #[test]

@@ -108,7 +108,8 @@ pub(super) fn decode_embeddings(
             .and_then(Value::as_f64)
         {
             // Vertex reports the count as a float; counts are whole.
-            stat_tokens = Some(stat_tokens.unwrap_or(0) + n.max(0.0).round() as u64);
+            let n = n.max(0.0).round() as u64;
+            stat_tokens = Some(stat_tokens.unwrap_or(0).saturating_add(n));
         }
     }
     let meta = value.get("usageMetadata");

@@ -33,14 +33,20 @@ pub(super) fn count(meta: &Value, key: &str) -> Option<u64> {
 }
 
 pub(super) fn usage_from(meta: &Value) -> Usage {
-    let prompt = count(meta, "promptTokenCount").unwrap_or(0)
-        + count(meta, "toolUsePromptTokenCount").unwrap_or(0);
+    // Saturating: the counts are the provider's, and absurd ones must not
+    // wrap into small numbers (usage, cost and limits are charged from them).
+    let prompt = count(meta, "promptTokenCount")
+        .unwrap_or(0)
+        .saturating_add(count(meta, "toolUsePromptTokenCount").unwrap_or(0));
     let thoughts = count(meta, "thoughtsTokenCount");
-    let completion = count(meta, "candidatesTokenCount").unwrap_or(0) + thoughts.unwrap_or(0);
+    let completion = count(meta, "candidatesTokenCount")
+        .unwrap_or(0)
+        .saturating_add(thoughts.unwrap_or(0));
     Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: count(meta, "totalTokenCount").unwrap_or(prompt + completion),
+        total_tokens: count(meta, "totalTokenCount")
+            .unwrap_or_else(|| prompt.saturating_add(completion)),
         cached_tokens: count(meta, "cachedContentTokenCount"),
         cache_creation_tokens: None,
         reasoning_tokens: thoughts,

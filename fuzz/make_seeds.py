@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed inputs into fuzz/seeds/<target>/.
+
+Sources: the repository's provider fixtures (tests/fixtures/**), the
+configs (config/*.yaml, plugin part only, as the renderer splits it), JSON
+configs and model_map entries written in src/ tests, and a few hand-made
+edge cases. Run from anywhere: `python3 fuzz/make_seeds.py` (needs PyYAML).
+The output is deterministic; the seeds are committed.
+
+Input layouts (see each check's module doc in fuzz/src/):
+  sse_framer, stream_*, pass_stream: [flags, seed, body...]
+  responses_decode:                [status - 400, body...]
+  request_openai, model_splice, config: the body as is
+  model_map: a line-based text format (fuzz/src/model_map.rs)
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+
+FUZZ = Path(__file__).resolve().parent
+ROOT = FUZZ.parent
+FIX = ROOT / "tests" / "fixtures"
+SEEDS = FUZZ / "seeds"
+SECRET = "sk-fuzz-secret"
+
+# Sections of gateway.yaml the filter reads (tools/render/src/gateway_file.rs
+# PLUGIN_SECTIONS); listener, admin and envoy go to the renderer.
+PLUGIN_SECTIONS = {
+    "providers", "log_fields", "models", "limits", "pricing", "consumers", "auth",
+    "metrics", "health", "failover", "rate_limits", "model_map", "routing_rules",
+}
+
+out = {}
+
+
+def seed(target, name, data):
+    if isinstance(data, str):
+        data = data.encode()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+    files = out.setdefault(target, {})
+    assert name not in files, (target, name)
+    files[name] = data
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def compact(v):
+    # serde_json's to_string: no spaces, UTF-8 kept.
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def raw_strings(path):
+    """Rust raw string literals r#"..."# in a source file."""
+    return re.findall(r'r#"(.*?)"#', path.read_text(), flags=re.S)
+
+
+# -- SSE streams ---------------------------------------------------------
+
+anthropic_sse = {p.name: p.read_bytes() for p in sorted((FIX / "anthropic").glob("*.sse"))}
+anthropic_streams = load(FIX / "anthropic" / "streams.json")
+gemini_streams = load(FIX / "gemini" / "streams.json")
+
+
+def gemini_body(case):
+    body = ""
+    for ev in case["events"]:
+        data = ev if isinstance(ev, str) else compact(ev)
+        body += "data: " + data + "\r\n\r\n"
+    return (body + case.get("tail", "")).encode()
+
+
+for i, case in enumerate(anthropic_streams):
+    flags = 1 if case["include_usage"] else 0
+    body = anthropic_sse[case["sse"]]
+    seed("stream_anthropic", f"{case['name']}", bytes([flags, 17 * i + 3]) + body)
+for name, body in anthropic_sse.items():
+    seed("stream_anthropic", f"file-{name}", bytes([1, 200]) + body)
+    seed("sse_framer", f"anthropic-{name}", bytes([0, 91]) + body)
+
+for i, case in enumerate(gemini_streams):
+    flags = 1 if case["include_usage"] else 0
+    body = gemini_body(case)
+    seed("stream_gemini", case["name"], bytes([flags, 13 * i + 5]) + body)
+    seed("sse_framer", f"gemini-{case['name']}", bytes([0, 40 + i]) + body)
+
+SSE_EDGES = {
+    "crlf-cr-lf": b"data: a\r\ndata: b\n\r\ndata: c\r\n\rdata: d\n\r\r\n\n",
+    "lone-cr": b"data: a\r\rdata: b\rdata: c\r\r\revent: e\rdata: d\r\r",
+    "bom": "\ufeffdata: bom\n\n\ufeffdata: not-a-field\n\ndata: end\n\n".encode(),
+    "fields": b"data\n\ndata\ndata\n\nevent: x\nevent\ndata: y\n\nretry: 1000\nfoo: bar\nDATA: no\ndata : no\ndata: kept\n\n",
+    "ids": b"id: 42\ndata: x\n\nid: 4\x003\ndata: y\n\ndata: z\nid: 7\nid: 8\x00\n\nid:\ndata: v\n\n",
+    "comments": b": ping\n\nevent: a\n: mid\ndata: {\"x\":1}\n\n: bye",
+    "utf8": "event: 事件\ndata: 你好\ndata: 🚀\n\ndata: é😀\n\n".encode(),
+    "invalid-utf8": b"data: ok\n\ndata: \xf0\x9f\n\ndata: \xc3",
+    "no-final-blank": b"data: one\n\ndata: last",
+    "final-cr": b"event: done\ndata: z\r",
+    "long-line": b"data: " + b"x" * 400 + b"\n\n" + b"data: " + b"y" * 40,
+}
+for i, (name, body) in enumerate(SSE_EDGES.items()):
+    for flags in (0, 1, 2, 3):
+        seed("sse_framer", f"{name}-cap{flags}", bytes([flags, 7 * i + 1]) + body)
+
+# OpenAI streams and bodies for the usage tap: the fixtures' expected output.
+for i, case in enumerate(anthropic_streams):
+    frames = "".join(
+        "data: " + (f if isinstance(f, str) else compact(f)) + "\n\n" for f in case["openai"]
+    )
+    seed("pass_stream", f"stream-{case['name']}", bytes([1, 11 * i]) + frames.encode())
+seed(
+    "pass_stream",
+    "stream-deepseek-cache",
+    bytes([1, 77])
+    + b'data: {"choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n'
+    + b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_cache_hit_tokens":1}}\n\n'
+    + b"data: [DONE]\n\n",
+)
+for i, case in enumerate(load(FIX / "anthropic" / "responses.json")):
+    if "openai" in case:
+        seed("pass_stream", f"body-{case['name']}", bytes([0, 5 * i]) + compact(case["openai"]).encode())
+seed(
+    "pass_stream",
+    "body-details",
+    bytes([0, 9])
+    + b'{"id":"x","usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,'
+    + b'"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}',
+)
+
+# -- requests --------------------------------------------------------------
+
+seen = set()
+for provider in ("anthropic", "gemini"):
+    for case in load(FIX / provider / "requests.json"):
+        body = dict(case["openai"])
+        if "model" in case:
+            body["model"] = case["model"]
+        data = json.dumps(body, ensure_ascii=False)
+        if data in seen:
+            continue
+        seen.add(data)
+        seed("request_openai", f"{provider}-{case['name']}", data)
+        seed("model_splice", f"{provider}-{case['name']}", data)
+for name, body in {
+    "embeddings-strings": {"model": "gemini-embedding-001", "input": ["a", "b"], "dimensions": 8, "task_type": "RETRIEVAL_QUERY"},
+    "embeddings-string": {"model": "e", "input": "one", "encoding_format": "base64"},
+    "embeddings-tokens": {"model": "e", "input": [1, 2, 3]},
+}.items():
+    seed("request_openai", name, json.dumps(body))
+SPLICE_EDGES = {
+    "nested-model": r'  {  "messages" : [ {"model":"inner","content":"\"model\":\"x\""} ] ,  "model"  :  "m" , "n": -1.5e3 }  ',
+    "deep": r'{"a":{"model":"deep","b":[1,[2,{"model":3}]]},"model":"m","t":true,"f":null}',
+    "escapes": '{"x":"\\\\","model":"\u00e9\\u00e9","y":["]","}"]}',
+    "escaped-key": r'{"mod\u0065l":"a","model":"b"}',
+    "duplicate": r'{"model":"a","model":"b"}',
+    "absent": r'{"messages":[]}',
+    "array": r'["model"]',
+    "truncated": r'{"model":"m"',
+    "number-model": '{"model":12.5e-3,"stream":true}',
+}
+for name, body in SPLICE_EDGES.items():
+    seed("model_splice", name, body)
+
+# -- responses and errors ------------------------------------------------------
+
+for provider, key in (("anthropic", "anthropic"), ("gemini", "gemini")):
+    for case in load(FIX / provider / "responses.json"):
+        body = case["raw"] if "raw" in case else compact(case[key])
+        seed("responses_decode", f"{provider}-response-{case['name']}", bytes([100]) + body.encode())
+    for case in load(FIX / provider / "errors.json"):
+        body = case["body"]
+        body = body if isinstance(body, str) else compact(body)
+        status = case["status"] - 400
+        if 0 <= status < 200:
+            seed("responses_decode", f"{provider}-error-{case['name']}", bytes([status]) + body.encode())
+for name, (status, body) in {
+    "gemini-embeddings": (500, {"embeddings": [{"values": [0.1, -0.2, 3]}, {"values": [1e-3, 0]}]}),
+    "gemini-embeddings-usage": (500, {"embeddings": [{"values": [1]}], "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}),
+    "gemini-embeddings-stats": (500, {"embeddings": [{"values": [1], "statistics": {"tokenCount": 3.0}}, {"values": [2], "statistics": {"tokenCount": 4}}]}),
+    "openai-error-secret": (401, {"error": {"message": f"Incorrect API key provided: {SECRET}", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}),
+    "error-string": (500, {"error": "model crashed"}),
+    "message-only": (400, {"message": "bad thing", "code": 1214}),
+    "google-style": (403, {"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}}),
+}.items():
+    seed("responses_decode", name, bytes([status - 400]) + compact(body).encode())
+seed("responses_decode", "text-no-healthy-upstream", bytes([103]) + b"no healthy upstream")
+seed("responses_decode", "text-secret", bytes([102]) + f"upstream said {SECRET}".encode())
+
+# -- configs -------------------------------------------------------------------
+
+for path in sorted((ROOT / "config").glob("*.yaml")):
+    doc = yaml.safe_load(path.read_text())
+    plugin = {k: v for k, v in doc.items() if k in PLUGIN_SECTIONS}
+    seed("config", f"yaml-{path.stem}", json.dumps(plugin, indent=1, ensure_ascii=False))
+n = 0
+for path in sorted((ROOT / "src").rglob("*.rs")):
+    for text in raw_strings(path):
+        try:
+            v = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(v, dict) and "providers" in v:
+            n += 1
+            seed("config", f"src-{path.stem}-{n}", text.strip())
+
+# -- model_map -----------------------------------------------------------------
+
+
+def map_lines(entries):
+    lines = []
+    for e in entries:
+        to = e.get("to", "")
+        kinds = [k for k in ("alias", "prefix", "regex") if k in e]
+        if len(kinds) != 1:
+            lines.append("\t".join(["x", e.get("alias", ""), e.get("prefix", ""), to]))
+            continue
+        fields = [kinds[0][0], e[kinds[0]], to]
+        if "model" in e:
+            fields.append(e["model"])
+        lines.append("\t".join(fields))
+    return lines
+
+
+mapping_rs = ROOT / "src" / "route_select" / "mapping.rs"
+resolved = sorted(set(re.findall(r'\.resolve\("((?:[^"\\]|\\.)*)"\)', mapping_rs.read_text())))
+n = 0
+for text in raw_strings(mapping_rs):
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        continue
+    if not (isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries)):
+        continue
+    n += 1
+    lines = map_lines(entries)
+    lines += ["=" + m for m in sorted({e.get("to", "") for e in entries})]
+    lines += ["?" + r for r in resolved]
+    seed("model_map", f"mapping-rs-{n}", "\n".join(lines) + "\n")
+seed(
+    "model_map",
+    "docs-example",
+    "\n".join([
+        "a\tgpt4\tpool",
+        "p\tclaude-\talt",
+        "p\topenai/\tm\t$1",
+        "r\t^qwen-(\\w+)$\tpool\tqwen-$1",
+        "r\t^(?P<family>llama)-(?<size>\\d+)b$\talt\t${family}3:${size}B-$$-${1}x",
+        "?claude-sonnet-4-5",
+        "?openai/gpt-4o",
+        "?qwen-max",
+        "?llama-70b",
+    ]) + "\n",
+)
+
+# -- write -------------------------------------------------------------------------
+
+if SEEDS.exists():
+    shutil.rmtree(SEEDS)
+total = 0
+for target, files in sorted(out.items()):
+    d = SEEDS / target
+    d.mkdir(parents=True)
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+        total += len(data)
+    print(f"{target}: {len(files)} seeds")
+print(f"{sum(len(f) for f in out.values())} seeds, {total} bytes in {SEEDS.relative_to(ROOT)}")
