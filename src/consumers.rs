@@ -1,8 +1,7 @@
 //! Gateway API keys: who is calling, and which models they may use. Keys are
 //! kept only as SHA-256 digests and compared in constant time.
 
-use crate::config::ConfigError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ConfigError};
 use crate::ratelimit::Period;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

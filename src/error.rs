@@ -1,9 +1,11 @@
-//! Errors in the client's protocol: OpenAI error JSON
-//! `{"error":{"message","type","param","code"}}`.
+//! The crate's two error types: [`ApiError`], an error in the client's
+//! protocol (OpenAI error JSON `{"error":{"message","type","param","code"}}`),
+//! and [`ConfigError`], a configuration problem naming its field.
 
 use crate::redact::{redact, SecretSet};
 use serde_json::json;
 use std::borrow::Cow;
+use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -134,6 +136,30 @@ pub fn normalize_upstream_error(status: u16, body: &[u8]) -> ApiError {
         code: field("code").or_else(|| field("status")).map(Cow::Owned),
     }
 }
+
+/// A configuration error naming the field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config at {}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! Rate-limit rules as users write them, and their compiled form.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::ratelimit::BucketSpec;
 use serde::{Deserialize, Serialize};
 

@@ -4,6 +4,7 @@
 use super::{Endpoint, PluginConfig, ProviderConfig, TimeoutsConfig};
 use crate::admission::Rules;
 use crate::consumers::Consumers;
+use crate::error::ConfigError;
 use crate::health::HealthSpec;
 use crate::hub::Translator;
 use crate::pricing::PriceTable;
@@ -15,30 +16,6 @@ use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
 use hashbrown::HashMap;
 use std::fmt;
 use std::rc::Rc;
-
-/// A configuration error naming the field and the problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid config at {}: {}", self.field, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// How requests to a provider are shaped.
 #[derive(Clone)]

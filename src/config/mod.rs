@@ -5,11 +5,12 @@ mod compiled;
 mod endpoint;
 
 pub use compiled::{
-    cluster_name, compile, ConfigError, Dialect, Gateway, Model, Provider, ProviderKey, Target,
+    cluster_name, compile, Dialect, Gateway, Model, Provider, ProviderKey, Target,
     ANTHROPIC_VERSION,
 };
 pub use endpoint::{Endpoint, Scheme};
 
+use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// The filter's JSON configuration. The user's `gateway.yaml` is this plus the

@@ -31,7 +31,7 @@
 
 use super::config::MapEntry;
 use super::MAX_NAME_LEN;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use hashbrown::HashMap;
 use regex_lite::{Regex, RegexBuilder};
 

@@ -10,7 +10,7 @@
 use super::config::{PoolOptions, SplitConfig, Strategy};
 use super::split::Split;
 use super::strategy::{self, Candidate};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::host::SharedStore;
 
 /// How one configured model (pool) chooses among a tier's targets.

@@ -19,7 +19,7 @@
 
 use super::config::{HeaderMatchConfig, RuleConfig, WhenConfig};
 use super::MAX_NAME_LEN;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::providers::is_header_name;
 use std::cell::OnceCell;
 

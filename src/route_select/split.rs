@@ -23,7 +23,7 @@
 use super::config::SplitConfig;
 use super::strategy::Candidate;
 use super::{mix64, stable_hash};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::providers::is_header_name;
 
 /// Longest header value used as a sticky key (longer ones are hashed by

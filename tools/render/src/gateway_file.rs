@@ -1,7 +1,8 @@
 //! The user's `gateway.yaml`: the filter's `PluginConfig` plus the
 //! Envoy-level sections only the renderer reads.
 
-use llm_gateway::config::{compile, ConfigError, Gateway, PluginConfig};
+use llm_gateway::config::{compile, Gateway, PluginConfig};
+use llm_gateway::error::ConfigError;
 use serde::Deserialize;
 use serde_json::Value;
 
