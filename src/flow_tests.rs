@@ -766,6 +766,46 @@ fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
     assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name.as_str() == "llm_gateway_rate_limited_total;rate_limit=per-route")));
 }
 
+#[test]
+fn shared_data_keys_are_pinned() {
+    // Shared data outlives a build: the next version must find the same keys.
+    let cfg = format!(
+        r#"{{
+        "providers": [{{"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k",
+            "adaptive_concurrency": {{"max": 4}}}}],
+        "models": [{{"name": "m", "targets": [{{"provider": "mock", "model": "up"}}]}}],
+        "consumers": [{{"name": "team-a", "api_keys": ["sha256:{}"],
+            "quota": {{"tokens_per_day": 10, "tokens_per_month": 20}}}}],
+        "rate_limits": {{"rules": [
+            {{"name": "rpm", "by": ["consumer", "route"], "requests": {{"limit": 1, "per": "hour"}}}},
+            {{"name": "tpm", "by": ["model"], "tokens": {{"limit": 9, "per": "minute"}}}},
+            {{"name": "ip", "by": ["client_ip"], "slots": 2, "requests": {{"limit": 1, "per": "second"}}}}
+        ]}}
+    }}"#,
+        "0".repeat(64)
+    );
+    let gw = compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap();
+    let store = MemStore::default();
+    assert_eq!(crate::admission::precreate_all(&gw, &store, 1).unwrap(), 10);
+    let mut keys: Vec<String> = store.data.borrow().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "llmgw/adaptive/mock/up",
+            "llmgw/quota/team-a/day",
+            "llmgw/quota/team-a/month",
+            "llmgw/rl/ip#0",
+            "llmgw/rl/ip#1",
+            "llmgw/rl/rpm/-/chat",
+            "llmgw/rl/rpm/-/embeddings",
+            "llmgw/rl/rpm/team-a/chat",
+            "llmgw/rl/rpm/team-a/embeddings",
+            "llmgw/rl/tpm/m",
+        ]
+    );
+}
+
 /// Responses the filter must not pass on as they came.
 mod hostile_responses {
     use super::*;

@@ -413,6 +413,35 @@ mod tests {
     }
 
     #[test]
+    fn keys_and_value_layout_are_pinned() {
+        // Shared data outlives a build: the same keys and bytes must be read
+        // by the next version.
+        assert_eq!(target_key("oa", "gpt-4o"), "llmgw/health/oa/gpt-4o");
+        assert_eq!(key_key("oa", 2), "llmgw/keys/oa/2");
+        let state = State {
+            consecutive: 1,
+            ejections: 2,
+            ejected_until_ns: 3,
+            probe_since_ns: 4,
+            window_start_ns: 5,
+            window_requests: 6,
+            window_failures: 7,
+        };
+        let mut expected = vec![2u8];
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(&2u32.to_le_bytes());
+        for v in [3u64, 4, 5] {
+            expected.extend_from_slice(&v.to_le_bytes());
+        }
+        expected.extend_from_slice(&6u32.to_le_bytes());
+        expected.extend_from_slice(&7u32.to_le_bytes());
+        assert_eq!(state.encode(), expected);
+        assert_eq!(State::decode(&expected), Some(state));
+        expected[0] = 1;
+        assert_eq!(State::decode(&expected), None);
+    }
+
+    #[test]
     fn corrupt_state_reads_as_healthy() {
         let store = MemStore::default();
         store.set("t", b"garbage", 0).unwrap();

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::adaptive::{self, AdaptiveSpec, Outcome};
 use super::bucket::{self, BucketSpec};
+use super::codec::Codec;
 use super::quota::{self, civil_from_days, days_from_civil, Period};
 use super::slots::{self, all_slot_keys, slot_index, slot_key};
 use super::{Contention, CREATE_CAS};
@@ -612,6 +613,31 @@ fn bucket_state_is_compact_fixed_size() {
         7_000_000
     );
     assert_eq!(u64::from_le_bytes(raw[10..18].try_into().unwrap()), T0);
+}
+
+#[test]
+fn quota_and_adaptive_layouts_are_pinned() {
+    let q = quota::State {
+        window: 19_737,
+        used: 42,
+    };
+    let mut expected = vec![0xC1, 1];
+    expected.extend_from_slice(&19_737u64.to_le_bytes());
+    expected.extend_from_slice(&42u64.to_le_bytes());
+    assert_eq!(q.encode(), expected);
+    let a = adaptive::State {
+        in_flight: 3,
+        limit_fp: 4_000_000,
+        ewma_us: 5,
+        last_decrease_ns: 6,
+        last_release_ns: 7,
+    };
+    let mut expected = vec![0xA1, 1];
+    expected.extend_from_slice(&3u32.to_le_bytes());
+    for v in [4_000_000u64, 5, 6, 7] {
+        expected.extend_from_slice(&v.to_le_bytes());
+    }
+    assert_eq!(a.encode(), expected);
 }
 
 // ---------------------------------------------------------------------------

@@ -589,6 +589,38 @@ fn state_codecs_round_trip_and_reject_foreign_values() {
 }
 
 #[test]
+fn state_layouts_are_pinned() {
+    let rr = RoundRobin {
+        entries: vec![(9, -2)],
+    };
+    let mut expected = vec![0xD1, 1];
+    expected.extend_from_slice(&1u16.to_le_bytes());
+    expected.extend_from_slice(&9u64.to_le_bytes());
+    expected.extend_from_slice(&(-2i64).to_le_bytes());
+    assert_eq!(rr.encode(), expected);
+    let f = InFlight {
+        count: 3,
+        since_ns: 99,
+    };
+    let mut expected = vec![0xD2, 1];
+    expected.extend_from_slice(&3u32.to_le_bytes());
+    expected.extend_from_slice(&99u64.to_le_bytes());
+    assert_eq!(f.encode(), expected);
+    let l = Latency {
+        ewma_us: 1,
+        samples: 2,
+        probes: 3,
+        last_sample_ns: 4,
+    };
+    let mut expected = vec![0xD3, 1];
+    expected.extend_from_slice(&1u64.to_le_bytes());
+    expected.extend_from_slice(&2u32.to_le_bytes());
+    expected.extend_from_slice(&3u32.to_le_bytes());
+    expected.extend_from_slice(&4u64.to_le_bytes());
+    assert_eq!(l.encode(), expected);
+}
+
+#[test]
 fn recommended_keys() {
     assert_eq!(pool_key("chat"), "llmgw/pool/chat");
     assert_eq!(target_id(1, "oa", "gpt-4o"), "1:oa/gpt-4o");
