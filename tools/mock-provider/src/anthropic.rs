@@ -624,6 +624,7 @@ fn messages(ctx: &Ctx<'_>, req: Req) -> Resp {
             max_tokens: Some(req.max_tokens),
             stop_sequences: &req.stops,
             reasoning_enabled: req.thinking,
+            last_tool_result: None,
         },
     );
     let tool_input = match &p.tool {

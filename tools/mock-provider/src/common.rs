@@ -348,6 +348,8 @@ pub struct PlanInput<'a> {
     pub max_tokens: Option<u64>,
     pub stop_sequences: &'a [String],
     pub reasoning_enabled: bool,
+    /// The conversation ends with this tool result (OpenAI-compatible chat).
+    pub last_tool_result: Option<&'a str>,
 }
 
 pub fn default_reply(last_user: &str) -> String {
@@ -361,7 +363,24 @@ pub fn plan(knobs: &Knobs, input: PlanInput<'_>) -> Plan {
         None
     };
     let reasoning_tokens = reasoning.as_deref().map(words).unwrap_or(0);
-    if let Some(name) = &knobs.tool_call {
+    // A tool loop of one turn: call the tool, then answer with its result.
+    let once = knobs
+        .tool_call_once
+        .as_ref()
+        .filter(|_| input.last_tool_result.is_none());
+    if let (Some(_), Some(result)) = (&knobs.tool_call_once, input.last_tool_result) {
+        let text = format!("Tool result: {result}");
+        return Plan {
+            output_tokens: words(&text),
+            text,
+            finish: Finish::Stop,
+            tool: None,
+            reasoning,
+            prompt_tokens: input.prompt_tokens,
+            reasoning_tokens,
+        };
+    }
+    if let Some(name) = knobs.tool_call.as_ref().or(once) {
         let args = knobs.tool_args.clone().unwrap_or_else(|| "{}".to_string());
         return Plan {
             text: String::new(),

@@ -735,6 +735,7 @@ fn generate(
             max_tokens: req.config.max_output_tokens,
             stop_sequences: &req.config.stops,
             reasoning_enabled: true,
+            last_tool_result: None,
         },
     );
     let call = match &p.tool {

@@ -26,6 +26,7 @@ pub struct Knobs {
     pub split_bytes: Option<usize>,
     pub reset_after: Option<usize>,
     pub tool_call: Option<String>,
+    pub tool_call_once: Option<String>,
     pub tool_args: Option<String>,
     pub reasoning: Option<String>,
     /// Apply `status` only to requests whose path starts with this (lets a
@@ -62,6 +63,7 @@ impl Default for Knobs {
             split_bytes: None,
             reset_after: None,
             tool_call: None,
+            tool_call_once: None,
             tool_args: None,
             reasoning: None,
             status_path_prefix: None,
@@ -143,6 +145,7 @@ impl Knobs {
                 }
                 "reset-after" => k.reset_after = Some(number(name, value)?),
                 "tool-call" => k.tool_call = Some(text(value)),
+                "tool-call-once" => k.tool_call_once = Some(text(value)),
                 "tool-args" => k.tool_args = Some(text(value)),
                 "reasoning" => k.reasoning = Some(text(value)),
                 "status-path-prefix" => k.status_path_prefix = Some(text(value)),

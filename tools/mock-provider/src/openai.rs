@@ -451,6 +451,7 @@ struct ChatReq {
     include_usage: bool,
     prompt_tokens: u64,
     last_user: String,
+    last_tool_result: Option<String>,
     max_tokens: Option<u64>,
     stops: Vec<String>,
 }
@@ -474,6 +475,8 @@ fn parse_chat(body: &[u8], model_optional: bool) -> Result<ChatReq, Resp> {
 
     let mut prompt_tokens = 0;
     let mut last_user = String::new();
+    // The conversation's last message, when it is a tool result.
+    let mut last_tool_result: Option<String> = None;
     // Role of the last non-tool message and whether it carried tool_calls.
     let mut prev_tool_calls = false;
     for (i, msg) in messages.iter().enumerate() {
@@ -521,6 +524,8 @@ fn parse_chat(body: &[u8], model_optional: bool) -> Result<ChatReq, Resp> {
                 last_user = content_text(c);
             }
         }
+        last_tool_result =
+            (role == "tool").then(|| msg.get("content").map(content_text).unwrap_or_default());
     }
 
     let stream = match m.get("stream") {
@@ -599,6 +604,7 @@ fn parse_chat(body: &[u8], model_optional: bool) -> Result<ChatReq, Resp> {
         include_usage,
         prompt_tokens,
         last_user,
+        last_tool_result,
         max_tokens,
         stops,
     })
@@ -700,6 +706,7 @@ fn chat(ctx: &Ctx<'_>, deployment: Option<&str>) -> Resp {
             max_tokens: req.max_tokens,
             stop_sequences: &req.stops,
             reasoning_enabled: true,
+            last_tool_result: req.last_tool_result.as_deref(),
         },
     );
     let id = format!("chatcmpl-mock-{}", ctx.seq);

@@ -668,6 +668,7 @@ pub fn create(ctx: &Ctx<'_>) -> Resp {
             max_tokens: req.max_output_tokens,
             stop_sequences: &[],
             reasoning_enabled: true,
+            last_tool_result: None,
         },
     );
     let seq = ctx.seq;

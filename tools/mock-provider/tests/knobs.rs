@@ -410,8 +410,14 @@ fn end_after_stops_a_stream_cleanly_before_its_end() {
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
     assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e["choices"][0]["finish_reason"].is_null()));
-    let r = s.post("/v1/messages", &anthropic_headers(&h), &anthropic_body(true));
+    assert!(events
+        .iter()
+        .all(|e| e["choices"][0]["finish_reason"].is_null()));
+    let r = s.post(
+        "/v1/messages",
+        &anthropic_headers(&h),
+        &anthropic_body(true),
+    );
     let events = anthropic_events(&r.text());
     assert_eq!(events.len(), 2);
     assert!(!events.iter().any(|(name, _)| name == "message_stop"));

@@ -696,3 +696,28 @@ fn tool_call_with_reasoning_stream() {
     assert_eq!(deltas[5], &json!({}));
     assert_eq!(events[5]["choices"][0]["finish_reason"], "tool_calls");
 }
+
+#[test]
+fn tool_call_once_calls_then_answers_with_the_result() {
+    let s = Server::start();
+    let h = [
+        ("x-mock-tool-call-once", "Bash"),
+        ("x-mock-tool-args", r#"{"command":"echo hi"}"#),
+    ];
+    let first = json!({"model": "m", "messages": [{"role": "user", "content": "run it"}]});
+    let v = s.post("/v1/chat/completions", &h, &first).json();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "Bash");
+    let second = json!({"model": "m", "messages": [
+        {"role": "user", "content": "run it"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "hi from the tool"}
+    ]});
+    let v = s.post("/v1/chat/completions", &h, &second).json();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Tool result: hi from the tool"
+    );
+}
