@@ -6,7 +6,7 @@
 //! a key, 429 cools it down.
 
 use crate::host::SharedStore;
-use crate::ratelimit::{cas_update, Codec, Step};
+use crate::state::{cas_update, read_state, Codec, Reader, Step, Writer};
 
 /// CAS attempts per update; health is advisory, so losing a race after
 /// these is acceptable.
@@ -74,44 +74,40 @@ struct State {
     window_failures: u32,
 }
 
+// Health values predate kind bytes: a version byte, then the fields.
 const LEN: usize = 1 + 4 + 4 + 8 + 8 + 8 + 4 + 4;
 const VERSION: u8 = 2;
 
 impl Codec for State {
     fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(LEN);
-        v.push(VERSION);
-        v.extend_from_slice(&self.consecutive.to_le_bytes());
-        v.extend_from_slice(&self.ejections.to_le_bytes());
-        v.extend_from_slice(&self.ejected_until_ns.to_le_bytes());
-        v.extend_from_slice(&self.probe_since_ns.to_le_bytes());
-        v.extend_from_slice(&self.window_start_ns.to_le_bytes());
-        v.extend_from_slice(&self.window_requests.to_le_bytes());
-        v.extend_from_slice(&self.window_failures.to_le_bytes());
-        v
+        Writer::versioned(VERSION, LEN)
+            .u32(self.consecutive)
+            .u32(self.ejections)
+            .u64(self.ejected_until_ns)
+            .u64(self.probe_since_ns)
+            .u64(self.window_start_ns)
+            .u32(self.window_requests)
+            .u32(self.window_failures)
+            .finish()
     }
 
-    fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != LEN || b.first() != Some(&VERSION) {
-            return None;
-        }
-        let u32_at = |i: usize| b.get(i..i + 4)?.try_into().ok().map(u32::from_le_bytes);
-        let u64_at = |i: usize| b.get(i..i + 8)?.try_into().ok().map(u64::from_le_bytes);
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::versioned(bytes, VERSION, LEN)?;
         Some(Self {
-            consecutive: u32_at(1)?,
-            ejections: u32_at(5)?,
-            ejected_until_ns: u64_at(9)?,
-            probe_since_ns: u64_at(17)?,
-            window_start_ns: u64_at(25)?,
-            window_requests: u32_at(33)?,
-            window_failures: u32_at(37)?,
+            consecutive: r.u32()?,
+            ejections: r.u32()?,
+            ejected_until_ns: r.u64()?,
+            probe_since_ns: r.u64()?,
+            window_start_ns: r.u64()?,
+            window_requests: r.u32()?,
+            window_failures: r.u32()?,
         })
     }
 }
 
 /// The state under `key` (fresh when absent or undecodable).
 fn read(store: &dyn SharedStore, key: &str) -> State {
-    crate::ratelimit::read_state(store, key).unwrap_or_default()
+    read_state(store, key).unwrap_or_default()
 }
 
 /// Read-modify-CAS through the shared loop; `f` returns None to leave the
@@ -281,16 +277,6 @@ fn eject(s: State, now_ns: u64, ms: u64) -> State {
     }
 }
 
-/// Shared-data key of a target's health.
-pub fn target_key(provider: &str, model: &str) -> String {
-    format!("llmgw/health/{provider}/{model}")
-}
-
-/// Shared-data key of a provider key's health (by position, never the key).
-pub fn key_key(provider: &str, index: usize) -> String {
-    format!("llmgw/keys/{provider}/{index}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,11 +399,9 @@ mod tests {
     }
 
     #[test]
-    fn keys_and_value_layout_are_pinned() {
-        // Shared data outlives a build: the same keys and bytes must be read
-        // by the next version.
-        assert_eq!(target_key("oa", "gpt-4o"), "llmgw/health/oa/gpt-4o");
-        assert_eq!(key_key("oa", 2), "llmgw/keys/oa/2");
+    fn value_layout_is_pinned() {
+        // Shared data outlives a build: the next version must read the same
+        // bytes.
         let state = State {
             consecutive: 1,
             ejections: 2,

@@ -28,6 +28,7 @@ pub mod redact;
 pub mod route_select;
 pub mod routing;
 pub mod sse;
+pub mod state;
 pub mod stream;
 pub mod telemetry;
 

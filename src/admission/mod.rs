@@ -13,9 +13,8 @@ use crate::error::ApiError;
 use crate::host::SharedStore;
 use crate::hub::Usage;
 use crate::providers::Operation;
-use crate::ratelimit::{
-    all_slot_keys, bucket, quota, slot_key, Admission, BucketSpec, Contention, Period,
-};
+use crate::ratelimit::{bucket, quota, Admission, BucketSpec, Period};
+use crate::state::{keys, Contention};
 use config::{Dim, Measure, Rule, TokenCount};
 
 /// CAS attempts before a contended update counts as `Contention`.
@@ -83,33 +82,12 @@ fn dim_value(d: &Dim, f: &Facts) -> String {
     }
 }
 
-fn rule_prefix(rule: &Rule) -> String {
-    format!("llmgw/rl/{}", rule.name)
-}
-
-fn static_key(rule: &Rule, values: &[String]) -> String {
-    let mut k = rule_prefix(rule);
-    for v in values {
-        k.push('/');
-        k.push_str(v);
-    }
-    k
-}
-
 fn rule_key(rule: &Rule, f: &Facts) -> String {
     let values: Vec<String> = rule.dims.iter().map(|d| dim_value(d, f)).collect();
     match rule.slots {
-        Some(slots) => slot_key(&rule_prefix(rule), &values.join("\u{1f}"), slots),
-        None => static_key(rule, &values),
+        Some(slots) => keys::rate_limit_slot(&rule.name, &values.join("\u{1f}"), slots),
+        None => keys::rate_limit(&rule.name, &values),
     }
-}
-
-fn quota_key(consumer: &str, period: Period) -> String {
-    let p = match period {
-        Period::Day => "day",
-        Period::Month => "month",
-    };
-    format!("llmgw/quota/{consumer}/{p}")
 }
 
 fn reserve(count: TokenCount, f: &Facts, default_max: u32) -> u64 {
@@ -162,7 +140,7 @@ pub fn precreate(
     for rule in &rules.rules {
         match rule.slots {
             Some(slots) => {
-                for key in all_slot_keys(&rule_prefix(rule), slots) {
+                for key in keys::rate_limit_slots(&rule.name, slots) {
                     bucket::ensure(store, &key, &rule.spec, now_ns)?;
                     created += 1;
                 }
@@ -187,7 +165,12 @@ pub fn precreate(
                         .collect();
                 }
                 for values in combos {
-                    bucket::ensure(store, &static_key(rule, &values), &rule.spec, now_ns)?;
+                    bucket::ensure(
+                        store,
+                        &keys::rate_limit(&rule.name, &values),
+                        &rule.spec,
+                        now_ns,
+                    )?;
                     created += 1;
                 }
             }
@@ -195,7 +178,7 @@ pub fn precreate(
     }
     for c in consumers.all() {
         for (period, _) in c.quotas() {
-            quota::ensure(store, &quota_key(&c.name, period), period, now_ns)?;
+            quota::ensure(store, &keys::quota(&c.name, period.name()), period, now_ns)?;
             created += 1;
         }
     }
@@ -215,7 +198,7 @@ pub fn precreate_all(
         for t in &m.targets {
             let p = &gw.providers[t.provider];
             if let Some(spec) = &p.adaptive {
-                let key = crate::flow::adaptive_key(&p.name, &t.model);
+                let key = keys::adaptive(&p.name, &t.model);
                 crate::ratelimit::adaptive::ensure(store, &key, spec, now_ns)?;
                 created += 1;
             }
@@ -307,7 +290,7 @@ pub fn admit(
     {
         let amount = reserve(TokenCount::Total, f, rules.default_max_tokens);
         for (period, limit) in consumer.quotas() {
-            let key = quota_key(&consumer.name, period);
+            let key = keys::quota(&consumer.name, period.name());
             let outcome =
                 match quota::take(store, &key, limit, period, amount, now_ns, MAX_CAS_RETRIES) {
                     Ok(o) => o,
@@ -319,10 +302,7 @@ pub fn admit(
                 };
             if !outcome.admitted {
                 release(&ticket, store, now_ns);
-                let window = match period {
-                    Period::Day => "day",
-                    Period::Month => "month",
-                };
+                let window = period.name();
                 return Err(Box::new(Refusal {
                     error: too_many(
                         format!(

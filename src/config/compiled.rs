@@ -290,11 +290,7 @@ pub fn compile(
                 ));
             }
             targets.push(Target {
-                id: crate::route_select::strategy::target_id(
-                    j,
-                    &config.providers[provider].name,
-                    &model,
-                ),
+                id: crate::state::keys::target_id(j, &config.providers[provider].name, &model),
                 provider,
                 model,
                 weight: t.weight,

@@ -11,6 +11,7 @@ use crate::host::{Host, LogLevel};
 use crate::metrics;
 use crate::openai::ParsedRequest;
 use crate::ratelimit::{adaptive, Outcome};
+use crate::state::keys;
 use std::rc::Rc;
 
 impl StreamFlow {
@@ -95,7 +96,7 @@ impl StreamFlow {
         let Some(spec) = provider.adaptive.filter(|_| !pooled) else {
             return Ok(());
         };
-        let key = adaptive_key(&provider.name, &target.model);
+        let key = keys::adaptive(&provider.name, &target.model);
         match adaptive::acquire(host.store(), &key, &spec, now, admission::MAX_CAS_RETRIES) {
             Ok(Some(limit)) => {
                 host.metric(&metrics::adaptive_limit(
@@ -194,7 +195,7 @@ impl StreamFlow {
         let spec = health::HealthSpec::default();
         if health::record(
             host.store(),
-            &health::key_key(&p.name, k),
+            &keys::provider_key_health(&p.name, k),
             &spec,
             outcome,
             host.now_nanos(),
@@ -227,7 +228,7 @@ impl StreamFlow {
             _ => health::Outcome::Neutral,
         };
         let p = &self.gw.providers[*provider];
-        let key = health::target_key(&p.name, model);
+        let key = keys::target_health(&p.name, model);
         if health::record(host.store(), &key, &self.gw.health, outcome, now) {
             host.metric(&metrics::ejection(p.kind, &p.name, model));
             host.log(
@@ -257,11 +258,6 @@ pub(super) fn retry_after_ms(host: &dyn Host) -> Option<u64> {
     host.response_header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| s.saturating_mul(1000))
-}
-
-/// Shared-data key of a target's adaptive limit.
-pub fn adaptive_key(provider: &str, model: &str) -> String {
-    format!("llmgw/adaptive/{provider}/{model}")
 }
 
 /// The client's IP: with `trusted_hops` proxies in front of Envoy, the

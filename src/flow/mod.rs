@@ -37,7 +37,6 @@ use crate::telemetry::Telemetry;
 use errors::{empty_body, method_not_allowed, too_large};
 use std::rc::Rc;
 
-pub use guard::adaptive_key;
 // Used by the tests (`flow_tests`); kept at its former path.
 #[allow(unused_imports)]
 pub(crate) use guard::client_ip;

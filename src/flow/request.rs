@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::host::Host;
 use crate::openai::{self, ParsedRequest};
 use crate::providers::{is_path_segment, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::state::keys;
 use std::rc::Rc;
 
 impl StreamFlow {
@@ -189,7 +190,7 @@ impl StreamFlow {
             crate::route_select::on_start(
                 model.policy.strategy,
                 host.store(),
-                &crate::route_select::strategy::pool_key(&model.name),
+                &keys::pool(&model.name),
                 &target.id,
                 host.now_nanos(),
             )

@@ -9,6 +9,7 @@ use crate::health;
 use crate::host::{Host, SharedStore};
 use crate::openai::ParsedRequest;
 use crate::routing;
+use crate::state::keys;
 use std::rc::Rc;
 
 impl StreamFlow {
@@ -87,8 +88,9 @@ impl StreamFlow {
         let has_key = |t: &Target| {
             let p = &gw.providers[t.provider];
             p.keys.len() < 2
-                || (0..p.keys.len())
-                    .any(|k| !health::is_ejected(store, &health::key_key(&p.name, k), now))
+                || (0..p.keys.len()).any(|k| {
+                    !health::is_ejected(store, &keys::provider_key_health(&p.name, k), now)
+                })
         };
         let mut passed_over: Vec<usize> = Vec::new();
         for _ in 0..model.targets.len() {
@@ -141,7 +143,7 @@ impl StreamFlow {
         let sticky = model
             .policy
             .sticky_value(consumer, &|name| host.request_header(name));
-        let pool = crate::route_select::strategy::pool_key(&model.name);
+        let pool = keys::pool(&model.name);
         model.policy.pick(
             host.store(),
             &pool,
@@ -172,13 +174,13 @@ impl StreamFlow {
         }
         order
             .clone()
-            .find(|&k| health::admit(store, &health::key_key(&p.name, k), now))
+            .find(|&k| health::admit(store, &keys::provider_key_health(&p.name, k), now))
             .or(Some(start))
     }
 }
 
 fn target_health_key(gw: &Gateway, t: &Target) -> String {
-    health::target_key(&gw.providers[t.provider].name, &t.model)
+    keys::target_health(&gw.providers[t.provider].name, &t.model)
 }
 
 /// Text of a message's content (string or text parts).

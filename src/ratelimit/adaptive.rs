@@ -22,9 +22,10 @@
 //!   reached and no release at all has been seen for `stale_after_ms`, the
 //!   count is presumed leaked and restarted from zero.
 
-use super::codec::{Codec, Reader, Writer, KIND_ADAPTIVE};
-use super::{cas_update, ensure_state, read_state, Contention, Step};
 use crate::host::SharedStore;
+use crate::state::{
+    cas_update, ensure_state, kind, read_state, Codec, Contention, Reader, Step, Writer,
+};
 
 /// Fixed-point units per limit step (the limit is stored in millionths).
 const SCALE: u64 = 1_000_000;
@@ -117,7 +118,7 @@ pub(crate) struct State {
 
 impl Codec for State {
     fn encode(&self) -> Vec<u8> {
-        Writer::new(KIND_ADAPTIVE, VERSION, LEN)
+        Writer::new(kind::ADAPTIVE, VERSION, LEN)
             .u32(self.in_flight)
             .u64(self.limit_fp)
             .u64(self.ewma_us)
@@ -126,7 +127,7 @@ impl Codec for State {
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::new(bytes, KIND_ADAPTIVE, VERSION, LEN)?;
+        let mut r = Reader::new(bytes, kind::ADAPTIVE, VERSION, LEN)?;
         Some(State {
             in_flight: r.u32()?,
             limit_fp: r.u64()?,

@@ -13,9 +13,11 @@
 //! (always in the limiter's favour); that loss is negligible at any rate a
 //! single shared-data key can sustain.
 
-use super::codec::{Codec, Reader, Writer, KIND_BUCKET};
-use super::{cas_update, ensure_state, ns_to_ms_ceil, read_state, Contention, Step};
+use super::ns_to_ms_ceil;
 use crate::host::SharedStore;
+use crate::state::{
+    cas_update, ensure_state, kind, read_state, Codec, Contention, Reader, Step, Writer,
+};
 
 /// Fixed-point units per token: micro-tokens.
 const SCALE: i128 = 1_000_000;
@@ -78,13 +80,13 @@ pub(crate) struct State {
 
 impl Codec for State {
     fn encode(&self) -> Vec<u8> {
-        Writer::new(KIND_BUCKET, VERSION, LEN)
+        Writer::new(kind::BUCKET, VERSION, LEN)
             .i64(self.tokens_fp)
             .u64(self.last_ns)
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::new(bytes, KIND_BUCKET, VERSION, LEN)?;
+        let mut r = Reader::new(bytes, kind::BUCKET, VERSION, LEN)?;
         Some(State {
             tokens_fp: r.i64()?,
             last_ns: r.u64()?,

@@ -9,9 +9,11 @@
 //! behind the rollover just counts into the newer window another worker has
 //! already opened, rather than resetting it.
 
-use super::codec::{Codec, Reader, Writer, KIND_QUOTA};
-use super::{cas_update, ensure_state, ns_to_ms_ceil, read_state, Contention, Step};
+use super::ns_to_ms_ceil;
 use crate::host::SharedStore;
+use crate::state::{
+    cas_update, ensure_state, kind, read_state, Codec, Contention, Reader, Step, Writer,
+};
 
 const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
 /// Bound on the day counts and years the civil-date functions accept.
@@ -29,6 +31,14 @@ pub enum Period {
 }
 
 impl Period {
+    /// The window's name in keys and messages: `day`, `month`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Month => "month",
+        }
+    }
+
     /// The window containing `now_ns`: a monotonically increasing id (days
     /// since the epoch, or `year × 12 + month − 1`) and the Unix ns at which
     /// it ends.
@@ -104,13 +114,13 @@ pub(crate) struct State {
 
 impl Codec for State {
     fn encode(&self) -> Vec<u8> {
-        Writer::new(KIND_QUOTA, VERSION, LEN)
+        Writer::new(kind::QUOTA, VERSION, LEN)
             .u64(self.window)
             .u64(self.used)
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::new(bytes, KIND_QUOTA, VERSION, LEN)?;
+        let mut r = Reader::new(bytes, kind::QUOTA, VERSION, LEN)?;
         Some(State {
             window: r.u64()?,
             used: r.u64()?,

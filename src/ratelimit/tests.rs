@@ -6,11 +6,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::adaptive::{self, AdaptiveSpec, Outcome};
 use super::bucket::{self, BucketSpec};
-use super::codec::Codec;
 use super::quota::{self, civil_from_days, days_from_civil, Period};
-use super::slots::{self, all_slot_keys, slot_index, slot_key};
-use super::{Contention, CREATE_CAS};
 use crate::host::{SharedStore, StoreError};
+use crate::state::slots::{self, all_slot_keys, slot_index, slot_key};
+use crate::state::{Codec, Contention, CREATE_CAS};
 
 // ---------------------------------------------------------------------------
 // FakeStore

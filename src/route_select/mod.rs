@@ -35,9 +35,10 @@
 //! # Shared data
 //!
 //! Strategy state lives under the caller's `pool_key` (see
-//! [`strategy::pool_key`]): one value per pool for round-robin, one per
+//! [`crate::state::keys::pool`]): one value per pool for round-robin, one per
 //! target for in-flight counts and latency averages. Targets are named in
-//! those keys by a caller-chosen stable id (see [`strategy::target_id`]),
+//! those keys by a caller-chosen stable id (see
+//! [`crate::state::keys::target_id`]),
 //! never by a position that a reconfiguration could give to another target.
 //! The key space is bounded by the configuration.
 
@@ -45,7 +46,6 @@ pub mod config;
 pub mod mapping;
 pub mod pool;
 pub mod rules;
-mod shared;
 pub mod split;
 pub mod strategy;
 
@@ -72,9 +72,9 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 
 /// A stable 64-bit hash of `value` under `salt`: the same in every worker,
 /// process and build (std's `RandomState` is seeded per process). Reuses
-/// the rate limiter's keyless FNV-1a + MurmurHash3-finalizer hash.
+/// the rate-limit slots' keyless FNV-1a + MurmurHash3-finalizer hash.
 pub(crate) fn stable_hash(salt: &str, value: &str) -> u64 {
-    crate::ratelimit::slots::slot_hash(salt, value)
+    crate::state::slots::slot_hash(salt, value)
 }
 
 /// Uniform in `0..n` from 64 random bits (multiply-shift; `n` 0 gives 0).

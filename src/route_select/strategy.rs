@@ -52,17 +52,17 @@
 //!
 //! # Keys
 //!
-//! Under the caller's `pool_key` ([`pool_key`]): `{pool_key}/rr` (one per
+//! Under the caller's `pool_key` ([`keys::pool`]): `{pool_key}/rr` (one per
 //! pool), `{pool_key}/inflight/{id}`, `{pool_key}/latency/{id}` (one per
-//! target). The `id` must come from the configuration (see [`target_id`]),
+//! target). The `id` must come from the configuration (see
+//! [`keys::target_id`]),
 //! never from the client (e.g. not a `model_map` upstream override), so the
 //! key space stays bounded; ids must be unique within a pool.
 
 use super::config::Strategy;
-use super::shared::{KIND_IN_FLIGHT, KIND_LATENCY, KIND_ROUND_ROBIN};
 use super::weighted_random;
 use crate::host::SharedStore;
-use crate::ratelimit::{cas_update, read_state, Codec, Contention, Reader, Step, Writer};
+use crate::state::{cas_update, keys, kind, read_state, Codec, Contention, Reader, Step, Writer};
 
 /// A usable target of the tier being chosen from, as the flow passes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub struct Candidate<'a> {
     /// Weight 0 is never chosen.
     pub weight: u32,
     /// Stable identity for shared-data keys and sticky hashing, from the
-    /// configuration (see [`target_id`]).
+    /// configuration (see [`keys::target_id`]).
     pub id: &'a str,
 }
 
@@ -122,29 +122,6 @@ const RR_KEEP: usize = 64;
 /// More candidates than this: round-robin falls back to weighted random
 /// (the value would be too large to rewrite on every pick).
 const RR_MAX_CANDIDATES: usize = 1024;
-
-/// The recommended `pool_key` of a configured model.
-pub fn pool_key(model: &str) -> String {
-    format!("llmgw/pool/{model}")
-}
-
-/// The recommended candidate id: position, provider and configured upstream
-/// model. A changed target gets a new id and so fresh state.
-pub fn target_id(index: usize, provider: &str, model: &str) -> String {
-    format!("{index}:{provider}/{model}")
-}
-
-fn rr_key(pool_key: &str) -> String {
-    format!("{pool_key}/rr")
-}
-
-fn in_flight_key(pool_key: &str, id: &str) -> String {
-    format!("{pool_key}/inflight/{id}")
-}
-
-fn latency_key(pool_key: &str, id: &str) -> String {
-    format!("{pool_key}/latency/{id}")
-}
 
 /// Chooses among `candidates` (already filtered for health and
 /// availability): the chosen one's `index`, or `None` when no candidate has
@@ -242,7 +219,7 @@ pub fn on_start_with(
     match strategy {
         Strategy::WeightedRandom | Strategy::RoundRobin => Ticket::default(),
         Strategy::LeastInFlight => {
-            let key = in_flight_key(pool_key, id);
+            let key = keys::in_flight(pool_key, id);
             let stale_ns = tuning.stale_in_flight_ms.saturating_mul(1_000_000);
             let acquired = cas_update(
                 store,
@@ -265,7 +242,7 @@ pub fn on_start_with(
         }
         Strategy::LowestLatency => Ticket {
             in_flight: None,
-            latency: Some(latency_key(pool_key, id)),
+            latency: Some(keys::latency(pool_key, id)),
         },
     }
 }
@@ -327,7 +304,7 @@ pub fn observe(
     latency_ms: u64,
     now_ns: u64,
 ) -> Result<(), Contention> {
-    let key = latency_key(pool_key, id);
+    let key = keys::latency(pool_key, id);
     record_latency(&Tuning::default(), store, &key, latency_ms, now_ns)
 }
 
@@ -373,7 +350,7 @@ pub fn in_flight(store: &dyn SharedStore, pool_key: &str, id: &str, now_ns: u64)
     let stale_ns = Tuning::default()
         .stale_in_flight_ms
         .saturating_mul(1_000_000);
-    read_state::<_, InFlight>(store, &in_flight_key(pool_key, id))
+    read_state::<_, InFlight>(store, &keys::in_flight(pool_key, id))
         .map_or(0, |s| s.recovered(now_ns, stale_ns).count)
 }
 
@@ -388,7 +365,7 @@ pub struct LatencyStatus {
 
 /// The latency average of target `id`, when it has samples.
 pub fn latency(store: &dyn SharedStore, pool_key: &str, id: &str) -> Option<LatencyStatus> {
-    read_state::<_, Latency>(store, &latency_key(pool_key, id))
+    read_state::<_, Latency>(store, &keys::latency(pool_key, id))
         .filter(|s| s.samples > 0)
         .map(|s| LatencyStatus {
             ewma_ms: s.ewma_us / 1_000,
@@ -412,14 +389,14 @@ const RR_VERSION: u8 = 1;
 impl Codec for RoundRobin {
     fn encode(&self) -> Vec<u8> {
         let n = u16::try_from(self.entries.len()).unwrap_or(u16::MAX);
-        let mut w = Writer::new(KIND_ROUND_ROBIN, RR_VERSION, 4 + 16 * usize::from(n)).u16(n);
+        let mut w = Writer::new(kind::ROUND_ROBIN, RR_VERSION, 4 + 16 * usize::from(n)).u16(n);
         for &(id, current) in self.entries.iter().take(usize::from(n)) {
             w = w.u64(id).i64(current);
         }
         w.finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::open(bytes, KIND_ROUND_ROBIN, RR_VERSION)?;
+        let mut r = Reader::open(bytes, kind::ROUND_ROBIN, RR_VERSION)?;
         let n = r.u16()?;
         let mut entries = Vec::with_capacity(usize::from(n).min(RR_MAX_CANDIDATES));
         for _ in 0..n {
@@ -479,7 +456,7 @@ fn round_robin(
     let ids: Vec<u64> = live.iter().map(|c| super::stable_hash("", c.id)).collect();
     cas_update(
         store,
-        &rr_key(pool_key),
+        &keys::round_robin(pool_key),
         tuning.cas_retries,
         RoundRobin::default,
         |mut s: RoundRobin| match s.step(live, &ids) {
@@ -508,13 +485,13 @@ const IN_FLIGHT_LEN: usize = 2 + 4 + 8;
 
 impl Codec for InFlight {
     fn encode(&self) -> Vec<u8> {
-        Writer::new(KIND_IN_FLIGHT, IN_FLIGHT_VERSION, IN_FLIGHT_LEN)
+        Writer::new(kind::IN_FLIGHT, IN_FLIGHT_VERSION, IN_FLIGHT_LEN)
             .u32(self.count)
             .u64(self.since_ns)
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::open(bytes, KIND_IN_FLIGHT, IN_FLIGHT_VERSION)?;
+        let mut r = Reader::open(bytes, kind::IN_FLIGHT, IN_FLIGHT_VERSION)?;
         let s = Self {
             count: r.u32()?,
             since_ns: r.u64()?,
@@ -551,7 +528,7 @@ fn least_in_flight(
     let stale_ns = tuning.stale_in_flight_ms.saturating_mul(1_000_000);
     let mut best: Option<(u64, u32, usize)> = None; // (count, weight, index)
     for c in live {
-        let count = read_state::<_, InFlight>(store, &in_flight_key(pool_key, c.id))
+        let count = read_state::<_, InFlight>(store, &keys::in_flight(pool_key, c.id))
             .map_or(0, |s| s.recovered(now_ns, stale_ns).count);
         let count = u64::from(count);
         let better = match best {
@@ -589,7 +566,7 @@ const LATENCY_LEN: usize = 2 + 8 + 4 + 4 + 8;
 
 impl Codec for Latency {
     fn encode(&self) -> Vec<u8> {
-        Writer::new(KIND_LATENCY, LATENCY_VERSION, LATENCY_LEN)
+        Writer::new(kind::LATENCY, LATENCY_VERSION, LATENCY_LEN)
             .u64(self.ewma_us)
             .u32(self.samples)
             .u32(self.probes)
@@ -597,7 +574,7 @@ impl Codec for Latency {
             .finish()
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader::open(bytes, KIND_LATENCY, LATENCY_VERSION)?;
+        let mut r = Reader::open(bytes, kind::LATENCY, LATENCY_VERSION)?;
         let s = Self {
             ewma_us: r.u64()?,
             samples: r.u32()?,
@@ -628,7 +605,7 @@ fn lowest_latency(
 ) -> Option<usize> {
     let states: Vec<Latency> = live
         .iter()
-        .map(|c| read_state(store, &latency_key(pool_key, c.id)).unwrap_or_default())
+        .map(|c| read_state(store, &keys::latency(pool_key, c.id)).unwrap_or_default())
         .collect();
 
     // Warm-up: the unexplored candidates with the fewest probes, one of
@@ -651,7 +628,7 @@ fn lowest_latency(
         // Best effort: a lost race only means one more warm-up pick.
         let _ = cas_update(
             store,
-            &latency_key(pool_key, chosen.id),
+            &keys::latency(pool_key, chosen.id),
             tuning.cas_retries,
             Latency::default,
             |s: Latency| {

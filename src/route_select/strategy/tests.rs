@@ -619,15 +619,3 @@ fn state_layouts_are_pinned() {
     expected.extend_from_slice(&4u64.to_le_bytes());
     assert_eq!(l.encode(), expected);
 }
-
-#[test]
-fn recommended_keys() {
-    assert_eq!(pool_key("chat"), "llmgw/pool/chat");
-    assert_eq!(target_id(1, "oa", "gpt-4o"), "1:oa/gpt-4o");
-    assert_eq!(rr_key(POOL), "llmgw/pool/chat/rr");
-    assert_eq!(
-        in_flight_key(POOL, "1:oa/gpt-4o"),
-        "llmgw/pool/chat/inflight/1:oa/gpt-4o"
-    );
-    assert_eq!(latency_key(POOL, "x"), "llmgw/pool/chat/latency/x");
-}

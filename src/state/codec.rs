@@ -1,20 +1,14 @@
-//! Fixed-size little-endian encoding of limiter states.
+//! Fixed-size little-endian encoding of shared-data values.
 //!
-//! Every value starts with a kind byte (which limiter wrote it) and a version
-//! byte, then fixed-width little-endian fields. Decoding checks all three
-//! (kind, version, exact length) and yields `None` on any mismatch, which the
-//! limiters treat as "absent/fresh": a corrupted value, a key reused by a
-//! different limiter or a state written by an incompatible build resets that
-//! one limiter instead of being misread — and never panics.
+//! Every value starts with a kind byte (which state wrote it, see
+//! [`super::kind`]) and a version byte, then fixed-width little-endian
+//! fields. Decoding checks all three (kind, version, exact length) and
+//! yields `None` on any mismatch, which the callers treat as
+//! "absent/fresh": a corrupted value, a key reused by a different state or a
+//! value written by an incompatible build resets that one state instead of
+//! being misread — and never panics.
 
-/// Kind byte of a token-bucket state.
-pub(crate) const KIND_BUCKET: u8 = 0xB1;
-/// Kind byte of a calendar-quota state.
-pub(crate) const KIND_QUOTA: u8 = 0xC1;
-/// Kind byte of an adaptive-concurrency state.
-pub(crate) const KIND_ADAPTIVE: u8 = 0xA1;
-
-/// A limiter state stored as one shared-data value.
+/// A state stored as one shared-data value.
 pub(crate) trait Codec: Sized {
     fn encode(&self) -> Vec<u8>;
     fn decode(bytes: &[u8]) -> Option<Self>;
@@ -25,9 +19,15 @@ pub(crate) struct Writer(Vec<u8>);
 
 impl Writer {
     pub(crate) fn new(kind: u8, version: u8, len: usize) -> Self {
+        Self::with_header(&[kind, version], len)
+    }
+    /// Passive health's layout, older than kind bytes: the version alone.
+    pub(crate) fn versioned(version: u8, len: usize) -> Self {
+        Self::with_header(&[version], len)
+    }
+    fn with_header(header: &[u8], len: usize) -> Self {
         let mut buf = Vec::with_capacity(len);
-        buf.push(kind);
-        buf.push(version);
+        buf.extend_from_slice(header);
         Writer(buf)
     }
     pub(crate) fn u16(mut self, v: u16) -> Self {
@@ -60,18 +60,26 @@ impl<'a> Reader<'a> {
     /// `None` unless `bytes` is exactly `len` long and starts with
     /// `kind`, `version`.
     pub(crate) fn new(bytes: &'a [u8], kind: u8, version: u8, len: usize) -> Option<Self> {
-        if bytes.len() != len {
-            return None;
-        }
-        Self::open(bytes, kind, version)
+        Self::exact(bytes, &[kind, version], len)
     }
     /// `None` unless `bytes` starts with `kind`, `version`; for values whose
     /// length depends on their content, checked with [`Reader::done`].
     pub(crate) fn open(bytes: &'a [u8], kind: u8, version: u8) -> Option<Self> {
-        match bytes {
-            [k, v, rest @ ..] if *k == kind && *v == version => Some(Reader { rest }),
-            _ => None,
+        Self::after(bytes, &[kind, version])
+    }
+    /// [`Writer::versioned`]'s layout: `None` unless `bytes` is exactly
+    /// `len` long and starts with `version`.
+    pub(crate) fn versioned(bytes: &'a [u8], version: u8, len: usize) -> Option<Self> {
+        Self::exact(bytes, &[version], len)
+    }
+    fn exact(bytes: &'a [u8], header: &[u8], len: usize) -> Option<Self> {
+        if bytes.len() != len {
+            return None;
         }
+        Self::after(bytes, header)
+    }
+    fn after(bytes: &'a [u8], header: &[u8]) -> Option<Self> {
+        bytes.strip_prefix(header).map(|rest| Reader { rest })
     }
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let (head, tail) = self.rest.split_at_checked(N)?;
