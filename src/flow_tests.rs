@@ -749,7 +749,7 @@ fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
     let gw =
         Rc::new(compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap());
     let store = MemStore::default();
-    assert_eq!(crate::admission::precreate_all(&gw, &store, 1).unwrap(), 2);
+    assert_eq!(gw.precreate_state(&store, 1).unwrap(), 2);
     let body = r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#;
     let mut first = request("POST", "/v1/chat/completions", body);
     first.store = store;
@@ -786,7 +786,7 @@ fn shared_data_keys_are_pinned() {
     );
     let gw = compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap();
     let store = MemStore::default();
-    assert_eq!(crate::admission::precreate_all(&gw, &store, 1).unwrap(), 10);
+    assert_eq!(gw.precreate_state(&store, 1).unwrap(), 10);
     let mut keys: Vec<String> = store.data.borrow().keys().cloned().collect();
     keys.sort();
     assert_eq!(

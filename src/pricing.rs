@@ -1,6 +1,7 @@
 //! Cost of a request from token usage and a price table (USD per 1M tokens),
 //! configurable per upstream model with defaults for common models.
 
+use crate::error::ConfigError;
 use crate::hub::Usage;
 use serde::{Deserialize, Serialize};
 
@@ -56,12 +57,16 @@ pub struct PriceTable {
 }
 
 impl PriceTable {
-    pub fn new(config: &[PriceConfig]) -> Result<Self, String> {
+    /// Validates the `pricing` section.
+    pub fn compile(config: &[PriceConfig]) -> Result<Self, ConfigError> {
         let mut prices = Vec::with_capacity(config.len() + DEFAULTS.len());
         for (i, p) in config.iter().enumerate() {
             let ok = |x: f64| x.is_finite() && x >= 0.0;
             if !ok(p.input) || !ok(p.output) || !p.cached_input.is_none_or(ok) {
-                return Err(format!("pricing[{i}]: prices must be finite and >= 0"));
+                return Err(ConfigError::new(
+                    "pricing",
+                    format!("pricing[{i}]: prices must be finite and >= 0"),
+                ));
             }
             prices.push(price(
                 &p.model,
@@ -126,7 +131,7 @@ mod tests {
 
     #[test]
     fn config_prices_win_and_prefixes_match() {
-        let t = PriceTable::new(&[PriceConfig {
+        let t = PriceTable::compile(&[PriceConfig {
             model: "gpt-4o-mini".into(),
             input: 1.0,
             output: 2.0,
@@ -162,6 +167,6 @@ mod tests {
             output: 1.0,
             cached_input: None,
         };
-        assert!(PriceTable::new(&[bad]).is_err());
+        assert!(PriceTable::compile(&[bad]).is_err());
     }
 }

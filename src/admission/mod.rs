@@ -185,28 +185,6 @@ pub fn precreate(
     Ok(created)
 }
 
-/// Everything `precreate` covers plus each target's adaptive limit, for a
-/// whole gateway.
-pub fn precreate_all(
-    gw: &crate::config::Gateway,
-    store: &dyn SharedStore,
-    now_ns: u64,
-) -> Result<usize, Contention> {
-    let models: Vec<String> = gw.models.iter().map(|m| m.name.clone()).collect();
-    let mut created = precreate(&gw.rules, &gw.consumers, &models, store, now_ns)?;
-    for m in &gw.models {
-        for t in &m.targets {
-            let p = &gw.providers[t.provider];
-            if let Some(spec) = &p.adaptive {
-                let key = keys::adaptive(&p.name, &t.model);
-                crate::ratelimit::adaptive::ensure(store, &key, spec, now_ns)?;
-                created += 1;
-            }
-        }
-    }
-    Ok(created)
-}
-
 /// Checks and reserves every rule and quota, or refuses with a 429 and
 /// gives back what it had already reserved.
 pub fn admit(

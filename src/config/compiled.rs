@@ -163,41 +163,6 @@ impl Gateway {
 /// The `anthropic-version` header sent unless `api_version` overrides it.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-fn health_spec(h: &super::HealthConfig) -> Result<HealthSpec, ConfigError> {
-    if h.consecutive_failures == 0 {
-        return Err(ConfigError::new(
-            "health.consecutive_failures",
-            "must be at least 1",
-        ));
-    }
-    if h.base_ejection_ms == 0 || h.max_ejection_ms < h.base_ejection_ms {
-        return Err(ConfigError::new(
-            "health",
-            "needs 1 <= base_ejection_ms <= max_ejection_ms",
-        ));
-    }
-    let error_rate = match h.error_rate {
-        None => None,
-        Some(r) if !(1..=100).contains(&r.threshold_percent) || r.window_ms == 0 => {
-            return Err(ConfigError::new(
-                "health.error_rate",
-                "needs threshold_percent between 1 and 100 and a positive window_ms",
-            ))
-        }
-        Some(r) => Some(crate::health::ErrorRate {
-            threshold_percent: r.threshold_percent,
-            window_ms: r.window_ms,
-            min_requests: r.min_requests,
-        }),
-    };
-    Ok(HealthSpec {
-        consecutive_failures: h.consecutive_failures,
-        base_ejection_ms: h.base_ejection_ms,
-        max_ejection_ms: h.max_ejection_ms,
-        error_rate,
-    })
-}
-
 /// The Envoy cluster name for a provider; the renderer uses the same.
 pub fn cluster_name(provider: &str) -> String {
     format!("llmgw_{provider}")
@@ -340,7 +305,7 @@ pub fn compile(
         ));
     }
 
-    let prices = PriceTable::new(&config.pricing).map_err(|e| ConfigError::new("pricing", e))?;
+    let prices = PriceTable::compile(&config.pricing)?;
     let is_model = |n: &str| model_index.contains_key(n);
     let model_map = ModelMap::compile(&config.model_map, &is_model)?;
     let is_consumer = |n: &str| config.consumers.iter().any(|c| c.name == n);
@@ -358,7 +323,7 @@ pub fn compile(
         prices,
         consumers,
         rules: Rules::compile(&config.rate_limits)?,
-        health: health_spec(&config.health)?,
+        health: HealthSpec::compile(&config.health)?,
         max_attempts: match config.failover.max_attempts {
             0 | 11.. => {
                 return Err(ConfigError::new(
@@ -535,23 +500,10 @@ fn compile_provider(
         extra_headers.push((name, h.value.clone()));
     }
 
-    let adaptive = match p.adaptive_concurrency {
-        None => None,
-        Some(a)
-            if a.min == 0 || a.max < a.min || a.initial.is_some_and(|i| i < a.min || i > a.max) =>
-        {
-            return Err(ConfigError::new(
-                format!("{field}.adaptive_concurrency"),
-                "needs 1 <= min <= initial <= max",
-            ))
-        }
-        Some(a) => Some(AdaptiveSpec {
-            min: a.min,
-            max: a.max,
-            initial: a.initial.unwrap_or(a.max),
-            ..AdaptiveSpec::default()
-        }),
-    };
+    let adaptive = p
+        .adaptive_concurrency
+        .map(|a| AdaptiveSpec::compile(&a, &format!("{field}.adaptive_concurrency")))
+        .transpose()?;
 
     let timeouts = p.timeouts.unwrap_or_default();
     for (name, v) in [

@@ -1,8 +1,12 @@
-//! Plugin configuration: the serde shape users write (`raw`), validated into
-//! the compiled form the filter uses per request (`compiled`).
+//! Plugin configuration: [`PluginConfig`] lists the sections users write,
+//! [`compile`] validates them into the [`Gateway`] the filter uses per
+//! request. Providers, models and their targets are compiled here; every
+//! policy section (`health`, `rate_limits`, `consumers`, `pricing`, routing)
+//! is owned by its policy module, shape and `compile` both.
 
 mod compiled;
 mod endpoint;
+mod precreate;
 
 pub use compiled::{
     cluster_name, compile, Dialect, Gateway, Model, Provider, ProviderKey, Target,
@@ -46,7 +50,7 @@ pub struct PluginConfig {
     pub failover: FailoverConfig,
     /// Passive health: when targets are ejected and for how long.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub health: HealthConfig,
+    pub health: crate::health::HealthConfig,
     /// Request and token rate limits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub rate_limits: crate::admission::RateLimitsConfig,
@@ -82,61 +86,6 @@ impl Default for FailoverConfig {
         Self {
             enabled: true,
             max_attempts: 3,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HealthConfig {
-    /// Failures in a row (connect errors, timeouts, 5xx) that eject a target.
-    #[serde(default = "default_failures")]
-    pub consecutive_failures: u32,
-    /// First ejection; doubles with each further one up to the maximum.
-    #[serde(default = "default_base_ejection")]
-    pub base_ejection_ms: u64,
-    #[serde(default = "default_max_ejection")]
-    pub max_ejection_ms: u64,
-    /// Also eject when failures reach a share of a window's requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_rate: Option<ErrorRateConfig>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorRateConfig {
-    /// Failures as a percentage of requests, 1-100.
-    pub threshold_percent: u32,
-    #[serde(default = "default_rate_window")]
-    pub window_ms: u64,
-    #[serde(default = "default_rate_min")]
-    pub min_requests: u32,
-}
-
-fn default_rate_window() -> u64 {
-    30_000
-}
-fn default_rate_min() -> u32 {
-    20
-}
-
-fn default_failures() -> u32 {
-    3
-}
-fn default_base_ejection() -> u64 {
-    5_000
-}
-fn default_max_ejection() -> u64 {
-    300_000
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        Self {
-            consecutive_failures: default_failures(),
-            base_ejection_ms: default_base_ejection(),
-            max_ejection_ms: default_max_ejection(),
-            error_rate: None,
         }
     }
 }
@@ -192,7 +141,7 @@ pub struct ProviderConfig {
     /// Per-target admission limit that shrinks when the provider answers
     /// 429/5xx or slows down and grows back when healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adaptive_concurrency: Option<AdaptiveConfig>,
+    pub adaptive_concurrency: Option<crate::ratelimit::AdaptiveConfig>,
     /// Extra headers sent upstream on every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderConfig>,
@@ -236,21 +185,6 @@ pub struct TimeoutsConfig {
     /// The whole exchange, streams included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AdaptiveConfig {
-    #[serde(default = "one")]
-    pub min: u32,
-    pub max: u32,
-    /// Starting limit; defaults to `max`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial: Option<u32>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -22,10 +22,12 @@
 //!   reached and no release at all has been seen for `stale_after_ms`, the
 //!   count is presumed leaked and restarted from zero.
 
+use crate::error::ConfigError;
 use crate::host::SharedStore;
 use crate::state::{
     cas_update, ensure_state, kind, read_state, Codec, Contention, Reader, Step, Writer,
 };
+use serde::{Deserialize, Serialize};
 
 /// Fixed-point units per limit step (the limit is stored in millionths).
 const SCALE: u64 = 1_000_000;
@@ -71,6 +73,37 @@ impl Default for AdaptiveSpec {
             latency_tolerance: 2.0,
             stale_after_ms: 0,
         }
+    }
+}
+
+/// A provider's `adaptive_concurrency` as users write it.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveConfig {
+    #[serde(default = "one")]
+    pub min: u32,
+    pub max: u32,
+    /// Starting limit; defaults to `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl AdaptiveSpec {
+    /// Validates an `adaptive_concurrency` section; `field` is its path.
+    pub fn compile(a: &AdaptiveConfig, field: &str) -> Result<Self, ConfigError> {
+        if a.min == 0 || a.max < a.min || a.initial.is_some_and(|i| i < a.min || i > a.max) {
+            return Err(ConfigError::new(field, "needs 1 <= min <= initial <= max"));
+        }
+        Ok(AdaptiveSpec {
+            min: a.min,
+            max: a.max,
+            initial: a.initial.unwrap_or(a.max),
+            ..AdaptiveSpec::default()
+        })
     }
 }
 

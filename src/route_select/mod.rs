@@ -1,7 +1,7 @@
 //! Route selection beyond "one exact model name, weighted random": pure
 //! logic, compiled once per configuration (regexes included), tested
 //! natively. The request flow calls it; nothing here touches the host
-//! except through [`SharedStore`].
+//! except through [`SharedStore`](crate::host::SharedStore).
 //!
 //! * [`mapping`]: `model_map`, client model name → configured model (pool)
 //!   plus an optional upstream-model override (exact alias, prefix, regex

@@ -4,9 +4,9 @@
 //!
 //! * [`keys`]: every key the filter uses, and [`slots`], which bounds the
 //!   keys of client-controlled values.
-//! * [`kind`] and the codec ([`Writer`], [`Reader`]): every value is one
+//! * [`kind`] and the codec (`Writer`, `Reader`): every value is one
 //!   small versioned little-endian record that starts with its kind byte.
-//! * [`cas_update`]: every state (limiters, routing strategies, passive
+//! * `cas_update`: every state (limiters, routing strategies, passive
 //!   health) is changed with an optimistic read → compute → compare-and-set
 //!   loop, so concurrent workers never lose each other's updates: a write
 //!   based on a stale read fails with `CasMismatch` and is recomputed from a
@@ -20,7 +20,7 @@
 //!
 //! Proxy-wasm inserts a missing key whatever CAS token the writer passes, so
 //! "create if absent" cannot be made atomic by the token alone. The callers
-//! therefore pre-create every key at configure time with [`ensure_state`]
+//! therefore pre-create every key at configure time with `ensure_state`
 //! (no traffic flows yet), and request-time updates always CAS an existing
 //! key. If a key is nevertheless missing at request time it is first
 //! created (with [`CREATE_CAS`], see there for the tiny race this leaves)

@@ -55,7 +55,7 @@ impl RootContext for Root {
                     adapter::log(Level::Warn, &format!("llm-gateway: {why}"));
                 }
                 let now = abi::now_nanos().unwrap_or(0);
-                match crate::admission::precreate_all(&gw, &adapter::ProxyStore, now) {
+                match gw.precreate_state(&adapter::ProxyStore, now) {
                     Ok(keys) => adapter::log(
                         Level::Info,
                         &format!(

@@ -5,6 +5,10 @@
 //! the cooldown directly. Provider keys use the same state: 401/403 disables
 //! a key, 429 cools it down.
 
+mod config;
+
+pub use config::{ErrorRate, ErrorRateConfig, HealthConfig, HealthSpec};
+
 use crate::host::SharedStore;
 use crate::state::{cas_update, read_state, Codec, Reader, Step, Writer};
 
@@ -13,37 +17,6 @@ use crate::state::{cas_update, read_state, Codec, Reader, Step, Writer};
 const RETRIES: u32 = 8;
 /// A probe that never reports back frees the half-open slot after this.
 const PROBE_TIMEOUT_NS: u64 = 30_000_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthSpec {
-    /// Failures in a row that eject a target.
-    pub consecutive_failures: u32,
-    /// First ejection; doubles on each further one.
-    pub base_ejection_ms: u64,
-    pub max_ejection_ms: u64,
-    /// Also eject when failures reach this share of a window's requests.
-    pub error_rate: Option<ErrorRate>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorRate {
-    /// Failures as a percentage of requests, 1-100.
-    pub threshold_percent: u32,
-    pub window_ms: u64,
-    /// Fewer requests in the window say nothing.
-    pub min_requests: u32,
-}
-
-impl Default for HealthSpec {
-    fn default() -> Self {
-        Self {
-            consecutive_failures: 3,
-            base_ejection_ms: 5_000,
-            max_ejection_ms: 300_000,
-            error_rate: None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
