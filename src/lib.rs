@@ -26,7 +26,6 @@ pub mod providers;
 pub mod ratelimit;
 pub mod redact;
 pub mod route_select;
-pub mod routing;
 pub mod sse;
 pub mod state;
 pub mod stream;

@@ -31,7 +31,7 @@ use crate::openai;
 use crate::pass_stream::PassStream;
 use crate::providers::Operation;
 use crate::ratelimit::AdaptiveSpec;
-use crate::routing::Rng;
+use crate::route_select::Rng;
 use crate::stream::StreamTranslation;
 use crate::telemetry::Telemetry;
 use errors::{empty_body, method_not_allowed, too_large};

@@ -8,7 +8,7 @@ use crate::config::{Gateway, Model, Provider, Target};
 use crate::health;
 use crate::host::{Host, SharedStore};
 use crate::openai::ParsedRequest;
-use crate::routing;
+use crate::route_select;
 use crate::state::keys;
 use std::rc::Rc;
 
@@ -73,7 +73,7 @@ impl StreamFlow {
         if model.targets.len() == 1 {
             // Nothing to choose, and health would not change the answer
             // (panic routing): no shared-data reads for the target.
-            let usable = routing::tier(&gw, model, &|_, _| true);
+            let usable = usable_tier(&gw, model, &|_, _| true);
             let &[only] = usable.as_slice() else {
                 return None;
             };
@@ -125,7 +125,7 @@ impl StreamFlow {
         model: &Model,
         healthy: &dyn Fn(usize, &Target) -> bool,
     ) -> Option<usize> {
-        let tier = routing::tier(&self.gw, model, healthy);
+        let tier = usable_tier(&self.gw, model, healthy);
         let candidates: Vec<crate::route_select::Candidate> = tier
             .iter()
             .map(|&i| {
@@ -179,6 +179,20 @@ impl StreamFlow {
     }
 }
 
+/// The lowest tier that has a usable target, as indices into
+/// `model.targets` (usable: positive weight, provider available, healthy).
+fn usable_tier(
+    gw: &Gateway,
+    model: &Model,
+    healthy: &dyn Fn(usize, &Target) -> bool,
+) -> Vec<usize> {
+    let usable = |i: usize| {
+        let t = &model.targets[i];
+        t.weight > 0 && gw.providers[t.provider].unavailable.is_none() && healthy(i, t)
+    };
+    route_select::lowest_usable_tier(model.targets.iter().map(|t| t.priority), &usable)
+}
+
 fn target_health_key(gw: &Gateway, t: &Target) -> String {
     keys::target_health(&gw.providers[t.provider].name, &t.model)
 }
@@ -193,5 +207,78 @@ fn message_text(m: &serde_json::Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{compile, PluginConfig};
+    use crate::route_select::{Candidate, Rng};
+
+    fn gateway(json: &str, env: &dyn Fn(&str) -> Option<String>) -> Gateway {
+        compile(&PluginConfig::from_json(json.as_bytes()).unwrap(), env).unwrap()
+    }
+
+    const CFG: &str = r#"{
+        "providers": [
+            {"name": "a", "type": "openai", "api_key": "env:A"},
+            {"name": "b", "type": "openai", "api_key": "k"},
+            {"name": "c", "type": "openai", "api_key": "k"}
+        ],
+        "models": [{"name": "m", "targets": [
+            {"provider": "a", "weight": 1},
+            {"provider": "b", "weight": 3},
+            {"provider": "c", "priority": 1}
+        ]}]
+    }"#;
+
+    /// Weighted random within the lowest usable tier, as the default
+    /// strategy chooses.
+    fn pick(
+        gw: &Gateway,
+        m: &Model,
+        rng: &mut Rng,
+        healthy: &dyn Fn(usize, &Target) -> bool,
+    ) -> Option<usize> {
+        let tier = usable_tier(gw, m, healthy);
+        let candidates: Vec<Candidate> = tier
+            .iter()
+            .map(|&i| Candidate::new(i, m.targets[i].weight, &m.targets[i].id))
+            .collect();
+        route_select::weighted_random(&candidates, rng.next_u64())
+    }
+
+    #[test]
+    fn weighted_within_lowest_usable_tier() {
+        let gw = gateway(CFG, &|_| Some("key".into()));
+        let m = gw.model("m").unwrap();
+        let mut rng = Rng::new(42);
+        let mut counts = [0u32; 3];
+        for _ in 0..40_000 {
+            let i = pick(&gw, m, &mut rng, &|_, _| true).unwrap();
+            counts[m.targets[i].provider] += 1;
+        }
+        assert_eq!(counts[2], 0, "tier 1 used while tier 0 is usable");
+        let share_b = f64::from(counts[1]) / 40_000.0;
+        assert!((share_b - 0.75).abs() < 0.015, "b share {share_b}");
+    }
+
+    #[test]
+    fn skips_unavailable_and_falls_to_next_tier() {
+        let gw = gateway(CFG, &|_| None);
+        let m = gw.model("m").unwrap();
+        let mut rng = Rng::new(7);
+        for _ in 0..100 {
+            let i = pick(&gw, m, &mut rng, &|_, _| true).unwrap();
+            assert_eq!(m.targets[i].provider, 1);
+        }
+        // An unhealthy target is skipped like an unavailable one.
+        let i = pick(&gw, m, &mut rng, &|_, t| t.provider != 1).unwrap();
+        assert_eq!(m.targets[i].provider, 2);
+        let only_a = r#"{"providers":[{"name":"a","type":"openai","api_key":"env:A"}],
+            "models":[{"name":"m","targets":[{"provider":"a"}]}]}"#;
+        let gw = gateway(only_a, &|_| None);
+        assert!(pick(&gw, gw.model("m").unwrap(), &mut rng, &|_, _| true).is_none());
     }
 }

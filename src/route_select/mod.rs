@@ -15,6 +15,8 @@
 //!   weighted random, smooth weighted round-robin, least in flight, lowest
 //!   latency, with their state in proxy-wasm shared data.
 //! * [`pool`]: a model's `strategy` and `split` compiled together.
+//! * [`tier`]: priority tiers, the lowest with a usable target first.
+//! * [`rng`]: the per-stream random source of every random choice.
 //! * [`config`]: the serde shapes of all of the above.
 //!
 //! # Order of resolution (recommended to the flow)
@@ -45,18 +47,22 @@
 pub mod config;
 pub mod mapping;
 pub mod pool;
+pub mod rng;
 pub mod rules;
 pub mod split;
 pub mod strategy;
+pub mod tier;
 
 pub use config::{
     HeaderMatchConfig, MapEntry, PoolOptions, RuleConfig, SplitConfig, Strategy, WhenConfig,
 };
 pub use mapping::{ModelMap, Resolved};
 pub use pool::PoolPolicy;
+pub use rng::Rng;
 pub use rules::{RuleFacts, RuleSet};
 pub use split::{sticky_pick, Split, StickyBy};
 pub use strategy::{on_finish, on_start, pick, Candidate, Ticket, Tuning};
+pub use tier::lowest_usable_tier;
 
 /// Longest client model name, pool name or upstream model name handled
 /// (the configuration's own model names are limited to the same).
@@ -159,7 +165,7 @@ mod tests {
             Candidate::new(9, 3, "b"),
         ];
         let mut counts = [0u32; 10];
-        let mut rng = crate::routing::Rng::new(3);
+        let mut rng = Rng::new(3);
         for _ in 0..40_000 {
             let i = weighted_random(&c, rng.next_u64()).unwrap();
             counts[i] += 1;

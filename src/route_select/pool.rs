@@ -137,7 +137,7 @@ mod tests {
             Candidate::new(1, 5, "1:oa/gpt-4.1"),
         ];
         let none = |_: &str| None;
-        let mut rng = crate::routing::Rng::new(9);
+        let mut rng = crate::route_select::Rng::new(9);
         let mut canary = 0;
         for u in 0..2000 {
             let name = format!("team-{u}");

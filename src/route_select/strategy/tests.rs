@@ -1,7 +1,7 @@
 use super::*;
 use crate::host::mem::MemStore;
 use crate::route_select::testutil::FlakyStore;
-use crate::routing::Rng;
+use crate::route_select::Rng;
 
 const S: u64 = 1_000_000_000;
 const POOL: &str = "llmgw/pool/chat";
