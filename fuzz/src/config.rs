@@ -11,7 +11,7 @@
 
 use crate::common::{check_api_error, json, json_eq};
 use llm_gateway::config::{compile, Gateway, PluginConfig};
-use llm_gateway::openai::{model_retrieve, models_list, unknown_model};
+use llm_gateway::flow::models;
 
 pub fn config(data: &[u8]) {
     let cfg = match PluginConfig::from_json(data) {
@@ -71,9 +71,9 @@ pub fn config(data: &[u8]) {
 }
 
 fn gateway(gw: &Gateway) {
-    let list = json(&models_list(gw, &|_| true), "/v1/models");
+    let list = json(&models::list(gw, &|_| true), "/v1/models");
     assert_eq!(list["object"], "list");
-    let _ = models_list(gw, &|n| n.len().is_multiple_of(2));
+    let _ = models::list(gw, &|n| n.len().is_multiple_of(2));
     for (i, m) in gw.models.iter().enumerate() {
         let found = gw
             .model(&m.name)
@@ -86,7 +86,7 @@ fn gateway(gw: &Gateway) {
                 "target of an unknown provider"
             );
         }
-        match model_retrieve(gw, &m.name, &|_| true) {
+        match models::retrieve(gw, &m.name, &|_| true) {
             Ok(body) => {
                 json(&body, "/v1/models/{id}");
             }
@@ -104,8 +104,8 @@ fn gateway(gw: &Gateway) {
         }
     }
     check_api_error(
-        &unknown_model(gw, "no-such-model", &|_| true),
+        &models::not_found(gw, "no-such-model", &|_| true),
         404..=404,
-        "unknown_model",
+        "models::not_found",
     );
 }

@@ -14,10 +14,12 @@
 //!   outcomes recorded once the upstream answers;
 //! - `response`: the response body, translated or normalized to OpenAI's
 //!   error shape;
-//! - `errors`: local answers and the errors the filter raises itself.
+//! - `errors`: local answers and the errors the filter raises itself;
+//! - `models`: the `/v1/models` answers.
 
 mod errors;
 mod guard;
+pub mod models;
 mod request;
 mod response;
 mod rewrite;

@@ -2,12 +2,13 @@
 //! or a failover pool, and the pool's per-attempt rewrite.
 
 use super::errors::{empty_body, method_not_allowed, no_target};
+use super::models;
 use super::{Phase, StreamFlow, Verdict, CLUSTER_HEADER, POOL_KEY};
 use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
 use crate::host::Host;
-use crate::openai::{self, ParsedRequest};
+use crate::openai::ParsedRequest;
 use crate::providers::{is_path_segment, Operation, CLIENT_CREDENTIAL_HEADERS};
 use crate::state::keys;
 use std::rc::Rc;
@@ -31,7 +32,7 @@ impl StreamFlow {
                 if let Err(e) = self.authenticate(host) {
                     return Err(self.fail(host, &e));
                 }
-                let body = openai::models_list(&self.gw, &|m| self.may_use(m));
+                let body = models::list(&self.gw, &|m| self.may_use(m));
                 Err(self.answer(host, 200, &body))
             }
             _ if method == "GET" && path.starts_with("/v1/models/") => {
@@ -39,12 +40,10 @@ impl StreamFlow {
                     return Err(self.fail(host, &e));
                 }
                 let id = &path["/v1/models/".len()..];
-                Err(
-                    match openai::model_retrieve(&self.gw, id, &|m| self.may_use(m)) {
-                        Ok(body) => self.answer(host, 200, &body),
-                        Err(e) => self.fail(host, &e),
-                    },
-                )
+                Err(match models::retrieve(&self.gw, id, &|m| self.may_use(m)) {
+                    Ok(body) => self.answer(host, 200, &body),
+                    Err(e) => self.fail(host, &e),
+                })
             }
             _ => {
                 let e = ApiError::new(
@@ -165,7 +164,7 @@ impl StreamFlow {
                 self.telemetry.request_model = Some("unknown".into());
                 return self.fail(
                     host,
-                    &openai::unknown_model(&gw, &req.model, &|m| self.may_use(m)),
+                    &models::not_found(&gw, &req.model, &|m| self.may_use(m)),
                 );
             }
         };

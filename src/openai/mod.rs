@@ -6,7 +6,6 @@ pub mod render;
 pub mod splice;
 pub mod to_hub;
 
-use crate::config::Gateway;
 use crate::error::ApiError;
 use crate::providers::Operation;
 use serde_json::{json, Map, Value};
@@ -274,58 +273,40 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// `GET /v1/models`: every model with a usable target that the caller may
-/// use, in config order.
-pub fn models_list(gw: &Gateway, allowed: &dyn Fn(&str) -> bool) -> Vec<u8> {
-    let data: Vec<Value> = gw
-        .models
-        .iter()
-        .filter(|m| gw.is_available(m) && allowed(&m.name))
-        .map(|m| model_object(gw, m))
-        .collect();
+/// A model as `/v1/models` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelCard<'a> {
+    pub id: &'a str,
+    pub owned_by: &'a str,
+}
+
+impl ModelCard<'_> {
+    fn to_json(self) -> Value {
+        json!({"id": self.id, "object": "model", "created": 0, "owned_by": self.owned_by})
+    }
+}
+
+/// `GET /v1/models`: the models the caller may use.
+pub fn models_list(cards: &[ModelCard<'_>]) -> Vec<u8> {
+    let data: Vec<Value> = cards.iter().map(|c| c.to_json()).collect();
     json!({"object": "list", "data": data})
         .to_string()
         .into_bytes()
 }
 
 /// `GET /v1/models/{id}`.
-pub fn model_retrieve(
-    gw: &Gateway,
-    id: &str,
-    allowed: &dyn Fn(&str) -> bool,
-) -> Result<Vec<u8>, ApiError> {
-    match gw
-        .model(id)
-        .filter(|m| gw.is_available(m) && allowed(&m.name))
-    {
-        Some(m) => Ok(model_object(gw, m).to_string().into_bytes()),
-        None => Err(unknown_model(gw, id, allowed)),
-    }
+pub fn model_object(card: ModelCard<'_>) -> Vec<u8> {
+    card.to_json().to_string().into_bytes()
 }
 
-fn model_object(gw: &Gateway, m: &crate::config::Model) -> Value {
-    let owner = m
-        .targets
-        .first()
-        .map(|t| gw.providers[t.provider].name.as_str())
-        .unwrap_or("llm-gateway");
-    json!({"id": m.name, "object": "model", "created": 0, "owned_by": owner})
-}
-
-/// 404 naming the models that are available to the caller.
-pub fn unknown_model(gw: &Gateway, model: &str, allowed: &dyn Fn(&str) -> bool) -> ApiError {
-    let names: Vec<&str> = gw
-        .models
-        .iter()
-        .filter(|m| gw.is_available(m) && allowed(&m.name))
-        .map(|m| m.name.as_str())
-        .collect();
+/// 404 naming the models that are `available` to the caller.
+pub fn unknown_model(model: &str, available: &[&str]) -> ApiError {
     ApiError::new(
         404,
         "invalid_request_error",
         format!(
             "The model '{model}' does not exist or is not served by this gateway. Available models: {}.",
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if available.is_empty() { "none".to_string() } else { available.join(", ") }
         ),
     )
     .with_param("model")
