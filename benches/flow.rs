@@ -8,8 +8,7 @@
 
 use llm_gateway::config::{compile, Gateway, PluginConfig};
 use llm_gateway::flow::StreamFlow;
-use llm_gateway::host::{Host, LogLevel, SharedStore, StoreError};
-use llm_gateway::metrics::MetricOp;
+use llm_gateway::host::{Host, LogLevel, MetricOp, SharedStore, StoreError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -3,8 +3,8 @@
 use crate::config::{compile, PluginConfig};
 use crate::flow::{StreamFlow, Verdict, CLUSTER_HEADER, TARGET_HEADER};
 use crate::host::mem::MemStore;
+use crate::host::MetricOp;
 use crate::host::{Host, LogLevel, SharedStore};
-use crate::metrics::MetricOp;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;

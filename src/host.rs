@@ -1,7 +1,8 @@
 //! What the request flow needs from the proxy. The proxy-wasm adapter
 //! implements it over hostcalls; tests implement it in memory.
 
-use crate::metrics::MetricOp;
+use std::cell::Cell;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
@@ -61,6 +62,56 @@ pub trait Host {
     /// provider's with its own reply).
     fn response_code(&self) -> Option<u16>;
 }
+
+/// One metric update the host applies (see `metrics` for what is recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricOp {
+    Counter { name: Rc<MetricName>, delta: u64 },
+    Histogram { name: Rc<MetricName>, value: u64 },
+    Gauge { name: Rc<MetricName>, value: u64 },
+}
+
+/// A metric's full name (labels included) and the id the host gave it: the
+/// id travels with the name, so a request looks nothing up by name.
+#[derive(Debug)]
+pub struct MetricName {
+    name: Box<str>,
+    /// Host-assigned id, remembered at first use.
+    pub id: Cell<Option<u32>>,
+}
+
+impl MetricName {
+    pub fn new(name: impl Into<Box<str>>) -> Rc<Self> {
+        Rc::new(Self {
+            name: name.into(),
+            id: Cell::new(None),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::ops::Deref for MetricName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Display for MetricName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl PartialEq for MetricName {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for MetricName {}
 
 /// Why a shared-data write failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

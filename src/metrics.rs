@@ -3,8 +3,9 @@
 //! labels travel as `;label=value` name segments that Envoy's `stats_tags`
 //! (rendered by the renderer from `LABELS`) turn into Prometheus labels.
 
+use crate::host::{MetricName, MetricOp};
 use crate::hub::Usage;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Requests by operation, provider, model, status class and error type.
@@ -66,55 +67,6 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
         ],
     ),
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetricOp {
-    Counter { name: Rc<MetricName>, delta: u64 },
-    Histogram { name: Rc<MetricName>, value: u64 },
-    Gauge { name: Rc<MetricName>, value: u64 },
-}
-
-/// A metric's full name (labels included) and the id the host gave it: the
-/// id travels with the name, so a request looks nothing up by name.
-#[derive(Debug)]
-pub struct MetricName {
-    name: Box<str>,
-    /// Host-assigned id, remembered at first use.
-    pub id: Cell<Option<u32>>,
-}
-
-impl MetricName {
-    pub fn new(name: impl Into<Box<str>>) -> Rc<Self> {
-        Rc::new(Self {
-            name: name.into(),
-            id: Cell::new(None),
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.name
-    }
-}
-
-impl std::ops::Deref for MetricName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.name
-    }
-}
-
-impl std::fmt::Display for MetricName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name)
-    }
-}
-
-impl PartialEq for MetricName {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
-    }
-}
-impl Eq for MetricName {}
 
 /// Current adaptive admission limit of a target.
 pub const ADAPTIVE_LIMIT: &str = "llm_gateway_adaptive_concurrency_limit";

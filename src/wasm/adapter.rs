@@ -2,8 +2,7 @@
 //! checked here; a failure is logged and absorbed, never unwrapped.
 
 use super::abi::{self, Buffer, HostError, Level, Map, Metric};
-use crate::host::{Host, LogLevel as CoreLevel, SharedStore, StoreError};
-use crate::metrics::{MetricName, MetricOp};
+use crate::host::{Host, LogLevel as CoreLevel, MetricName, MetricOp, SharedStore, StoreError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
