@@ -51,7 +51,7 @@ pub trait Host {
     fn client_address(&self) -> Option<String>;
     /// Proxy-wide shared data.
     fn store(&self) -> &dyn SharedStore;
-    /// Upstream role: the provider of the endpoint Envoy picked for this
+    /// Placed upstream: the provider of the endpoint Envoy picked for this
     /// attempt (endpoint metadata `llmgw.provider`).
     fn upstream_provider(&self) -> Option<String>;
     /// Why the proxy ended the response (Envoy's response code details,

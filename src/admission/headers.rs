@@ -1,6 +1,6 @@
 //! OpenAI-style rate-limit response headers.
 
-use super::Ticket;
+use super::Reservation;
 use crate::ratelimit::Admission;
 
 /// A wait as OpenAI writes it: `20ms`, `1s`, `6m0s`, `1h2m3s`.
@@ -34,7 +34,7 @@ fn push(out: &mut Vec<(String, String)>, kind: &str, a: &Admission) {
 
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest
 /// request and token limits that applied.
-pub fn rate_limit_headers(t: &Ticket) -> Vec<(String, String)> {
+pub fn rate_limit_headers(t: &Reservation) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Some(a) = &t.requests {
         push(&mut out, "requests", a);

@@ -53,7 +53,7 @@ struct QuotaHold {
 
 /// What an admitted request holds until it ends.
 #[derive(Debug, Clone, Default)]
-pub struct Ticket {
+pub struct Reservation {
     holds: Vec<Hold>,
     quotas: Vec<QuotaHold>,
     /// The tightest request and token limits, for response headers.
@@ -193,8 +193,8 @@ pub fn admit(
     store: &dyn SharedStore,
     f: &Facts,
     now_ns: u64,
-) -> Result<Ticket, Box<Refusal>> {
-    let mut ticket = Ticket::default();
+) -> Result<Reservation, Box<Refusal>> {
+    let mut reservation = Reservation::default();
     for rule in &rules.rules {
         let key = rule_key(rule, f);
         let (amount, count) = match rule.measure {
@@ -205,7 +205,7 @@ pub fn admit(
             Ok(a) => a,
             Err(_) if rules.fail_open => continue,
             Err(_) => {
-                release(&ticket, store, now_ns);
+                release(&reservation, store, now_ns);
                 return Err(contended(
                     &format!("Rate limit '{}'", rule.name),
                     &rule.name,
@@ -213,11 +213,11 @@ pub fn admit(
             }
         };
         match count {
-            None => ticket.requests = tighter(ticket.requests, outcome),
-            Some(_) => ticket.tokens = tighter(ticket.tokens, outcome),
+            None => reservation.requests = tighter(reservation.requests, outcome),
+            Some(_) => reservation.tokens = tighter(reservation.tokens, outcome),
         }
         if !outcome.admitted {
-            release(&ticket, store, now_ns);
+            release(&reservation, store, now_ns);
             let what = match rule.measure {
                 Measure::Requests => "requests",
                 Measure::Tokens(_) => "tokens",
@@ -244,7 +244,7 @@ pub fn admit(
                     },
                 )
             };
-            let mut headers = rate_limit_headers(&ticket);
+            let mut headers = rate_limit_headers(&reservation);
             headers.push((
                 "retry-after".into(),
                 retry_after_secs(outcome.retry_after_ms),
@@ -255,7 +255,7 @@ pub fn admit(
                 limit: rule.name.clone(),
             }));
         }
-        ticket.holds.push(Hold {
+        reservation.holds.push(Hold {
             key,
             spec: rule.spec,
             count,
@@ -274,12 +274,12 @@ pub fn admit(
                     Ok(o) => o,
                     Err(_) if rules.fail_open => continue,
                     Err(_) => {
-                        release(&ticket, store, now_ns);
+                        release(&reservation, store, now_ns);
                         return Err(contended("The quota", quota_name(period)));
                     }
                 };
             if !outcome.admitted {
-                release(&ticket, store, now_ns);
+                release(&reservation, store, now_ns);
                 let window = period.name();
                 return Err(Box::new(Refusal {
                     error: too_many(
@@ -294,14 +294,14 @@ pub fn admit(
                     limit: quota_name(period).into(),
                 }));
             }
-            ticket.quotas.push(QuotaHold {
+            reservation.quotas.push(QuotaHold {
                 key,
                 period,
                 reserved: amount,
             });
         }
     }
-    Ok(ticket)
+    Ok(reservation)
 }
 
 /// 503 when shared data stays contended and the rules fail closed.
@@ -362,10 +362,10 @@ fn retry_after_secs(ms: u64) -> String {
     ms.div_ceil(1000).max(1).to_string()
 }
 
-/// Gives back everything the ticket took, request units included: the
+/// Gives back everything the reservation took, request units included: the
 /// request was refused or answered before it reached a provider.
-pub fn release(ticket: &Ticket, store: &dyn SharedStore, now_ns: u64) {
-    for h in &ticket.holds {
+pub fn release(reservation: &Reservation, store: &dyn SharedStore, now_ns: u64) {
+    for h in &reservation.holds {
         let _ = bucket::adjust(
             store,
             &h.key,
@@ -375,7 +375,7 @@ pub fn release(ticket: &Ticket, store: &dyn SharedStore, now_ns: u64) {
             MAX_CAS_RETRIES,
         );
     }
-    for q in &ticket.quotas {
+    for q in &reservation.quotas {
         let _ = quota::adjust(
             store,
             &q.key,
@@ -394,7 +394,7 @@ pub fn release(ticket: &Ticket, store: &dyn SharedStore, now_ns: u64) {
 /// usage is refunded in full. Request units stay taken: the request was
 /// made.
 pub fn reconcile(
-    ticket: &Ticket,
+    reservation: &Reservation,
     store: &dyn SharedStore,
     usage: Option<&Usage>,
     success: bool,
@@ -405,7 +405,7 @@ pub fn reconcile(
         (None, true) => reserved,
         (None, false) => 0,
     };
-    for h in &ticket.holds {
+    for h in &reservation.holds {
         let Some(count) = h.count else {
             continue;
         };
@@ -414,7 +414,7 @@ pub fn reconcile(
             let _ = bucket::adjust(store, &h.key, &h.spec, delta, now_ns, MAX_CAS_RETRIES);
         }
     }
-    for q in &ticket.quotas {
+    for q in &reservation.quotas {
         let delta = q.reserved as i64 - actual(TokenCount::Total, q.reserved) as i64;
         if delta != 0 {
             let _ = quota::adjust(store, &q.key, q.period, delta, now_ns, MAX_CAS_RETRIES);

@@ -221,14 +221,14 @@ fn refused_requests_give_back_their_request_units() {
         );
     }
     let fits = facts(Some("team-a"), None, 10, Some(10));
-    let tickets: Vec<Ticket> = (0..5)
+    let reservations: Vec<Reservation> = (0..5)
         .map(|_| admit(&r, &c, &store, &fits, T0).unwrap())
         .collect();
-    assert_eq!(tickets[4].requests.unwrap().remaining, 0);
+    assert_eq!(reservations[4].requests.unwrap().remaining, 0);
     assert!(admit(&r, &c, &store, &fits, T0).is_err());
-    // Released tickets (answered before reaching a provider) give back
+    // Released reservations (answered before reaching a provider) give back
     // their request units and tokens too.
-    for t in &tickets {
+    for t in &reservations {
         release(t, &store, T0);
     }
     let t = admit(&r, &c, &store, &fits, T0).unwrap();

@@ -10,7 +10,7 @@ use crate::health;
 use crate::host::{Host, LogLevel};
 use crate::metrics;
 use crate::openai::ParsedRequest;
-use crate::ratelimit::{adaptive, Outcome};
+use crate::ratelimit::{adaptive, Feedback};
 use crate::state::keys;
 use std::rc::Rc;
 
@@ -66,7 +66,7 @@ impl StreamFlow {
             admission::admit(&gw.rules, &gw.consumers, reader.store(), &facts, now)
         };
         match outcome {
-            Ok(ticket) => self.ticket = Some(ticket),
+            Ok(reservation) => self.reservation = Some(reservation),
             Err(refusal) => {
                 host.metric(&metrics::rate_limited(&refusal.limit));
                 let headers: Vec<(&str, &str)> = refusal
@@ -109,8 +109,8 @@ impl StreamFlow {
             }
             Err(_) if gw.rules.fail_open => Ok(()),
             Ok(None) | Err(_) => {
-                if let Some(ticket) = self.ticket.take() {
-                    admission::release(&ticket, host.store(), now);
+                if let Some(reservation) = self.reservation.take() {
+                    admission::release(&reservation, host.store(), now);
                 }
                 host.metric(&metrics::rate_limited("adaptive_concurrency"));
                 let e = ApiError::new(
@@ -130,39 +130,39 @@ impl StreamFlow {
     /// Settles reservations with what the request really used.
     pub(super) fn settle(&mut self, host: &mut dyn Host, now: u64) {
         if !self.pooled {
-            // Pool attempts record their own outcomes upstream.
-            self.record_target_outcome(host, now);
+            // Pool attempts record their own health upstream.
+            self.record_target_health(host, now);
         }
-        if let Some(ticket) = self.strategy_ticket.take() {
+        if let Some(in_flight) = self.in_flight.take() {
             let ok = (200..300).contains(&self.telemetry.status);
             let ttfb = self.telemetry.first_byte_ms().filter(|_| ok);
-            let _ = crate::route_select::on_finish(host.store(), ticket, ttfb, now);
+            let _ = crate::route_select::on_finish(host.store(), in_flight, ttfb, now);
         }
         let t = &self.telemetry;
         let success = (200..300).contains(&t.status) && !t.stream_error;
-        if let Some(ticket) = self.ticket.take() {
+        if let Some(reservation) = self.reservation.take() {
             if self.phase == super::Phase::Answered {
                 // Refused after admission (e.g. the provider's translation
                 // rejected it): it never reached a provider.
-                admission::release(&ticket, host.store(), now);
+                admission::release(&reservation, host.store(), now);
             } else {
-                admission::reconcile(&ticket, host.store(), t.usage.as_ref(), success, now);
+                admission::reconcile(&reservation, host.store(), t.usage.as_ref(), success, now);
             }
         }
         if let Some((key, spec, taken)) = self.adaptive.take() {
-            let outcome = match t.status {
-                429 | 500..=599 => Outcome::Overloaded,
-                200..=299 if !t.stream_error => Outcome::Success {
+            let feedback = match t.status {
+                429 | 500..=599 => Feedback::Overloaded,
+                200..=299 if !t.stream_error => Feedback::Success {
                     latency_ms: t.first_byte_ms().unwrap_or(0),
                 },
-                _ => Outcome::Ignore,
+                _ => Feedback::Ignore,
             };
             let store = host.store();
             let _ = adaptive::release(
                 store,
                 &key,
                 &spec,
-                outcome,
+                feedback,
                 taken,
                 now,
                 admission::MAX_CAS_RETRIES,
@@ -176,7 +176,7 @@ impl StreamFlow {
     }
 
     /// A key answered 401/403 is disabled; 429 cools it down.
-    pub(super) fn record_key_outcome(&self, host: &dyn Host, status: u16) {
+    pub(super) fn record_key_health(&self, host: &dyn Host, status: u16) {
         let (Some((provider, _)), Some(k)) = (&self.target, self.key) else {
             return;
         };
@@ -184,20 +184,20 @@ impl StreamFlow {
         if p.keys.len() < 2 {
             return;
         }
-        let outcome = match status {
-            401 | 403 => health::Outcome::Disabled,
-            429 => health::Outcome::Throttled {
+        let observation = match status {
+            401 | 403 => health::Observation::Disabled,
+            429 => health::Observation::Throttled {
                 retry_after_ms: retry_after_ms(host),
             },
-            200..=299 => health::Outcome::Success,
-            _ => health::Outcome::Neutral,
+            200..=299 => health::Observation::Success,
+            _ => health::Observation::Neutral,
         };
         let spec = health::HealthSpec::default();
         if health::record(
             host.store(),
             &keys::provider_key_health(&p.name, k),
             &spec,
-            outcome,
+            observation,
             host.now_nanos(),
         ) {
             host.log(
@@ -212,24 +212,24 @@ impl StreamFlow {
     }
 
     /// Passive health: failures eject the target, 429 cools it down.
-    pub(super) fn record_target_outcome(&self, host: &mut dyn Host, now: u64) {
+    pub(super) fn record_target_health(&self, host: &mut dyn Host, now: u64) {
         let Some((provider, model)) = &self.target else {
             return;
         };
         let status = self.telemetry.status;
-        let outcome = match status {
-            _ if self.telemetry.client_closed => health::Outcome::Neutral,
-            200..=299 if !self.telemetry.stream_error => health::Outcome::Success,
-            429 => health::Outcome::Throttled {
+        let observation = match status {
+            _ if self.telemetry.client_closed => health::Observation::Neutral,
+            200..=299 if !self.telemetry.stream_error => health::Observation::Success,
+            429 => health::Observation::Throttled {
                 retry_after_ms: self.retry_after_ms,
             },
-            0 | 500..=599 => health::Outcome::Failure,
-            200..=299 => health::Outcome::Failure,
-            _ => health::Outcome::Neutral,
+            0 | 500..=599 => health::Observation::Failure,
+            200..=299 => health::Observation::Failure,
+            _ => health::Observation::Neutral,
         };
         let p = &self.gw.providers[*provider];
         let key = keys::target_health(&p.name, model);
-        if health::record(host.store(), &key, &self.gw.health, outcome, now) {
+        if health::record(host.store(), &key, &self.gw.health, observation, now) {
             host.metric(&metrics::ejection(p.kind, &p.name, model));
             host.log(
                 LogLevel::Warn,

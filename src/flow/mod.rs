@@ -11,7 +11,7 @@
 //!   the hub when the provider speaks another dialect;
 //! - `select`: which model serves the request, and which target and key;
 //! - `guard`: admission (rate limits, quotas, adaptive limits) and the
-//!   outcomes recorded once the upstream answers;
+//!   health and limits recorded once the upstream answers;
 //! - `response`: the response body, translated or normalized to OpenAI's
 //!   error shape;
 //! - `errors`: local answers and the errors the filter raises itself;
@@ -25,7 +25,7 @@ mod response;
 mod rewrite;
 mod select;
 
-use crate::admission::Ticket;
+use crate::admission::Reservation;
 use crate::config::Gateway;
 use crate::host::Host;
 use crate::hub::{ResponseContext, Translator};
@@ -67,9 +67,9 @@ pub const POOL_KEY: &str = "llmgw.pool";
 /// downstream filter that accounts for the request.
 pub const USAGE_KEY: &str = "llmgw.usage";
 
-/// Where this filter instance runs.
+/// Where this filter instance sits in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum Placement {
     /// In the connection manager: validation, auth, limits, routing.
     Downstream,
     /// In the router's upstream filters: rewrites each attempt of a
@@ -98,7 +98,7 @@ enum Phase {
     Forwarded,
     /// Answered locally; nothing more to do.
     Answered,
-    /// Upstream role on a request that is not a failover attempt.
+    /// Placed upstream, on a request that is not a failover attempt.
     Bypass,
 }
 
@@ -155,10 +155,10 @@ impl ResponseMode {
 /// Per-stream state; lives in the HTTP context.
 pub struct StreamFlow {
     gw: Rc<Gateway>,
-    role: Role,
-    /// Sent to a failover pool (downstream role).
+    placement: Placement,
+    /// Sent to a failover pool (placed downstream).
     pooled: bool,
-    /// The pool's model, for an upstream-role attempt.
+    /// The pool's model, for an attempt placed upstream.
     pool_model: Option<String>,
     rng: Rng,
     phase: Phase,
@@ -170,7 +170,7 @@ pub struct StreamFlow {
     /// Index of the authenticated consumer, if any.
     consumer: Option<usize>,
     /// Rate-limit and quota reservations, settled when the stream ends.
-    ticket: Option<Ticket>,
+    reservation: Option<Reservation>,
     /// The adaptive-limit slot held on the target: key, spec, taken at.
     adaptive: Option<(String, AdaptiveSpec, u64)>,
     /// Index of the provider key used, in the provider's pool.
@@ -178,7 +178,7 @@ pub struct StreamFlow {
     /// A 429's `retry-after`, honoured by passive health.
     retry_after_ms: Option<u64>,
     /// In-flight / latency bookkeeping of the pool's strategy.
-    strategy_ticket: Option<crate::route_select::Ticket>,
+    in_flight: Option<crate::route_select::InFlight>,
     /// Decodes a body the provider compressed unasked.
     decoder: Option<crate::content_coding::Decoder>,
     /// Masks the provider's keys in whatever the client receives.
@@ -191,13 +191,13 @@ pub struct StreamFlow {
 
 impl StreamFlow {
     pub fn new(gw: Rc<Gateway>, seed: u64) -> Self {
-        Self::with_role(gw, seed, Role::Downstream)
+        Self::with_placement(gw, seed, Placement::Downstream)
     }
 
-    pub fn with_role(gw: Rc<Gateway>, seed: u64, role: Role) -> Self {
+    pub fn with_placement(gw: Rc<Gateway>, seed: u64, placement: Placement) -> Self {
         Self {
             gw,
-            role,
+            placement,
             pooled: false,
             pool_model: None,
             rng: Rng::new(seed),
@@ -207,11 +207,11 @@ impl StreamFlow {
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),
             consumer: None,
-            ticket: None,
+            reservation: None,
             adaptive: None,
             key: None,
             retry_after_ms: None,
-            strategy_ticket: None,
+            in_flight: None,
             decoder: None,
             redactor: None,
             pool_upstream: None,
@@ -220,7 +220,7 @@ impl StreamFlow {
     }
 
     pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
-        if self.role == Role::Upstream {
+        if self.placement == Placement::Upstream {
             return self.attempt_headers(host, end_of_stream);
         }
         self.telemetry.start(host.now_nanos());
@@ -281,14 +281,14 @@ impl StreamFlow {
             _ => return self.fail(host, &empty_body()),
         };
         match openai::parse_request_owned(op, body) {
-            Ok(parsed) if self.role == Role::Upstream => self.attempt(host, op, parsed),
+            Ok(parsed) if self.placement == Placement::Upstream => self.attempt(host, op, parsed),
             Ok(parsed) => self.forward(host, op, parsed),
             Err(e) => self.fail(host, &e),
         }
     }
     /// Metrics for the finished stream (proxy-wasm `on_log`).
     pub fn on_log(&mut self, host: &mut dyn Host) {
-        if self.role == Role::Upstream {
+        if self.placement == Placement::Upstream {
             return;
         }
         if self.phase == Phase::Forwarded && !self.response_done {

@@ -82,7 +82,7 @@ impl StreamFlow {
             .is_none_or(|c| c.may_use(model))
     }
 
-    /// Upstream role: only failover attempts (marked by the pool value the
+    /// Placed upstream: only failover attempts (marked by the pool value the
     /// downstream filter left in the stream's filter state) are rewritten;
     /// everything else was rewritten downstream already.
     pub(super) fn attempt_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
@@ -185,7 +185,7 @@ impl StreamFlow {
             return verdict;
         }
         // A strategy's bookkeeping only matters where it has a choice.
-        self.strategy_ticket = (model.targets.len() > 1).then(|| {
+        self.in_flight = (model.targets.len() > 1).then(|| {
             crate::route_select::on_start(
                 model.policy.strategy,
                 host.store(),

@@ -3,7 +3,7 @@
 //! error normalized to OpenAI's error shape; provider keys masked.
 
 use super::guard::retry_after_ms;
-use super::{Phase, Plan, ResponseMode, Role, StreamFlow, Verdict, TARGET_HEADER, USAGE_KEY};
+use super::{Phase, Placement, Plan, ResponseMode, StreamFlow, Verdict, TARGET_HEADER, USAGE_KEY};
 use crate::admission;
 use crate::content_coding::{Coding, Decoder};
 use crate::error::{normalize_upstream_error, ApiError};
@@ -36,8 +36,8 @@ impl StreamFlow {
             let label = format!("{}/{}", self.gw.providers[*provider].name, model);
             host.set_response_header(TARGET_HEADER, Some(&label));
         }
-        if let Some(ticket) = &self.ticket {
-            for (name, value) in admission::rate_limit_headers(ticket) {
+        if let Some(reservation) = &self.reservation {
+            for (name, value) in admission::rate_limit_headers(reservation) {
                 host.set_response_header(&name, Some(&value));
             }
         }
@@ -49,11 +49,11 @@ impl StreamFlow {
         if status == 429 {
             self.retry_after_ms = retry_after_ms(&*host);
         }
-        self.record_key_outcome(&*host, status);
-        if self.role == Role::Upstream {
+        self.record_key_health(&*host, status);
+        if self.placement == Placement::Upstream {
             // Envoy may retry this attempt elsewhere: record it now.
             let now = host.now_nanos();
-            self.record_target_outcome(host, now);
+            self.record_target_health(host, now);
         }
         // The instance that sent the request to a provider masks its keys
         // (for a failover pool, the attempt's).
@@ -441,7 +441,7 @@ impl StreamFlow {
     /// A failover attempt hands its usage to the downstream filter, which
     /// accounts for the request (metrics, cost, limits, quotas).
     fn hand_over_usage(&self, host: &mut dyn Host) {
-        if self.role != Role::Upstream {
+        if self.placement != Placement::Upstream {
             return;
         }
         if let Some(u) = &self.telemetry.usage {

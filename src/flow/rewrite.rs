@@ -1,7 +1,7 @@
 //! Rewriting a request for one target: path, host, credentials and body,
 //! translated through the hub for providers that do not speak OpenAI.
 
-use super::{Phase, Plan, Role, StreamFlow, Verdict, CLUSTER_HEADER};
+use super::{Phase, Placement, Plan, StreamFlow, Verdict, CLUSTER_HEADER};
 use crate::config::{Dialect, Target};
 use crate::error::ApiError;
 use crate::host::{Host, LogLevel};
@@ -43,7 +43,7 @@ impl StreamFlow {
 
         host.set_request_header(":path", Some(&path));
         host.set_request_header(":authority", Some(&provider.endpoint.authority()));
-        if self.role == Role::Downstream {
+        if self.placement == Placement::Downstream {
             host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
             host.clear_route_cache();
         }

@@ -18,8 +18,9 @@ const RETRIES: u32 = 8;
 /// A probe that never reports back frees the half-open slot after this.
 const PROBE_TIMEOUT_NS: u64 = 30_000_000_000;
 
+/// What one request saw of a target's (or key's) health, for [`record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Observation {
     Success,
     /// Connect error, timeout, 5xx: counts towards ejection.
     Failure,
@@ -147,12 +148,12 @@ pub fn record(
     store: &dyn SharedStore,
     key: &str,
     spec: &HealthSpec,
-    outcome: Outcome,
+    observation: Observation,
     now_ns: u64,
 ) -> bool {
     update(store, key, |s| {
-        let counted = count_in_window(s, spec, outcome, now_ns);
-        let (new, ejected) = apply(counted, spec, outcome, now_ns);
+        let counted = count_in_window(s, spec, observation, now_ns);
+        let (new, ejected) = apply(counted, spec, observation, now_ns);
         // The window's counts are stored even when nothing else changed.
         (new.or((counted != s).then_some(counted)), ejected)
     })
@@ -161,14 +162,19 @@ pub fn record(
 
 /// Counts the outcome in the error-rate window (a new window starts when the
 /// old one is over).
-fn count_in_window(mut s: State, spec: &HealthSpec, outcome: Outcome, now_ns: u64) -> State {
+fn count_in_window(
+    mut s: State,
+    spec: &HealthSpec,
+    observation: Observation,
+    now_ns: u64,
+) -> State {
     let Some(rate) = spec.error_rate else {
         return s;
     };
-    let failed = match outcome {
-        Outcome::Success => false,
-        Outcome::Failure | Outcome::Throttled { .. } => true,
-        Outcome::Disabled | Outcome::Neutral => return s,
+    let failed = match observation {
+        Observation::Success => false,
+        Observation::Failure | Observation::Throttled { .. } => true,
+        Observation::Disabled | Observation::Neutral => return s,
     };
     if now_ns.saturating_sub(s.window_start_ns) > rate.window_ms.saturating_mul(1_000_000) {
         s.window_start_ns = now_ns;
@@ -188,16 +194,21 @@ fn rate_exceeded(s: &State, spec: &HealthSpec) -> bool {
     })
 }
 
-fn apply(s: State, spec: &HealthSpec, outcome: Outcome, now_ns: u64) -> (Option<State>, bool) {
-    match outcome {
-        Outcome::Neutral => (
+fn apply(
+    s: State,
+    spec: &HealthSpec,
+    observation: Observation,
+    now_ns: u64,
+) -> (Option<State>, bool) {
+    match observation {
+        Observation::Neutral => (
             (s.probe_since_ns != 0).then_some(State {
                 probe_since_ns: 0,
                 ..s
             }),
             false,
         ),
-        Outcome::Success => {
+        Observation::Success => {
             // Keep the window's counts; forget the failure streak.
             let fresh = State {
                 window_start_ns: s.window_start_ns,
@@ -207,7 +218,7 @@ fn apply(s: State, spec: &HealthSpec, outcome: Outcome, now_ns: u64) -> (Option<
             };
             ((s != fresh).then_some(fresh), false)
         }
-        Outcome::Disabled => (
+        Observation::Disabled => (
             Some(State {
                 ejections: s.ejections.saturating_add(1),
                 ejected_until_ns: u64::MAX,
@@ -215,11 +226,11 @@ fn apply(s: State, spec: &HealthSpec, outcome: Outcome, now_ns: u64) -> (Option<
             }),
             true,
         ),
-        Outcome::Throttled { retry_after_ms } => {
+        Observation::Throttled { retry_after_ms } => {
             let ms = retry_after_ms.unwrap_or_else(|| backoff_ms(spec, s.ejections));
             (Some(eject(s, now_ns, ms)), true)
         }
-        Outcome::Failure => {
+        Observation::Failure => {
             let consecutive = s.consecutive.saturating_add(1);
             // A failed probe re-ejects at once, with a longer cooldown.
             let probing = s.probe_since_ns != 0;
@@ -268,22 +279,22 @@ mod tests {
         };
         let k = "t";
         assert!(admit(&store, k, 0));
-        assert!(!record(&store, k, &spec, Outcome::Failure, 0));
+        assert!(!record(&store, k, &spec, Observation::Failure, 0));
         // A success in between resets the count.
-        record(&store, k, &spec, Outcome::Success, 0);
-        assert!(!record(&store, k, &spec, Outcome::Failure, 0));
-        assert!(record(&store, k, &spec, Outcome::Failure, 0));
+        record(&store, k, &spec, Observation::Success, 0);
+        assert!(!record(&store, k, &spec, Observation::Failure, 0));
+        assert!(record(&store, k, &spec, Observation::Failure, 0));
         assert!(!admit(&store, k, S / 2));
         assert!(is_ejected(&store, k, S / 2));
         // Cooldown over: exactly one probe goes through.
         assert!(admit(&store, k, S));
         assert!(!admit(&store, k, S));
         // The probe fails: ejected again for twice as long.
-        assert!(record(&store, k, &spec, Outcome::Failure, S));
+        assert!(record(&store, k, &spec, Observation::Failure, S));
         assert!(!admit(&store, k, 2 * S + S / 2));
         assert!(admit(&store, k, 3 * S));
         // The next probe succeeds: recovered, everyone admitted.
-        record(&store, k, &spec, Outcome::Success, 3 * S);
+        record(&store, k, &spec, Observation::Success, 3 * S);
         assert!(admit(&store, k, 3 * S) && admit(&store, k, 3 * S));
         assert!(!is_ejected(&store, k, 3 * S));
     }
@@ -305,7 +316,7 @@ mod tests {
             &store,
             "k",
             &spec,
-            Outcome::Throttled {
+            Observation::Throttled {
                 retry_after_ms: Some(7000),
             },
             0,
@@ -318,20 +329,20 @@ mod tests {
     fn disabled_keys_stay_out_and_neutral_frees_a_probe() {
         let store = MemStore::default();
         let spec = HealthSpec::default();
-        record(&store, "key", &spec, Outcome::Disabled, 0);
+        record(&store, "key", &spec, Observation::Disabled, 0);
         assert!(!admit(&store, "key", u64::MAX - 1));
         record(
             &store,
             "t",
             &spec,
-            Outcome::Throttled {
+            Observation::Throttled {
                 retry_after_ms: Some(1),
             },
             0,
         );
         assert!(admit(&store, "t", S));
         assert!(!admit(&store, "t", S));
-        record(&store, "t", &spec, Outcome::Neutral, S);
+        record(&store, "t", &spec, Observation::Neutral, S);
         assert!(admit(&store, "t", S));
         // A probe that never reports back is given up after the timeout.
         assert!(!admit(&store, "t", S + 1));
@@ -351,23 +362,27 @@ mod tests {
             ..HealthSpec::default()
         };
         // Alternating: never 100 in a row, but half of all requests fail.
-        assert!(!record(&store, "t", &spec, Outcome::Success, 0));
-        assert!(!record(&store, "t", &spec, Outcome::Failure, 1));
-        assert!(!record(&store, "t", &spec, Outcome::Success, 2));
-        assert!(record(&store, "t", &spec, Outcome::Failure, 3));
+        assert!(!record(&store, "t", &spec, Observation::Success, 0));
+        assert!(!record(&store, "t", &spec, Observation::Failure, 1));
+        assert!(!record(&store, "t", &spec, Observation::Success, 2));
+        assert!(record(&store, "t", &spec, Observation::Failure, 3));
         assert!(is_ejected(&store, "t", 4));
         // An old window does not count: 3 failures of 6, but spread over two windows.
         let store = MemStore::default();
-        for (i, o) in [Outcome::Failure, Outcome::Success, Outcome::Success]
-            .into_iter()
-            .enumerate()
+        for (i, o) in [
+            Observation::Failure,
+            Observation::Success,
+            Observation::Success,
+        ]
+        .into_iter()
+        .enumerate()
         {
             record(&store, "u", &spec, o, i as u64);
         }
         let later = 20 * S;
-        record(&store, "u", &spec, Outcome::Success, later);
-        record(&store, "u", &spec, Outcome::Failure, later + 1);
-        assert!(!record(&store, "u", &spec, Outcome::Success, later + 2));
+        record(&store, "u", &spec, Observation::Success, later);
+        record(&store, "u", &spec, Observation::Failure, later + 1);
+        assert!(!record(&store, "u", &spec, Observation::Success, later + 2));
         assert!(!is_ejected(&store, "u", later + 3));
     }
 

@@ -107,9 +107,10 @@ impl AdaptiveSpec {
     }
 }
 
-/// How a request that held a slot ended, for [`release`].
+/// How a request that held a slot ended, fed back to the limit by
+/// [`release`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Feedback {
     /// A good response; its latency feeds the average and the latency
     /// congestion signal. Callers pick the latency that tracks load (for
     /// streams, time to first token rather than total duration).
@@ -294,13 +295,13 @@ pub fn acquire<S: SharedStore + ?Sized>(
 }
 
 /// Frees a slot taken by [`acquire`] at `acquired_ns` (the `now_ns` that was
-/// passed to it) and adapts the limit to `outcome`. `in_flight` never goes
+/// passed to it) and adapts the limit to `feedback`. `in_flight` never goes
 /// below zero (a release after a leak reset is absorbed).
 pub fn release<S: SharedStore + ?Sized>(
     store: &S,
     key: &str,
     spec: &AdaptiveSpec,
-    outcome: Outcome,
+    feedback: Feedback,
     acquired_ns: u64,
     now_ns: u64,
     max_retries: u32,
@@ -317,10 +318,10 @@ pub fn release<S: SharedStore + ?Sized>(
             let busy = s.in_flight.saturating_mul(2) >= limit;
             s.in_flight = s.in_flight.saturating_sub(1);
             s.last_release_ns = s.last_release_ns.max(now_ns);
-            match outcome {
-                Outcome::Ignore => {}
-                Outcome::Overloaded => p.decrease(&mut s, acquired_ns, now_ns),
-                Outcome::Success { latency_ms } => {
+            match feedback {
+                Feedback::Ignore => {}
+                Feedback::Overloaded => p.decrease(&mut s, acquired_ns, now_ns),
+                Feedback::Success { latency_ms } => {
                     let sample = latency_ms.saturating_mul(1_000) as f64;
                     let avg = s.ewma_us as f64;
                     let slow = s.ewma_us > 0 && p.tolerance.is_some_and(|t| sample > t * avg);

@@ -21,7 +21,7 @@ pub mod quota;
 #[cfg(test)]
 mod tests;
 
-pub use adaptive::{AdaptiveConfig, AdaptiveSpec, AdaptiveStatus, Outcome};
+pub use adaptive::{AdaptiveConfig, AdaptiveSpec, AdaptiveStatus, Feedback};
 pub use bucket::{Admission, BucketSpec};
 pub use quota::{Period, QuotaOutcome};
 

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::adaptive::{self, AdaptiveSpec, Outcome};
+use super::adaptive::{self, AdaptiveSpec, Feedback};
 use super::bucket::{self, BucketSpec};
 use super::quota::{self, civil_from_days, days_from_civil, Period};
 use crate::host::{SharedStore, StoreError};
@@ -1036,7 +1036,7 @@ fn adaptive_admits_up_to_limit() {
     assert_eq!(adaptive::acquire(&store, "a", &sp, T0, R).unwrap(), None);
     assert_eq!(store.set_calls.get(), calls, "a refusal does not write");
     assert_eq!(adaptive::status(&store, "a", &sp).in_flight, 3);
-    adaptive::release(&store, "a", &sp, Outcome::Ignore, T0, T0, R).unwrap();
+    adaptive::release(&store, "a", &sp, Feedback::Ignore, T0, T0, R).unwrap();
     assert_eq!(adaptive::acquire(&store, "a", &sp, T0, R).unwrap(), Some(3));
     assert_eq!(adaptive::acquire(&store, "a", &sp, T0, R).unwrap(), None);
 }
@@ -1045,17 +1045,17 @@ fn adaptive_admits_up_to_limit() {
 fn adaptive_in_flight_never_negative() {
     let sp = aspec(1, 10, 2);
     let store = FakeStore::new();
-    for outcome in [
-        Outcome::Ignore,
-        Outcome::Overloaded,
-        Outcome::Success { latency_ms: 5 },
+    for feedback in [
+        Feedback::Ignore,
+        Feedback::Overloaded,
+        Feedback::Success { latency_ms: 5 },
     ] {
-        adaptive::release(&store, "a", &sp, outcome, T0, T0, R).unwrap();
+        adaptive::release(&store, "a", &sp, feedback, T0, T0, R).unwrap();
         assert_eq!(adaptive::status(&store, "a", &sp).in_flight, 0);
     }
     assert_eq!(adaptive::acquire(&store, "a", &sp, T0, R).unwrap(), Some(1));
-    adaptive::release(&store, "a", &sp, Outcome::Ignore, T0, T0, R).unwrap();
-    adaptive::release(&store, "a", &sp, Outcome::Ignore, T0, T0, R).unwrap();
+    adaptive::release(&store, "a", &sp, Feedback::Ignore, T0, T0, R).unwrap();
+    adaptive::release(&store, "a", &sp, Feedback::Ignore, T0, T0, R).unwrap();
     assert_eq!(adaptive::status(&store, "a", &sp).in_flight, 0);
 }
 
@@ -1074,7 +1074,7 @@ fn adaptive_additive_increase_is_one_over_limit_and_capped() {
             &store,
             "a",
             &sp,
-            Outcome::Success { latency_ms: 100 },
+            Feedback::Success { latency_ms: 100 },
             T0,
             T0,
             R,
@@ -1091,7 +1091,7 @@ fn adaptive_additive_increase_is_one_over_limit_and_capped() {
             &store,
             "a",
             &sp,
-            Outcome::Success { latency_ms: 100 },
+            Feedback::Success { latency_ms: 100 },
             T0,
             T0,
             R,
@@ -1113,7 +1113,7 @@ fn adaptive_does_not_grow_while_under_used() {
             &store,
             "a",
             &sp,
-            Outcome::Success { latency_ms: 50 },
+            Feedback::Success { latency_ms: 50 },
             T0,
             T0,
             R,
@@ -1133,7 +1133,7 @@ fn adaptive_multiplicative_decrease_bounded_by_min() {
     for _ in 0..10 {
         t += SEC;
         adaptive::acquire(&store, "a", &sp, t, R).unwrap().unwrap();
-        adaptive::release(&store, "a", &sp, Outcome::Overloaded, t, t + 1, R).unwrap();
+        adaptive::release(&store, "a", &sp, Feedback::Overloaded, t, t + 1, R).unwrap();
         expected = (expected * 0.5).max(3.0);
         assert_eq!(
             adaptive::current_limit(&store, "a", &sp),
@@ -1154,7 +1154,7 @@ fn adaptive_decreases_once_per_window() {
     }
     for i in 0..20 {
         let now = T0 + 100 * MS + i;
-        adaptive::release(&store, "a", &sp, Outcome::Overloaded, T0, now, R).unwrap();
+        adaptive::release(&store, "a", &sp, Feedback::Overloaded, T0, now, R).unwrap();
     }
     assert_eq!(
         adaptive::current_limit(&store, "a", &sp),
@@ -1166,7 +1166,7 @@ fn adaptive_decreases_once_per_window() {
     adaptive::acquire(&store, "a", &sp, later, R)
         .unwrap()
         .unwrap();
-    adaptive::release(&store, "a", &sp, Outcome::Overloaded, later, later + MS, R).unwrap();
+    adaptive::release(&store, "a", &sp, Feedback::Overloaded, later, later + MS, R).unwrap();
     assert_eq!(adaptive::current_limit(&store, "a", &sp), 5);
 }
 
@@ -1182,7 +1182,7 @@ fn adaptive_latency_over_tolerance_is_congestion() {
             &store,
             "a",
             &sp,
-            Outcome::Success { latency_ms },
+            Feedback::Success { latency_ms },
             t,
             t + 1,
             R,
@@ -1207,7 +1207,7 @@ fn adaptive_latency_over_tolerance_is_congestion() {
     for (i, latency_ms) in [100, 100, 10_000].into_iter().enumerate() {
         let t = T0 + i as u64 * SEC;
         adaptive::acquire(&store, "a", &sp, t, R).unwrap().unwrap();
-        adaptive::release(&store, "a", &sp, Outcome::Success { latency_ms }, t, t, R).unwrap();
+        adaptive::release(&store, "a", &sp, Feedback::Success { latency_ms }, t, t, R).unwrap();
     }
     assert_eq!(adaptive::current_limit(&store, "a", &sp), 20);
 }
@@ -1258,7 +1258,7 @@ fn adaptive_spec_is_sanitized() {
         adaptive::acquire(&store, "a", &weird, T0, R).unwrap(),
         Some(1)
     );
-    adaptive::release(&store, "a", &weird, Outcome::Overloaded, T0, T0, R).unwrap();
+    adaptive::release(&store, "a", &weird, Feedback::Overloaded, T0, T0, R).unwrap();
     assert_eq!(adaptive::current_limit(&store, "a", &weird), 1);
     // A stored limit outside a new spec's range is clamped into it.
     let wide = aspec(1, 1_000, 500);
@@ -1269,7 +1269,7 @@ fn adaptive_spec_is_sanitized() {
         backoff: 0.0,
         ..aspec(4, 100, 80)
     };
-    adaptive::release(&store, "c", &backoff_zero, Outcome::Overloaded, T0, T0, R).unwrap();
+    adaptive::release(&store, "c", &backoff_zero, Feedback::Overloaded, T0, T0, R).unwrap();
     assert_eq!(adaptive::current_limit(&store, "c", &backoff_zero), 4);
     let huge = aspec(u32::MAX, u32::MAX, u32::MAX);
     assert_eq!(
@@ -1280,7 +1280,7 @@ fn adaptive_spec_is_sanitized() {
         &store,
         "d",
         &huge,
-        Outcome::Success {
+        Feedback::Success {
             latency_ms: u64::MAX,
         },
         T0,
@@ -1292,7 +1292,7 @@ fn adaptive_spec_is_sanitized() {
         &store,
         "d",
         &huge,
-        Outcome::Success {
+        Feedback::Success {
             latency_ms: u64::MAX,
         },
         T0,
@@ -1319,7 +1319,7 @@ fn adaptive_contention_corruption_and_cas_retry() {
     assert_eq!(adaptive::status(&store, "a", &sp).in_flight, 2);
     store.always_mismatch.set(true);
     assert_eq!(
-        adaptive::release(&store, "a", &sp, Outcome::Ignore, T0, T0, 3),
+        adaptive::release(&store, "a", &sp, Feedback::Ignore, T0, T0, 3),
         Err(Contention::RetriesExhausted)
     );
     assert_eq!(adaptive::status(&store, "a", &sp).in_flight, 2);

@@ -61,7 +61,7 @@ pub use pool::PoolPolicy;
 pub use rng::Rng;
 pub use rules::{RuleFacts, RuleSet};
 pub use split::{sticky_pick, Split, StickyBy};
-pub use strategy::{on_finish, on_start, pick, Candidate, Ticket, Tuning};
+pub use strategy::{on_finish, on_start, pick, Candidate, InFlight, Tuning};
 pub use tier::lowest_usable_tier;
 
 /// Longest client model name, pool name or upstream model name handled

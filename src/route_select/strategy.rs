@@ -175,35 +175,35 @@ pub fn pick_with(
     chosen.or_else(|| weighted_random(&live, rand))
 }
 
-/// What [`on_finish`] must undo or record for one request. Hand it back
-/// exactly once.
+/// A request in flight on its target, as the pool's strategy tracks it:
+/// what [`on_finish`] must undo or record. Hand it back exactly once.
 #[derive(Debug, PartialEq, Eq, Default)]
-#[must_use = "pass the ticket to on_finish when the request ends"]
-pub struct Ticket {
-    /// In-flight key this request incremented.
-    in_flight: Option<String>,
-    /// Latency key to feed the time to first byte into.
-    latency: Option<String>,
+#[must_use = "pass it to on_finish when the request ends"]
+pub struct InFlight {
+    /// In-flight count this request incremented.
+    count_key: Option<String>,
+    /// Latency average to feed the time to first byte into.
+    latency_key: Option<String>,
 }
 
-impl Ticket {
+impl InFlight {
     /// The request holds an in-flight count that [`on_finish`] will release.
-    pub fn holds_in_flight(&self) -> bool {
-        self.in_flight.is_some()
+    pub fn is_counted(&self) -> bool {
+        self.count_key.is_some()
     }
 }
 
 /// Call when the request is sent to the chosen target (`id` as in its
 /// [`Candidate`]). `least_in_flight` counts it in flight (if the update
-/// fails for contention, the request is simply not counted and the ticket
-/// says so); `lowest_latency` remembers where to record its latency.
+/// fails for contention, the request is simply not counted and the
+/// returned [`InFlight`] says so); `lowest_latency` remembers where to record its latency.
 pub fn on_start(
     strategy: Strategy,
     store: &dyn SharedStore,
     pool_key: &str,
     id: &str,
     now_ns: u64,
-) -> Ticket {
+) -> InFlight {
     on_start_with(&Tuning::default(), strategy, store, pool_key, id, now_ns)
 }
 
@@ -215,9 +215,9 @@ pub fn on_start_with(
     pool_key: &str,
     id: &str,
     now_ns: u64,
-) -> Ticket {
+) -> InFlight {
     match strategy {
-        Strategy::WeightedRandom | Strategy::RoundRobin => Ticket::default(),
+        Strategy::WeightedRandom | Strategy::RoundRobin => InFlight::default(),
         Strategy::LeastInFlight => {
             let key = keys::in_flight(pool_key, id);
             let stale_ns = tuning.stale_in_flight_ms.saturating_mul(1_000_000);
@@ -225,8 +225,8 @@ pub fn on_start_with(
                 store,
                 &key,
                 tuning.cas_retries,
-                || InFlight::idle(now_ns),
-                |s: InFlight| {
+                || InFlightCount::idle(now_ns),
+                |s: InFlightCount| {
                     let mut s = s.recovered(now_ns, stale_ns);
                     if s.count == 0 {
                         s.since_ns = now_ns;
@@ -235,14 +235,14 @@ pub fn on_start_with(
                     Step::Write(s, ())
                 },
             );
-            Ticket {
-                in_flight: acquired.ok().map(|()| key),
-                latency: None,
+            InFlight {
+                count_key: acquired.ok().map(|()| key),
+                latency_key: None,
             }
         }
-        Strategy::LowestLatency => Ticket {
-            in_flight: None,
-            latency: Some(keys::latency(pool_key, id)),
+        Strategy::LowestLatency => InFlight {
+            count_key: None,
+            latency_key: Some(keys::latency(pool_key, id)),
         },
     }
 }
@@ -254,11 +254,11 @@ pub fn on_start_with(
 /// it is a lower bound of the real latency and pushes the average up.
 pub fn on_finish(
     store: &dyn SharedStore,
-    ticket: Ticket,
+    in_flight: InFlight,
     ttfb_ms: Option<u64>,
     now_ns: u64,
 ) -> Result<(), Contention> {
-    on_finish_with(&Tuning::default(), store, ticket, ttfb_ms, now_ns)
+    on_finish_with(&Tuning::default(), store, in_flight, ttfb_ms, now_ns)
 }
 
 /// [`on_finish`] with explicit [`Tuning`]. Both halves are attempted; the
@@ -266,20 +266,20 @@ pub fn on_finish(
 pub fn on_finish_with(
     tuning: &Tuning,
     store: &dyn SharedStore,
-    ticket: Ticket,
+    in_flight: InFlight,
     ttfb_ms: Option<u64>,
     now_ns: u64,
 ) -> Result<(), Contention> {
-    let released = match &ticket.in_flight {
+    let released = match &in_flight.count_key {
         None => Ok(()),
         Some(key) => cas_update(
             store,
             key,
             tuning.cas_retries,
-            || InFlight::idle(now_ns),
-            |s: InFlight| {
+            || InFlightCount::idle(now_ns),
+            |s: InFlightCount| {
                 Step::Write(
-                    InFlight {
+                    InFlightCount {
                         count: s.count.saturating_sub(1),
                         since_ns: s.since_ns.max(now_ns),
                     },
@@ -288,7 +288,7 @@ pub fn on_finish_with(
             },
         ),
     };
-    let observed = match (&ticket.latency, ttfb_ms) {
+    let observed = match (&in_flight.latency_key, ttfb_ms) {
         (Some(key), Some(ms)) => record_latency(tuning, store, key, ms, now_ns),
         _ => Ok(()),
     };
@@ -296,7 +296,7 @@ pub fn on_finish_with(
 }
 
 /// Feeds one time-to-first-byte sample of target `id` into its average
-/// (what [`on_finish`] does for `lowest_latency` tickets).
+/// (what [`on_finish`] does for `lowest_latency` pools).
 pub fn observe(
     store: &dyn SharedStore,
     pool_key: &str,
@@ -350,7 +350,7 @@ pub fn in_flight(store: &dyn SharedStore, pool_key: &str, id: &str, now_ns: u64)
     let stale_ns = Tuning::default()
         .stale_in_flight_ms
         .saturating_mul(1_000_000);
-    read_state::<_, InFlight>(store, &keys::in_flight(pool_key, id))
+    read_state::<_, InFlightCount>(store, &keys::in_flight(pool_key, id))
         .map_or(0, |s| s.recovered(now_ns, stale_ns).count)
 }
 
@@ -473,7 +473,7 @@ fn round_robin(
 // ---------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InFlight {
+struct InFlightCount {
     count: u32,
     /// Unix ns of the last finish, or of the count leaving 0 (or of a leak
     /// reset): leak detection measures from here.
@@ -483,7 +483,7 @@ struct InFlight {
 const IN_FLIGHT_VERSION: u8 = 1;
 const IN_FLIGHT_LEN: usize = 2 + 4 + 8;
 
-impl Codec for InFlight {
+impl Codec for InFlightCount {
     fn encode(&self) -> Vec<u8> {
         Writer::new(kind::IN_FLIGHT, IN_FLIGHT_VERSION, IN_FLIGHT_LEN)
             .u32(self.count)
@@ -500,7 +500,7 @@ impl Codec for InFlight {
     }
 }
 
-impl InFlight {
+impl InFlightCount {
     fn idle(now_ns: u64) -> Self {
         Self {
             count: 0,
@@ -528,7 +528,7 @@ fn least_in_flight(
     let stale_ns = tuning.stale_in_flight_ms.saturating_mul(1_000_000);
     let mut best: Option<(u64, u32, usize)> = None; // (count, weight, index)
     for c in live {
-        let count = read_state::<_, InFlight>(store, &keys::in_flight(pool_key, c.id))
+        let count = read_state::<_, InFlightCount>(store, &keys::in_flight(pool_key, c.id))
             .map_or(0, |s| s.recovered(now_ns, stale_ns).count);
         let count = u64::from(count);
         let better = match best {

@@ -4,7 +4,7 @@ use super::abi;
 use super::adapter::{MetricIds, ProxyHost};
 use crate::config::Gateway;
 use crate::error::ApiError;
-use crate::flow::{Role, StreamFlow, Verdict};
+use crate::flow::{Placement, StreamFlow, Verdict};
 use crate::host::Host;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -18,13 +18,13 @@ pub struct HttpStream {
 impl HttpStream {
     pub fn new(
         gateway: Option<Rc<Gateway>>,
-        role: Role,
+        placement: Placement,
         metric_ids: MetricIds,
         context_id: u32,
     ) -> Self {
         let seed = stream_seed(context_id);
         Self {
-            flow: gateway.map(|gw| StreamFlow::with_role(gw, seed, role)),
+            flow: gateway.map(|gw| StreamFlow::with_placement(gw, seed, placement)),
             host: ProxyHost::new(metric_ids),
         }
     }

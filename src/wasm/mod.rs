@@ -5,7 +5,7 @@ mod adapter;
 mod http;
 
 use crate::config::{compile, Gateway, PluginConfig};
-use crate::flow::Role;
+use crate::flow::Placement;
 use abi::{Buffer, Level};
 use http::HttpStream;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -13,12 +13,12 @@ use proxy_wasm::types::ContextType;
 use std::rc::Rc;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, role: Role::Downstream, metric_ids: Default::default() }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, placement: Placement::Downstream, metric_ids: Default::default() }) });
 }}
 
 struct Root {
     gateway: Option<Rc<Gateway>>,
-    role: Role,
+    placement: Placement,
     metric_ids: adapter::MetricIds,
 }
 
@@ -31,7 +31,7 @@ impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
         let root_id = abi::property(&["plugin_root_id"]).ok().flatten();
         if root_id.as_deref() == Some(UPSTREAM_ROOT_ID.as_bytes()) {
-            self.role = Role::Upstream;
+            self.placement = Placement::Upstream;
         }
         let bytes = match abi::buffer(Buffer::PluginConfiguration, 0, size) {
             Ok(Some(b)) => b,
@@ -87,7 +87,7 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(HttpStream::new(
             self.gateway.clone(),
-            self.role,
+            self.placement,
             Rc::clone(&self.metric_ids),
             context_id,
         )))

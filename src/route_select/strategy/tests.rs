@@ -254,7 +254,7 @@ fn lif(store: &dyn SharedStore, c: &[Candidate<'_>], now: u64) -> usize {
     pick(Strategy::LeastInFlight, store, POOL, c, 0, now).unwrap()
 }
 
-fn start(store: &dyn SharedStore, id: &str, now: u64) -> Ticket {
+fn start(store: &dyn SharedStore, id: &str, now: u64) -> InFlight {
     on_start(Strategy::LeastInFlight, store, POOL, id, now)
 }
 
@@ -265,7 +265,7 @@ fn least_in_flight_picks_the_least_loaded() {
     // All idle: the first.
     assert_eq!(lif(&store, &c, 0), 0);
     let ta = start(&store, "a", 0);
-    assert!(ta.holds_in_flight());
+    assert!(ta.is_counted());
     assert_eq!(lif(&store, &c, 0), 1);
     let tb = start(&store, "b", 0);
     assert_eq!(lif(&store, &c, 0), 2);
@@ -293,18 +293,18 @@ fn least_in_flight_ties_and_weights() {
     // Load per weight: b (w3) with 2 in flight, (2+1)/3 = 1 ties a's
     // (0+1)/1 = 1 → the larger weight, b; with 3 in flight, a.
     let ab = cands(&[("a", 1), ("b", 3)]);
-    let _t: Vec<Ticket> = (0..2).map(|_| start(&store, "b", 0)).collect();
+    let _t: Vec<InFlight> = (0..2).map(|_| start(&store, "b", 0)).collect();
     assert_eq!(lif(&store, &ab, 0), 1);
     let _t3 = start(&store, "b", 0);
     assert_eq!(lif(&store, &ab, 0), 0);
     // Sustained: picks follow the weights 1:3:3 (each pick stays in flight).
     let store = MemStore::default();
-    let mut tickets = Vec::new();
+    let mut started = Vec::new();
     let mut counts = [0u32; 3];
     for _ in 0..70 {
         let i = lif(&store, &c, 0);
         counts[i] += 1;
-        tickets.push(start(&store, c[i].id, 0));
+        started.push(start(&store, c[i].id, 0));
     }
     assert_eq!(counts, [10, 30, 30]);
 }
@@ -318,7 +318,7 @@ fn in_flight_never_goes_negative() {
     store
         .set(
             &format!("{POOL}/inflight/a"),
-            &InFlight {
+            &InFlightCount {
                 count: 0,
                 since_ns: 0,
             }
@@ -329,7 +329,7 @@ fn in_flight_never_goes_negative() {
     on_finish(&store, t1, None, S).unwrap();
     on_finish(&store, t2, None, S).unwrap();
     assert_eq!(in_flight(&store, POOL, "a", S), 0);
-    let s: InFlight = read_state(&store, &format!("{POOL}/inflight/a")).unwrap();
+    let s: InFlightCount = read_state(&store, &format!("{POOL}/inflight/a")).unwrap();
     assert_eq!(s.count, 0);
 }
 
@@ -386,10 +386,10 @@ fn leaked_counts_are_recovered_after_the_stale_period() {
 fn contention_on_start_means_not_counted() {
     let store = FlakyStore::default();
     let t = start(&store, "a", 0);
-    assert!(t.holds_in_flight());
+    assert!(t.is_counted());
     store.always_mismatch.set(true);
     let lost = start(&store, "a", 0);
-    assert!(!lost.holds_in_flight());
+    assert!(!lost.is_counted());
     let writes = store.writes.get();
     assert_eq!(on_finish(&store, lost, None, S), Ok(()));
     assert_eq!(store.writes.get(), writes, "nothing to release");
@@ -399,10 +399,10 @@ fn contention_on_start_means_not_counted() {
     );
     store.always_mismatch.set(false);
     assert_eq!(in_flight(&store, POOL, "a", S), 1, "the lost release leaks");
-    // Other strategies' tickets hold nothing.
+    // Other strategies track nothing.
     for s in [Strategy::WeightedRandom, Strategy::RoundRobin] {
         let t = on_start(s, &store, POOL, "a", 0);
-        assert_eq!(t, Ticket::default());
+        assert_eq!(t, InFlight::default());
     }
 }
 
@@ -416,7 +416,7 @@ fn ll(store: &dyn SharedStore, c: &[Candidate<'_>], rand: u64) -> usize {
 
 fn sample(store: &dyn SharedStore, id: &str, ms: u64) {
     let t = on_start(Strategy::LowestLatency, store, POOL, id, 0);
-    assert!(!t.holds_in_flight());
+    assert!(!t.is_counted());
     on_finish(store, t, Some(ms), 0).unwrap();
 }
 
@@ -570,11 +570,11 @@ fn latency_store_trouble_degrades_gracefully() {
 
 #[test]
 fn state_codecs_round_trip_and_reject_foreign_values() {
-    let f = InFlight {
+    let f = InFlightCount {
         count: 3,
         since_ns: 99,
     };
-    assert_eq!(InFlight::decode(&f.encode()), Some(f));
+    assert_eq!(InFlightCount::decode(&f.encode()), Some(f));
     let l = Latency {
         ewma_us: 1,
         samples: 2,
@@ -583,7 +583,7 @@ fn state_codecs_round_trip_and_reject_foreign_values() {
     };
     assert_eq!(Latency::decode(&l.encode()), Some(l));
     assert_eq!(Latency::decode(&f.encode()), None);
-    assert_eq!(InFlight::decode(&l.encode()), None);
+    assert_eq!(InFlightCount::decode(&l.encode()), None);
     assert_eq!(f.encode().len(), IN_FLIGHT_LEN);
     assert_eq!(l.encode().len(), LATENCY_LEN);
 }
@@ -598,7 +598,7 @@ fn state_layouts_are_pinned() {
     expected.extend_from_slice(&9u64.to_le_bytes());
     expected.extend_from_slice(&(-2i64).to_le_bytes());
     assert_eq!(rr.encode(), expected);
-    let f = InFlight {
+    let f = InFlightCount {
         count: 3,
         since_ns: 99,
     };
