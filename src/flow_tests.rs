@@ -2,105 +2,10 @@
 
 use crate::config::{compile, PluginConfig};
 use crate::flow::{StreamFlow, Verdict, CLUSTER_HEADER, TARGET_HEADER};
-use crate::host::mem::MemStore;
 use crate::host::MetricOp;
-use crate::host::{Host, LogLevel, SharedStore};
+use crate::testing::{MemStore, RecordingHost};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::rc::Rc;
-
-#[derive(Default)]
-struct FakeHost {
-    req_headers: BTreeMap<String, String>,
-    req_body: Vec<u8>,
-    resp_headers: BTreeMap<String, String>,
-    /// The response headers went on to the client: Envoy refuses (and the
-    /// filter must never attempt) changes after that.
-    resp_headers_sent: bool,
-    resp_body: Vec<u8>,
-    sent: Option<(u16, Vec<u8>)>,
-    metrics: Vec<MetricOp>,
-    log_fields: BTreeMap<String, String>,
-    store: MemStore,
-    upstream_provider: Option<String>,
-    response_details: Option<String>,
-    route_cleared: bool,
-}
-
-impl Host for FakeHost {
-    fn request_header(&self, name: &str) -> Option<String> {
-        self.req_headers.get(name).cloned()
-    }
-    fn set_request_header(&mut self, name: &str, value: Option<&str>) {
-        match value {
-            Some(v) => self.req_headers.insert(name.into(), v.into()),
-            None => self.req_headers.remove(name),
-        };
-    }
-    fn clear_route_cache(&mut self) {
-        self.route_cleared = true;
-    }
-    fn request_header_names(&self) -> Vec<String> {
-        self.req_headers.keys().cloned().collect()
-    }
-    fn request_body(&self, len: usize) -> Option<Vec<u8>> {
-        Some(self.req_body[..len.min(self.req_body.len())].to_vec())
-    }
-    fn set_request_body(&mut self, body: &[u8]) {
-        self.req_body = body.to_vec();
-    }
-    fn response_header(&self, name: &str) -> Option<String> {
-        self.resp_headers.get(name).cloned()
-    }
-    fn set_response_header(&mut self, name: &str, value: Option<&str>) {
-        assert!(
-            !self.resp_headers_sent,
-            "response header {name} changed after the headers were sent"
-        );
-        match value {
-            Some(v) => self.resp_headers.insert(name.into(), v.into()),
-            None => self.resp_headers.remove(name),
-        };
-    }
-    fn response_body(&self, len: usize) -> Option<Vec<u8>> {
-        Some(self.resp_body[..len.min(self.resp_body.len())].to_vec())
-    }
-    fn set_response_body(&mut self, body: &[u8]) {
-        self.resp_body = body.to_vec();
-    }
-    fn send_response(&mut self, status: u16, _headers: &[(&str, &str)], body: &[u8]) {
-        assert!(self.sent.is_none(), "answered twice");
-        self.sent = Some((status, body.to_vec()));
-    }
-    fn log(&self, _level: LogLevel, _message: &str) {}
-    fn now_nanos(&self) -> u64 {
-        1_700_000_000_000_000_000
-    }
-    fn metric(&mut self, op: &MetricOp) {
-        self.metrics.push(op.clone());
-    }
-    fn set_stream_value(&mut self, key: &str, value: &str) {
-        self.log_fields.insert(key.into(), value.into());
-    }
-    fn stream_value(&self, key: &str) -> Option<String> {
-        self.log_fields.get(key).cloned()
-    }
-    fn client_address(&self) -> Option<String> {
-        Some("192.0.2.7".into())
-    }
-    fn store(&self) -> &dyn SharedStore {
-        &self.store
-    }
-    fn upstream_provider(&self) -> Option<String> {
-        self.upstream_provider.clone()
-    }
-    fn response_details(&self) -> Option<String> {
-        self.response_details.clone()
-    }
-    fn response_code(&self) -> Option<u16> {
-        None
-    }
-}
 
 const CONFIG: &str = r#"{
     "providers": [
@@ -123,8 +28,8 @@ fn flow() -> StreamFlow {
     StreamFlow::new(Rc::new(gw), 1)
 }
 
-fn request(method: &str, path: &str, body: &str) -> FakeHost {
-    let mut h = FakeHost::default();
+fn request(method: &str, path: &str, body: &str) -> RecordingHost {
+    let mut h = RecordingHost::default();
     for (k, v) in [
         (":method", method),
         (":path", path),
@@ -134,27 +39,27 @@ fn request(method: &str, path: &str, body: &str) -> FakeHost {
         ("x-envoy-upstream-rq-timeout-ms", "1"),
         ("content-length", &body.len().to_string()),
     ] {
-        h.req_headers.insert(k.into(), v.into());
+        h.request_headers.insert(k.into(), v.into());
     }
-    h.req_body = body.as_bytes().to_vec();
+    h.request_body = body.as_bytes().to_vec();
     h
 }
 
 /// Runs the request side; returns the verdict of the last callback.
-fn run(flow: &mut StreamFlow, h: &mut FakeHost) -> Verdict {
-    let eos = h.req_body.is_empty();
+fn run(flow: &mut StreamFlow, h: &mut RecordingHost) -> Verdict {
+    let eos = h.request_body.is_empty();
     let v = flow.on_request_headers(h, eos);
     if h.sent.is_some() || eos {
         return v;
     }
     assert_eq!(v, Verdict::Pause, "headers must be held for the body");
-    let len = h.req_body.len();
+    let len = h.request_body.len();
     let half = len / 2;
     assert_eq!(flow.on_request_body(h, half, false), Verdict::Pause);
     flow.on_request_body(h, len, true)
 }
 
-fn sent_error(h: &FakeHost) -> (u16, Value) {
+fn sent_error(h: &RecordingHost) -> (u16, Value) {
     let (status, body) = h.sent.clone().expect("no local reply");
     (status, serde_json::from_slice(&body).unwrap())
 }
@@ -163,28 +68,29 @@ fn sent_error(h: &FakeHost) -> (u16, Value) {
 /// (`content-type` from `headers`); returns the bytes the client receives.
 fn respond_with(
     f: &mut StreamFlow,
-    h: &mut FakeHost,
+    h: &mut RecordingHost,
     status: &str,
     headers: &[(&str, &str)],
     chunks: &[&[u8]],
 ) -> Vec<u8> {
-    h.resp_headers.insert(":status".into(), status.into());
-    h.resp_headers.insert("content-length".into(), "5".into());
+    h.response_headers.insert(":status".into(), status.into());
+    h.response_headers
+        .insert("content-length".into(), "5".into());
     for (k, v) in headers {
-        h.resp_headers.insert(k.to_string(), v.to_string());
+        h.response_headers.insert(k.to_string(), v.to_string());
     }
     let mut client = Vec::new();
     let verdict = f.on_response_headers(h, false);
-    h.resp_headers_sent = verdict == Verdict::Continue;
+    h.response_headers_sent = verdict == Verdict::Continue;
     let mut buffered = Vec::new();
     for (i, c) in chunks.iter().enumerate() {
         let eos = i + 1 == chunks.len();
         buffered.extend_from_slice(c);
-        h.resp_body = buffered.clone();
+        h.response_body = buffered.clone();
         let v = f.on_response_body(h, buffered.len(), eos);
         if v == Verdict::Continue {
-            h.resp_headers_sent = true;
-            client.extend_from_slice(&h.resp_body);
+            h.response_headers_sent = true;
+            client.extend_from_slice(&h.response_body);
             buffered.clear();
         }
     }
@@ -192,7 +98,7 @@ fn respond_with(
     client
 }
 
-fn respond(f: &mut StreamFlow, h: &mut FakeHost, status: &str, chunks: &[&str]) -> Vec<u8> {
+fn respond(f: &mut StreamFlow, h: &mut RecordingHost, status: &str, chunks: &[&str]) -> Vec<u8> {
     let chunks: Vec<&[u8]> = chunks.iter().map(|c| c.as_bytes()).collect();
     respond_with(f, h, status, &[], &chunks)
 }
@@ -204,24 +110,32 @@ fn chat_is_rewritten_for_the_provider() {
     let mut h = request("POST", "/v1/chat/completions", body);
     assert_eq!(run(&mut f, &mut h), Verdict::Continue);
     assert!(h.sent.is_none());
-    assert_eq!(h.req_headers[":path"], "/v1/chat/completions");
-    assert_eq!(h.req_headers[":authority"], "127.0.0.1:18080");
-    assert_eq!(h.req_headers[CLUSTER_HEADER], "llmgw_mock");
+    assert_eq!(h.request_headers[":path"], "/v1/chat/completions");
+    assert_eq!(h.request_headers[":authority"], "127.0.0.1:18080");
+    assert_eq!(h.request_headers[CLUSTER_HEADER], "llmgw_mock");
     // The route is looked up again with the routing header set.
     assert!(h.route_cleared);
-    assert!(!h.req_headers.contains_key("x-envoy-upstream-rq-timeout-ms"));
-    assert_eq!(h.req_headers["authorization"], "Bearer sk-upstream-secret");
-    let sent: Value = serde_json::from_slice(&h.req_body).unwrap();
+    assert!(!h
+        .request_headers
+        .contains_key("x-envoy-upstream-rq-timeout-ms"));
+    assert_eq!(
+        h.request_headers["authorization"],
+        "Bearer sk-upstream-secret"
+    );
+    let sent: Value = serde_json::from_slice(&h.request_body).unwrap();
     assert_eq!(sent["model"], "gpt-4o-mini-2024-07-18");
     assert_eq!(sent["logprobs"], true);
     assert_eq!(
-        h.req_headers["content-length"],
-        h.req_body.len().to_string()
+        h.request_headers["content-length"],
+        h.request_body.len().to_string()
     );
 
-    h.resp_headers.insert(":status".into(), "200".into());
+    h.response_headers.insert(":status".into(), "200".into());
     assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
-    assert_eq!(h.resp_headers[TARGET_HEADER], "mock/gpt-4o-mini-2024-07-18");
+    assert_eq!(
+        h.response_headers[TARGET_HEADER],
+        "mock/gpt-4o-mini-2024-07-18"
+    );
     assert_eq!(f.on_response_body(&mut h, 10, false), Verdict::Continue);
 }
 
@@ -233,12 +147,13 @@ fn keyless_provider_gets_no_credentials() {
         "/v1/embeddings?x=1",
         r#"{"model":"llama","input":"hello"}"#,
     );
-    h.req_headers.insert("x-api-key".into(), "client".into());
+    h.request_headers
+        .insert("x-api-key".into(), "client".into());
     assert_eq!(run(&mut f, &mut h), Verdict::Continue);
-    assert_eq!(h.req_headers[":path"], "/v1/embeddings");
-    assert_eq!(h.req_headers[":authority"], "127.0.0.1:11434");
-    assert!(!h.req_headers.contains_key("authorization"));
-    assert!(!h.req_headers.contains_key("x-api-key"));
+    assert_eq!(h.request_headers[":path"], "/v1/embeddings");
+    assert_eq!(h.request_headers[":authority"], "127.0.0.1:11434");
+    assert!(!h.request_headers.contains_key("authorization"));
+    assert!(!h.request_headers.contains_key("x-api-key"));
 }
 
 #[test]
@@ -258,7 +173,7 @@ fn models_are_listed_from_config() {
     assert_eq!(ids, ["gpt-4o-mini", "llama"]);
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][0]["owned_by"], "mock");
-    assert!(!h.req_headers.contains_key(CLUSTER_HEADER));
+    assert!(!h.request_headers.contains_key(CLUSTER_HEADER));
 
     let mut f = flow();
     let mut h = request("GET", "/v1/models/llama", "");
@@ -308,11 +223,11 @@ fn errors_are_openai_shaped() {
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(msg.contains(needle), "{msg}");
         assert!(v["error"]["type"].is_string());
-        assert!(!h.req_headers.contains_key(CLUSTER_HEADER));
+        assert!(!h.request_headers.contains_key(CLUSTER_HEADER));
         // The local reply passes back through the filter untouched.
-        h.resp_headers.insert(":status".into(), got.to_string());
+        h.response_headers.insert(":status".into(), got.to_string());
         f.on_response_headers(&mut h, false);
-        assert!(!h.resp_headers.contains_key(TARGET_HEADER));
+        assert!(!h.response_headers.contains_key(TARGET_HEADER));
     }
 }
 
@@ -331,7 +246,7 @@ fn oversized_bodies_get_413() {
     // Chunked (no content-length): refused once the buffer passes the limit.
     let mut f = flow();
     let mut h = request("POST", "/v1/chat/completions", &big);
-    h.req_headers.remove("content-length");
+    h.request_headers.remove("content-length");
     assert_eq!(f.on_request_headers(&mut h, false), Verdict::Pause);
     assert!(h.sent.is_none());
     assert_eq!(f.on_request_body(&mut h, 1000, false), Verdict::Pause);
@@ -349,17 +264,18 @@ fn upstream_errors_are_normalized_and_scrubbed() {
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
     let mut h = request("POST", "/v1/chat/completions", body);
     run(&mut f, &mut h);
-    h.resp_headers.insert(":status".into(), "401".into());
-    h.resp_headers
+    h.response_headers.insert(":status".into(), "401".into());
+    h.response_headers
         .insert("content-type".into(), "text/plain".into());
-    h.resp_headers.insert("content-length".into(), "99".into());
+    h.response_headers
+        .insert("content-length".into(), "99".into());
     f.on_response_headers(&mut h, false);
-    assert_eq!(h.resp_headers["content-type"], "application/json");
-    assert!(!h.resp_headers.contains_key("content-length"));
-    h.resp_body = b"bad key sk-upstream-secret".to_vec();
+    assert_eq!(h.response_headers["content-type"], "application/json");
+    assert!(!h.response_headers.contains_key("content-length"));
+    h.response_body = b"bad key sk-upstream-secret".to_vec();
     assert_eq!(f.on_response_body(&mut h, 5, false), Verdict::Pause);
     assert_eq!(f.on_response_body(&mut h, 26, true), Verdict::Continue);
-    let v: Value = serde_json::from_slice(&h.resp_body).unwrap();
+    let v: Value = serde_json::from_slice(&h.response_body).unwrap();
     assert_eq!(
         v,
         json!({"error":{"message":"Upstream returned HTTP 401: bad key [redacted]","type":"authentication_error","param":null,"code":null}})
@@ -484,30 +400,30 @@ mod translated {
             "/v1/chat/completions",
             r#"{"model":"e","messages":[{"role":"user","content":"hey"}]}"#,
         );
-        h.req_headers
+        h.request_headers
             .insert("accept-encoding".into(), "gzip".into());
         assert_eq!(run(&mut f, &mut h), Verdict::Continue);
-        assert_eq!(h.req_headers[":path"], "/v9/echo/echo-1?stream=false");
-        assert!(!h.req_headers.contains_key("accept-encoding"));
+        assert_eq!(h.request_headers[":path"], "/v9/echo/echo-1?stream=false");
+        assert!(!h.request_headers.contains_key("accept-encoding"));
         // The target's max_tokens default reached the translator.
-        assert_eq!(h.req_body, b"echo-1|hey|Some(64)");
+        assert_eq!(h.request_body, b"echo-1|hey|Some(64)");
 
-        h.resp_headers.insert(":status".into(), "200".into());
+        h.response_headers.insert(":status".into(), "200".into());
         assert_eq!(f.on_response_headers(&mut h, false), Verdict::Pause);
-        assert!(!h.resp_headers.contains_key("content-length"));
-        h.resp_body = b"hel".to_vec();
+        assert!(!h.response_headers.contains_key("content-length"));
+        h.response_body = b"hel".to_vec();
         assert_eq!(f.on_response_body(&mut h, 3, false), Verdict::Pause);
-        h.resp_body = b"hello".to_vec();
+        h.response_body = b"hello".to_vec();
         assert_eq!(f.on_response_body(&mut h, 5, true), Verdict::Continue);
-        let v: Value = serde_json::from_slice(&h.resp_body).unwrap();
+        let v: Value = serde_json::from_slice(&h.response_body).unwrap();
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["choices"][0]["message"]["content"], "hello");
         assert_eq!(v["created"], 1_700_000_000);
         assert_eq!(
-            h.resp_headers["content-length"],
-            h.resp_body.len().to_string()
+            h.response_headers["content-length"],
+            h.response_body.len().to_string()
         );
-        assert_eq!(h.resp_headers["content-type"], "application/json");
+        assert_eq!(h.response_headers["content-type"], "application/json");
     }
 
     #[test]
@@ -519,12 +435,12 @@ mod translated {
             r#"{"model":"e","messages":[{"role":"user","content":"x"}]}"#,
         );
         run(&mut f, &mut h);
-        h.resp_headers.insert(":status".into(), "200".into());
+        h.response_headers.insert(":status".into(), "200".into());
         f.on_response_headers(&mut h, false);
-        h.resp_body = vec![0xff, 0xfe];
+        h.response_body = vec![0xff, 0xfe];
         f.on_response_body(&mut h, 2, true);
-        assert_eq!(h.resp_headers[":status"], "502");
-        let v: Value = serde_json::from_slice(&h.resp_body).unwrap();
+        assert_eq!(h.response_headers[":status"], "502");
+        let v: Value = serde_json::from_slice(&h.response_body).unwrap();
         assert_eq!(v["error"]["message"], "not utf-8");
     }
 
@@ -537,15 +453,15 @@ mod translated {
             r#"{"model":"e","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
         );
         run(&mut f, &mut h);
-        assert_eq!(h.req_headers[":path"], "/v9/echo/echo-1?stream=true");
+        assert_eq!(h.request_headers[":path"], "/v9/echo/echo-1?stream=true");
         let out = respond(
             &mut f,
             &mut h,
             "200",
             &["data: Hel", "lo\n\ndata: wor", "ld\n\n", "data: end\n\n"],
         );
-        assert_eq!(h.resp_headers["content-type"], "text/event-stream");
-        assert!(!h.resp_headers.contains_key("content-length"));
+        assert_eq!(h.response_headers["content-type"], "text/event-stream");
+        assert!(!h.response_headers.contains_key("content-length"));
         let text = String::from_utf8(out).unwrap();
         let contents: Vec<String> = text
             .split("\n\n")
@@ -590,7 +506,7 @@ mod translated {
         );
         run(&mut f, &mut h);
         let out = respond(&mut f, &mut h, "429", &["slow ", "down"]);
-        assert_eq!(h.resp_headers["content-type"], "application/json");
+        assert_eq!(h.response_headers["content-type"], "application/json");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["error"]["type"], "echo_error");
         assert_eq!(v["error"]["message"], "slow down");
@@ -605,7 +521,7 @@ mod translated {
         let (status, v) = sent_error(&h);
         assert_eq!(status, 400);
         assert_eq!(v["error"]["param"], "n");
-        assert!(!h.req_headers.contains_key(CLUSTER_HEADER));
+        assert!(!h.request_headers.contains_key(CLUSTER_HEADER));
     }
 
     #[test]
@@ -618,31 +534,31 @@ mod translated {
         );
         assert_eq!(run(&mut f, &mut h), Verdict::Continue);
         assert_eq!(
-            h.req_headers[":path"],
+            h.request_headers[":path"],
             "/openai/deployments/my-deploy/chat/completions?api-version=2025-01-01-preview"
         );
-        assert_eq!(h.req_headers[":authority"], "res.openai.azure.com");
-        assert_eq!(h.req_headers["api-key"], "azk");
-        assert!(!h.req_headers.contains_key("authorization"));
+        assert_eq!(h.request_headers[":authority"], "res.openai.azure.com");
+        assert_eq!(h.request_headers["api-key"], "azk");
+        assert!(!h.request_headers.contains_key("authorization"));
         // Azure bodies pass through untranslated, held until they are
         // known to be whole JSON.
-        h.resp_headers.insert(":status".into(), "200".into());
+        h.response_headers.insert(":status".into(), "200".into());
         assert_eq!(f.on_response_headers(&mut h, false), Verdict::Pause);
     }
 }
 
 /// A chat request for `gpt-4o-mini` answered 200 with `response` in one
 /// body chunk; the stream is not logged yet.
-fn passthrough_success(f: &mut StreamFlow, response: &[u8]) -> FakeHost {
+fn passthrough_success(f: &mut StreamFlow, response: &[u8]) -> RecordingHost {
     let mut h = request(
         "POST",
         "/v1/chat/completions",
         r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#,
     );
     run(f, &mut h);
-    h.resp_headers.insert(":status".into(), "200".into());
-    h.resp_headers_sent = f.on_response_headers(&mut h, false) == Verdict::Continue;
-    h.resp_body = response.to_vec();
+    h.response_headers.insert(":status".into(), "200".into());
+    h.response_headers_sent = f.on_response_headers(&mut h, false) == Verdict::Continue;
+    h.response_body = response.to_vec();
     assert_eq!(
         f.on_response_body(&mut h, response.len(), true),
         Verdict::Continue
@@ -673,8 +589,8 @@ fn every_stream_records_metrics_and_log_fields() {
             1
         ))
     );
-    assert_eq!(h.log_fields["llmgw.model"], "unknown");
-    assert_eq!(h.log_fields["llmgw.error"], "invalid_request_error");
+    assert_eq!(h.stream_values["llmgw.model"], "unknown");
+    assert_eq!(h.stream_values["llmgw.error"], "invalid_request_error");
 
     // A passthrough success: usage read from the body as it passed.
     let mut f = flow();
@@ -682,10 +598,10 @@ fn every_stream_records_metrics_and_log_fields() {
         &mut f,
         br#"{"usage":{"prompt_tokens":1000,"completion_tokens":10}}"#,
     );
-    assert_eq!(h.log_fields["llmgw.tokens_in"], "1000");
-    assert_eq!(h.log_fields["llmgw.provider"], "mock");
+    assert_eq!(h.stream_values["llmgw.tokens_in"], "1000");
+    assert_eq!(h.stream_values["llmgw.provider"], "mock");
     // gpt-4o-mini default price: 1000 × 0.15 + 10 × 0.60 = 156 µUSD.
-    assert_eq!(h.log_fields["llmgw.cost_usd"], "0.000156");
+    assert_eq!(h.stream_values["llmgw.cost_usd"], "0.000156");
     f.on_log(&mut h);
     assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, delta: 156 } if name.starts_with(crate::metrics::COST))));
 }
@@ -701,7 +617,7 @@ fn log_fields_can_be_switched_off() {
         br#"{"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
     );
     f.on_log(&mut h);
-    assert!(h.log_fields.is_empty(), "{:?}", h.log_fields);
+    assert!(h.stream_values.is_empty(), "{:?}", h.stream_values);
     // Metrics are unaffected.
     assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, delta: 3 } if name.starts_with(crate::metrics::TOKENS))));
 }
@@ -712,7 +628,7 @@ fn passthrough_keeps_the_clients_bytes_but_the_model() {
     let body = "{ \"messages\" : [{\"role\":\"user\",\"content\":\"x\",\"model\":\"inner\"}],\n \"temperature\": 1.0,\"model\":\"gpt-4o-mini\",\"zz_vendor\":{\"b\":1,\"a\":2} }";
     let mut h = request("POST", "/v1/chat/completions", body);
     assert_eq!(run(&mut f, &mut h), Verdict::Continue);
-    let sent = String::from_utf8(h.req_body.clone()).unwrap();
+    let sent = String::from_utf8(h.request_body.clone()).unwrap();
     let upstream = "gpt-4o-mini-2024-07-18";
     assert_eq!(
         sent,
@@ -721,14 +637,14 @@ fn passthrough_keeps_the_clients_bytes_but_the_model() {
             &format!("\"model\":\"{upstream}\"")
         )
     );
-    assert_eq!(h.req_headers["content-length"], sent.len().to_string());
+    assert_eq!(h.request_headers["content-length"], sent.len().to_string());
 }
 
 #[test]
 fn client_ip_trusts_only_configured_hops() {
     use crate::flow::client_ip;
-    let mut h = FakeHost::default();
-    h.req_headers
+    let mut h = RecordingHost::default();
+    h.request_headers
         .insert("x-forwarded-for".into(), "203.0.113.9, 198.51.100.2".into());
     // No trusted hops: the header is ignored, the TCP peer counts.
     assert_eq!(client_ip(&h, 0).as_deref(), Some("192.0.2.7"));
@@ -762,7 +678,7 @@ fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
     let (status, v) = sent_error(&second);
     assert_eq!(status, 429);
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
-    assert!(!second.req_headers.contains_key(CLUSTER_HEADER));
+    assert!(!second.request_headers.contains_key(CLUSTER_HEADER));
     assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name.as_str() == "llm_gateway_rate_limited_total;rate_limit=per-route")));
 }
 
@@ -787,10 +703,8 @@ fn shared_data_keys_are_pinned() {
     let gw = compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap();
     let store = MemStore::default();
     assert_eq!(gw.precreate_state(&store, 1).unwrap(), 10);
-    let mut keys: Vec<String> = store.data.borrow().keys().cloned().collect();
-    keys.sort();
     assert_eq!(
-        keys,
+        store.keys(),
         [
             "llmgw/adaptive/mock/up",
             "llmgw/quota/team-a/day",
@@ -811,7 +725,7 @@ mod hostile_responses {
     use super::*;
     use std::io::Write;
 
-    fn stream_error_counted(h: &FakeHost) -> bool {
+    fn stream_error_counted(h: &RecordingHost) -> bool {
         h.metrics.iter().any(|m| {
             matches!(m, MetricOp::Counter { name, .. }
                 if name.starts_with(crate::metrics::STREAM_ERRORS))
@@ -824,17 +738,17 @@ mod hostile_responses {
         e.finish().unwrap()
     }
 
-    fn chat(stream: bool) -> (StreamFlow, FakeHost) {
+    fn chat(stream: bool) -> (StreamFlow, RecordingHost) {
         let mut f = flow();
         let body = format!(
             r#"{{"model":"gpt-4o-mini","stream":{stream},"messages":[{{"role":"user","content":"x"}}]}}"#
         );
         let mut h = request("POST", "/v1/chat/completions", &body);
-        h.req_headers
+        h.request_headers
             .insert("accept-encoding".into(), "gzip, deflate".into());
         assert_eq!(run(&mut f, &mut h), Verdict::Continue);
         // Providers are asked for plain bodies.
-        assert!(!h.req_headers.contains_key("accept-encoding"));
+        assert!(!h.request_headers.contains_key("accept-encoding"));
         (f, h)
     }
 
@@ -856,13 +770,13 @@ mod hostile_responses {
                 &[&packed[..cut], &packed[cut..]],
             );
             assert_eq!(out, COMPLETION, "cut {cut}");
-            assert!(!h.resp_headers.contains_key("content-encoding"));
+            assert!(!h.response_headers.contains_key("content-encoding"));
             assert_eq!(
-                h.resp_headers["content-length"],
+                h.response_headers["content-length"],
                 COMPLETION.len().to_string()
             );
             f.on_log(&mut h);
-            assert_eq!(h.log_fields["llmgw.tokens_in"], "3");
+            assert_eq!(h.stream_values["llmgw.tokens_in"], "3");
         }
     }
 
@@ -881,7 +795,7 @@ mod hostile_responses {
         assert_eq!(v["error"]["message"], "bad key [redacted]");
         assert_eq!(v["error"]["param"], "[redacted]");
         assert_eq!(v["error"]["code"], "invalid_api_key");
-        assert!(!h.resp_headers.contains_key("content-encoding"));
+        assert!(!h.response_headers.contains_key("content-encoding"));
     }
 
     #[test]
@@ -928,7 +842,7 @@ mod hostile_responses {
             &[("content-encoding", "zstd")],
             &[b"\x28\xb5"],
         );
-        assert_eq!(h.resp_headers[":status"], "502");
+        assert_eq!(h.response_headers[":status"], "502");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert!(v["error"]["message"].as_str().unwrap().contains("'zstd'"));
         let (mut f, mut h) = chat(true);
@@ -939,7 +853,7 @@ mod hostile_responses {
             &[("content-type", "text/html")],
             &[b"<html>", b"down</html>"],
         );
-        assert_eq!(h.resp_headers[":status"], "502");
+        assert_eq!(h.response_headers[":status"], "502");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["error"]["code"], "upstream_invalid_response");
         assert!(v["error"]["message"]
@@ -956,10 +870,10 @@ mod hostile_responses {
         ] {
             let (mut f, mut h) = chat(false);
             let out = respond_with(&mut f, &mut h, "200", &[], &[body]);
-            assert_eq!(h.resp_headers[":status"], "502");
+            assert_eq!(h.response_headers[":status"], "502");
             let v: Value = serde_json::from_slice(&out).unwrap();
             assert!(v["error"]["message"].as_str().unwrap().contains(needle));
-            assert_eq!(h.resp_headers["content-length"], out.len().to_string());
+            assert_eq!(h.response_headers["content-length"], out.len().to_string());
         }
     }
 
@@ -984,28 +898,29 @@ mod hostile_responses {
     #[test]
     fn trailers_end_a_held_body() {
         let (mut f, mut h) = chat(false);
-        h.resp_headers.insert(":status".into(), "200".into());
+        h.response_headers.insert(":status".into(), "200".into());
         assert_eq!(f.on_response_headers(&mut h, false), Verdict::Pause);
-        h.resp_body = b"<html>".to_vec();
+        h.response_body = b"<html>".to_vec();
         assert_eq!(f.on_response_body(&mut h, 6, false), Verdict::Pause);
         assert_eq!(f.on_response_trailers(&mut h, 6), Verdict::Continue);
-        assert_eq!(h.resp_headers[":status"], "502");
+        assert_eq!(h.response_headers[":status"], "502");
         // A stream already went on: trailers only finish its accounting.
         let (mut f, mut h) = chat(true);
-        h.resp_headers.insert(":status".into(), "200".into());
-        h.resp_headers
+        h.response_headers.insert(":status".into(), "200".into());
+        h.response_headers
             .insert("content-type".into(), "text/event-stream".into());
         assert_eq!(f.on_response_headers(&mut h, false), Verdict::Continue);
-        h.resp_body = br#"data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1}}
+        h.response_body =
+            br#"data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1}}
 
 "#
-        .to_vec();
-        let n = h.resp_body.len();
+            .to_vec();
+        let n = h.response_body.len();
         f.on_response_body(&mut h, n, false);
-        let sent = h.resp_body.clone();
+        let sent = h.response_body.clone();
         f.on_response_trailers(&mut h, n);
-        assert_eq!(h.resp_body, sent, "nothing written at the trailers");
-        assert_eq!(h.log_fields["llmgw.tokens_in"], "4");
+        assert_eq!(h.response_body, sent, "nothing written at the trailers");
+        assert_eq!(h.stream_values["llmgw.tokens_in"], "4");
     }
 
     #[test]
@@ -1041,11 +956,11 @@ fn client_control_headers_are_removed() {
         ("x-envoy-internal", "true"),
         ("x-llm-gateway-pool", "chat\ngpt-4o-mini"),
     ] {
-        h.req_headers.insert(k.into(), v.into());
+        h.request_headers.insert(k.into(), v.into());
     }
     run(&mut f, &mut h);
     let left: Vec<&String> = h
-        .req_headers
+        .request_headers
         .keys()
         .filter(|k| k.starts_with("x-envoy") || k.starts_with("x-llm-gateway-p"))
         .collect();
@@ -1054,5 +969,5 @@ fn client_control_headers_are_removed() {
     assert_eq!(left, ["x-envoy-internal"]);
     // The access log gets the path the client asked for.
     respond(&mut f, &mut h, "200", &["{}"]);
-    assert_eq!(h.log_fields["llmgw.path"], "/v1/chat/completions");
+    assert_eq!(h.stream_values["llmgw.path"], "/v1/chat/completions");
 }

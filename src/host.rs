@@ -1,5 +1,5 @@
 //! What the request flow needs from the proxy. The proxy-wasm adapter
-//! implements it over hostcalls; tests implement it in memory.
+//! implements it over hostcalls; [`crate::testing`] in memory.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -130,36 +130,4 @@ pub trait SharedStore {
     /// Writes `value` if the key's CAS token is still `cas` (0 = write
     /// unconditionally). A missing key is inserted whatever `cas` says.
     fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError>;
-}
-
-/// An in-memory `SharedStore` with Envoy's CAS semantics, for tests.
-#[cfg(test)]
-pub mod mem {
-    use super::{SharedStore, StoreError};
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    pub struct MemStore {
-        pub data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-        next: RefCell<u32>,
-    }
-
-    impl SharedStore for MemStore {
-        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-            self.data.borrow().get(key).cloned()
-        }
-        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-            let mut data = self.data.borrow_mut();
-            if let Some((_, current)) = data.get(key) {
-                if cas != 0 && cas != *current {
-                    return Err(StoreError::CasMismatch);
-                }
-            }
-            *self.next.borrow_mut() += 1;
-            let token = *self.next.borrow();
-            data.insert(key.to_string(), (value.to_vec(), token));
-            Ok(())
-        }
-    }
 }

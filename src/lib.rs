@@ -30,6 +30,7 @@ pub mod sse;
 pub mod state;
 pub mod stream;
 pub mod telemetry;
+pub mod testing;
 
 #[cfg(test)]
 mod flow_tests;

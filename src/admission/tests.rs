@@ -1,7 +1,7 @@
 use super::config::{RateLimitsConfig, Rules};
 use super::*;
 use crate::consumers::{AuthConfig, ConsumerConfig, Consumers, QuotaConfig};
-use crate::host::mem::MemStore;
+use crate::testing::MemStore;
 
 fn rules(yaml_json: &str) -> Rules {
     let c: RateLimitsConfig = serde_json::from_str(yaml_json).unwrap();
@@ -152,7 +152,7 @@ fn client_ip_rules_use_bounded_slots() {
         let ip = format!("10.0.{}.{}", i / 256, i % 256);
         let _ = admit(&r, &c, &store, &facts(None, Some(&ip), 0, None), T0);
     }
-    assert_eq!(store.data.borrow().len(), 8);
+    assert_eq!(store.len(), 8);
 }
 
 #[test]

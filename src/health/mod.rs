@@ -264,7 +264,7 @@ fn eject(s: State, now_ns: u64, ms: u64) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::mem::MemStore;
+    use crate::testing::MemStore;
 
     const S: u64 = 1_000_000_000;
 

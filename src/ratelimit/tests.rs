@@ -1,125 +1,15 @@
 //! Tests of the rate-limit core against an in-memory store with real CAS
-//! semantics and fault injection.
+//! semantics and fault injection (`testing::MemStore`).
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 
 use super::adaptive::{self, AdaptiveSpec, Feedback};
 use super::bucket::{self, BucketSpec};
 use super::quota::{self, civil_from_days, days_from_civil, Period};
-use crate::host::{SharedStore, StoreError};
+use crate::host::SharedStore;
 use crate::state::slots::{self, all_slot_keys, slot_index, slot_key};
-use crate::state::{Codec, Contention, CREATE_CAS};
-
-// ---------------------------------------------------------------------------
-// FakeStore
-// ---------------------------------------------------------------------------
-
-type Interferer = Box<dyn FnOnce(&FakeStore)>;
-
-/// Proxy-wasm shared data in memory: one process-wide CAS counter (starting
-/// at 1, skipping 0) stamped on every write; a stale non-zero CAS on an
-/// existing key fails; a missing key is inserted whatever the CAS. Plus
-/// fault injection.
-struct FakeStore {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    next_cas: Cell<u32>,
-    /// The next N CAS writes to existing keys fail, changing nothing.
-    fail_next: Cell<u32>,
-    /// Every CAS write to an existing key fails.
-    always_mismatch: Cell<bool>,
-    /// Every write fails with `Failed`.
-    broken: Cell<bool>,
-    /// Each runs just before one of the next writes, as another worker
-    /// writing between our read and our write (its own writes go through).
-    interferers: RefCell<VecDeque<Interferer>>,
-    interfering: Cell<bool>,
-    /// Calls to `set`, successful or not.
-    set_calls: Cell<u64>,
-    /// Every key a successful write ever touched.
-    written_keys: RefCell<HashSet<String>>,
-}
-
-impl FakeStore {
-    fn new() -> Self {
-        FakeStore {
-            map: RefCell::new(HashMap::new()),
-            next_cas: Cell::new(1),
-            fail_next: Cell::new(0),
-            always_mismatch: Cell::new(false),
-            broken: Cell::new(false),
-            interferers: RefCell::new(VecDeque::new()),
-            interfering: Cell::new(false),
-            set_calls: Cell::new(0),
-            written_keys: RefCell::new(HashSet::new()),
-        }
-    }
-
-    fn interfere(&self, f: impl FnOnce(&FakeStore) + 'static) {
-        self.interferers.borrow_mut().push_back(Box::new(f));
-    }
-
-    fn put_raw(&self, key: &str, bytes: &[u8]) {
-        self.set(key, bytes, 0).unwrap();
-    }
-
-    fn raw(&self, key: &str) -> Option<Vec<u8>> {
-        self.map.borrow().get(key).map(|(v, _)| v.clone())
-    }
-
-    fn len(&self) -> usize {
-        self.map.borrow().len()
-    }
-
-    fn stamp(&self) -> u32 {
-        let cas = self.next_cas.get();
-        let next = cas.wrapping_add(1);
-        self.next_cas.set(if next == 0 { 1 } else { next });
-        cas
-    }
-}
-
-impl SharedStore for FakeStore {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.map.borrow().get(key).cloned()
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        self.set_calls.set(self.set_calls.get() + 1);
-        if !self.interfering.get() {
-            let next = self.interferers.borrow_mut().pop_front();
-            if let Some(f) = next {
-                self.interfering.set(true);
-                f(self);
-                self.interfering.set(false);
-            }
-        }
-        if self.broken.get() {
-            return Err(StoreError::Failed);
-        }
-        let current = self.map.borrow().get(key).map(|(_, c)| *c);
-        if let Some(current) = current {
-            if cas != 0 && !self.interfering.get() {
-                if self.always_mismatch.get() {
-                    return Err(StoreError::CasMismatch);
-                }
-                if self.fail_next.get() > 0 {
-                    self.fail_next.set(self.fail_next.get() - 1);
-                    return Err(StoreError::CasMismatch);
-                }
-            }
-            if cas != 0 && cas != current {
-                return Err(StoreError::CasMismatch);
-            }
-        }
-        let stamp = self.stamp();
-        self.map
-            .borrow_mut()
-            .insert(key.to_string(), (value.to_vec(), stamp));
-        self.written_keys.borrow_mut().insert(key.to_string());
-        Ok(())
-    }
-}
+use crate::state::{Codec, Contention};
+use crate::testing::MemStore;
 
 const SEC: u64 = 1_000_000_000;
 const MS: u64 = 1_000_000;
@@ -135,49 +25,16 @@ fn spec(capacity: u64, rate: f64) -> BucketSpec {
 }
 
 /// A store holding one bucket `"b"` created full at `T0`.
-fn bucket_store(s: &BucketSpec) -> FakeStore {
-    let store = FakeStore::new();
+fn bucket_store(s: &BucketSpec) -> MemStore {
+    let store = MemStore::default();
     bucket::ensure(&store, "b", s, T0).unwrap();
     store
 }
 
-fn admitted_count(store: &FakeStore, s: &BucketSpec, n: u64, now: u64) -> u64 {
+fn admitted_count(store: &MemStore, s: &BucketSpec, n: u64, now: u64) -> u64 {
     (0..n)
         .filter(|_| bucket::take(store, "b", s, 1, now, R).unwrap().admitted)
         .count() as u64
-}
-
-// ---------------------------------------------------------------------------
-// FakeStore semantics themselves
-// ---------------------------------------------------------------------------
-
-#[test]
-fn fake_store_has_proxy_wasm_cas_semantics() {
-    let store = FakeStore::new();
-    // Missing key: inserted whatever the CAS.
-    store.set("k", b"a", 12345).unwrap();
-    let (_, c1) = store.get("k").unwrap();
-    assert_ne!(c1, 0);
-    assert_eq!(store.set("k", b"b", c1 + 1), Err(StoreError::CasMismatch));
-    store.set("k", b"b", c1).unwrap();
-    let (v, c2) = store.get("k").unwrap();
-    assert_eq!(v, b"b");
-    assert_ne!(c1, c2);
-    // Stale token now fails; 0 is unconditional.
-    assert_eq!(store.set("k", b"c", c1), Err(StoreError::CasMismatch));
-    store.set("k", b"d", 0).unwrap();
-    assert_eq!(store.raw("k").unwrap(), b"d");
-}
-
-#[test]
-fn create_cas_does_not_overwrite_a_key_created_meanwhile() {
-    let store = FakeStore::new();
-    store.put_raw("k", b"theirs");
-    assert_eq!(
-        store.set("k", b"mine", CREATE_CAS),
-        Err(StoreError::CasMismatch)
-    );
-    assert_eq!(store.raw("k").unwrap(), b"theirs");
 }
 
 // ---------------------------------------------------------------------------
@@ -233,7 +90,7 @@ fn bucket_refills_floor_of_elapsed_times_rate() {
         (1e-3, 5_000_000),
     ] {
         let s = spec(1_000_000, rate);
-        let store = FakeStore::new();
+        let store = MemStore::default();
         bucket::ensure(&store, "b", &s, T0).unwrap();
         bucket::adjust(&store, "b", &s, -1_000_000, T0, R).unwrap(); // empty
         let expect = (elapsed_ms as f64 / 1000.0 * rate).floor() as u64;
@@ -443,8 +300,8 @@ fn store_failure_is_reported_not_retried() {
     );
 }
 
-fn broken_store() -> FakeStore {
-    let store = FakeStore::new();
+fn broken_store() -> MemStore {
+    let store = MemStore::default();
     store.broken.set(true);
     store
 }
@@ -452,7 +309,7 @@ fn broken_store() -> FakeStore {
 #[test]
 fn bucket_missing_key_is_created_then_updated() {
     let s = spec(5, 1.0);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let a = bucket::take(&store, "b", &s, 2, T0, 0).unwrap();
     assert!(a.admitted);
     assert_eq!(a.remaining, 3);
@@ -474,7 +331,7 @@ fn bucket_missing_key_is_created_then_updated() {
 #[test]
 fn bucket_creation_race_keeps_the_other_workers_update() {
     let s = spec(5, 0.0);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     // We read "absent"; before our create lands another worker creates the
     // key and takes 2. Our create must not reset it.
     let s2 = s;
@@ -507,7 +364,7 @@ fn corrupted_state_is_treated_as_fresh() {
         &[0xFF; 18][..],                                                 // bad kind
         &[0xB1; 64][..],                                                 // bad length
     ] {
-        let store = FakeStore::new();
+        let store = MemStore::default();
         store.put_raw("b", garbage);
         assert!(bucket::peek(&store, "b", &s, T0).is_none());
         let a = bucket::take(&store, "b", &s, 1, T0, R).unwrap();
@@ -520,7 +377,7 @@ fn corrupted_state_is_treated_as_fresh() {
         assert_eq!(bucket::peek(&store, "b", &s, T0).unwrap().remaining, 5);
     }
     // A key holding another limiter's state is not misread as a bucket.
-    let store = FakeStore::new();
+    let store = MemStore::default();
     quota::ensure(&store, "b", Period::Day, T0).unwrap();
     assert!(bucket::peek(&store, "b", &s, T0).is_none());
     assert!(adaptive::status(&store, "b", &AdaptiveSpec::default()).in_flight == 0);
@@ -572,7 +429,7 @@ fn bucket_extreme_inputs_do_not_panic() {
         spec(bucket::MAX_CAPACITY, 1e-6),
     ];
     for s in specs {
-        let store = FakeStore::new();
+        let store = MemStore::default();
         for now in [0, 1, T0, u64::MAX - 1, u64::MAX] {
             bucket::ensure(&store, "b", &s, now).unwrap();
             for amount in [0, 1, u64::MAX / 2, u64::MAX] {
@@ -737,7 +594,7 @@ fn period_windows_and_boundaries() {
 
 #[test]
 fn quota_admits_up_to_limit_and_reports() {
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let now = at(2024, 1, 15, 18, 0, 0, 0);
     quota::ensure(&store, "q", Period::Day, now).unwrap();
     let a = quota::take(&store, "q", 100, Period::Day, 60, now, R).unwrap();
@@ -767,7 +624,7 @@ fn quota_admits_up_to_limit_and_reports() {
 
 #[test]
 fn quota_day_rollover_resets() {
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let before = at(2024, 1, 15, 23, 59, 59, 999);
     quota::ensure(&store, "q", Period::Day, before).unwrap();
     assert!(
@@ -797,7 +654,7 @@ fn quota_month_rollovers_including_leap_day_and_new_year() {
         ),
     ];
     for (last, first) in cases {
-        let store = FakeStore::new();
+        let store = MemStore::default();
         quota::ensure(&store, "q", Period::Month, last).unwrap();
         assert!(
             quota::take(&store, "q", 5, Period::Month, 5, last, R)
@@ -812,7 +669,7 @@ fn quota_month_rollovers_including_leap_day_and_new_year() {
         assert_eq!(a.remaining, 4);
     }
     // Feb 29 belongs to February: still the same window as Feb 1.
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let feb1 = at(2024, 2, 1, 0, 0, 0, 0);
     assert!(
         quota::take(&store, "q", 5, Period::Month, 5, feb1, R)
@@ -835,7 +692,7 @@ fn quota_month_rollovers_including_leap_day_and_new_year() {
 
 #[test]
 fn quota_adjust_refunds_and_overdraws() {
-    let store = FakeStore::new();
+    let store = MemStore::default();
     quota::ensure(&store, "q", Period::Day, T0).unwrap();
     assert!(
         quota::take(&store, "q", 100, Period::Day, 50, T0, R)
@@ -883,7 +740,7 @@ fn quota_adjust_refunds_and_overdraws() {
 
 #[test]
 fn quota_window_never_moves_backwards() {
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let midnight = at(2024, 1, 16, 0, 0, 0, 0);
     assert!(
         quota::take(&store, "q", 10, Period::Day, 4, midnight, R)
@@ -901,7 +758,7 @@ fn quota_window_never_moves_backwards() {
 
 #[test]
 fn quota_cas_retry_keeps_other_writer() {
-    let store = FakeStore::new();
+    let store = MemStore::default();
     quota::ensure(&store, "q", Period::Month, T0).unwrap();
     store.interfere(|st| {
         assert!(
@@ -927,7 +784,7 @@ fn quota_cas_retry_keeps_other_writer() {
 
 #[test]
 fn quota_corrupted_or_missing_state_is_fresh() {
-    let store = FakeStore::new();
+    let store = MemStore::default();
     assert!(quota::peek(&store, "q", 10, Period::Day, T0).is_none());
     store.put_raw("q", b"\xC1\x01garbage");
     assert!(quota::peek(&store, "q", 10, Period::Day, T0).is_none());
@@ -979,7 +836,7 @@ const PINNED_EMPTY_HASH: u64 = 0x1bbd_5c81_3c69_a8d7;
 fn slots_bound_the_key_space() {
     let s = spec(5, 1.0);
     let n_slots = 256;
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let all: HashSet<String> = all_slot_keys("rl:ip", n_slots).collect();
     assert_eq!(all.len(), n_slots as usize);
     for key in &all {
@@ -994,7 +851,7 @@ fn slots_bound_the_key_space() {
         let _ = bucket::take(&store, &key, &s, 1, T0, R).unwrap();
     }
     assert!(store.len() <= n_slots as usize);
-    assert!(store.written_keys.borrow().is_subset(&all));
+    assert!(store.written_keys().is_subset(&all));
     // Sequential IPs spread evenly: every slot used, none overloaded.
     let expected = 100_000 / n_slots;
     assert!(
@@ -1018,7 +875,7 @@ fn aspec(min: u32, max: u32, initial: u32) -> AdaptiveSpec {
     }
 }
 
-fn limit_fp(store: &FakeStore, key: &str) -> u64 {
+fn limit_fp(store: &MemStore, key: &str) -> u64 {
     let raw = store.raw(key).unwrap();
     u64::from_le_bytes(raw[6..14].try_into().unwrap())
 }
@@ -1026,7 +883,7 @@ fn limit_fp(store: &FakeStore, key: &str) -> u64 {
 #[test]
 fn adaptive_admits_up_to_limit() {
     let sp = aspec(1, 100, 3);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     adaptive::ensure(&store, "a", &sp, T0).unwrap();
     assert_eq!(adaptive::current_limit(&store, "a", &sp), 3);
     for _ in 0..3 {
@@ -1044,7 +901,7 @@ fn adaptive_admits_up_to_limit() {
 #[test]
 fn adaptive_in_flight_never_negative() {
     let sp = aspec(1, 10, 2);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     for feedback in [
         Feedback::Ignore,
         Feedback::Overloaded,
@@ -1062,7 +919,7 @@ fn adaptive_in_flight_never_negative() {
 #[test]
 fn adaptive_additive_increase_is_one_over_limit_and_capped() {
     let sp = aspec(1, 12, 10);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     adaptive::ensure(&store, "a", &sp, T0).unwrap();
     // Keep the target busy (10 in flight) and complete 10 successes, each
     // followed by a new acquire: the limit grows by ~1 (10 × 1/10).
@@ -1106,7 +963,7 @@ fn adaptive_additive_increase_is_one_over_limit_and_capped() {
 #[test]
 fn adaptive_does_not_grow_while_under_used() {
     let sp = aspec(1, 100, 10);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     for _ in 0..1_000 {
         adaptive::acquire(&store, "a", &sp, T0, R).unwrap().unwrap();
         adaptive::release(
@@ -1127,7 +984,7 @@ fn adaptive_does_not_grow_while_under_used() {
 #[test]
 fn adaptive_multiplicative_decrease_bounded_by_min() {
     let sp = aspec(3, 100, 40);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let mut t = T0;
     let mut expected = 40.0f64;
     for _ in 0..10 {
@@ -1147,7 +1004,7 @@ fn adaptive_multiplicative_decrease_bounded_by_min() {
 #[test]
 fn adaptive_decreases_once_per_window() {
     let sp = aspec(1, 100, 20);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     // 20 requests in flight at once all come back 429.
     for _ in 0..20 {
         adaptive::acquire(&store, "a", &sp, T0, R).unwrap().unwrap();
@@ -1173,7 +1030,7 @@ fn adaptive_decreases_once_per_window() {
 #[test]
 fn adaptive_latency_over_tolerance_is_congestion() {
     let sp = aspec(1, 100, 20);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     let mut t = T0;
     let mut success = |latency_ms: u64| {
         t += SEC;
@@ -1203,7 +1060,7 @@ fn adaptive_latency_over_tolerance_is_congestion() {
         latency_tolerance: f64::NAN,
         ..aspec(1, 100, 20)
     };
-    let store = FakeStore::new();
+    let store = MemStore::default();
     for (i, latency_ms) in [100, 100, 10_000].into_iter().enumerate() {
         let t = T0 + i as u64 * SEC;
         adaptive::acquire(&store, "a", &sp, t, R).unwrap().unwrap();
@@ -1218,7 +1075,7 @@ fn adaptive_recovers_leaked_slots() {
         stale_after_ms: 60_000,
         ..aspec(1, 100, 2)
     };
-    let store = FakeStore::new();
+    let store = MemStore::default();
     adaptive::ensure(&store, "a", &sp, T0).unwrap();
     // Two acquires whose releases never come.
     adaptive::acquire(&store, "a", &sp, T0, R).unwrap().unwrap();
@@ -1234,7 +1091,7 @@ fn adaptive_recovers_leaked_slots() {
     assert_eq!(adaptive::status(&store, "a", &sp).in_flight, 1);
     // Disabled: stays blocked.
     let sp = aspec(1, 100, 1);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     adaptive::acquire(&store, "a", &sp, T0, R).unwrap().unwrap();
     assert_eq!(
         adaptive::acquire(&store, "a", &sp, T0 + 86_400 * SEC, R).unwrap(),
@@ -1252,7 +1109,7 @@ fn adaptive_spec_is_sanitized() {
         latency_tolerance: -1.0,
         stale_after_ms: u64::MAX,
     };
-    let store = FakeStore::new();
+    let store = MemStore::default();
     assert_eq!(adaptive::current_limit(&store, "a", &weird), 1);
     assert_eq!(
         adaptive::acquire(&store, "a", &weird, T0, R).unwrap(),
@@ -1305,7 +1162,7 @@ fn adaptive_spec_is_sanitized() {
 #[test]
 fn adaptive_contention_corruption_and_cas_retry() {
     let sp = aspec(1, 100, 2);
-    let store = FakeStore::new();
+    let store = MemStore::default();
     store.put_raw("a", &[0xA1, 1, 0, 0]);
     assert_eq!(adaptive::current_limit(&store, "a", &sp), 2);
     assert_eq!(adaptive::acquire(&store, "a", &sp, T0, R).unwrap(), Some(2));

@@ -104,49 +104,6 @@ pub(crate) fn weighted_random(candidates: &[Candidate<'_>], rand: u64) -> Option
     None
 }
 
-/// Test helpers shared by the submodules.
-#[cfg(test)]
-pub(crate) mod testutil {
-    use crate::host::mem::MemStore;
-    use crate::host::{SharedStore, StoreError};
-    use std::cell::Cell;
-
-    /// A `MemStore` whose CAS writes to existing keys can be made to fail.
-    #[derive(Default)]
-    pub struct FlakyStore {
-        pub inner: MemStore,
-        /// Every write to an existing key fails with `CasMismatch`.
-        pub always_mismatch: Cell<bool>,
-        /// The next N writes to existing keys fail with `CasMismatch`.
-        pub fail_next: Cell<u32>,
-        /// Every write fails with `Failed`.
-        pub broken: Cell<bool>,
-        pub writes: Cell<u32>,
-    }
-
-    impl SharedStore for FlakyStore {
-        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-            self.inner.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-            self.writes.set(self.writes.get() + 1);
-            if self.broken.get() {
-                return Err(StoreError::Failed);
-            }
-            if self.inner.get(key).is_some() {
-                if self.always_mismatch.get() {
-                    return Err(StoreError::CasMismatch);
-                }
-                if self.fail_next.get() > 0 {
-                    self.fail_next.set(self.fail_next.get() - 1);
-                    return Err(StoreError::CasMismatch);
-                }
-            }
-            self.inner.set(key, value, cas)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

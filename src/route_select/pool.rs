@@ -87,8 +87,8 @@ impl PoolPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::mem::MemStore;
     use crate::route_select::split::StickyBy;
+    use crate::testing::MemStore;
 
     #[test]
     fn compiles_and_refuses_split_with_other_strategies() {

@@ -128,8 +128,8 @@ where
 mod tests {
     use super::{cas_update, read_state as read, Contention, Step};
     use crate::host::SharedStore;
-    use crate::route_select::testutil::FlakyStore;
     use crate::state::{Codec, Reader, Writer};
+    use crate::testing::MemStore;
 
     #[derive(Debug, PartialEq, Default)]
     struct Counter(u32);
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn creates_then_updates_and_retries_on_mismatch() {
-        let s = FlakyStore::default();
+        let s = MemStore::default();
         assert_eq!(bump(&s, 0), Ok(1));
         assert_eq!(bump(&s, 0), Ok(2));
         s.fail_next.set(2);
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn undecodable_values_read_as_fresh() {
-        let s = FlakyStore::default();
+        let s = MemStore::default();
         for junk in [
             &b""[..],
             b"\xEE",
@@ -175,7 +175,7 @@ mod tests {
             b"\xEE\x02\0\0\0\0",
             b"\xEE\x01\0\0\0\0\0",
         ] {
-            s.inner.set("k", junk, 0).unwrap();
+            s.set("k", junk, 0).unwrap();
             assert_eq!(read::<_, Counter>(&s, "k"), None, "{junk:?}");
             assert_eq!(bump(&s, 0), Ok(1));
         }
@@ -183,10 +183,10 @@ mod tests {
 
     #[test]
     fn keep_writes_nothing() {
-        let s = FlakyStore::default();
+        let s = MemStore::default();
         let r: Result<u8, _> = cas_update(&s, "k", 0, Counter::default, |_| Step::Keep(7));
         assert_eq!(r, Ok(7));
         // Only the creation was written.
-        assert_eq!(s.writes.get(), 1);
+        assert_eq!(s.set_calls.get(), 1);
     }
 }

@@ -1,7 +1,6 @@
 use super::*;
-use crate::host::mem::MemStore;
-use crate::route_select::testutil::FlakyStore;
 use crate::route_select::Rng;
+use crate::testing::MemStore;
 
 const S: u64 = 1_000_000_000;
 const POOL: &str = "llmgw/pool/chat";
@@ -53,7 +52,7 @@ fn rand_helpers_do_what_tests_assume() {
 
 #[test]
 fn degenerate_candidate_lists_touch_nothing() {
-    let store = FlakyStore::default();
+    let store = MemStore::default();
     for s in [
         Strategy::WeightedRandom,
         Strategy::RoundRobin,
@@ -65,7 +64,7 @@ fn degenerate_candidate_lists_touch_nothing() {
         let one = [Candidate::new(7, 3, "a"), Candidate::new(8, 0, "b")];
         assert_eq!(pick(s, &store, POOL, &one, 1, 0), Some(7));
     }
-    assert_eq!(store.writes.get(), 0);
+    assert_eq!(store.set_calls.get(), 0);
 }
 
 #[test]
@@ -88,7 +87,7 @@ fn weighted_random_follows_weights_and_skips_zero() {
     assert_eq!(counts[1], 0);
     let share = f64::from(counts[2]) / 40_000.0;
     assert!((share - 0.75).abs() < 0.015, "{share}");
-    assert!(store.data.borrow().is_empty());
+    assert!(store.is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -107,7 +106,7 @@ fn smooth_weighted_round_robin_sequence() {
     let picks: Vec<usize> = (0..14).map(|i| rr(&store, &c, i)).collect();
     assert_eq!(names(&picks, &ids), "a a b a c a a a a b a c a a");
     // One shared value for the whole pool.
-    let keys: Vec<String> = store.data.borrow().keys().cloned().collect();
+    let keys = store.keys();
     assert_eq!(keys, vec![format!("{POOL}/rr")]);
 
     let store = MemStore::default();
@@ -180,7 +179,7 @@ fn round_robin_long_run_matches_weights_exactly() {
 
 #[test]
 fn round_robin_falls_back_to_weighted_random_on_contention() {
-    let store = FlakyStore::default();
+    let store = MemStore::default();
     let c = cands(&[("a", 1), ("b", 1)]);
     assert_eq!(rr(&store, &c, u64::MAX), 0, "first pick of the sequence");
     store.always_mismatch.set(true);
@@ -188,11 +187,11 @@ fn round_robin_falls_back_to_weighted_random_on_contention() {
     assert_eq!(rr(&store, &c, 0), 0);
     assert_eq!(rr(&store, &c, u64::MAX), 1);
     // Bounded: 1 + cas_retries attempts per pick.
-    let before = store.writes.get();
+    let before = store.set_calls.get();
     rr(&store, &c, 0);
     assert_eq!(
-        store.writes.get() - before,
-        1 + Tuning::default().cas_retries
+        store.set_calls.get() - before,
+        u64::from(1 + Tuning::default().cas_retries)
     );
     store.always_mismatch.set(false);
     store.broken.set(true);
@@ -384,15 +383,15 @@ fn leaked_counts_are_recovered_after_the_stale_period() {
 
 #[test]
 fn contention_on_start_means_not_counted() {
-    let store = FlakyStore::default();
+    let store = MemStore::default();
     let t = start(&store, "a", 0);
     assert!(t.is_counted());
     store.always_mismatch.set(true);
     let lost = start(&store, "a", 0);
     assert!(!lost.is_counted());
-    let writes = store.writes.get();
+    let writes = store.set_calls.get();
     assert_eq!(on_finish(&store, lost, None, S), Ok(()));
-    assert_eq!(store.writes.get(), writes, "nothing to release");
+    assert_eq!(store.set_calls.get(), writes, "nothing to release");
     assert_eq!(
         on_finish(&store, t, None, S),
         Err(Contention::RetriesExhausted)
@@ -548,7 +547,7 @@ fn a_target_without_samples_stops_being_preferred() {
 
 #[test]
 fn latency_store_trouble_degrades_gracefully() {
-    let store = FlakyStore::default();
+    let store = MemStore::default();
     let c = cands(&[("a", 1), ("b", 1)]);
     store.broken.set(true);
     // Warm-up pick still made although its probe count cannot be written.
@@ -560,10 +559,7 @@ fn latency_store_trouble_degrades_gracefully() {
     );
     // Corrupt values read as no data.
     store.broken.set(false);
-    store
-        .inner
-        .set(&format!("{POOL}/latency/a"), b"junk", 0)
-        .unwrap();
+    store.set(&format!("{POOL}/latency/a"), b"junk", 0).unwrap();
     assert_eq!(latency(&store, POOL, "a"), None);
     assert_eq!(ll(&store, &c, steady(0, 2)), 0);
 }
