@@ -32,8 +32,5 @@ pub mod stream;
 pub mod telemetry;
 pub mod testing;
 
-#[cfg(test)]
-mod flow_tests;
-
 #[cfg(target_arch = "wasm32")]
 mod wasm;

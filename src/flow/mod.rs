@@ -24,6 +24,8 @@ mod request;
 mod response;
 mod rewrite;
 mod select;
+#[cfg(test)]
+mod tests;
 
 use crate::admission::Reservation;
 use crate::config::Gateway;
@@ -38,10 +40,6 @@ use crate::stream::StreamTranslation;
 use crate::telemetry::Telemetry;
 use errors::{empty_body, method_not_allowed, too_large};
 use std::rc::Rc;
-
-// Used by the tests (`flow_tests`); kept at its former path.
-#[allow(unused_imports)]
-pub(crate) use guard::client_ip;
 
 /// Route header the Envoy route's `cluster_header` reads. Clients cannot set
 /// it: the filter removes it from every request it does not route itself.

@@ -1,0 +1,84 @@
+//! Rate limits, the client address they key on, and their shared-data
+//! keys.
+
+use super::*;
+
+#[test]
+fn client_ip_trusts_only_configured_hops() {
+    use crate::flow::guard::client_ip;
+    let mut h = RecordingHost::default();
+    h.request_headers
+        .insert("x-forwarded-for".into(), "203.0.113.9, 198.51.100.2".into());
+    // No trusted hops: the header is ignored, the TCP peer counts.
+    assert_eq!(client_ip(&h, 0).as_deref(), Some("192.0.2.7"));
+    // One proxy appended the client it saw; two: the entry before.
+    assert_eq!(client_ip(&h, 1).as_deref(), Some("198.51.100.2"));
+    assert_eq!(client_ip(&h, 2).as_deref(), Some("203.0.113.9"));
+    // Fewer entries than trusted hops: spoofable, so fall back to the peer.
+    assert_eq!(client_ip(&h, 3).as_deref(), Some("192.0.2.7"));
+}
+
+#[test]
+fn rate_limited_requests_get_429_with_headers_and_never_reach_upstream() {
+    let cfg = r#"{
+        "providers": [{"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k"}],
+        "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
+        "rate_limits": {"rules": [{"name": "per-route", "by": ["route"], "requests": {"limit": 1, "per": "hour"}}]}
+    }"#;
+    let gw =
+        Rc::new(compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap());
+    let store = MemStore::default();
+    assert_eq!(gw.precreate_state(&store, 1).unwrap(), 2);
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#;
+    let mut first = request("POST", "/v1/chat/completions", body);
+    first.store = store;
+    let mut f = StreamFlow::new(Rc::clone(&gw), 1);
+    assert_eq!(run(&mut f, &mut first), Verdict::Continue);
+    let mut second = request("POST", "/v1/chat/completions", body);
+    second.store = std::mem::take(&mut first.store);
+    let mut f = StreamFlow::new(Rc::clone(&gw), 2);
+    run(&mut f, &mut second);
+    let (status, v) = sent_error(&second);
+    assert_eq!(status, 429);
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert!(!second.request_headers.contains_key(CLUSTER_HEADER));
+    assert!(second.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name.as_str() == "llm_gateway_rate_limited_total;rate_limit=per-route")));
+}
+
+#[test]
+fn shared_data_keys_are_pinned() {
+    // Shared data outlives a build: the next version must find the same keys.
+    let cfg = format!(
+        r#"{{
+        "providers": [{{"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k",
+            "adaptive_concurrency": {{"max": 4}}}}],
+        "models": [{{"name": "m", "targets": [{{"provider": "mock", "model": "up"}}]}}],
+        "consumers": [{{"name": "team-a", "api_keys": ["sha256:{}"],
+            "quota": {{"tokens_per_day": 10, "tokens_per_month": 20}}}}],
+        "rate_limits": {{"rules": [
+            {{"name": "rpm", "by": ["consumer", "route"], "requests": {{"limit": 1, "per": "hour"}}}},
+            {{"name": "tpm", "by": ["model"], "tokens": {{"limit": 9, "per": "minute"}}}},
+            {{"name": "ip", "by": ["client_ip"], "slots": 2, "requests": {{"limit": 1, "per": "second"}}}}
+        ]}}
+    }}"#,
+        "0".repeat(64)
+    );
+    let gw = compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap();
+    let store = MemStore::default();
+    assert_eq!(gw.precreate_state(&store, 1).unwrap(), 10);
+    assert_eq!(
+        store.keys(),
+        [
+            "llmgw/adaptive/mock/up",
+            "llmgw/quota/team-a/day",
+            "llmgw/quota/team-a/month",
+            "llmgw/rl/ip#0",
+            "llmgw/rl/ip#1",
+            "llmgw/rl/rpm/-/chat",
+            "llmgw/rl/rpm/-/embeddings",
+            "llmgw/rl/rpm/team-a/chat",
+            "llmgw/rl/rpm/team-a/embeddings",
+            "llmgw/rl/tpm/m",
+        ]
+    );
+}
