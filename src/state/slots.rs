@@ -72,3 +72,37 @@ pub fn slot_key(rule: &str, dynamic_key: &str, slots: u32) -> String {
 pub fn all_slot_keys(rule: &str, slots: u32) -> impl Iterator<Item = String> + '_ {
     (0..slots.max(1)).map(move |i| format!("{rule}#{i}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_based_hash_is_stable() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a(FNV_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(FNV_OFFSET, b"foobar"), 0x8594_4171_f739_67e8);
+        // Pinned values (cross-checked with an independent implementation): a
+        // change here re-maps every client to another slot on
+        // a rolling upgrade, so it must be deliberate.
+        assert_eq!(slot_key("rl:ip", "203.0.113.7", 1024), PINNED_KEY);
+        assert_eq!(slot_hash("", ""), PINNED_EMPTY_HASH);
+        assert_ne!(slot_hash("ab", "c"), slot_hash("a", "bc"));
+        assert_ne!(
+            slot_index("r1", "x", u32::MAX),
+            slot_index("r2", "x", u32::MAX)
+        );
+        for i in 0..1000 {
+            let k = format!("client-{i}");
+            assert_eq!(slot_key("r", &k, 64), slot_key("r", &k, 64));
+            assert!(slot_index("r", &k, 64) < 64);
+        }
+        assert_eq!(slot_index("r", "anything", 0), 0);
+        assert_eq!(slot_index("r", "anything", 1), 0);
+        assert_eq!(all_slot_keys("r", 0).collect::<Vec<_>>(), vec!["r#0"]);
+    }
+
+    const PINNED_KEY: &str = "rl:ip#797";
+    const PINNED_EMPTY_HASH: u64 = 0x1bbd_5c81_3c69_a8d7;
+}
