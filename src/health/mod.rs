@@ -399,14 +399,17 @@ mod tests {
             window_requests: 6,
             window_failures: 7,
         };
-        let mut expected = vec![2u8];
-        expected.extend_from_slice(&1u32.to_le_bytes());
-        expected.extend_from_slice(&2u32.to_le_bytes());
-        for v in [3u64, 4, 5] {
-            expected.extend_from_slice(&v.to_le_bytes());
-        }
-        expected.extend_from_slice(&6u32.to_le_bytes());
-        expected.extend_from_slice(&7u32.to_le_bytes());
+        let mut expected = [
+            &[2u8][..],
+            &1u32.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            &3u64.to_le_bytes(),
+            &4u64.to_le_bytes(),
+            &5u64.to_le_bytes(),
+            &6u32.to_le_bytes(),
+            &7u32.to_le_bytes(),
+        ]
+        .concat();
         assert_eq!(state.encode(), expected);
         assert_eq!(State::decode(&expected), Some(state));
         expected[0] = 1;

@@ -317,10 +317,13 @@ fn adaptive_layout_is_pinned() {
         last_decrease_ns: 6,
         last_release_ns: 7,
     };
-    let mut expected = vec![0xA1, 1];
-    expected.extend_from_slice(&3u32.to_le_bytes());
-    for v in [4_000_000u64, 5, 6, 7] {
-        expected.extend_from_slice(&v.to_le_bytes());
-    }
-    assert_eq!(a.encode(), expected);
+    let expected = [
+        &[0xA1, 1][..],
+        &3u32.to_le_bytes(),
+        &4_000_000u64.to_le_bytes(),
+        &5u64.to_le_bytes(),
+        &6u64.to_le_bytes(),
+        &7u64.to_le_bytes(),
+    ];
+    assert_eq!(a.encode(), expected.concat());
 }

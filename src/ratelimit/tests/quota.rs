@@ -299,8 +299,10 @@ fn quota_layout_is_pinned() {
         window: 19_737,
         used: 42,
     };
-    let mut expected = vec![0xC1, 1];
-    expected.extend_from_slice(&19_737u64.to_le_bytes());
-    expected.extend_from_slice(&42u64.to_le_bytes());
-    assert_eq!(q.encode(), expected);
+    let expected = [
+        &[0xC1, 1][..],
+        &19_737u64.to_le_bytes(),
+        &42u64.to_le_bytes(),
+    ];
+    assert_eq!(q.encode(), expected.concat());
 }

@@ -125,29 +125,31 @@ fn state_layouts_are_pinned() {
     let rr = RoundRobin {
         entries: vec![(9, -2)],
     };
-    let mut expected = vec![0xD1, 1];
-    expected.extend_from_slice(&1u16.to_le_bytes());
-    expected.extend_from_slice(&9u64.to_le_bytes());
-    expected.extend_from_slice(&(-2i64).to_le_bytes());
-    assert_eq!(rr.encode(), expected);
+    let expected = [
+        &[0xD1, 1][..],
+        &1u16.to_le_bytes(),
+        &9u64.to_le_bytes(),
+        &(-2i64).to_le_bytes(),
+    ];
+    assert_eq!(rr.encode(), expected.concat());
     let f = InFlightCount {
         count: 3,
         since_ns: 99,
     };
-    let mut expected = vec![0xD2, 1];
-    expected.extend_from_slice(&3u32.to_le_bytes());
-    expected.extend_from_slice(&99u64.to_le_bytes());
-    assert_eq!(f.encode(), expected);
+    let expected = [&[0xD2, 1][..], &3u32.to_le_bytes(), &99u64.to_le_bytes()];
+    assert_eq!(f.encode(), expected.concat());
     let l = Latency {
         ewma_us: 1,
         samples: 2,
         probes: 3,
         last_sample_ns: 4,
     };
-    let mut expected = vec![0xD3, 1];
-    expected.extend_from_slice(&1u64.to_le_bytes());
-    expected.extend_from_slice(&2u32.to_le_bytes());
-    expected.extend_from_slice(&3u32.to_le_bytes());
-    expected.extend_from_slice(&4u64.to_le_bytes());
-    assert_eq!(l.encode(), expected);
+    let expected = [
+        &[0xD3, 1][..],
+        &1u64.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &3u32.to_le_bytes(),
+        &4u64.to_le_bytes(),
+    ];
+    assert_eq!(l.encode(), expected.concat());
 }
