@@ -29,6 +29,17 @@ pub enum ImageSource {
     Base64 { media_type: String, data: String },
 }
 
+/// Where a document's bytes are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentSource {
+    /// Inline bytes, base64-encoded (a PDF, say).
+    Base64 { media_type: String, data: String },
+    /// An http(s) URL the provider fetches.
+    Url(String),
+    /// Plain text given as a document.
+    Text(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Text(String),
@@ -36,6 +47,13 @@ pub enum Part {
         source: ImageSource,
         /// OpenAI's `detail` hint, where given.
         detail: Option<String>,
+    },
+    /// A file such as a PDF (Anthropic `document`, OpenAI `file`, Responses
+    /// `input_file`).
+    Document {
+        source: DocumentSource,
+        /// The file name, where the client gave one.
+        name: Option<String>,
     },
 }
 
@@ -58,16 +76,19 @@ pub struct Message {
     pub tool_call_id: Option<String>,
     /// Assistant turns: reasoning text returned earlier (`reasoning_content`).
     pub reasoning: Option<String>,
+    /// Tool turns: the tool failed and this is its error (Anthropic
+    /// `is_error`).
+    pub is_error: bool,
 }
 
 impl Message {
-    /// Concatenated text parts (images skipped).
+    /// Concatenated text parts (images and documents skipped).
     pub fn text(&self) -> String {
         self.content
             .iter()
             .filter_map(|p| match p {
                 Part::Text(t) => Some(t.as_str()),
-                Part::Image { .. } => None,
+                Part::Image { .. } | Part::Document { .. } => None,
             })
             .collect()
     }
