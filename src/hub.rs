@@ -250,6 +250,23 @@ pub struct ResponseContext {
     pub created: u64,
     /// Unique per request; edges derive ids from it when the provider has none.
     pub request_id: String,
+    /// The gateway's estimate of the prompt's tokens, for client APIs that
+    /// report input tokens before the provider has (Anthropic's
+    /// `message_start`).
+    pub input_tokens_estimate: u64,
+}
+
+/// Writes hub stream events in one client API's stream format (OpenAI
+/// chunks, Anthropic events, Responses events): the ingress side of a
+/// stream.
+pub trait StreamWriter {
+    /// Appends the frames for one event to `out`.
+    fn write(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+    /// The provider's stream ended well: whatever the format owes at the end
+    /// (usage, end marker). Not called after an `Error` event was written.
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// The last usage seen, for accounting whether or not the client asked.
+    fn usage(&self) -> Option<Usage>;
 }
 
 /// Turns one provider's stream, event by event, into hub events.
