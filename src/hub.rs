@@ -241,6 +241,23 @@ pub enum StreamEvent {
     Error(ApiError),
 }
 
+/// What the flow learns about a request from the client's API, whatever
+/// that API is: admission (limits, quotas), routing rules and telemetry
+/// read these, never the client's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestFacts {
+    /// The most output tokens the client allows (`max_tokens`,
+    /// `max_completion_tokens`, `max_output_tokens`), if it set one.
+    pub max_tokens: Option<u32>,
+    /// Rough prompt size: a token per 4 bytes of message text, tool
+    /// definitions and system prompt, plus a few tokens per message.
+    pub prompt_tokens: u64,
+    /// Messages (or input items) in the conversation.
+    pub messages: usize,
+    /// The text of the last user message (text parts joined by spaces).
+    pub last_user_text: String,
+}
+
 /// Facts an egress edge needs to build a response the provider leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseContext {
