@@ -9,6 +9,7 @@
 )]
 
 pub mod admission;
+pub mod anthropic_ingress;
 pub mod config;
 pub mod consumers;
 pub mod content_coding;
