@@ -85,11 +85,13 @@ struct UsageOnly {
 
 /// Watches an Anthropic Messages stream: usage from `message_start`
 /// (input and cache counts) and `message_delta` (output, and input when
-/// given); complete at `message_stop`.
+/// given); complete at `message_stop`, unless an `error` event came first
+/// (Anthropic's stream failed, whatever follows).
 #[derive(Default)]
 pub struct AnthropicWatcher {
     counts: Counts,
-    complete: bool,
+    stopped: bool,
+    failed: bool,
 }
 
 impl StreamWatcher for AnthropicWatcher {
@@ -118,7 +120,8 @@ impl StreamWatcher for AnthropicWatcher {
                     self.counts.update(&u);
                 }
             }
-            "message_stop" => self.complete = true,
+            "message_stop" => self.stopped = true,
+            "error" => self.failed = true,
             _ => {}
         }
     }
@@ -128,7 +131,7 @@ impl StreamWatcher for AnthropicWatcher {
     }
 
     fn complete(&self) -> bool {
-        self.complete
+        self.stopped && !self.failed
     }
 }
 
