@@ -26,6 +26,7 @@ pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
 pub mod redact;
+pub mod responses;
 pub mod route_select;
 pub mod routing;
 pub mod sse;
