@@ -4,6 +4,7 @@
 //! the median of several timed batches.
 
 use llm_gateway::hub::{ResponseContext, Translator};
+use llm_gateway::openai::render::ChunkWriter;
 use llm_gateway::openai::{parse_request, to_hub};
 use llm_gateway::providers::anthropic::Anthropic;
 use llm_gateway::providers::openai_compat::rename_model;
@@ -62,6 +63,7 @@ fn main() {
         model: "claude-sonnet-4-5".into(),
         created: 1,
         request_id: "bench".into(),
+        input_tokens_estimate: 0,
     };
     let anthropic = Anthropic::default();
 
@@ -108,7 +110,10 @@ fn main() {
     let stream_bytes: usize = events.iter().map(Vec::len).sum();
     let n_events = events.len() as f64;
     let ns = time(iters / 50 + 1, batches, || {
-        let mut st = StreamTranslation::new(anthropic.stream_decoder(&ctx), &ctx, true);
+        let mut st = StreamTranslation::new(
+            anthropic.stream_decoder(&ctx),
+            Box::new(ChunkWriter::new(&ctx, true)),
+        );
         for e in &events {
             black_box(st.feed(e));
         }
@@ -123,7 +128,10 @@ fn main() {
 
     let whole: Vec<u8> = events.concat();
     let ns = time(iters / 50 + 1, batches, || {
-        let mut st = StreamTranslation::new(anthropic.stream_decoder(&ctx), &ctx, true);
+        let mut st = StreamTranslation::new(
+            anthropic.stream_decoder(&ctx),
+            Box::new(ChunkWriter::new(&ctx, true)),
+        );
         for piece in whole.chunks(7) {
             black_box(st.feed(piece));
         }

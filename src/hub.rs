@@ -29,6 +29,17 @@ pub enum ImageSource {
     Base64 { media_type: String, data: String },
 }
 
+/// Where a document's bytes are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentSource {
+    /// Inline bytes, base64-encoded (a PDF, say).
+    Base64 { media_type: String, data: String },
+    /// An http(s) URL the provider fetches.
+    Url(String),
+    /// Plain text given as a document.
+    Text(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Text(String),
@@ -36,6 +47,13 @@ pub enum Part {
         source: ImageSource,
         /// OpenAI's `detail` hint, where given.
         detail: Option<String>,
+    },
+    /// A file such as a PDF (Anthropic `document`, OpenAI `file`, Responses
+    /// `input_file`).
+    Document {
+        source: DocumentSource,
+        /// The file name, where the client gave one.
+        name: Option<String>,
     },
 }
 
@@ -58,16 +76,19 @@ pub struct Message {
     pub tool_call_id: Option<String>,
     /// Assistant turns: reasoning text returned earlier (`reasoning_content`).
     pub reasoning: Option<String>,
+    /// Tool turns: the tool failed and this is its error (Anthropic
+    /// `is_error`).
+    pub is_error: bool,
 }
 
 impl Message {
-    /// Concatenated text parts (images skipped).
+    /// Concatenated text parts (images and documents skipped).
     pub fn text(&self) -> String {
         self.content
             .iter()
             .filter_map(|p| match p {
                 Part::Text(t) => Some(t.as_str()),
-                Part::Image { .. } => None,
+                Part::Image { .. } | Part::Document { .. } => None,
             })
             .collect()
     }
@@ -220,6 +241,23 @@ pub enum StreamEvent {
     Error(ApiError),
 }
 
+/// What the flow learns about a request from the client's API, whatever
+/// that API is: admission (limits, quotas), routing rules and telemetry
+/// read these, never the client's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestFacts {
+    /// The most output tokens the client allows (`max_tokens`,
+    /// `max_completion_tokens`, `max_output_tokens`), if it set one.
+    pub max_tokens: Option<u32>,
+    /// Rough prompt size: a token per 4 bytes of message text, tool
+    /// definitions and system prompt, plus a few tokens per message.
+    pub prompt_tokens: u64,
+    /// Messages (or input items) in the conversation.
+    pub messages: usize,
+    /// The text of the last user message (text parts joined by spaces).
+    pub last_user_text: String,
+}
+
 /// Facts an egress edge needs to build a response the provider leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseContext {
@@ -229,6 +267,23 @@ pub struct ResponseContext {
     pub created: u64,
     /// Unique per request; edges derive ids from it when the provider has none.
     pub request_id: String,
+    /// The gateway's estimate of the prompt's tokens, for client APIs that
+    /// report input tokens before the provider has (Anthropic's
+    /// `message_start`).
+    pub input_tokens_estimate: u64,
+}
+
+/// Writes hub stream events in one client API's stream format (OpenAI
+/// chunks, Anthropic events, Responses events): the ingress side of a
+/// stream.
+pub trait StreamWriter {
+    /// Appends the frames for one event to `out`.
+    fn write(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+    /// The provider's stream ended well: whatever the format owes at the end
+    /// (usage, end marker). Not called after an `Error` event was written.
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// The last usage seen, for accounting whether or not the client asked.
+    fn usage(&self) -> Option<Usage>;
 }
 
 /// Turns one provider's stream, event by event, into hub events.

@@ -29,6 +29,7 @@
 )]
 
 pub mod admission;
+pub mod anthropic_ingress;
 pub mod config;
 pub mod consumers;
 pub mod content_coding;
@@ -45,6 +46,7 @@ pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
 pub mod redact;
+pub mod responses;
 pub mod route_select;
 pub mod sse;
 pub mod state;

@@ -1,8 +1,9 @@
-//! An OpenAI-shaped stream passed through untranslated. Only whole events
-//! go on (a chunk that ends inside an event keeps that tail until the next
-//! chunk completes it), each is checked to be JSON or `[DONE]`, and the
-//! usage chunk and the end marker are noticed on the way. The bytes of
-//! every good event go on exactly as the provider sent them.
+//! A stream passed through untranslated (client API == provider API). Only
+//! whole events go on (a chunk that ends inside an event keeps that tail
+//! until the next chunk completes it), each is checked to be JSON or
+//! `[DONE]`, and the wire's `StreamWatcher` notices usage and the end marker
+//! on the way. The bytes of every good event go on exactly as the provider
+//! sent them.
 
 use crate::hub::Usage;
 use crate::sse::{SseError, SseEvent, SseFramer};
@@ -24,6 +25,44 @@ pub enum Step {
     Broken { good: Vec<u8>, why: String },
 }
 
+/// What one wire format's stream reports on the way: token usage, and
+/// whether the stream reached its end (a stream that stops before is cut
+/// short). Sees every good event of a passthrough stream.
+pub trait StreamWatcher {
+    fn on_event(&mut self, event: &SseEvent);
+    fn usage(&self) -> Option<Usage>;
+    fn complete(&self) -> bool;
+}
+
+/// OpenAI Chat Completions streams: the usage chunk, and `[DONE]` or a
+/// choice's `finish_reason` for the end.
+#[derive(Default)]
+pub struct OpenAiWatcher {
+    usage: Option<Usage>,
+    complete: bool,
+}
+
+impl StreamWatcher for OpenAiWatcher {
+    fn on_event(&mut self, ev: &SseEvent) {
+        let data = ev.data.as_bytes();
+        if data == b"[DONE]" || memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
+            self.complete = true;
+        }
+        // Only the usage chunk is worth parsing.
+        if memchr::memmem::find(data, b"\"usage\"").is_some() {
+            self.usage = openai_usage(data).or(self.usage);
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn complete(&self) -> bool {
+        self.complete
+    }
+}
+
 pub struct PassStream {
     framer: SseFramer,
     events: Vec<SseEvent>,
@@ -31,30 +70,21 @@ pub struct PassStream {
     sent: u64,
     /// The bytes from `sent` on, not yet passed on.
     held: Vec<u8>,
-    usage: Option<Usage>,
-    /// `[DONE]` or a choice's `finish_reason` was seen.
-    complete: bool,
+    watcher: Box<dyn StreamWatcher>,
     /// An event too large to check went by: the rest passes unchecked.
     unchecked: bool,
     /// A bad event ended the stream.
     broken: bool,
 }
 
-impl Default for PassStream {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl PassStream {
-    pub fn new() -> Self {
+    pub fn new(watcher: Box<dyn StreamWatcher>) -> Self {
         Self {
             framer: SseFramer::with_offsets(MAX_CHECKED_EVENT),
             events: Vec::new(),
             sent: 0,
             held: Vec::new(),
-            usage: None,
-            complete: false,
+            watcher,
             unchecked: false,
             broken: false,
         }
@@ -80,13 +110,13 @@ impl PassStream {
 
     /// The usage the stream reported, if any.
     pub fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.watcher.usage()
     }
 
     /// Whether the stream reached its end marker (or a finish reason); an
     /// unchecked stream is not judged.
     pub fn complete(&self) -> bool {
-        !self.broken && (self.complete || self.unchecked)
+        !self.broken && (self.watcher.complete() || self.unchecked)
     }
 
     fn step(&mut self, chunk: &[u8], framed: Result<(), SseError>, end: bool) -> Step {
@@ -100,14 +130,7 @@ impl PassStream {
                 bad = Some((start.max(self.sent), why));
                 break;
             }
-            let data = ev.data.as_bytes();
-            if data == b"[DONE]" || memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
-                self.complete = true;
-            }
-            // Only the usage chunk is worth parsing.
-            if memchr::memmem::find(data, b"\"usage\"").is_some() {
-                self.usage = openai_usage(data).or(self.usage);
-            }
+            self.watcher.on_event(&ev);
         }
         self.events.clear();
         let bad = bad.or_else(|| match framed {
@@ -235,7 +258,7 @@ mod tests {
 
     /// Feeds `chunks`, then ends; returns what went on and the last step.
     fn run(chunks: &[&[u8]]) -> (Vec<u8>, PassStream, Option<String>) {
-        let mut p = PassStream::new();
+        let mut p = PassStream::new(Box::<OpenAiWatcher>::default());
         let mut out = Vec::new();
         let mut broken = None;
         let steps = chunks.iter().map(|c| (*c, false)).chain([(&b""[..], true)]);
@@ -270,7 +293,7 @@ mod tests {
 
     #[test]
     fn only_whole_events_are_released() {
-        let mut p = PassStream::new();
+        let mut p = PassStream::new(Box::<OpenAiWatcher>::default());
         assert_eq!(
             p.feed(b"data: {\"a\":1}\n\ndata: {\"b\""),
             Step::Bytes(b"data: {\"a\":1}\n\n".to_vec())

@@ -1,9 +1,10 @@
-//! Streaming translation of one response: upstream SSE bytes in, OpenAI
-//! chunk frames out, chunk by chunk, with memory bounded by the framer cap.
+//! Streaming translation of one response: upstream SSE bytes in, the
+//! client API's frames out (a provider's decoder feeding the client's
+//! writer through hub events), chunk by chunk, with memory bounded by the
+//! framer cap.
 
 use crate::error::ApiError;
-use crate::hub::{ResponseContext, StreamDecoder, StreamEvent, Usage};
-use crate::openai::render::ChunkWriter;
+use crate::hub::{StreamDecoder, StreamEvent, StreamWriter, Usage};
 use crate::sse::{SseEvent, SseFramer};
 
 /// Largest incomplete upstream event held (a single huge tool-call argument
@@ -13,22 +14,18 @@ pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 pub struct StreamTranslation {
     framer: SseFramer,
     decoder: Box<dyn StreamDecoder>,
-    writer: ChunkWriter,
+    writer: Box<dyn StreamWriter>,
     events: Vec<SseEvent>,
     hub: Vec<StreamEvent>,
     failed: bool,
 }
 
 impl StreamTranslation {
-    pub fn new(
-        decoder: Box<dyn StreamDecoder>,
-        ctx: &ResponseContext,
-        include_usage: bool,
-    ) -> Self {
+    pub fn new(decoder: Box<dyn StreamDecoder>, writer: Box<dyn StreamWriter>) -> Self {
         Self {
             framer: SseFramer::new(MAX_EVENT_BYTES),
             decoder,
-            writer: ChunkWriter::new(ctx, include_usage),
+            writer,
             events: Vec::new(),
             hub: Vec::new(),
             failed: false,

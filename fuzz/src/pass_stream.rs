@@ -13,7 +13,7 @@
 
 use crate::common::{chunkings, header};
 use llm_gateway::hub::Usage;
-use llm_gateway::pass_stream::{openai_usage, PassStream, Step, MAX_CHECKED_EVENT};
+use llm_gateway::pass_stream::{openai_usage, OpenAiWatcher, PassStream, Step, MAX_CHECKED_EVENT};
 
 #[derive(Debug, PartialEq)]
 struct Outcome {
@@ -46,7 +46,7 @@ pub fn pass_stream(data: &[u8]) {
 }
 
 fn run(chunks: &[&[u8]]) -> Outcome {
-    let mut p = PassStream::new();
+    let mut p = PassStream::new(Box::<OpenAiWatcher>::default());
     let mut sent = Vec::new();
     let mut broken = false;
     let mut fed = 0usize;

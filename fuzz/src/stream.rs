@@ -12,6 +12,7 @@
 
 use crate::common::{check_openai_stream, chunkings, header, StreamEnd};
 use llm_gateway::hub::{ResponseContext, Translator, Usage};
+use llm_gateway::openai::render::ChunkWriter;
 use llm_gateway::providers::anthropic::Anthropic;
 use llm_gateway::providers::gemini::Gemini;
 use llm_gateway::stream::StreamTranslation;
@@ -29,6 +30,7 @@ pub(crate) fn ctx() -> ResponseContext {
         model: "fuzz-model".into(),
         created: 1_700_000_000,
         request_id: "req-fuzz".into(),
+        input_tokens_estimate: 0,
     }
 }
 
@@ -41,7 +43,10 @@ struct Outcome {
 
 fn run(t: &dyn Translator, include_usage: bool, chunks: &[&[u8]]) -> Outcome {
     let ctx = ctx();
-    let mut st = StreamTranslation::new(t.stream_decoder(&ctx), &ctx, include_usage);
+    let mut st = StreamTranslation::new(
+        t.stream_decoder(&ctx),
+        Box::new(ChunkWriter::new(&ctx, include_usage)),
+    );
     let mut out = Vec::new();
     for chunk in chunks {
         out.extend(st.feed(chunk));

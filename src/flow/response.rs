@@ -9,8 +9,8 @@ use crate::content_coding::{Coding, Decoder};
 use crate::error::{normalize_upstream_error, ApiError};
 use crate::host::{Host, LogLevel};
 use crate::hub::Usage;
-use crate::openai::render;
-use crate::pass_stream::{openai_usage, PassStream, Step};
+use crate::openai::render::{self, ChunkWriter};
+use crate::pass_stream::{openai_usage, OpenAiWatcher, PassStream, Step};
 use crate::providers::Operation;
 use crate::redact::Redactor;
 use crate::stream::StreamTranslation;
@@ -98,7 +98,8 @@ impl StreamFlow {
         }
         match &self.plan {
             Plan::Passthrough if stream => {
-                self.response = ResponseMode::PassStream(Box::default());
+                let watcher = Box::<OpenAiWatcher>::default();
+                self.response = ResponseMode::PassStream(Box::new(PassStream::new(watcher)));
                 Verdict::Continue
             }
             Plan::Passthrough => {
@@ -117,10 +118,9 @@ impl StreamFlow {
                 host.set_response_header("content-type", Some("text/event-stream"));
                 host.set_response_header("cache-control", Some("no-cache"));
                 let decoder = translator.stream_decoder(ctx);
+                let writer = Box::new(ChunkWriter::new(ctx, *include_usage));
                 self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
-                    decoder,
-                    ctx,
-                    *include_usage,
+                    decoder, writer,
                 )));
                 Verdict::Continue
             }

@@ -104,6 +104,7 @@ impl StreamFlow {
             model: target.model.clone(),
             created: host.now_nanos() / 1_000_000_000,
             request_id: format!("{:016x}", self.rng.next_u64()),
+            input_tokens_estimate: 0,
         };
         let (body, stream, include_usage) = match op {
             Operation::ChatCompletions => {

@@ -1,7 +1,9 @@
 //! Hub responses and stream events → OpenAI `chat.completion` JSON and
 //! `chat.completion.chunk` SSE frames.
 
-use crate::hub::{ChatResponse, Choice, EmbeddingsResponse, ResponseContext, StreamEvent, Usage};
+use crate::hub::{
+    ChatResponse, Choice, EmbeddingsResponse, ResponseContext, StreamEvent, StreamWriter, Usage,
+};
 use serde_json::{json, Map, Value};
 
 fn usage_json(u: &Usage) -> Value {
@@ -188,11 +190,6 @@ impl ChunkWriter {
         out.extend_from_slice(b"}\n\n");
     }
 
-    /// The last usage seen, for accounting whether or not the client asked.
-    pub fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-
     fn frame(&self, out: &mut Vec<u8>, choices: Value, usage: Option<Value>) {
         let mut v = json!({
             "id": self.id,
@@ -225,8 +222,14 @@ impl ChunkWriter {
             None,
         );
     }
+}
 
-    pub fn write(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
+impl StreamWriter for ChunkWriter {
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn write(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }
@@ -281,7 +284,7 @@ impl ChunkWriter {
     }
 
     /// End of stream: the usage chunk if asked for, then `[DONE]`.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    fn finish(&mut self, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }
@@ -335,6 +338,7 @@ mod tests {
             model: "m".into(),
             created: 1700000000,
             request_id: "r1".into(),
+            input_tokens_estimate: 0,
         }
     }
 

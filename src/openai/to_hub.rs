@@ -3,8 +3,8 @@
 
 use crate::error::ApiError;
 use crate::hub::{
-    ChatRequest, EmbeddingsRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolCall,
-    ToolChoice, ToolDef,
+    ChatRequest, DocumentSource, EmbeddingsRequest, ImageSource, Message, Part, ResponseFormat,
+    Role, ToolCall, ToolChoice, ToolDef,
 };
 use serde_json::{Map, Value};
 
@@ -194,6 +194,7 @@ fn message(m: &Value, i: usize) -> Result<Message, ApiError> {
             .get("reasoning_content")
             .and_then(Value::as_str)
             .map(String::from),
+        is_error: false,
     };
     // Legacy `function` role: the function name identifies the call.
     if role == Role::Tool && msg.tool_call_id.is_none() {
@@ -254,9 +255,10 @@ fn content(v: Option<&Value>, path: &str) -> Result<Vec<Part>, ApiError> {
                     detail,
                 });
             }
+            "file" => out.push(file_part(p.get("file"), &ppath)?),
             other => {
                 return Err(ApiError::invalid_request(format!(
-                    "Content part type '{other}' cannot be translated for this model's provider; use 'text' or 'image_url'."
+                    "Content part type '{other}' cannot be translated for this model's provider; use 'text', 'image_url' or 'file'."
                 ))
                 .with_param(format!("{ppath}.type"))
                 .with_code("unsupported_content_type"))
@@ -264,6 +266,42 @@ fn content(v: Option<&Value>, path: &str) -> Result<Vec<Part>, ApiError> {
         }
     }
     Ok(out)
+}
+
+/// `{"type": "file", "file": {"file_data": "data:…;base64,…", "filename"}}`;
+/// uploaded `file_id`s live at OpenAI and cannot be sent elsewhere.
+fn file_part(file: Option<&Value>, path: &str) -> Result<Part, ApiError> {
+    let name = file
+        .and_then(|f| f.get("filename"))
+        .and_then(Value::as_str)
+        .map(String::from);
+    let Some(data) = file
+        .and_then(|f| f.get("file_data"))
+        .and_then(Value::as_str)
+    else {
+        return Err(bad(
+            format!("{path}.file.file_data"),
+            "A file part needs 'file.file_data' (a base64 data URI); uploaded file ids cannot be sent to this model's provider.".into(),
+        ));
+    };
+    let (media_type, data) = data_uri(data).ok_or_else(|| {
+        bad(
+            format!("{path}.file.file_data"),
+            "'file.file_data' must be a base64 data URI such as data:application/pdf;base64,…."
+                .into(),
+        )
+    })?;
+    Ok(Part::Document {
+        source: DocumentSource::Base64 { media_type, data },
+        name,
+    })
+}
+
+/// `data:<media type>;base64,<data>` → (media type, data).
+fn data_uri(uri: &str) -> Option<(String, String)> {
+    let (meta, data) = uri.strip_prefix("data:")?.split_once(',')?;
+    let media_type = meta.strip_suffix(";base64")?;
+    (!media_type.is_empty()).then(|| (media_type.to_string(), data.to_string()))
 }
 
 fn image_source(url: &str, path: &str) -> Result<ImageSource, ApiError> {

@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod azure;
 pub mod gemini;
+pub mod openai_chat;
 pub mod openai_compat;
 
 /// How a provider type speaks.

@@ -4,7 +4,7 @@
 use super::error::invalid;
 use super::{LEADING_USER_PLACEHOLDER, PROVIDER};
 use crate::error::ApiError;
-use crate::hub::{ImageSource, Message, Part, Role, ToolCall};
+use crate::hub::{DocumentSource, ImageSource, Message, Part, Role, ToolCall};
 use serde_json::{json, Map, Value};
 
 /// Image media types Anthropic accepts for base64 sources.
@@ -70,9 +70,33 @@ fn content_blocks(m: &Message, i: usize, images: bool) -> Result<Vec<Value>, Api
                 }
                 out.push(image_block(source, &format!("messages[{i}].content[{j}]"))?);
             }
+            Part::Document { source, name } => {
+                if !images {
+                    return Err(image_not_allowed(m.role, i, j));
+                }
+                out.push(document_block(source, name.as_deref()));
+            }
         }
     }
     Ok(out)
+}
+
+/// A `document` block: a PDF (base64 or URL) or plain text.
+fn document_block(source: &DocumentSource, name: Option<&str>) -> Value {
+    let source = match source {
+        DocumentSource::Base64 { media_type, data } => {
+            json!({"type": "base64", "media_type": media_type, "data": data})
+        }
+        DocumentSource::Url(url) => json!({"type": "url", "url": url}),
+        DocumentSource::Text(text) => {
+            json!({"type": "text", "media_type": "text/plain", "data": text})
+        }
+    };
+    let mut block = json!({"type": "document", "source": source});
+    if let Some(name) = name {
+        block["title"] = Value::String(name.to_string());
+    }
+    block
 }
 
 fn image_not_allowed(role: Role, i: usize, j: usize) -> ApiError {
@@ -130,7 +154,13 @@ fn tool_result_block(m: &Message, i: usize) -> Result<Value, ApiError> {
     let mut block = Map::new();
     block.insert("type".into(), "tool_result".into());
     block.insert("tool_use_id".into(), id.into());
-    let has_image = m.content.iter().any(|p| matches!(p, Part::Image { .. }));
+    if m.is_error {
+        block.insert("is_error".into(), true.into());
+    }
+    let has_image = m
+        .content
+        .iter()
+        .any(|p| matches!(p, Part::Image { .. } | Part::Document { .. }));
     if has_image {
         block.insert("content".into(), Value::Array(content_blocks(m, i, true)?));
     } else {
@@ -153,7 +183,7 @@ pub(super) fn convert_messages(messages: &[Message]) -> Result<(Vec<String>, Vec
                     match part {
                         Part::Text(t) if t.is_empty() => {}
                         Part::Text(t) => system.push(t.clone()),
-                        Part::Image { .. } => {
+                        Part::Image { .. } | Part::Document { .. } => {
                             return Err(image_not_allowed(Role::System, i, j));
                         }
                     }

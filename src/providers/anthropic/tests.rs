@@ -1,5 +1,5 @@
 use super::*;
-use crate::hub::{FinishReason, StreamEvent, Usage};
+use crate::hub::{FinishReason, StreamEvent, StreamWriter, Usage};
 use crate::openai::render::{chat_completion, ChunkWriter};
 use crate::openai::to_hub;
 use crate::sse::{SseEvent, SseFramer};
@@ -35,6 +35,7 @@ fn ctx() -> ResponseContext {
         model: UPSTREAM_MODEL.into(),
         created: 1_700_000_000,
         request_id: "req-1".into(),
+        input_tokens_estimate: 0,
     }
 }
 

@@ -4,7 +4,8 @@ use super::error::{invalid, unsupported};
 use super::{gemini_major, signature_from_id, SKIP_SIGNATURE};
 use crate::error::ApiError;
 use crate::hub::{
-    ChatRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolCall, ToolChoice,
+    ChatRequest, DocumentSource, ImageSource, Message, Part, ResponseFormat, Role, ToolCall,
+    ToolChoice,
 };
 use hashbrown::HashMap;
 use serde_json::{json, Map, Value};
@@ -148,6 +149,23 @@ fn content_part(part: &Part, path: &str) -> Result<Option<Value>, ApiError> {
         } => Ok(Some(
             json!({"inlineData": {"mimeType": media_type, "data": data}}),
         )),
+        Part::Document {
+            source: DocumentSource::Base64 { media_type, data },
+            ..
+        } => Ok(Some(
+            json!({"inlineData": {"mimeType": media_type, "data": data}}),
+        )),
+        Part::Document {
+            source: DocumentSource::Text(text),
+            ..
+        } => Ok((!text.is_empty()).then(|| json!({ "text": text }))),
+        Part::Document {
+            source: DocumentSource::Url(url),
+            ..
+        } => Ok(Some(json!({"fileData": {
+            "mimeType": mime_for_url(url).unwrap_or("application/pdf"),
+            "fileUri": url
+        }}))),
         Part::Image {
             source: ImageSource::Url(url),
             ..
@@ -215,7 +233,7 @@ fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiErro
                     match p {
                         Part::Text(t) if t.is_empty() => {}
                         Part::Text(t) => system.push(json!({ "text": t })),
-                        Part::Image { .. } => {
+                        Part::Image { .. } | Part::Document { .. } => {
                             return Err(invalid(
                                 format!("messages[{i}].content[{j}]"),
                                 format!("messages[{i}] is a system/developer message with an image; Gemini's systemInstruction takes text only."),
@@ -251,7 +269,7 @@ fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiErro
                 if let Some(j) = msg
                     .content
                     .iter()
-                    .position(|p| matches!(p, Part::Image { .. }))
+                    .position(|p| matches!(p, Part::Image { .. } | Part::Document { .. }))
                 {
                     return Err(invalid(
                         format!("messages[{i}].content[{j}]"),
@@ -259,8 +277,11 @@ fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiErro
                     ));
                 }
                 let text = msg.text();
+                // Gemini's documented shapes: `output` on success, `error`
+                // when the function failed.
                 let response = match serde_json::from_str::<Value>(&text) {
-                    Ok(Value::Object(o)) => Value::Object(o),
+                    Ok(Value::Object(o)) if !msg.is_error => Value::Object(o),
+                    _ if msg.is_error => json!({ "error": text }),
                     _ => json!({ "result": text }),
                 };
                 push_turn(

@@ -402,6 +402,7 @@ mod fast_path_tests {
             model: "gemini-2.5-flash".into(),
             created: 1,
             request_id: "r1".into(),
+            input_tokens_estimate: 0,
         }
     }
 

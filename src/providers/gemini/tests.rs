@@ -1,6 +1,6 @@
 use super::response::finish_reason;
 use super::*;
-use crate::hub::{FinishReason, StreamEvent, Usage};
+use crate::hub::{FinishReason, StreamEvent, StreamWriter, Usage};
 use crate::openai::{render, to_hub};
 use crate::sse::{SseEvent, SseFramer};
 use serde_json::{json, Value};
@@ -16,6 +16,7 @@ fn ctx() -> ResponseContext {
         model: "gemini-2.5-flash".into(),
         created: CREATED,
         request_id: "req1".into(),
+        input_tokens_estimate: 0,
     }
 }
 
