@@ -3,13 +3,13 @@
 //! Plain `std::time` loops (no bench framework dependency); each figure is
 //! the median of several timed batches.
 
-use llm_gateway::hub::{ResponseContext, Translator};
-use llm_gateway::openai::render::ChunkWriter;
-use llm_gateway::openai::{parse_request, to_hub};
-use llm_gateway::providers::anthropic::Anthropic;
 use llm_gateway::providers::openai_compat::rename_model;
 use llm_gateway::providers::Operation;
-use llm_gateway::stream::StreamTranslation;
+use llm_gateway::wire::anthropic::Anthropic;
+use llm_gateway::wire::hub::{ResponseContext, Translator};
+use llm_gateway::wire::openai::render::ChunkWriter;
+use llm_gateway::wire::openai::{parse_request, to_hub};
+use llm_gateway::wire::stream::StreamTranslation;
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -7,16 +7,7 @@ use std::path::Path;
 /// Bottom to top, as `lib.rs` documents them.
 const LAYERS: &[&[&str]] = &[
     &["error", "redact", "host", "state", "testing"],
-    &[
-        "hub",
-        "openai",
-        "providers",
-        "sse",
-        "stream",
-        "pass_stream",
-        "content_coding",
-        "header_pairs",
-    ],
+    &["wire", "providers", "content_coding", "header_pairs"],
     &[
         "admission",
         "ratelimit",

@@ -13,9 +13,11 @@
 //!    `host`, the trait the proxy implements; `state`, everything about
 //!    proxy-wasm shared data (codec, compare-and-set loop, kind bytes,
 //!    keys); `testing`, the in-memory host and store of tests and benches.
-//! 2. Wire formats: `hub` (the internal representation), `openai` (the
-//!    ingress edge), `providers`, `sse`, `stream`, `pass_stream`,
-//!    `content_coding`, `header_pairs`.
+//! 2. Wire formats: `wire` (the hub, and one edge per API — OpenAI Chat,
+//!    Anthropic Messages, Gemini, OpenAI Responses — each both directions,
+//!    with SSE framing, stream translation and passthrough checks),
+//!    `providers` (the provider type table), `content_coding`,
+//!    `header_pairs`.
 //! 3. Policies, each owning its config section and its `compile`:
 //!    `admission` + `ratelimit` (limits and quotas), `health`, `consumers`,
 //!    `pricing`, `route_select`, and `metrics` (what a request records).
@@ -29,7 +31,6 @@
 )]
 
 pub mod admission;
-pub mod anthropic_ingress;
 pub mod config;
 pub mod consumers;
 pub mod content_coding;
@@ -38,21 +39,16 @@ pub mod flow;
 pub mod header_pairs;
 pub mod health;
 pub mod host;
-pub mod hub;
 pub mod metrics;
-pub mod openai;
-pub mod pass_stream;
 pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
 pub mod redact;
-pub mod responses;
 pub mod route_select;
-pub mod sse;
 pub mod state;
-pub mod stream;
 pub mod telemetry;
 pub mod testing;
+pub mod wire;
 
 #[cfg(test)]
 mod layering;

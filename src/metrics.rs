@@ -4,7 +4,7 @@
 //! (rendered by the renderer from `LABELS`) turn into Prometheus labels.
 
 use crate::host::{MetricName, MetricOp};
-use crate::hub::Usage;
+use crate::wire::hub::Usage;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -2,7 +2,7 @@
 //! configurable per upstream model with defaults for common models.
 
 use crate::error::ConfigError;
-use crate::hub::Usage;
+use crate::wire::hub::Usage;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

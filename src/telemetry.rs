@@ -2,8 +2,8 @@
 //! request and response pass and turned into a `RequestRecord` at the end.
 
 use crate::config::Gateway;
-use crate::hub::Usage;
 use crate::metrics::RequestRecord;
+use crate::wire::hub::Usage;
 
 #[derive(Default)]
 pub struct Telemetry {

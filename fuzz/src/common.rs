@@ -2,7 +2,7 @@
 //! validation of what the gateway writes to clients.
 
 use llm_gateway::error::ApiError;
-use llm_gateway::sse::SseFramer;
+use llm_gateway::wire::sse::SseFramer;
 use serde_json::Value;
 
 /// Inputs up to this size are also fed one byte at a time.

@@ -11,7 +11,7 @@
 //! escapes.
 
 use crate::common::json;
-use llm_gateway::openai::splice::replace_member;
+use llm_gateway::wire::openai::splice::replace_member;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use std::borrow::Cow;

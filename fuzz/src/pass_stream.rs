@@ -1,4 +1,4 @@
-//! `pass_stream`: `llm_gateway::pass_stream::PassStream`, which passes an
+//! `pass_stream`: `llm_gateway::wire::pass_stream::PassStream`, which passes an
 //! OpenAI-shaped stream on event by event, checking each event, and
 //! `openai_usage` on whole bodies.
 //!
@@ -12,8 +12,10 @@
 //! never exceed the checked-event cap plus one chunk.
 
 use crate::common::{chunkings, header};
-use llm_gateway::hub::Usage;
-use llm_gateway::pass_stream::{openai_usage, OpenAiWatcher, PassStream, Step, MAX_CHECKED_EVENT};
+use llm_gateway::wire::hub::Usage;
+use llm_gateway::wire::pass_stream::{
+    openai_usage, OpenAiWatcher, PassStream, Step, MAX_CHECKED_EVENT,
+};
 
 #[derive(Debug, PartialEq)]
 struct Outcome {

@@ -12,12 +12,12 @@
 //! client's with only `model` replaced.
 
 use crate::common::{check_api_error, json, json_eq};
-use llm_gateway::hub::Translator;
-use llm_gateway::openai::{parse_request, parse_request_owned, to_hub};
-use llm_gateway::providers::anthropic::{Anthropic, AnthropicOptions, ThinkingMode};
-use llm_gateway::providers::gemini::Gemini;
 use llm_gateway::providers::openai_compat::rename_model_raw;
 use llm_gateway::providers::Operation;
+use llm_gateway::wire::anthropic::{Anthropic, AnthropicOptions, ThinkingMode};
+use llm_gateway::wire::gemini::Gemini;
+use llm_gateway::wire::hub::Translator;
+use llm_gateway::wire::openai::{parse_request, parse_request_owned, to_hub};
 use serde_json::Value;
 
 const CLIENT_ERROR: std::ops::RangeInclusive<u16> = 400..=499;

@@ -15,11 +15,11 @@
 use crate::common::{check_api_error, header, json};
 use crate::stream::ctx;
 use llm_gateway::error::{normalize_upstream_error, ApiError};
-use llm_gateway::hub::Translator;
-use llm_gateway::openai::render;
-use llm_gateway::providers::anthropic::Anthropic;
-use llm_gateway::providers::gemini::Gemini;
 use llm_gateway::redact::SecretSet;
+use llm_gateway::wire::anthropic::Anthropic;
+use llm_gateway::wire::gemini::Gemini;
+use llm_gateway::wire::hub::Translator;
+use llm_gateway::wire::openai::render;
 
 /// A provider key, as the flow redacts `Provider::secrets`.
 pub const SECRET: &str = "sk-fuzz-secret";

@@ -1,4 +1,4 @@
-//! `sse_framer`: `llm_gateway::sse::SseFramer`.
+//! `sse_framer`: `llm_gateway::wire::sse::SseFramer`.
 //!
 //! Input: `[flags, seed, body…]`. `flags & 3` picks the buffer cap (1 MiB,
 //! or a small one so `TooLarge` is reached); `seed` picks the chunkings.
@@ -11,7 +11,7 @@
 //! reference parser of the WHATWG rules.
 
 use crate::common::{chunkings, header};
-use llm_gateway::sse::{SseError, SseEvent, SseFramer};
+use llm_gateway::wire::sse::{SseError, SseEvent, SseFramer};
 
 const CAPS: [usize; 4] = [1 << 20, 16, 64, 300];
 

@@ -1,5 +1,5 @@
 //! `stream_anthropic`, `stream_gemini`: a provider's SSE stream translated to
-//! OpenAI chunks by `llm_gateway::stream::StreamTranslation`, with the
+//! OpenAI chunks by `llm_gateway::wire::stream::StreamTranslation`, with the
 //! provider's `Translator::stream_decoder`.
 //!
 //! Input: `[flags, seed, body…]`: `flags & 1` is `include_usage`; `seed`
@@ -11,11 +11,11 @@
 //! do not depend on how the body was chunked.
 
 use crate::common::{check_openai_stream, chunkings, header, StreamEnd};
-use llm_gateway::hub::{ResponseContext, Translator, Usage};
-use llm_gateway::openai::render::ChunkWriter;
-use llm_gateway::providers::anthropic::Anthropic;
-use llm_gateway::providers::gemini::Gemini;
-use llm_gateway::stream::StreamTranslation;
+use llm_gateway::wire::anthropic::Anthropic;
+use llm_gateway::wire::gemini::Gemini;
+use llm_gateway::wire::hub::{ResponseContext, Translator, Usage};
+use llm_gateway::wire::openai::render::ChunkWriter;
+use llm_gateway::wire::stream::StreamTranslation;
 
 pub fn stream_anthropic(data: &[u8]) {
     check(&Anthropic::default(), data);

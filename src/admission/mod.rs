@@ -11,10 +11,10 @@ pub use headers::{rate_limit_headers, reset_string};
 use crate::consumers::Consumers;
 use crate::error::ApiError;
 use crate::host::SharedStore;
-use crate::hub::Usage;
 use crate::providers::Operation;
 use crate::ratelimit::{bucket, quota, Admission, BucketSpec, Period};
 use crate::state::{keys, Contention};
+use crate::wire::hub::Usage;
 use config::{Dim, Measure, Rule, TokenCount};
 
 /// CAS attempts before a contended update counts as `Contention`.

@@ -9,9 +9,9 @@ use crate::error::ApiError;
 use crate::health;
 use crate::host::{Host, LogLevel};
 use crate::metrics;
-use crate::openai::ParsedRequest;
 use crate::ratelimit::{adaptive, Feedback};
 use crate::state::keys;
+use crate::wire::openai::ParsedRequest;
 use std::rc::Rc;
 
 impl StreamFlow {

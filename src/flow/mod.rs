@@ -30,14 +30,14 @@ mod tests;
 use crate::admission::Reservation;
 use crate::config::Gateway;
 use crate::host::Host;
-use crate::hub::{ResponseContext, Translator};
-use crate::openai;
-use crate::pass_stream::PassStream;
 use crate::providers::Operation;
 use crate::ratelimit::AdaptiveSpec;
 use crate::route_select::Rng;
-use crate::stream::StreamTranslation;
 use crate::telemetry::Telemetry;
+use crate::wire::hub::{ResponseContext, Translator};
+use crate::wire::openai;
+use crate::wire::pass_stream::PassStream;
+use crate::wire::stream::StreamTranslation;
 use errors::{empty_body, method_not_allowed, too_large};
 use std::rc::Rc;
 

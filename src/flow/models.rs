@@ -3,7 +3,7 @@
 
 use crate::config::{Gateway, Model};
 use crate::error::ApiError;
-use crate::openai::{self, ModelCard};
+use crate::wire::openai::{self, ModelCard};
 
 fn listed(gw: &Gateway, m: &Model, allowed: &dyn Fn(&str) -> bool) -> bool {
     gw.is_available(m) && allowed(&m.name)

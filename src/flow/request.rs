@@ -8,9 +8,9 @@ use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
 use crate::host::Host;
-use crate::openai::ParsedRequest;
 use crate::providers::{is_path_segment, Operation, CLIENT_CREDENTIAL_HEADERS};
 use crate::state::keys;
+use crate::wire::openai::ParsedRequest;
 use std::rc::Rc;
 
 impl StreamFlow {

@@ -8,12 +8,12 @@ use crate::admission;
 use crate::content_coding::{Coding, Decoder};
 use crate::error::{normalize_upstream_error, ApiError};
 use crate::host::{Host, LogLevel};
-use crate::hub::Usage;
-use crate::openai::render::{self, ChunkWriter};
-use crate::pass_stream::{openai_usage, OpenAiWatcher, PassStream, Step};
 use crate::providers::Operation;
 use crate::redact::Redactor;
-use crate::stream::StreamTranslation;
+use crate::wire::hub::Usage;
+use crate::wire::openai::render::{self, ChunkWriter};
+use crate::wire::pass_stream::{openai_usage, OpenAiWatcher, PassStream, Step};
+use crate::wire::stream::StreamTranslation;
 use std::borrow::Cow;
 use std::rc::Rc;
 

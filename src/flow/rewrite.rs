@@ -5,9 +5,9 @@ use super::{Phase, Placement, Plan, StreamFlow, Verdict, CLUSTER_HEADER};
 use crate::config::{Dialect, Target};
 use crate::error::ApiError;
 use crate::host::{Host, LogLevel};
-use crate::hub::{ResponseContext, Translator};
-use crate::openai::{to_hub, ParsedRequest};
 use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::wire::hub::{ResponseContext, Translator};
+use crate::wire::openai::{to_hub, ParsedRequest};
 use std::rc::Rc;
 
 impl StreamFlow {

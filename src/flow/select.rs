@@ -7,9 +7,9 @@ use crate::admission;
 use crate::config::{Gateway, Model, Provider, Target};
 use crate::health;
 use crate::host::{Host, SharedStore};
-use crate::openai::ParsedRequest;
 use crate::route_select;
 use crate::state::keys;
+use crate::wire::openai::ParsedRequest;
 use std::rc::Rc;
 
 impl StreamFlow {

@@ -1,10 +1,7 @@
 //! Provider types. Each family lives in its own file; this module names them
 //! and holds what they share (auth styles, API operations).
 
-pub mod anthropic;
 pub mod azure;
-pub mod gemini;
-pub mod openai_chat;
 pub mod openai_compat;
 
 /// How a provider type speaks.

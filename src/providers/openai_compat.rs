@@ -87,7 +87,7 @@ pub fn rename_model_raw(
     upstream_model: &str,
 ) -> Vec<u8> {
     let value = serde_json::to_string(upstream_model).unwrap_or_default();
-    crate::openai::splice::replace_member(raw, "model", &value)
+    crate::wire::openai::splice::replace_member(raw, "model", &value)
         .unwrap_or_else(|| rename_model(body, upstream_model))
 }
 

@@ -4,12 +4,12 @@ use super::respond;
 use super::*;
 use crate::config::Dialect;
 use crate::error::ApiError;
-use crate::hub::{
+use crate::providers::Operation;
+use crate::wire::hub::{
     ChatRequest, ChatResponse, Choice, FinishReason, ResponseContext, StreamDecoder, StreamEvent,
     Translator,
 };
-use crate::providers::Operation;
-use crate::sse::SseEvent;
+use crate::wire::sse::SseEvent;
 
 /// A provider whose stream events carry plain text and end with `end`.
 struct Echo;

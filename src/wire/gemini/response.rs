@@ -1,0 +1,146 @@
+//! Gemini `GenerateContentResponse` → hub response: finish reasons and
+//! usage. A whole response runs through the stream translator
+//! ([`GeminiStream`]) and its events are folded into one `ChatResponse`.
+
+use super::error::bad_upstream;
+use super::GeminiStream;
+use crate::error::ApiError;
+use crate::wire::hub::{
+    ChatResponse, Choice, FinishReason, ResponseContext, StreamEvent, ToolCall, Usage,
+};
+use serde_json::Value;
+
+pub(super) fn finish_reason(reason: &str, called: bool) -> FinishReason {
+    match reason {
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION"
+        | "LANGUAGE"
+        | "MODEL_ARMOR" => FinishReason::ContentFilter,
+        _ if called => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+pub(super) fn count(meta: &Value, key: &str) -> Option<u64> {
+    meta.get(key).and_then(Value::as_u64)
+}
+
+pub(super) fn usage_from(meta: &Value) -> Usage {
+    // Saturating: the counts are the provider's, and absurd ones must not
+    // wrap into small numbers (usage, cost and limits are charged from them).
+    let prompt = count(meta, "promptTokenCount")
+        .unwrap_or(0)
+        .saturating_add(count(meta, "toolUsePromptTokenCount").unwrap_or(0));
+    let thoughts = count(meta, "thoughtsTokenCount");
+    let completion = count(meta, "candidatesTokenCount")
+        .unwrap_or(0)
+        .saturating_add(thoughts.unwrap_or(0));
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: count(meta, "totalTokenCount")
+            .unwrap_or_else(|| prompt.saturating_add(completion)),
+        cached_tokens: count(meta, "cachedContentTokenCount"),
+        cache_creation_tokens: None,
+        reasoning_tokens: thoughts,
+    }
+}
+
+fn choice_mut(choices: &mut [Choice], index: u32) -> Option<&mut Choice> {
+    choices.iter_mut().find(|c| c.index == index)
+}
+
+pub(super) fn decode_chat(body: &[u8], ctx: &ResponseContext) -> Result<ChatResponse, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        bad_upstream(format!(
+            "Gemini returned a response that is not valid JSON: {e}."
+        ))
+    })?;
+    // streamGenerateContent without alt=sse answers with an array of chunks.
+    let chunks: Vec<&Value> = match &value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut decoder = GeminiStream::new(ctx);
+    let mut events = Vec::new();
+    for chunk in chunks {
+        decoder.translate(chunk, &mut events)?;
+    }
+    let mut resp = ChatResponse {
+        id: format!("chatcmpl-{}", ctx.request_id),
+        model: ctx.model.clone(),
+        created: ctx.created,
+        choices: decoder
+            .candidates
+            .iter()
+            .map(|c| Choice {
+                index: c.index,
+                ..Choice::default()
+            })
+            .collect(),
+        usage: decoder.usage,
+    };
+    if resp.choices.is_empty() {
+        return Err(bad_upstream(
+            "Gemini returned no candidates (and no promptFeedback.blockReason).",
+        ));
+    }
+    for event in events {
+        match event {
+            StreamEvent::Start { id, model } => {
+                resp.id = id;
+                resp.model = model;
+            }
+            StreamEvent::Text { choice, text } => {
+                if let Some(c) = choice_mut(&mut resp.choices, choice) {
+                    c.content.get_or_insert_with(String::new).push_str(&text);
+                }
+            }
+            StreamEvent::Reasoning { choice, text } => {
+                if let Some(c) = choice_mut(&mut resp.choices, choice) {
+                    c.reasoning.get_or_insert_with(String::new).push_str(&text);
+                }
+            }
+            StreamEvent::ToolCallStart {
+                choice, id, name, ..
+            } => {
+                if let Some(c) = choice_mut(&mut resp.choices, choice) {
+                    c.tool_calls.push(ToolCall {
+                        id,
+                        name,
+                        arguments: String::new(),
+                    });
+                }
+            }
+            StreamEvent::ToolCallArgs {
+                choice,
+                index,
+                fragment,
+            } => {
+                let call = choice_mut(&mut resp.choices, choice).and_then(|c| {
+                    usize::try_from(index)
+                        .ok()
+                        .and_then(|i| c.tool_calls.get_mut(i))
+                });
+                if let Some(call) = call {
+                    call.arguments.push_str(&fragment);
+                }
+            }
+            StreamEvent::Finish { choice, reason } => {
+                if let Some(c) = choice_mut(&mut resp.choices, choice) {
+                    c.finish_reason = Some(reason);
+                }
+            }
+            StreamEvent::Usage(u) => resp.usage = Some(u),
+            StreamEvent::Error(e) => return Err(e),
+        }
+    }
+    Ok(resp)
+}

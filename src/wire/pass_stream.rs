@@ -1,0 +1,347 @@
+//! A stream passed through untranslated (client API == provider API). Only
+//! whole events go on (a chunk that ends inside an event keeps that tail
+//! until the next chunk completes it), each is checked to be JSON or
+//! `[DONE]`, and the wire's `StreamWatcher` notices usage and the end marker
+//! on the way. The bytes of every good event go on exactly as the provider
+//! sent them.
+
+use crate::wire::hub::Usage;
+use crate::wire::sse::{SseError, SseEvent, SseFramer};
+use serde::Deserialize;
+
+/// Largest event checked; a larger one (a huge tool-call argument, say)
+/// and the rest of the stream pass on unchecked.
+pub const MAX_CHECKED_EVENT: usize = 1024 * 1024;
+
+/// What goes to the client for one chunk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The chunk as it came.
+    Same,
+    /// These bytes instead (whole events only).
+    Bytes(Vec<u8>),
+    /// The stream is broken: these bytes (its good events) then an error
+    /// saying why; nothing after.
+    Broken { good: Vec<u8>, why: String },
+}
+
+/// What one wire format's stream reports on the way: token usage, and
+/// whether the stream reached its end (a stream that stops before is cut
+/// short). Sees every good event of a passthrough stream.
+pub trait StreamWatcher {
+    fn on_event(&mut self, event: &SseEvent);
+    fn usage(&self) -> Option<Usage>;
+    fn complete(&self) -> bool;
+}
+
+/// OpenAI Chat Completions streams: the usage chunk, and `[DONE]` or a
+/// choice's `finish_reason` for the end.
+#[derive(Default)]
+pub struct OpenAiWatcher {
+    usage: Option<Usage>,
+    complete: bool,
+}
+
+impl StreamWatcher for OpenAiWatcher {
+    fn on_event(&mut self, ev: &SseEvent) {
+        let data = ev.data.as_bytes();
+        if data == b"[DONE]" || memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
+            self.complete = true;
+        }
+        // Only the usage chunk is worth parsing.
+        if memchr::memmem::find(data, b"\"usage\"").is_some() {
+            self.usage = openai_usage(data).or(self.usage);
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn complete(&self) -> bool {
+        self.complete
+    }
+}
+
+pub struct PassStream {
+    framer: SseFramer,
+    events: Vec<SseEvent>,
+    /// Stream offset up to which bytes went on.
+    sent: u64,
+    /// The bytes from `sent` on, not yet passed on.
+    held: Vec<u8>,
+    watcher: Box<dyn StreamWatcher>,
+    /// An event too large to check went by: the rest passes unchecked.
+    unchecked: bool,
+    /// A bad event ended the stream.
+    broken: bool,
+}
+
+impl PassStream {
+    pub fn new(watcher: Box<dyn StreamWatcher>) -> Self {
+        Self {
+            framer: SseFramer::with_offsets(MAX_CHECKED_EVENT),
+            events: Vec::new(),
+            sent: 0,
+            held: Vec::new(),
+            watcher,
+            unchecked: false,
+            broken: false,
+        }
+    }
+
+    /// One chunk from the provider.
+    pub fn feed(&mut self, chunk: &[u8]) -> Step {
+        if self.unchecked {
+            return Step::Same;
+        }
+        let framed = self.framer.feed(chunk, &mut self.events);
+        self.step(chunk, framed, false)
+    }
+
+    /// The provider's body ended: whatever is still held, checked.
+    pub fn finish(&mut self) -> Step {
+        if self.unchecked {
+            return Step::Same;
+        }
+        let framed = self.framer.finish(&mut self.events);
+        self.step(&[], framed, true)
+    }
+
+    /// The usage the stream reported, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.watcher.usage()
+    }
+
+    /// Whether the stream reached its end marker (or a finish reason); an
+    /// unchecked stream is not judged.
+    pub fn complete(&self) -> bool {
+        !self.broken && (self.watcher.complete() || self.unchecked)
+    }
+
+    fn step(&mut self, chunk: &[u8], framed: Result<(), SseError>, end: bool) -> Step {
+        let spans = self.framer.take_spans();
+        // Checked before the framer's error: events completed before it are
+        // good or not on their own. A bad event is cut where its block
+        // starts, whatever came before it (comments included) goes on.
+        let mut bad: Option<(u64, String)> = None;
+        for (ev, (start, _)) in self.events.drain(..).zip(spans) {
+            if let Err(why) = check(&ev) {
+                bad = Some((start.max(self.sent), why));
+                break;
+            }
+            self.watcher.on_event(&ev);
+        }
+        self.events.clear();
+        let bad = bad.or_else(|| match framed {
+            Ok(()) => None,
+            // The line that failed belongs to the block after the boundary.
+            Err(SseError::InvalidUtf8) => Some((
+                self.framer.boundary().max(self.sent),
+                "The provider's stream is not valid UTF-8".to_string(),
+            )),
+            Err(SseError::TooLarge { .. }) => {
+                self.unchecked = true;
+                None
+            }
+        });
+        let upto = match (&bad, end || self.unchecked) {
+            (Some((good, _)), _) => *good,
+            (None, true) => self.sent + (self.held.len() + chunk.len()) as u64,
+            (None, false) => self.framer.boundary(),
+        };
+        // Fast path: nothing held before or after, the chunk goes as is.
+        let through = self.sent + chunk.len() as u64;
+        if bad.is_none() && self.held.is_empty() && upto == through {
+            self.sent = through;
+            return Step::Same;
+        }
+        let mut buf = std::mem::take(&mut self.held);
+        buf.extend_from_slice(chunk);
+        let keep = buf.split_off(((upto - self.sent) as usize).min(buf.len()));
+        self.sent = upto;
+        match bad {
+            Some((_, why)) => {
+                self.unchecked = true;
+                self.broken = true;
+                Step::Broken { good: buf, why }
+            }
+            None => {
+                self.held = keep;
+                Step::Bytes(buf)
+            }
+        }
+    }
+}
+
+/// An event of an OpenAI-shaped stream carries JSON (or the end marker).
+fn check(ev: &SseEvent) -> Result<(), String> {
+    if ev.data == "[DONE]" {
+        return Ok(());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(&ev.data)
+        .map(|_| ())
+        .map_err(|_| "The provider sent a stream event that is not valid JSON".to_string())
+}
+
+/// Only the `usage` member of a response; the rest is skipped unparsed
+/// into values (a passthrough body can be large).
+#[derive(Deserialize)]
+struct UsageOnly {
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    total_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    /// DeepSeek reports cache hits on its own.
+    prompt_cache_hit_tokens: Option<u64>,
+    completion_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+}
+
+/// `usage` of an OpenAI chat completion, chunk or embeddings list.
+pub fn openai_usage(json: &[u8]) -> Option<Usage> {
+    let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
+    let prompt = u.prompt_tokens?;
+    let completion = u.completion_tokens.unwrap_or(0);
+    Some(Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: u
+            .total_tokens
+            .unwrap_or_else(|| prompt.saturating_add(completion)),
+        cached_tokens: u
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .or(u.prompt_cache_hit_tokens),
+        cache_creation_tokens: None,
+        reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_usage() {
+        let body = br#"{"id":"x","usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}"#;
+        let u = openai_usage(body).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (7, 3, 10)
+        );
+        assert_eq!((u.cached_tokens, u.reasoning_tokens), (Some(2), Some(1)));
+        assert_eq!(openai_usage(b"{\"error\":{}}"), None);
+        // Members around `usage` of any shape are skipped; nulls are absent.
+        let odd = br#"{"choices":[{"x":[1,{"y":null}]}],"usage":{"prompt_tokens":4,"completion_tokens":null,"prompt_tokens_details":null},"z":"\u00e9"}"#;
+        let u = openai_usage(odd).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (4, 0, 4)
+        );
+        assert_eq!(u.cached_tokens, None);
+        assert_eq!(openai_usage(br#"{"usage":null}"#), None);
+        assert_eq!(openai_usage(br#"{"usage":"n/a"}"#), None);
+    }
+
+    const STREAM: &[u8] = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}],\"usage\":null}\n\n: keep-alive\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"prompt_cache_hit_tokens\":1}}\r\n\r\ndata: [DONE]\n\n";
+
+    /// Feeds `chunks`, then ends; returns what went on and the last step.
+    fn run(chunks: &[&[u8]]) -> (Vec<u8>, PassStream, Option<String>) {
+        let mut p = PassStream::new(Box::<OpenAiWatcher>::default());
+        let mut out = Vec::new();
+        let mut broken = None;
+        let steps = chunks.iter().map(|c| (*c, false)).chain([(&b""[..], true)]);
+        for (c, end) in steps {
+            let step = if end { p.finish() } else { p.feed(c) };
+            match step {
+                Step::Same => out.extend_from_slice(c),
+                Step::Bytes(b) => out.extend(b),
+                Step::Broken { good, why } => {
+                    out.extend(good);
+                    broken = Some(why);
+                    break;
+                }
+            }
+        }
+        (out, p, broken)
+    }
+
+    #[test]
+    fn whole_events_go_on_unchanged_at_every_split() {
+        for cut in 0..=STREAM.len() {
+            let (out, p, broken) = run(&[&STREAM[..cut], &STREAM[cut..]]);
+            assert_eq!(out, STREAM, "cut {cut}");
+            assert_eq!(broken, None);
+            let u = p.usage().unwrap();
+            assert_eq!((u.prompt_tokens, u.cached_tokens), (5, Some(1)));
+            assert!(p.complete());
+        }
+        let bytes: Vec<&[u8]> = STREAM.chunks(1).collect();
+        assert_eq!(run(&bytes).0, STREAM);
+    }
+
+    #[test]
+    fn only_whole_events_are_released() {
+        let mut p = PassStream::new(Box::<OpenAiWatcher>::default());
+        assert_eq!(
+            p.feed(b"data: {\"a\":1}\n\ndata: {\"b\""),
+            Step::Bytes(b"data: {\"a\":1}\n\n".to_vec())
+        );
+        assert_eq!(
+            p.feed(b":2}\n\n"),
+            Step::Bytes(b"data: {\"b\":2}\n\n".to_vec())
+        );
+        assert_eq!(p.feed(b"data: [DONE]\n\n"), Step::Same);
+        // Keep-alive comments go on as soon as they are whole.
+        assert_eq!(p.feed(b": ping\n\n"), Step::Same);
+        assert_eq!(p.finish(), Step::Same);
+    }
+
+    #[test]
+    fn malformed_events_break_the_stream_after_the_good_ones() {
+        let good = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+        for bad in [
+            &b"data: {not json\n\n"[..],
+            b"data: {\"x\":\"\xff\xfe\"}\n\n",
+        ] {
+            let mut stream = good.to_vec();
+            stream.extend_from_slice(bad);
+            stream.extend_from_slice(b"data: [DONE]\n\n");
+            for cut in 0..=stream.len() {
+                let (out, p, broken) = run(&[&stream[..cut], &stream[cut..]]);
+                assert_eq!(out, good, "cut {cut}");
+                assert!(broken.is_some(), "cut {cut}");
+                assert!(!p.complete());
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_cut_short_is_incomplete_and_its_tail_still_goes_on() {
+        let (out, p, broken) = run(&[b"data: {\"a\":1}\n\ndata: {\"b\":2}"]);
+        // The final event lacked its blank line but is whole JSON.
+        assert_eq!(out, b"data: {\"a\":1}\n\ndata: {\"b\":2}");
+        assert_eq!(broken, None);
+        assert!(!p.complete());
+    }
+
+    #[test]
+    fn oversized_events_pass_unchecked() {
+        let big = format!("data: {{\"x\":\"{}\"}}\n\n", "y".repeat(MAX_CHECKED_EVENT));
+        let (out, p, broken) = run(&[big.as_bytes(), b"data: [DONE]\n\n"]);
+        assert_eq!(out.len(), big.len() + 14);
+        assert_eq!(broken, None);
+        assert!(p.complete());
+    }
+}
