@@ -53,6 +53,7 @@ test-unit: fuzz-replay
 	CARGO_TARGET_DIR=target/mock cargo test -q --manifest-path $(MOCK_DIR)/Cargo.toml
 
 test-e2e: build tools deps
+	@scripts/install-deps.sh claude-code
 	$(VENV)/bin/python -m pytest tests/e2e -q -p no:cacheprovider
 
 test: test-unit test-e2e

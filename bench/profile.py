@@ -39,18 +39,47 @@ ENVOY = os.environ.get("ENVOY") or str(ROOT / ".venv/bin/envoy")
 HOST = bench_run.HOST
 KEY = bench_run.UPSTREAM_KEY
 
-# key, label, model, stream
+# key, label, model, stream, client API path
+CHAT, MESSAGES, RESPONSES = "/v1/chat/completions", "/v1/messages", "/v1/responses"
 SCENARIOS = [
-    ("plain", "plain Envoy → mock OpenAI", "gpt-4o-mini", False),
-    ("floor", "floor filter (pause, buffer, route header, body) → mock OpenAI", "gpt-4o-mini", False),
-    ("gw-openai", "llm-gateway → OpenAI (passthrough)", "bench-openai", False),
-    ("gw-anthropic", "llm-gateway → Anthropic (translated)", "bench-anthropic", False),
-    ("gw-gemini", "llm-gateway → Gemini (translated)", "bench-gemini", False),
-    ("plain-stream", "plain Envoy → mock OpenAI, stream", "gpt-4o-mini", True),
-    ("floor-stream", "floor filter → mock OpenAI, stream", "gpt-4o-mini", True),
-    ("gw-openai-stream", "llm-gateway → OpenAI, stream", "bench-openai", True),
-    ("gw-anthropic-stream", "llm-gateway → Anthropic, stream (translated)", "bench-anthropic", True),
+    ("plain", "plain Envoy → mock OpenAI", "gpt-4o-mini", False, CHAT),
+    ("floor", "floor filter (pause, buffer, route header, body) → mock OpenAI", "gpt-4o-mini", False, CHAT),
+    ("gw-openai", "llm-gateway → OpenAI (passthrough)", "bench-openai", False, CHAT),
+    ("gw-anthropic", "llm-gateway → Anthropic (translated)", "bench-anthropic", False, CHAT),
+    ("gw-gemini", "llm-gateway → Gemini (translated)", "bench-gemini", False, CHAT),
+    ("gw-messages-anthropic", "llm-gateway, Messages client → Anthropic (passthrough)", "bench-anthropic",
+     False, MESSAGES),
+    ("gw-messages-openai", "llm-gateway, Messages client → OpenAI (translated)", "bench-openai", False,
+     MESSAGES),
+    ("gw-responses-openai", "llm-gateway, Responses client → OpenAI (passthrough)", "bench-openai", False,
+     RESPONSES),
+    ("gw-responses-anthropic", "llm-gateway, Responses client → Anthropic (translated)", "bench-anthropic",
+     False, RESPONSES),
+    ("plain-stream", "plain Envoy → mock OpenAI, stream", "gpt-4o-mini", True, CHAT),
+    ("floor-stream", "floor filter → mock OpenAI, stream", "gpt-4o-mini", True, CHAT),
+    ("gw-openai-stream", "llm-gateway → OpenAI, stream", "bench-openai", True, CHAT),
+    ("gw-anthropic-stream", "llm-gateway → Anthropic, stream (translated)", "bench-anthropic", True, CHAT),
+    ("gw-messages-openai-stream", "llm-gateway, Messages client → OpenAI, stream (translated)",
+     "bench-openai", True, MESSAGES),
+    ("gw-responses-anthropic-stream", "llm-gateway, Responses client → Anthropic, stream (translated)",
+     "bench-anthropic", True, RESPONSES),
 ]
+
+
+def request_body(api: str, model: str, stream: bool) -> dict:
+    """The same short conversation in each client API's shape."""
+    system, user = "You are a helpful assistant.", "Say hello in one short sentence."
+    if api == MESSAGES:
+        body = {"model": model, "max_tokens": 256, "system": system,
+                "messages": [{"role": "user", "content": user}]}
+    elif api == RESPONSES:
+        body = {"model": model, "instructions": system, "input": user}
+    else:
+        body = {"model": model, "messages": [
+            {"role": "system", "content": system}, {"role": "user", "content": user}]}
+    if stream:
+        body["stream"] = True
+    return body
 
 
 def envoy_binary() -> str:
@@ -105,7 +134,7 @@ def render(work: Path, mock_url: str, port: int, admin: int, key: str) -> Path:
     return out
 
 
-def measure(work: Path, mock_url: str, key: str, model: str, stream: bool,
+def measure(work: Path, mock_url: str, key: str, model: str, stream: bool, api: str,
             requests: int, warmup: int) -> dict:
     port, admin = bench_run.free_port(), bench_run.free_port()
     boot = render(work, mock_url, port, admin, key)
@@ -119,18 +148,13 @@ def measure(work: Path, mock_url: str, key: str, model: str, stream: bool,
         stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         wait_http(f"http://{HOST}:{admin}/ready", envoy, 300)
-        body = {"model": model, "messages": [
-            {"role": "system", "content": "You are a helpful assistant."},
-            {"role": "user", "content": "Say hello in one short sentence."}]}
-        if stream:
-            body["stream"] = True
-        data = json.dumps(body).encode()
+        data = json.dumps(request_body(api, model, stream)).encode()
         conn = http.client.HTTPConnection(HOST, port, timeout=120)
         headers = {"content-type": "application/json", "authorization": f"Bearer {KEY}",
                    "x-mock-chunk-chars": "2"}
 
         def one() -> int:
-            conn.request("POST", "/v1/chat/completions", body=data, headers=headers)
+            conn.request("POST", api, body=data, headers=headers)
             r = conn.getresponse()
             n = len(r.read())
             if r.status != 200:
@@ -186,11 +210,12 @@ def main() -> int:
         todo = [sc for sc in SCENARIOS if not keys or sc[0] in keys]
 
         def run(sc):
-            key, label, model, stream = sc
+            key, label, model, stream, api = sc
             t0 = time.time()
-            r = measure(work, f"http://{HOST}:{mport}", key, model, stream, args.requests, args.warmup)
+            r = measure(work, f"http://{HOST}:{mport}", key, model, stream, api, args.requests,
+                        args.warmup)
             r["label"] = label
-            print(f"{label:62s} {r['instructions_per_request']:>10,} instructions/request "
+            print(f"{label:70s} {r['instructions_per_request']:>10,} instructions/request "
                   f"({time.time() - t0:.0f} s)", flush=True)
             return key, r
 

@@ -47,18 +47,57 @@ fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 struct Scenario {
     name: &'static str,
+    /// The client API's path.
+    path: &'static str,
     model: &'static str,
     response: &'static str,
+}
+
+/// The request body for a client API's path.
+fn request_body(path: &str, model: &str) -> String {
+    let system = "You are a helpful assistant.";
+    let user = "Say hello in one short sentence.";
+    match path {
+        "/v1/messages" => format!(
+            r#"{{"model":"{model}","max_tokens":256,"system":"{system}","messages":[{{"role":"user","content":"{user}"}}]}}"#
+        ),
+        "/v1/responses" => {
+            format!(r#"{{"model":"{model}","instructions":"{system}","input":"{user}"}}"#)
+        }
+        _ => format!(
+            r#"{{"model":"{model}","messages":[{{"role":"system","content":"{system}"}},{{"role":"user","content":"{user}"}}]}}"#
+        ),
+    }
 }
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "openai passthrough (non-stream)",
+        path: "/v1/chat/completions",
         model: "bench-openai",
         response: OPENAI_RESPONSE,
     },
     Scenario {
         name: "openai to anthropic (non-stream)",
+        path: "/v1/chat/completions",
+        model: "bench-anthropic",
+        response: ANTHROPIC_RESPONSE,
+    },
+    Scenario {
+        name: "messages passthrough (non-stream)",
+        path: "/v1/messages",
+        model: "bench-anthropic",
+        response: ANTHROPIC_RESPONSE,
+    },
+    Scenario {
+        name: "messages to openai (non-stream)",
+        path: "/v1/messages",
+        model: "bench-openai",
+        response: OPENAI_RESPONSE,
+    },
+    Scenario {
+        name: "responses to anthropic (non-stream)",
+        path: "/v1/responses",
         model: "bench-anthropic",
         response: ANTHROPIC_RESPONSE,
     },
@@ -67,15 +106,12 @@ const SCENARIOS: &[Scenario] = &[
 /// One request and its response through a fresh `StreamFlow`, as Envoy
 /// drives the filter; returns the host calls the flow made.
 fn one_request(gw: &Rc<Gateway>, host: &mut RecordingHost, s: &Scenario, seed: u64) -> u64 {
-    let body = format!(
-        r#"{{"model":"{}","messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"Say hello in one short sentence."}}]}}"#,
-        s.model
-    );
+    let body = request_body(s.path, s.model);
     host.calls.set(0);
     host.metrics.clear();
     host.request_headers = headers(&[
         (":method", "POST"),
-        (":path", "/v1/chat/completions"),
+        (":path", s.path),
         (":authority", "127.0.0.1:10000"),
         ("content-type", "application/json"),
         ("content-length", &body.len().to_string()),

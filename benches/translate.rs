@@ -3,13 +3,14 @@
 //! Plain `std::time` loops (no bench framework dependency); each figure is
 //! the median of several timed batches.
 
-use llm_gateway::providers::openai_compat::rename_model;
-use llm_gateway::providers::Operation;
+use llm_gateway::providers::{type_spec, Operation};
 use llm_gateway::wire::anthropic::Anthropic;
 use llm_gateway::wire::hub::{ResponseContext, Translator};
 use llm_gateway::wire::openai::render::ChunkWriter;
+use llm_gateway::wire::openai::splice::rename_model;
 use llm_gateway::wire::openai::{parse_request, to_hub};
 use llm_gateway::wire::stream::StreamTranslation;
+use llm_gateway::wire::{Api, Wire};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -21,6 +22,24 @@ const REQUEST: &str = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{
 {"role":"user","content":"And what is the weather like there in spring? Use the tool if you need to."}],
 "tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather for a city",
 "parameters":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["c","f"]}},"required":["city"]}}}]}"#;
+
+/// The same conversation as an Anthropic Messages request.
+const MESSAGES_REQUEST: &str = r#"{"model":"claude-sonnet-4-5","stream":true,"temperature":0.7,"max_tokens":512,
+"system":"You are a helpful assistant that answers briefly and precisely.",
+"messages":[{"role":"user","content":"What is the capital of France? Please also tell me its population and one landmark."},
+{"role":"assistant","content":"Paris. About 2.1 million people live in the city proper; the Eiffel Tower is its best-known landmark."},
+{"role":"user","content":"And what is the weather like there in spring? Use the tool if you need to."}],
+"tools":[{"name":"get_weather","description":"Current weather for a city",
+"input_schema":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["c","f"]}},"required":["city"]}}]}"#;
+
+/// The same conversation as an OpenAI Responses request.
+const RESPONSES_REQUEST: &str = r#"{"model":"gpt-4o-mini","stream":true,"temperature":0.7,"max_output_tokens":512,
+"instructions":"You are a helpful assistant that answers briefly and precisely.",
+"input":[{"role":"user","content":"What is the capital of France? Please also tell me its population and one landmark."},
+{"role":"assistant","content":"Paris. About 2.1 million people live in the city proper; the Eiffel Tower is its best-known landmark."},
+{"role":"user","content":"And what is the weather like there in spring? Use the tool if you need to."}],
+"tools":[{"type":"function","name":"get_weather","description":"Current weather for a city",
+"parameters":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["c","f"]}},"required":["city"]}}]}"#;
 
 /// Median nanoseconds per call of `f` over `batches` batches of `iters`.
 fn time<F: FnMut()>(iters: u32, batches: usize, mut f: F) -> f64 {
@@ -53,6 +72,20 @@ fn anthropic_stream(deltas: usize) -> Vec<Vec<u8>> {
     );
     events.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":200}}\n\n".into());
     events.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into());
+    events.into_iter().map(String::into_bytes).collect()
+}
+
+fn openai_stream(deltas: usize) -> Vec<Vec<u8>> {
+    let chunk = |delta: &str, finish: &str| {
+        format!("data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n")
+    };
+    let mut events = vec![chunk(r#"{"role":"assistant","content":""}"#, "null")];
+    for i in 0..deltas {
+        events.push(chunk(&format!(r#"{{"content":"token{i} "}}"#), "null"));
+    }
+    events.push(chunk("{}", r#""stop""#));
+    events.push("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":42,\"completion_tokens\":200,\"total_tokens\":242}}\n\n".into());
+    events.push("data: [DONE]\n\n".into());
     events.into_iter().map(String::into_bytes).collect()
 }
 
@@ -142,4 +175,68 @@ fn main() {
         ns / n_events / 1000.0,
         stream_bytes as f64 / ns * 1000.0
     );
+
+    let deepseek = type_spec("deepseek")
+        .map(|t| t.translator(""))
+        .unwrap_or_else(|| panic!("deepseek type"));
+    let ns = time(iters, batches, || {
+        let r = Api::Messages
+            .parse(black_box(MESSAGES_REQUEST.as_bytes()).to_vec())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let hub = Api::Messages
+            .to_hub(&r.body, "deepseek-chat")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        black_box(
+            deepseek
+                .encode_request(&hub)
+                .unwrap_or_else(|e| panic!("{e:?}")),
+        );
+    });
+    report(
+        "Anthropic Messages → OpenAI-compatible request: validate + hub + encode",
+        ns,
+        MESSAGES_REQUEST.len() as f64,
+    );
+
+    let ns = time(iters, batches, || {
+        let r = Api::Responses
+            .parse(black_box(RESPONSES_REQUEST.as_bytes()).to_vec())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let hub = Api::Responses
+            .to_hub(&r.body, "claude-sonnet-4-5")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        black_box(
+            anthropic
+                .encode_request(&hub)
+                .unwrap_or_else(|e| panic!("{e:?}")),
+        );
+    });
+    report(
+        "OpenAI Responses → Anthropic request: validate + hub + encode",
+        ns,
+        RESPONSES_REQUEST.len() as f64,
+    );
+
+    let events = openai_stream(200);
+    let stream_bytes: usize = events.iter().map(Vec::len).sum();
+    let n_events = events.len() as f64;
+    for (name, wire) in [
+        ("Anthropic events", Wire::Anthropic),
+        ("Responses events", Wire::OpenAiResponses),
+    ] {
+        let ns = time(iters / 50 + 1, batches, || {
+            let mut st =
+                StreamTranslation::new(deepseek.stream_decoder(&ctx), wire.writer(&ctx, true));
+            for e in &events {
+                black_box(st.feed(e));
+            }
+            black_box(st.finish());
+        });
+        println!(
+            "| OpenAI-compatible stream → {name}, one event per chunk ({} events) | {:.2} µs/chunk | {:.0} MB/s |",
+            events.len(),
+            ns / n_events / 1000.0,
+            stream_bytes as f64 / ns * 1000.0
+        );
+    }
 }

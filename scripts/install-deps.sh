@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, idempotently,
-# saying what it installs. Parts: wasm-debian, venv, wrk, bench.
+# saying what it installs. Parts: wasm-debian, venv, wrk, bench, claude-code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +46,17 @@ bench() {
   fi
 }
 
+# Claude Code, pinned by tests/claude-code/package-lock.json, for the test
+# that runs it against the gateway.
+claude_code() {
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  local dir=tests/claude-code
+  if [ ! -x "$dir/node_modules/.bin/claude" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "==> npm ci in $dir (Claude Code, pinned)"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+  fi
+}
+
 for part in "$@"; do
   case "$part" in
     wasm-debian) apt_install rustc-web cargo-web rust-web-src rust-web-clippy lld-19 wasi-libc ;;
@@ -53,6 +64,7 @@ for part in "$@"; do
     wrk) apt_install wrk ;;
     valgrind) apt_install valgrind ;;
     bench) bench ;;
+    claude-code) claude_code ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done

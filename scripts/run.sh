@@ -65,7 +65,13 @@ Available models: $models
 from openai import OpenAI
 client = OpenAI(base_url="http://$listen/v1", api_key="unused")
 r = client.chat.completions.create(model="$model", messages=[{"role": "user", "content": "Hello!"}])
-print(r.choices[0].message.content)'
+print(r.choices[0].message.content)
+print(client.responses.create(model="$model", input="Hello!").output_text)'
+
+Anthropic's Messages API, for any model (Claude Code: ANTHROPIC_BASE_URL=http://$listen):
+
+  curl http://$listen/v1/messages -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' \\
+    -d '{"model":"$model","max_tokens":256,"messages":[{"role":"user","content":"Hello!"}]}'
 
 Press Ctrl-C to stop.
 MSG

@@ -203,7 +203,7 @@ impl Consumers {
                 return Err(ApiError::new(
                     401,
                     "invalid_request_error",
-                    "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+                    "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' (or 'x-api-key: <key>').",
                 )
                 .with_code("missing_api_key"))
             }

@@ -7,7 +7,8 @@ use std::path::Path;
 /// Bottom to top, as `lib.rs` documents them.
 const LAYERS: &[&[&str]] = &[
     &["error", "redact", "host", "state", "testing"],
-    &["wire", "providers", "content_coding", "header_pairs"],
+    &["wire", "content_coding", "header_pairs"],
+    &["providers"],
     &[
         "admission",
         "ratelimit",

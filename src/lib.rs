@@ -16,15 +16,16 @@
 //! 2. Wire formats: `wire` (the hub, and one edge per API — OpenAI Chat,
 //!    Anthropic Messages, Gemini, OpenAI Responses — each both directions,
 //!    with SSE framing, stream translation and passthrough checks),
-//!    `providers` (the provider type table), `content_coding`,
-//!    `header_pairs`.
-//! 3. Policies, each owning its config section and its `compile`:
+//!    `content_coding`, `header_pairs`.
+//! 3. `providers`: the provider type table (each type's wire, URL, auth,
+//!    and egress translator).
+//! 4. Policies, each owning its config section and its `compile`:
 //!    `admission` + `ratelimit` (limits and quotas), `health`, `consumers`,
 //!    `pricing`, `route_select`, and `metrics` (what a request records).
-//! 4. `config`: lists the sections and compiles them, with providers,
+//! 5. `config`: lists the sections and compiles them, with providers,
 //!    models and targets, into the `Gateway`.
-//! 5. `flow` (the life of one stream) and `telemetry`.
-//! 6. `wasm`: the proxy-wasm layer.
+//! 6. `flow` (the life of one stream) and `telemetry`.
+//! 7. `wasm`: the proxy-wasm layer.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

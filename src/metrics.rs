@@ -8,7 +8,8 @@ use crate::wire::hub::Usage;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Requests by operation, provider, model, status class and error type.
+/// Requests by client API, operation, provider, model, status class and
+/// error type.
 pub const REQUESTS: &str = "llm_gateway_requests_total";
 /// `gen_ai.client.token.usage`: tokens per request, by `gen_ai_token_type`.
 pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
@@ -27,6 +28,7 @@ pub const STREAM_ERRORS: &str = "llm_gateway_stream_errors_total";
 
 /// Every label the filter emits; the renderer makes one tag regex each.
 pub const LABELS: &[&str] = &[
+    "llm_gateway_api",
     "gen_ai_operation_name",
     "gen_ai_provider_name",
     "gen_ai_request_model",
@@ -116,7 +118,11 @@ pub fn rate_limited(rule: &str) -> MetricOp {
 /// or a fixed set, so label cardinality is bounded whatever clients send.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestRecord {
-    /// `chat`, `embeddings`, or `other` (models list, unknown paths).
+    /// The client API (`openai.chat_completions`, `anthropic.messages`,
+    /// ...), `none` for paths that are not one.
+    pub api: &'static str,
+    /// `chat`, `embeddings`, `count_tokens`, or `other` (models list,
+    /// unknown paths).
     pub operation: &'static str,
     /// Provider type in OTel spelling where one exists; `none` if unrouted.
     pub provider: String,
@@ -211,6 +217,7 @@ impl RecordNames {
             .into_iter()
             .collect();
         let mut request_labels = vec![
+            ("llm_gateway_api", r.api),
             ("gen_ai_operation_name", op),
             ("gen_ai_provider_name", provider),
             ("gen_ai_request_model", model),
@@ -236,6 +243,7 @@ impl RecordNames {
             duration: name(
                 DURATION,
                 &[
+                    ("llm_gateway_api", r.api),
                     ("gen_ai_operation_name", op),
                     ("gen_ai_provider_name", provider),
                     ("gen_ai_request_model", model),
@@ -266,6 +274,7 @@ fn status_class(status: u16) -> &'static str {
 /// The label values that pick a `RecordNames`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct LabelSet {
+    api: &'static str,
     operation: &'static str,
     provider: String,
     request_model: String,
@@ -277,7 +286,8 @@ struct LabelSet {
 
 impl LabelSet {
     fn matches(&self, r: &RequestRecord) -> bool {
-        self.operation == r.operation
+        self.api == r.api
+            && self.operation == r.operation
             && self.provider == r.provider
             && self.request_model == r.request_model
             && self.response_model == r.response_model
@@ -314,6 +324,7 @@ impl NameCache {
         }
         let names = Rc::new(RecordNames::new(r));
         let key = LabelSet {
+            api: r.api,
             operation: r.operation,
             provider: r.provider.clone(),
             request_model: r.request_model.clone(),
@@ -397,6 +408,7 @@ mod tests {
     #[test]
     fn a_streamed_chat_records_everything() {
         let r = RequestRecord {
+            api: "openai.chat_completions",
             operation: "chat",
             provider: "anthropic".into(),
             request_model: "claude".into(),
@@ -424,7 +436,7 @@ mod tests {
             ops[0],
             MetricOp::Counter {
                 name: MetricName::new(format!(
-                    "{REQUESTS}{labels};http_response_status_class=2xx;error_type=none"
+                    "{REQUESTS};llm_gateway_api=openai.chat_completions{labels};http_response_status_class=2xx;error_type=none"
                 )),
                 delta: 1
             }
@@ -468,6 +480,7 @@ mod tests {
     fn names_are_built_once_per_label_set() {
         let cache = NameCache::default();
         let ok = RequestRecord {
+            api: "openai.chat_completions",
             operation: "chat",
             provider: "openai".into(),
             request_model: "m".into(),
@@ -522,6 +535,7 @@ mod tests {
         assert_eq!(label_value(&"x".repeat(100)).len(), 64);
         assert_eq!(label_value("llama3:8b/v1.2"), "llama3:8b/v1.2");
         let r = RequestRecord {
+            api: "none",
             operation: "other",
             status: 0,
             ..RequestRecord::default()

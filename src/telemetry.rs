@@ -10,6 +10,8 @@ pub struct Telemetry {
     start_ns: u64,
     first_byte_ns: Option<u64>,
     end_ns: Option<u64>,
+    /// The client API's name, `none` until the path names one.
+    pub api: &'static str,
     pub operation: &'static str,
     /// Configured model name (`unknown` when the client's is not configured).
     pub request_model: Option<String>,
@@ -33,6 +35,7 @@ pub struct Telemetry {
 impl Telemetry {
     pub fn start(&mut self, now_ns: u64) {
         self.start_ns = now_ns;
+        self.api = "none";
         self.operation = "other";
     }
 
@@ -97,6 +100,7 @@ impl Telemetry {
     pub fn record(&self, gw: &Gateway, now_ns: u64) -> RequestRecord {
         let end = self.end_ns.unwrap_or(now_ns);
         RequestRecord {
+            api: self.api,
             operation: self.operation,
             provider: self.provider.as_ref().map_or("none".into(), |(_, kind)| {
                 crate::metrics::otel_provider(kind).into()
@@ -117,7 +121,10 @@ impl Telemetry {
 
     /// Access-log fields (Envoy filter state `wasm.llmgw.*`).
     pub fn log_fields(&self, gw: &Gateway) -> Vec<(&'static str, String)> {
-        let mut f = vec![("llmgw.operation", self.operation.to_string())];
+        let mut f = vec![
+            ("llmgw.api", self.api.to_string()),
+            ("llmgw.operation", self.operation.to_string()),
+        ];
         if let Some(p) = &self.path {
             f.push(("llmgw.path", p.clone()));
         }

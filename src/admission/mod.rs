@@ -325,36 +325,6 @@ fn quota_name(period: Period) -> &'static str {
     }
 }
 
-/// Rough prompt size for reservations: a token per 4 bytes of message text
-/// and tool definitions, plus a few tokens of framing per message.
-pub fn estimate_prompt_tokens(body: &serde_json::Map<String, serde_json::Value>) -> u64 {
-    use serde_json::Value;
-    fn text_len(v: &Value) -> usize {
-        match v {
-            Value::String(s) => s.len(),
-            Value::Array(parts) => parts.iter().map(text_len).sum(),
-            Value::Object(o) => o.get("text").map_or(0, text_len),
-            _ => 0,
-        }
-    }
-    let (mut bytes, mut messages) = (0usize, 0u64);
-    if let Some(Value::Array(ms)) = body.get("messages") {
-        for m in ms {
-            messages += 1;
-            bytes += m.get("content").map_or(0, text_len);
-        }
-    }
-    if let Some(Value::String(s)) = body.get("input") {
-        bytes += s.len();
-    } else if let Some(Value::Array(items)) = body.get("input") {
-        bytes += items.iter().map(text_len).sum::<usize>();
-    }
-    if let Some(tools) = body.get("tools") {
-        bytes += tools.to_string().len();
-    }
-    (bytes as u64).div_ceil(4) + 4 * messages
-}
-
 fn retry_after_secs(ms: u64) -> String {
     if ms == u64::MAX {
         return "86400".into();

@@ -8,34 +8,24 @@ use crate::error::ConfigError;
 use crate::health::HealthSpec;
 use crate::pricing::PriceTable;
 use crate::providers::azure;
-use crate::providers::{is_header_name, is_path_segment, known_types, type_spec, AuthStyle, Wire};
+use crate::providers::{is_header_name, is_path_segment, known_types, type_spec, AuthStyle};
 use crate::ratelimit::AdaptiveSpec;
 use crate::redact::SecretSet;
 use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
 use crate::wire::hub::Translator;
-use crate::wire::{anthropic, gemini};
+use crate::wire::Wire;
 use hashbrown::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
-/// How requests to a provider are shaped.
+/// A provider's egress edge: how a request of another wire is translated
+/// for it.
 #[derive(Clone)]
-pub enum Dialect {
-    /// OpenAI bodies passed through, model renamed.
-    OpenAi,
-    /// OpenAI bodies on Azure deployment paths.
-    Azure { api_version: String },
-    /// Translated through the hub by this edge.
-    Translated(Rc<dyn Translator>),
-}
+pub struct Egress(pub Rc<dyn Translator>);
 
-impl fmt::Debug for Dialect {
+impl fmt::Debug for Egress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::OpenAi => write!(f, "OpenAi"),
-            Self::Azure { api_version } => write!(f, "Azure({api_version})"),
-            Self::Translated(_) => write!(f, "Translated"),
-        }
+        f.write_str("Egress")
     }
 }
 
@@ -51,7 +41,14 @@ pub struct ProviderKey {
 pub struct Provider {
     pub name: String,
     pub kind: &'static str,
-    pub dialect: Dialect,
+    /// The API the provider speaks: a client of the same API passes
+    /// through, any other is translated by `egress`.
+    pub wire: Wire,
+    pub egress: Egress,
+    /// Serves the OpenAI Responses API itself.
+    pub responses_api: bool,
+    /// `anthropic-version` sent when the client did not choose one.
+    pub anthropic_version: Option<String>,
     /// Envoy cluster serving this provider.
     pub cluster: String,
     pub endpoint: Endpoint,
@@ -61,7 +58,7 @@ pub struct Provider {
     pub keys: Vec<ProviderKey>,
     /// The keys, prepared for masking them in what clients receive.
     pub secrets: Rc<SecretSet>,
-    /// The upstream model is part of the request URL (see `TypeSpec`).
+    /// The upstream model is part of the request URL (see `ProviderType`).
     pub model_in_path: bool,
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
@@ -388,10 +385,11 @@ fn compile_provider(
 
     let auth = match &p.auth {
         Some(s) => AuthStyle::parse(s).map_err(|e| ConfigError::new(format!("{field}.auth"), e))?,
-        None => spec.auth.clone(),
+        None => spec.default_auth(),
     };
+    let azure = spec.paths == crate::providers::PathStyle::AzureDeployments;
     if let Some(v) = &p.api_version {
-        if !matches!(spec.wire, Wire::Azure | Wire::Anthropic) {
+        if !(azure || spec.wire == Wire::Anthropic) {
             return Err(ConfigError::new(
                 format!("{field}.api_version"),
                 format!(
@@ -407,22 +405,18 @@ fn compile_provider(
             ));
         }
     }
-    let mut static_headers: Vec<(String, String)> = Vec::new();
-    let dialect = match spec.wire {
-        Wire::OpenAi => Dialect::OpenAi,
-        Wire::Azure => Dialect::Azure {
-            api_version: p
-                .api_version
-                .clone()
-                .unwrap_or_else(|| azure::DEFAULT_API_VERSION.into()),
-        },
-        Wire::Anthropic => {
-            let version = p.api_version.as_deref().unwrap_or(ANTHROPIC_VERSION);
-            static_headers.push(("anthropic-version".into(), version.into()));
-            Dialect::Translated(Rc::new(anthropic::Anthropic::default()))
-        }
-        Wire::Gemini => Dialect::Translated(Rc::new(gemini::Gemini)),
-    };
+    let egress = Egress(
+        spec.translator(
+            p.api_version
+                .as_deref()
+                .unwrap_or(azure::DEFAULT_API_VERSION),
+        ),
+    );
+    let anthropic_version = (spec.wire == Wire::Anthropic).then(|| {
+        p.api_version
+            .clone()
+            .unwrap_or_else(|| ANTHROPIC_VERSION.into())
+    });
 
     // `api_key` and `api_keys` together form the key pool.
     let specs: Vec<(String, &str)> = p
@@ -483,7 +477,7 @@ fn compile_provider(
         ))
     };
 
-    let mut extra_headers = static_headers;
+    let mut extra_headers = Vec::new();
     for (j, h) in p.headers.iter().enumerate() {
         let name = h.name.to_ascii_lowercase();
         if !is_header_name(&name) || name.starts_with(':') || name == "host" {
@@ -543,7 +537,10 @@ fn compile_provider(
     Ok(Provider {
         name: p.name.clone(),
         kind: spec.kind,
-        dialect,
+        wire: spec.wire,
+        egress,
+        responses_api: spec.responses_api,
+        anthropic_version,
         cluster: cluster_name(&p.name),
         endpoint,
         key_envs,
@@ -714,8 +711,15 @@ mod tests {
             &no_env,
         )
         .unwrap();
-        assert!(
-            matches!(&gw.providers[0].dialect, Dialect::Azure { api_version } if api_version == "2024-10-21")
+        assert_eq!(gw.providers[0].wire, Wire::OpenAiChat);
+        assert_eq!(
+            gw.providers[0].egress.0.path(
+                crate::providers::Operation::ChatCompletions,
+                "",
+                "dep",
+                false
+            ),
+            "/openai/deployments/dep/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(
             gw.providers[0].keys[0].header,

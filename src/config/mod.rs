@@ -9,8 +9,7 @@ mod endpoint;
 mod precreate;
 
 pub use compiled::{
-    cluster_name, compile, Dialect, Gateway, Model, Provider, ProviderKey, Target,
-    ANTHROPIC_VERSION,
+    cluster_name, compile, Egress, Gateway, Model, Provider, ProviderKey, Target, ANTHROPIC_VERSION,
 };
 pub use endpoint::{Endpoint, Scheme};
 

@@ -1,4 +1,5 @@
-//! Answers the filter sends itself, and the errors it raises.
+//! Answers the filter sends itself, and the errors it raises (in the
+//! client's wire).
 
 use super::{Phase, StreamFlow, Verdict};
 use crate::config::Gateway;
@@ -41,7 +42,8 @@ impl StreamFlow {
             host.log(LogLevel::Warn, &e.message);
         }
         self.telemetry.error_type = Some(e.kind.to_string());
-        self.answer_with(host, e.status, &e.to_json(), headers)
+        let body = self.api.wire().render_error(e);
+        self.answer_with(host, e.status, &body, headers)
     }
 }
 

@@ -28,6 +28,10 @@ impl StreamFlow {
         let gw = Rc::clone(&self.gw);
         let now = host.now_nanos();
         let consumer = self.consumer.and_then(|i| gw.consumers.get(i));
+        // Counting tokens costs nothing and generates nothing.
+        if self.api == crate::wire::Api::CountTokens {
+            return Ok(());
+        }
         // Nothing to check or reserve: skip the facts (a hostcall for the
         // client address, a pass over the prompt).
         if !gw.rules.rules.is_empty() || consumer.is_some_and(|c| c.quotas().next().is_some()) {
@@ -47,10 +51,8 @@ impl StreamFlow {
     ) -> Result<(), Verdict> {
         let gw = Rc::clone(&self.gw);
         let ip = client_ip(&*host, gw.rules.trusted_hops);
-        let max_tokens = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|k| req.body.get(*k).and_then(|v| v.as_u64()))
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let request = self.facts(req);
+        let (prompt_tokens, max_tokens) = (request.prompt_tokens, request.max_tokens);
         let outcome = {
             let reader: &dyn Host = &*host;
             let header = |name: &str| reader.request_header(name);
@@ -60,7 +62,7 @@ impl StreamFlow {
                 route: self.telemetry.operation,
                 client_ip: ip.as_deref(),
                 header: &header,
-                prompt_tokens: admission::estimate_prompt_tokens(&req.body),
+                prompt_tokens,
                 max_tokens,
             };
             admission::admit(&gw.rules, &gw.consumers, reader.store(), &facts, now)

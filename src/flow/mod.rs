@@ -34,10 +34,11 @@ use crate::providers::Operation;
 use crate::ratelimit::AdaptiveSpec;
 use crate::route_select::Rng;
 use crate::telemetry::Telemetry;
-use crate::wire::hub::{ResponseContext, Translator};
-use crate::wire::openai;
+use crate::wire::hub::{RequestFacts, ResponseContext, Translator};
+use crate::wire::openai::ParsedRequest;
 use crate::wire::pass_stream::PassStream;
 use crate::wire::stream::StreamTranslation;
+use crate::wire::Api;
 use errors::{empty_body, method_not_allowed, too_large};
 use std::rc::Rc;
 
@@ -57,7 +58,7 @@ const ENVOY_HEADERS_KEPT: &[&str] = &[
     "x-envoy-peer-metadata-id",
 ];
 
-/// Stream value (Envoy filter state) carrying `operation:model[:upstream]`
+/// Stream value (Envoy filter state) carrying `api\nmodel[\nupstream]`
 /// from the downstream filter to the per-attempt (upstream) filter of a
 /// failover pool. Filter state, unlike a header, never leaves Envoy.
 pub const POOL_KEY: &str = "llmgw.pool";
@@ -91,7 +92,7 @@ enum Phase {
     /// Request headers not seen yet.
     Start,
     /// Headers held, body being buffered.
-    Buffering(Operation),
+    Buffering,
     /// Rewritten and sent upstream.
     Forwarded,
     /// Answered locally; nothing more to do.
@@ -100,14 +101,17 @@ enum Phase {
     Bypass,
 }
 
-/// How the response must be treated, decided when the request is sent.
-enum Plan {
-    /// OpenAI-shaped responses pass through.
+/// How a request and its response cross between the client's wire and the
+/// provider's, decided when the request is sent.
+enum Exchange {
+    /// Same wire on both sides: the client's bytes go (model renamed), the
+    /// provider's come back (checked).
     Passthrough,
-    /// Translated by `translator`: a whole chat completion, a stream, or
-    /// an embeddings list.
+    /// Translated through the hub by the provider's egress edge and
+    /// rendered in the client's wire: a whole response, a stream, or an
+    /// embeddings list.
     Translate {
-        translator: Rc<dyn Translator>,
+        egress: Rc<dyn Translator>,
         ctx: ResponseContext,
         op: Operation,
         stream: bool,
@@ -123,13 +127,13 @@ enum ResponseMode {
     Passthrough,
     /// A stream that already ended in an error frame: the rest is dropped.
     Discard,
-    /// An OpenAI-shaped stream passed on event by event, checked, watched
-    /// for usage and for an end that comes too early.
+    /// A passthrough stream passed on event by event, checked, watched for
+    /// usage and for an end that comes too early.
     PassStream(Box<PassStream>),
-    /// Headers held; the whole OpenAI-shaped body must be JSON before it
+    /// Headers held; the whole passthrough body must be JSON before it
     /// goes on (a truncated or HTML body becomes a 502).
     CheckBody,
-    /// Buffer the body and rewrite it into an OpenAI error.
+    /// Buffer the body and rewrite it into the client's error shape.
     NormalizeError(u16),
     /// The response cannot be what the client asked for: a 502 saying why,
     /// quoting the start of the body.
@@ -154,6 +158,11 @@ impl ResponseMode {
 pub struct StreamFlow {
     gw: Rc<Gateway>,
     placement: Placement,
+    /// The client API, from the request path (or, for a failover attempt,
+    /// from the pool value).
+    api: Api,
+    /// What the flow knows of the request, once something asked.
+    facts: Option<RequestFacts>,
     /// Sent to a failover pool (placed downstream).
     pooled: bool,
     /// The pool's model, for an attempt placed upstream.
@@ -162,7 +171,7 @@ pub struct StreamFlow {
     phase: Phase,
     /// Index of the chosen provider, and the upstream model.
     target: Option<(usize, String)>,
-    plan: Plan,
+    exchange: Exchange,
     response: ResponseMode,
     telemetry: Telemetry,
     /// Index of the authenticated consumer, if any.
@@ -196,12 +205,14 @@ impl StreamFlow {
         Self {
             gw,
             placement,
+            api: Api::ChatCompletions,
+            facts: None,
             pooled: false,
             pool_model: None,
             rng: Rng::new(seed),
             phase: Phase::Start,
             target: None,
-            plan: Plan::Passthrough,
+            exchange: Exchange::Passthrough,
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),
             consumer: None,
@@ -229,11 +240,12 @@ impl StreamFlow {
         // What the client asked for, for the access log: `:path` is
         // rewritten for the provider.
         self.telemetry.path = Some(full_path.clone());
-        let op = match self.route(host, &method, path) {
-            Ok(op) => op,
+        let api = match self.route(host, &method, path) {
+            Ok(api) => api,
             Err(verdict) => return verdict,
         };
-        self.telemetry.operation = op.name();
+        self.telemetry.operation = api.operation_name();
+        self.telemetry.api = api.name();
         if method != "POST" {
             return self.fail(host, &method_not_allowed(&method, path, "POST"));
         }
@@ -251,7 +263,7 @@ impl StreamFlow {
                 return self.fail(host, &too_large(self.gw.max_request_body_bytes));
             }
         }
-        self.phase = Phase::Buffering(op);
+        self.phase = Phase::Buffering;
         Verdict::Pause
     }
 
@@ -261,7 +273,7 @@ impl StreamFlow {
         body_size: usize,
         end_of_stream: bool,
     ) -> Verdict {
-        let Phase::Buffering(op) = self.phase else {
+        let Phase::Buffering = self.phase else {
             return if self.phase == Phase::Answered {
                 Verdict::Pause
             } else {
@@ -278,11 +290,17 @@ impl StreamFlow {
             Some(b) if !b.is_empty() => b,
             _ => return self.fail(host, &empty_body()),
         };
-        match openai::parse_request_owned(op, body) {
-            Ok(parsed) if self.placement == Placement::Upstream => self.attempt(host, op, parsed),
-            Ok(parsed) => self.forward(host, op, parsed),
+        match self.api.parse(body) {
+            Ok(parsed) if self.placement == Placement::Upstream => self.attempt(host, parsed),
+            Ok(parsed) => self.forward(host, parsed),
             Err(e) => self.fail(host, &e),
         }
+    }
+
+    /// The request's facts, read from the body once, when first needed.
+    fn facts(&mut self, req: &ParsedRequest) -> &RequestFacts {
+        let api = self.api;
+        self.facts.get_or_insert_with(|| api.facts(&req.body))
     }
     /// Metrics for the finished stream (proxy-wasm `on_log`).
     pub fn on_log(&mut self, host: &mut dyn Host) {

@@ -22,15 +22,18 @@ fn card<'a>(gw: &'a Gateway, m: &'a Model) -> ModelCard<'a> {
     }
 }
 
-/// `GET /v1/models`.
-pub fn list(gw: &Gateway, allowed: &dyn Fn(&str) -> bool) -> Vec<u8> {
-    let cards: Vec<ModelCard> = gw
-        .models
+/// The models the caller may list, in config order.
+pub fn cards<'a>(gw: &'a Gateway, allowed: &dyn Fn(&str) -> bool) -> Vec<ModelCard<'a>> {
+    gw.models
         .iter()
         .filter(|m| listed(gw, m, allowed))
         .map(|m| card(gw, m))
-        .collect();
-    openai::models_list(&cards)
+        .collect()
+}
+
+/// `GET /v1/models`.
+pub fn list(gw: &Gateway, allowed: &dyn Fn(&str) -> bool) -> Vec<u8> {
+    openai::models_list(&cards(gw, allowed))
 }
 
 /// `GET /v1/models/{id}`.

@@ -8,23 +8,32 @@ use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
 use crate::host::Host;
-use crate::providers::{is_path_segment, Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::providers::{is_path_segment, CLIENT_CREDENTIAL_HEADERS};
 use crate::state::keys;
+use crate::wire::anthropic::ingress::{models_list, render_count_tokens};
 use crate::wire::openai::ParsedRequest;
+use crate::wire::{Api, Wire};
 use std::rc::Rc;
 
 impl StreamFlow {
-    /// Maps the request path to an operation. `/v1/models` and unknown URLs
-    /// are answered here: `Err` carries the verdict of the answer sent.
+    /// Maps the request path to a client API. `/v1/models` and unknown
+    /// URLs are answered here: `Err` carries the verdict of the answer sent.
     pub(super) fn route(
         &mut self,
         host: &mut dyn Host,
         method: &str,
         path: &str,
-    ) -> Result<Operation, Verdict> {
+    ) -> Result<Api, Verdict> {
+        if let Some(api) = Api::from_path(path) {
+            self.api = api;
+            return Ok(api);
+        }
+        // Anthropic's SDKs list models with an `anthropic-version` header.
+        let anthropic = host.request_header("anthropic-version").is_some();
+        if anthropic {
+            self.api = Api::Messages;
+        }
         match path {
-            "/v1/chat/completions" => Ok(Operation::ChatCompletions),
-            "/v1/embeddings" => Ok(Operation::Embeddings),
             "/v1/models" if method != "GET" => {
                 Err(self.fail(host, &method_not_allowed(method, path, "GET")))
             }
@@ -32,7 +41,13 @@ impl StreamFlow {
                 if let Err(e) = self.authenticate(host) {
                     return Err(self.fail(host, &e));
                 }
-                let body = models::list(&self.gw, &|m| self.may_use(m));
+                let body = if anthropic {
+                    let cards = models::cards(&self.gw, &|m| self.may_use(m));
+                    let pairs: Vec<(&str, &str)> = cards.iter().map(|c| (c.id, c.id)).collect();
+                    models_list(&pairs)
+                } else {
+                    models::list(&self.gw, &|m| self.may_use(m))
+                };
                 Err(self.answer(host, 200, &body))
             }
             _ if method == "GET" && path.starts_with("/v1/models/") => {
@@ -50,7 +65,7 @@ impl StreamFlow {
                     404,
                     "invalid_request_error",
                     format!(
-                        "Unknown request URL: {method} {path}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models."
+                        "Unknown request URL: {method} {path}. This gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses and GET /v1/models."
                     ),
                 )
                 .with_code("unknown_url");
@@ -86,35 +101,26 @@ impl StreamFlow {
     /// downstream filter left in the stream's filter state) are rewritten;
     /// everything else was rewritten downstream already.
     pub(super) fn attempt_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Verdict {
-        // `op\nmodel[\nupstream]`. Every attempt (a retry too) finds it and
+        // `api\nmodel[\nupstream]`. Every attempt (a retry too) finds it and
         // rewrites path, host, credentials and length afresh.
         let pool = host.stream_value(POOL_KEY).unwrap_or_default();
         let mut parts = pool.split('\n');
-        let (Some(op), Some(model)) = (parts.next(), parts.next()) else {
+        let (Some(api), Some(model)) = (parts.next().and_then(Api::from_name), parts.next()) else {
             self.phase = Phase::Bypass;
             return Verdict::Continue;
         };
-        let op = if op == Operation::Embeddings.name() {
-            Operation::Embeddings
-        } else {
-            Operation::ChatCompletions
-        };
+        self.api = api;
         self.pool_model = Some(model.to_string());
         self.pool_upstream = parts.next().map(String::from);
         if end_of_stream {
             return self.fail(host, &empty_body());
         }
-        self.phase = Phase::Buffering(op);
+        self.phase = Phase::Buffering;
         Verdict::Pause
     }
 
     /// One failover attempt: rewrite for the provider Envoy picked.
-    pub(super) fn attempt(
-        &mut self,
-        host: &mut dyn Host,
-        op: Operation,
-        req: ParsedRequest,
-    ) -> Verdict {
+    pub(super) fn attempt(&mut self, host: &mut dyn Host, req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
         let provider_name = host.upstream_provider();
         let target = self
@@ -148,15 +154,10 @@ impl StreamFlow {
         if let Some(upstream) = self.pool_upstream.take() {
             target.model = upstream;
         }
-        self.rewrite(host, op, req, &target, key)
+        self.rewrite(host, req, &target, key)
     }
 
-    pub(super) fn forward(
-        &mut self,
-        host: &mut dyn Host,
-        op: Operation,
-        req: ParsedRequest,
-    ) -> Verdict {
+    pub(super) fn forward(&mut self, host: &mut dyn Host, req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
         let (model, upstream_override) = match self.resolve_model(&*host, &req) {
             Some(found) => found,
@@ -181,6 +182,12 @@ impl StreamFlow {
             return self.fail(host, &no_target(&gw, model));
         };
         let mut target = model.targets[target_index].clone();
+        if self.api == Api::CountTokens && gw.providers[target.provider].wire != Wire::Anthropic {
+            // Only Anthropic counts tokens itself; others get the estimate
+            // the gateway also reserves rate limits with.
+            let n = self.facts(&req).prompt_tokens;
+            return self.answer(host, 200, &render_count_tokens(n));
+        }
         if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
             return verdict;
         }
@@ -205,10 +212,10 @@ impl StreamFlow {
         if let Some(upstream) = upstream_override {
             target.model = upstream;
         }
-        self.rewrite(host, op, req, &target, key_index)
+        self.rewrite(host, req, &target, key_index)
     }
 
-    /// Failover: the request goes, still in OpenAI form, to the model's pool
+    /// Failover: the request goes, still in the client's form, to the model's pool
     /// (an Envoy aggregate cluster starting at the chosen target); the same
     /// filter, running as an upstream filter, rewrites each attempt for the
     /// provider Envoy picked and translates its answer.
@@ -222,9 +229,8 @@ impl StreamFlow {
         let gw = Rc::clone(&self.gw);
         host.set_request_header(CLUSTER_HEADER, Some(&gw.pool_cluster(model, first)));
         host.clear_route_cache();
-        let op = self.telemetry.operation;
         // Neither part can hold a line break (both are checked).
-        let mut pool = format!("{op}\n{}", model.name);
+        let mut pool = format!("{}\n{}", self.api.name(), model.name);
         if let Some(u) = &upstream {
             pool.push('\n');
             pool.push_str(u);

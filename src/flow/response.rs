@@ -1,18 +1,21 @@
 //! The response: labelled, decoded when the provider compressed it unasked,
-//! passed through (checked), translated to OpenAI's shape, or an upstream
-//! error normalized to OpenAI's error shape; provider keys masked.
+//! passed through (checked), translated into the client's wire, or an
+//! upstream error rewritten in the client's error shape; provider keys
+//! masked.
 
 use super::guard::retry_after_ms;
-use super::{Phase, Placement, Plan, ResponseMode, StreamFlow, Verdict, TARGET_HEADER, USAGE_KEY};
+use super::{
+    Exchange, Phase, Placement, ResponseMode, StreamFlow, Verdict, TARGET_HEADER, USAGE_KEY,
+};
 use crate::admission;
 use crate::content_coding::{Coding, Decoder};
-use crate::error::{normalize_upstream_error, ApiError};
+use crate::error::ApiError;
 use crate::host::{Host, LogLevel};
 use crate::providers::Operation;
 use crate::redact::Redactor;
 use crate::wire::hub::Usage;
-use crate::wire::openai::render::{self, ChunkWriter};
-use crate::wire::pass_stream::{openai_usage, OpenAiWatcher, PassStream, Step};
+use crate::wire::openai::render;
+use crate::wire::pass_stream::{PassStream, Step};
 use crate::wire::stream::StreamTranslation;
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -84,9 +87,9 @@ impl StreamFlow {
             // The attempt checked and translated it.
             return Verdict::Continue;
         }
-        let stream = match &self.plan {
-            Plan::Passthrough => self.telemetry.stream,
-            Plan::Translate { stream, .. } => *stream,
+        let stream = match &self.exchange {
+            Exchange::Passthrough => self.telemetry.stream,
+            Exchange::Translate { stream, .. } => *stream,
         };
         let content_type = host.response_header("content-type");
         if stream && content_type.as_deref().is_some_and(|c| !is_event_stream(c)) {
@@ -96,20 +99,20 @@ impl StreamFlow {
             );
             return self.reject(host, why, hold);
         }
-        match &self.plan {
-            Plan::Passthrough if stream => {
-                let watcher = Box::<OpenAiWatcher>::default();
+        match &self.exchange {
+            Exchange::Passthrough if stream => {
+                let watcher = self.api.wire().watcher();
                 self.response = ResponseMode::PassStream(Box::new(PassStream::new(watcher)));
                 Verdict::Continue
             }
-            Plan::Passthrough => {
+            Exchange::Passthrough => {
                 // Held so a truncated or non-JSON body can become a 502.
                 self.response = ResponseMode::CheckBody;
                 host.set_response_header("content-length", None);
                 hold
             }
-            Plan::Translate {
-                translator,
+            Exchange::Translate {
+                egress,
                 ctx,
                 include_usage,
                 ..
@@ -117,14 +120,14 @@ impl StreamFlow {
                 host.set_response_header("content-length", None);
                 host.set_response_header("content-type", Some("text/event-stream"));
                 host.set_response_header("cache-control", Some("no-cache"));
-                let decoder = translator.stream_decoder(ctx);
-                let writer = Box::new(ChunkWriter::new(ctx, *include_usage));
+                let decoder = egress.stream_decoder(ctx);
+                let writer = self.api.wire().writer(ctx, *include_usage);
                 self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
                     decoder, writer,
                 )));
                 Verdict::Continue
             }
-            Plan::Translate { .. } => {
+            Exchange::Translate { .. } => {
                 self.response = ResponseMode::TranslateBody;
                 // Held so a body that cannot be translated can still become
                 // a 502.
@@ -237,7 +240,7 @@ impl StreamFlow {
                 };
                 let bytes = match body {
                     Ok(()) => {
-                        self.telemetry.usage = openai_usage(&plain);
+                        self.telemetry.usage = self.api.wire().body_usage(&plain);
                         out.take().unwrap_or_else(|| plain.to_vec())
                     }
                     Err(why) => self.bad_response(host, &why, &plain),
@@ -247,12 +250,11 @@ impl StreamFlow {
                 ResponseMode::Passthrough
             }
             ResponseMode::NormalizeError(status) => {
-                let err = match (&self.plan, decode_error) {
-                    (_, Some(why)) => invalid_response(&why, b""),
-                    (Plan::Translate { translator, .. }, None) => {
-                        translator.decode_error(status, &plain)
-                    }
-                    (Plan::Passthrough, None) => normalize_upstream_error(status, &plain),
+                // Envoy's own replies (no healthy upstream, a timeout)
+                // come in OpenAI's shape, which every edge reads too.
+                let err = match decode_error {
+                    Some(why) => invalid_response(&why, b""),
+                    None => self.upstream_error(status, &plain),
                 };
                 out = Some(self.error_body(err));
                 ResponseMode::Passthrough
@@ -352,22 +354,23 @@ impl StreamFlow {
     }
 
     fn translate_body(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let Plan::Translate {
-            translator,
+        let Exchange::Translate {
+            egress,
             ctx,
             op,
             base64,
             ..
-        } = &self.plan
+        } = &self.exchange
         else {
             return Ok(body.to_vec());
         };
         match op {
-            Operation::ChatCompletions => translator.decode_response(body, ctx).map(|r| {
+            Operation::ChatCompletions => {
+                let r = egress.decode_response(body, ctx)?;
                 self.telemetry.usage = r.usage;
-                render::chat_completion(&r)
-            }),
-            Operation::Embeddings => translator.decode_embeddings(body, ctx).map(|r| {
+                self.api.wire().render_response(&r, ctx)
+            }
+            Operation::Embeddings => egress.decode_embeddings(body, ctx).map(|r| {
                 self.telemetry.usage = Some(Usage {
                     prompt_tokens: r.prompt_tokens,
                     total_tokens: r.prompt_tokens,
@@ -378,11 +381,24 @@ impl StreamFlow {
         }
     }
 
-    /// An error body for the client, with every key redacted.
+    /// An error body in the client's wire, with every key redacted.
     fn error_body(&self, e: ApiError) -> Vec<u8> {
-        match &self.target {
-            Some((p, _)) => e.redacted(&self.gw.providers[*p].secrets).to_json(),
-            None => e.to_json(),
+        let e = match &self.target {
+            Some((p, _)) => e.redacted(&self.gw.providers[*p].secrets),
+            None => e,
+        };
+        self.api.wire().render_error(&e)
+    }
+
+    /// An upstream error response read by the edge that sent the request.
+    /// A failover pool's attempt already rendered it in the client's wire.
+    fn upstream_error(&self, status: u16, body: &[u8]) -> ApiError {
+        match (&self.exchange, &self.target) {
+            (Exchange::Translate { egress, .. }, _) => egress.decode_error(status, body),
+            (Exchange::Passthrough, Some((p, _))) if !self.pooled => {
+                self.gw.providers[*p].egress.0.decode_error(status, body)
+            }
+            _ => self.api.wire().decode_error(status, body),
         }
     }
 
@@ -397,16 +413,18 @@ impl StreamFlow {
         self.error_body(e)
     }
 
-    /// A stream that went wrong after its headers: an OpenAI error frame
-    /// (the SDKs raise on it), and the request counts as failed.
+    /// A stream that went wrong after its headers: an error event in the
+    /// client's wire (the SDKs raise on it), and the request counts as
+    /// failed.
     fn stream_error_frame(&mut self, why: &str) -> Vec<u8> {
         self.telemetry.stream_error = true;
         let e =
             ApiError::new(502, "api_error", format!("{why}.")).with_code("upstream_stream_error");
-        let mut frame = b"data: ".to_vec();
-        frame.extend(self.error_body(e));
-        frame.extend_from_slice(b"\n\n");
-        frame
+        let e = match &self.target {
+            Some((p, _)) => e.redacted(&self.gw.providers[*p].secrets),
+            None => e,
+        };
+        self.api.wire().stream_error(&e)
     }
 
     /// A 2xx the filter cannot pass on: headers held until the body (a 502

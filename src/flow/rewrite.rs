@@ -1,21 +1,36 @@
-//! Rewriting a request for one target: path, host, credentials and body,
-//! translated through the hub for providers that do not speak OpenAI.
+//! Rewriting a request for one target: path, host, credentials and body —
+//! passed through when the provider speaks the client's API, translated
+//! through the hub otherwise.
 
-use super::{Phase, Placement, Plan, StreamFlow, Verdict, CLUSTER_HEADER};
-use crate::config::{Dialect, Target};
+use super::{Exchange, Phase, Placement, StreamFlow, Verdict, CLUSTER_HEADER};
+use crate::config::{Provider, Target};
 use crate::error::ApiError;
 use crate::host::{Host, LogLevel};
-use crate::providers::{azure, openai_compat, Operation, CLIENT_CREDENTIAL_HEADERS};
-use crate::wire::hub::{ResponseContext, Translator};
-use crate::wire::openai::{to_hub, ParsedRequest};
+use crate::providers::{Operation, CLIENT_CREDENTIAL_HEADERS};
+use crate::wire::hub::ResponseContext;
+use crate::wire::openai::{splice, to_hub, ParsedRequest};
+use crate::wire::{Api, Wire};
 use std::rc::Rc;
+
+/// Request headers of Anthropic's API, which only an Anthropic provider
+/// may see (a passthrough keeps the client's).
+const ANTHROPIC_HEADERS: &[&str] = &["anthropic-version", "anthropic-beta"];
+
+/// Whether `provider` serves the client's API itself, so the request goes
+/// as the client sent it.
+fn passes_through(api: Api, provider: &Provider) -> bool {
+    match api {
+        Api::ChatCompletions | Api::Embeddings => provider.wire == Wire::OpenAiChat,
+        Api::Messages | Api::CountTokens => provider.wire == Wire::Anthropic,
+        Api::Responses => provider.responses_api,
+    }
+}
 
 impl StreamFlow {
     /// Rewrites the request for one target: path, host, credentials, body.
     pub(super) fn rewrite(
         &mut self,
         host: &mut dyn Host,
-        op: Operation,
         mut req: ParsedRequest,
         target: &Target,
         key_index: Option<usize>,
@@ -24,20 +39,23 @@ impl StreamFlow {
         let provider = &gw.providers[target.provider];
         self.key = key_index;
         let prefix = provider.endpoint.path_prefix.as_str();
-        let (path, body) = match &provider.dialect {
-            Dialect::OpenAi => (
-                openai_compat::upstream_path(prefix, op),
-                openai_compat::rename_model_raw(&req.raw, &mut req.body, &target.model),
-            ),
-            Dialect::Azure { api_version } => (
-                azure::path(prefix, &target.model, op, api_version),
-                openai_compat::rename_model_raw(&req.raw, &mut req.body, &target.model),
-            ),
-            Dialect::Translated(translator) => {
-                match self.translate(host, translator, op, &req, target, prefix) {
-                    Ok(pair) => pair,
-                    Err(e) => return self.fail(host, &e),
-                }
+        let passthrough = passes_through(self.api, provider);
+        let (path, body) = if passthrough {
+            self.exchange = Exchange::Passthrough;
+            let path = match self.api {
+                Api::Responses => format!("{prefix}/responses"),
+                Api::CountTokens => format!("{prefix}/messages/count_tokens"),
+                api => provider
+                    .egress
+                    .0
+                    .path(api.operation(), prefix, &target.model, req.stream),
+            };
+            let body = splice::with_model(&req.raw, &mut req.body, &target.model);
+            (path, body)
+        } else {
+            match self.translate(host, provider, &req, target, prefix) {
+                Ok(pair) => pair,
+                Err(e) => return self.fail(host, &e),
             }
         };
 
@@ -59,6 +77,7 @@ impl StreamFlow {
         if let Some((name, value)) = key_header {
             host.set_request_header(name, Some(value));
         }
+        self.anthropic_headers(host, provider, passthrough);
         for (name, value) in &provider.extra_headers {
             host.set_request_header(name, Some(value));
         }
@@ -74,7 +93,7 @@ impl StreamFlow {
                 LogLevel::Debug,
                 &format!(
                     "{} model={} stream={} -> {}/{}",
-                    op.name(),
+                    self.api.name(),
                     req.model,
                     req.stream,
                     provider.name,
@@ -90,43 +109,66 @@ impl StreamFlow {
         Verdict::Continue
     }
 
+    /// An Anthropic provider gets the client's `anthropic-version` and
+    /// `anthropic-beta` when the client speaks Anthropic (betas such as
+    /// Claude Code's context management go with fields in its body), else
+    /// the configured version; no other provider gets them.
+    fn anthropic_headers(&self, host: &mut dyn Host, provider: &Provider, passthrough: bool) {
+        match &provider.anthropic_version {
+            Some(version) => {
+                let keep = passthrough && host.request_header("anthropic-version").is_some();
+                if !keep {
+                    host.set_request_header("anthropic-version", Some(version));
+                    host.set_request_header("anthropic-beta", None);
+                }
+            }
+            None => {
+                for name in ANTHROPIC_HEADERS {
+                    host.set_request_header(name, None);
+                }
+            }
+        }
+    }
+
     /// Builds the provider's request through the hub and plans the response.
     fn translate(
         &mut self,
         host: &mut dyn Host,
-        translator: &Rc<dyn Translator>,
-        op: Operation,
+        provider: &Provider,
         req: &ParsedRequest,
         target: &Target,
         prefix: &str,
     ) -> Result<(String, Vec<u8>), ApiError> {
+        let egress = Rc::clone(&provider.egress.0);
+        let op = self.api.operation();
+        let input_tokens_estimate = match self.api.wire() {
+            // Anthropic's stream reports the input before the provider has.
+            Wire::Anthropic => self.facts(req).prompt_tokens,
+            _ => 0,
+        };
         let ctx = ResponseContext {
             model: target.model.clone(),
             created: host.now_nanos() / 1_000_000_000,
             request_id: format!("{:016x}", self.rng.next_u64()),
-            input_tokens_estimate: 0,
+            input_tokens_estimate,
         };
         let (body, stream, include_usage) = match op {
             Operation::ChatCompletions => {
-                let mut hub = to_hub::chat_request(&req.body, &target.model)?;
+                let mut hub = self.api.to_hub(&req.body, &target.model)?;
                 if hub.max_tokens.is_none() {
                     hub.max_tokens = target.max_tokens;
                 }
-                (
-                    translator.encode_request(&hub)?,
-                    hub.stream,
-                    hub.include_usage,
-                )
+                (egress.encode_request(&hub)?, hub.stream, hub.include_usage)
             }
             Operation::Embeddings => {
                 let hub = to_hub::embeddings_request(&req.body, &target.model)?;
-                (translator.encode_embeddings(&hub)?, false, false)
+                (egress.encode_embeddings(&hub)?, false, false)
             }
         };
-        let path = translator.path(op, prefix, &target.model, stream);
+        let path = egress.path(op, prefix, &target.model, stream);
         let base64 = req.body.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
-        self.plan = Plan::Translate {
-            translator: Rc::clone(translator),
+        self.exchange = Exchange::Translate {
+            egress,
             ctx,
             op,
             stream,

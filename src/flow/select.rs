@@ -3,7 +3,6 @@
 //! health.
 
 use super::StreamFlow;
-use crate::admission;
 use crate::config::{Gateway, Model, Provider, Target};
 use crate::health;
 use crate::host::{Host, SharedStore};
@@ -27,23 +26,14 @@ impl StreamFlow {
                 .and_then(|i| gw.consumers.get(i))
                 .map(|c| c.name.as_str());
             let header = |name: &str| host.request_header(name);
-            let messages = match req.body.get("messages") {
-                Some(serde_json::Value::Array(m)) => m.as_slice(),
-                _ => &[],
-            };
-            let last_user = messages
-                .iter()
-                .rev()
-                .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
-                .map(message_text)
-                .unwrap_or_default();
+            let request = self.facts(req).clone();
             let facts = crate::route_select::RuleFacts {
                 model: &req.model,
                 consumer,
                 header: &header,
-                prompt_tokens: admission::estimate_prompt_tokens(&req.body),
-                messages: messages.len(),
-                last_user_text: &last_user,
+                prompt_tokens: request.prompt_tokens,
+                messages: request.messages,
+                last_user_text: &request.last_user_text,
             };
             if let Some((rule, pool)) = gw.routing_rules.choose(&facts) {
                 self.telemetry.rule = Some(rule.to_string());
@@ -195,19 +185,6 @@ fn usable_tier(
 
 fn target_health_key(gw: &Gateway, t: &Target) -> String {
     keys::target_health(&gw.providers[t.provider].name, &t.model)
-}
-
-/// Text of a message's content (string or text parts).
-fn message_text(m: &serde_json::Value) -> String {
-    match m.get("content") {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    }
 }
 
 #[cfg(test)]

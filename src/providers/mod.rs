@@ -2,79 +2,40 @@
 //! and holds what they share (auth styles, API operations).
 
 pub mod azure;
-pub mod openai_compat;
+mod table;
 
-/// How a provider type speaks.
+pub use table::{known_types, type_spec, ProviderType, TYPES};
+
+pub use crate::wire::hub::Operation;
+use crate::wire::hub::Translator;
+use crate::wire::openai::egress::OpenAiChat;
+use crate::wire::{anthropic, gemini, Wire};
+use std::rc::Rc;
+
+/// Where a provider type's requests go under its base URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    /// OpenAI Chat Completions as is (the OpenAI-compatible family).
-    OpenAi,
-    /// OpenAI bodies on Azure's deployment paths.
-    Azure,
-    /// Translated through the hub.
-    Anthropic,
-    Gemini,
+pub enum PathStyle {
+    /// The wire's own paths (`/chat/completions`, `/messages`, Gemini's
+    /// `models/{model}:generateContent`).
+    Standard,
+    /// Azure OpenAI: `/openai/deployments/{model}/…?api-version=`.
+    AzureDeployments,
 }
 
-/// What a provider `type` implies: wire format, default base URL and auth.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TypeSpec {
-    pub kind: &'static str,
-    pub wire: Wire,
-    /// None when the user must give `base_url` (Azure resources).
-    pub base_url: Option<&'static str>,
-    pub auth: AuthStyle,
-    /// Whether requests fail without a key (hosted APIs).
-    pub key_required: bool,
-    /// Whether the upstream model name becomes part of the request URL
-    /// (Gemini `models/{model}:…`, Azure deployments), so it must be a
-    /// plain path segment.
-    pub model_in_path: bool,
-}
-
-/// Looks up a provider `type`.
-pub fn type_spec(kind: &str) -> Option<TypeSpec> {
-    if let Some(p) = openai_compat::preset(kind) {
-        return Some(TypeSpec {
-            kind: p.kind,
-            wire: Wire::OpenAi,
-            base_url: Some(p.base_url),
-            auth: p.default_auth(),
-            key_required: p.key_required,
-            model_in_path: false,
-        });
+impl ProviderType {
+    /// The egress edge for this type: how to translate a request of
+    /// another wire for it. `api_version` is Azure's, when set.
+    pub fn translator(&self, api_version: &str) -> Rc<dyn Translator> {
+        match (self.wire, self.paths) {
+            (Wire::OpenAiChat, PathStyle::AzureDeployments) => Rc::new(azure::AzureChat::new(
+                OpenAiChat::new(self.chat),
+                api_version,
+            )),
+            (Wire::Anthropic, _) => Rc::new(anthropic::Anthropic::default()),
+            (Wire::Gemini, _) => Rc::new(gemini::Gemini),
+            _ => Rc::new(OpenAiChat::new(self.chat)),
+        }
     }
-    let (kind, wire, base_url, header) = match kind {
-        "azure" => ("azure", Wire::Azure, None, "api-key"),
-        "anthropic" => (
-            "anthropic",
-            Wire::Anthropic,
-            Some("https://api.anthropic.com/v1"),
-            "x-api-key",
-        ),
-        "gemini" => (
-            "gemini",
-            Wire::Gemini,
-            Some("https://generativelanguage.googleapis.com/v1beta"),
-            "x-goog-api-key",
-        ),
-        _ => return None,
-    };
-    Some(TypeSpec {
-        kind,
-        wire,
-        base_url,
-        auth: AuthStyle::Header(header.into()),
-        key_required: true,
-        model_in_path: matches!(wire, Wire::Azure | Wire::Gemini),
-    })
-}
-
-/// Every provider type, for error messages and docs.
-pub fn known_types() -> Vec<&'static str> {
-    let mut kinds: Vec<&'static str> = openai_compat::PRESETS.iter().map(|p| p.kind).collect();
-    kinds.extend(["azure", "anthropic", "gemini"]);
-    kinds
 }
 
 /// How the provider key travels upstream.
@@ -116,22 +77,6 @@ impl AuthStyle {
 /// Header names clients use for credentials; never forwarded upstream.
 pub const CLIENT_CREDENTIAL_HEADERS: &[&str] =
     &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
-
-/// The API operations the gateway serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    ChatCompletions,
-    Embeddings,
-}
-
-impl Operation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ChatCompletions => "chat",
-            Self::Embeddings => "embeddings",
-        }
-    }
-}
 
 /// Whether `s` may become one segment of an upstream URL path: the one
 /// check for every name that reaches a provider's URL (model names,

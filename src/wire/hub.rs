@@ -7,7 +7,6 @@
 //! wire format is one new edge, not a rewrite.
 
 use crate::error::ApiError;
-use crate::providers::Operation;
 use crate::wire::sse::SseEvent;
 use serde_json::{Map, Value};
 
@@ -312,6 +311,22 @@ pub struct EmbeddingsResponse {
     /// One vector per input, in input order.
     pub vectors: Vec<Vec<f64>>,
     pub prompt_tokens: u64,
+}
+
+/// What a provider is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat",
+            Self::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// An egress edge: one provider wire format.

@@ -10,3 +10,219 @@ pub mod pass_stream;
 pub mod responses;
 pub mod sse;
 pub mod stream;
+
+use crate::error::ApiError;
+use crate::wire::hub::Operation;
+use hub::{ChatRequest, ChatResponse, RequestFacts, ResponseContext, StreamWriter, Usage};
+use openai::ParsedRequest;
+use pass_stream::{OpenAiWatcher, StreamWatcher};
+use serde_json::{Map, Value};
+
+/// A wire format: what a client speaks to the gateway, or a provider
+/// expects from it. A request whose client wire is its provider's wire
+/// passes through (model renamed); any other pair is translated through the
+/// hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI Chat Completions (and embeddings): the OpenAI-compatible
+    /// family and Azure.
+    OpenAiChat,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini `generateContent` (providers only).
+    Gemini,
+    /// OpenAI Responses.
+    OpenAiResponses,
+}
+
+/// The client API a request came in through, from its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    ChatCompletions,
+    Embeddings,
+    Messages,
+    CountTokens,
+    Responses,
+}
+
+impl Api {
+    /// The API served at `path` (query removed), if any.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Some(match path {
+            "/v1/chat/completions" => Self::ChatCompletions,
+            "/v1/embeddings" => Self::Embeddings,
+            "/v1/messages" => Self::Messages,
+            "/v1/messages/count_tokens" => Self::CountTokens,
+            "/v1/responses" => Self::Responses,
+            _ => return None,
+        })
+    }
+
+    /// The wire the client speaks.
+    pub fn wire(self) -> Wire {
+        match self {
+            Self::ChatCompletions | Self::Embeddings => Wire::OpenAiChat,
+            Self::Messages | Self::CountTokens => Wire::Anthropic,
+            Self::Responses => Wire::OpenAiResponses,
+        }
+    }
+
+    /// What a provider is asked to do (count_tokens asks no provider but
+    /// Anthropic, and is a chat-shaped request).
+    pub fn operation(self) -> Operation {
+        match self {
+            Self::Embeddings => Operation::Embeddings,
+            _ => Operation::ChatCompletions,
+        }
+    }
+
+    /// `gen_ai.operation.name`.
+    pub fn operation_name(self) -> &'static str {
+        match self {
+            Self::Embeddings => "embeddings",
+            Self::CountTokens => "count_tokens",
+            _ => "chat",
+        }
+    }
+
+    /// The client API as a metrics label and access-log field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "openai.chat_completions",
+            Self::Embeddings => "openai.embeddings",
+            Self::Messages => "anthropic.messages",
+            Self::CountTokens => "anthropic.count_tokens",
+            Self::Responses => "openai.responses",
+        }
+    }
+
+    /// The API with this `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::ChatCompletions,
+            Self::Embeddings,
+            Self::Messages,
+            Self::CountTokens,
+            Self::Responses,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+
+    /// Validates a request body, keeping its bytes for passthrough.
+    pub fn parse(self, bytes: Vec<u8>) -> Result<ParsedRequest, ApiError> {
+        let mut parsed = match self {
+            Self::ChatCompletions => openai::parse_request(Operation::ChatCompletions, &bytes),
+            Self::Embeddings => openai::parse_request(Operation::Embeddings, &bytes),
+            Self::Messages => anthropic::ingress::parse_request(&bytes),
+            Self::CountTokens => anthropic::ingress::parse_count_tokens(&bytes),
+            Self::Responses => responses::parse_request(&bytes),
+        }?;
+        parsed.raw = bytes;
+        Ok(parsed)
+    }
+
+    /// The neutral facts admission, routing rules and telemetry read.
+    pub fn facts(self, body: &Map<String, Value>) -> RequestFacts {
+        match self {
+            Self::ChatCompletions | Self::Embeddings => openai::facts(body),
+            Self::Messages | Self::CountTokens => anthropic::ingress::facts(body),
+            Self::Responses => responses::facts(body),
+        }
+    }
+
+    /// The request in hub form, for a provider of another wire.
+    pub fn to_hub(
+        self,
+        body: &Map<String, Value>,
+        upstream: &str,
+    ) -> Result<ChatRequest, ApiError> {
+        match self {
+            Self::ChatCompletions | Self::Embeddings => {
+                openai::to_hub::chat_request(body, upstream)
+            }
+            Self::Messages | Self::CountTokens => anthropic::ingress::to_hub(body, upstream),
+            Self::Responses => responses::to_hub(body, upstream),
+        }
+    }
+}
+
+impl Wire {
+    /// A whole chat response in this (client) wire.
+    pub fn render_response(
+        self,
+        r: &ChatResponse,
+        ctx: &ResponseContext,
+    ) -> Result<Vec<u8>, ApiError> {
+        match self {
+            Self::OpenAiChat | Self::Gemini => Ok(openai::render::chat_completion(r)),
+            Self::Anthropic => anthropic::ingress::render_response(r, ctx),
+            Self::OpenAiResponses => Ok(responses::render_response(r, ctx)),
+        }
+    }
+
+    /// Writes hub stream events in this (client) wire.
+    pub fn writer(self, ctx: &ResponseContext, include_usage: bool) -> Box<dyn StreamWriter> {
+        match self {
+            Self::OpenAiChat | Self::Gemini => {
+                Box::new(openai::render::ChunkWriter::new(ctx, include_usage))
+            }
+            Self::Anthropic => Box::new(anthropic::ingress::MessagesWriter::new(ctx)),
+            Self::OpenAiResponses => Box::new(responses::ResponsesWriter::new(ctx)),
+        }
+    }
+
+    /// An error response body in this (client) wire.
+    pub fn render_error(self, e: &ApiError) -> Vec<u8> {
+        match self {
+            Self::Anthropic => anthropic::ingress::render_error(e),
+            Self::OpenAiResponses => responses::render_error(e),
+            Self::OpenAiChat | Self::Gemini => e.to_json(),
+        }
+    }
+
+    /// An error body in this wire, read back (a failover attempt's error,
+    /// already rendered in the client's wire).
+    pub fn decode_error(self, status: u16, body: &[u8]) -> ApiError {
+        match self {
+            Self::Anthropic => anthropic::decode_error(status, body),
+            Self::Gemini => gemini::decode_error(status, body),
+            Self::OpenAiChat | Self::OpenAiResponses => {
+                crate::error::normalize_upstream_error(status, body)
+            }
+        }
+    }
+
+    /// One SSE frame ending a stream with `e`, in this (client) wire.
+    pub fn stream_error(self, e: &ApiError) -> Vec<u8> {
+        match self {
+            Self::Anthropic => anthropic::ingress::stream_error(e),
+            Self::OpenAiResponses => responses::stream_error(e),
+            // OpenAI's SDKs raise on a `data:` frame carrying `error`.
+            Self::OpenAiChat | Self::Gemini => {
+                let mut frame = b"data: ".to_vec();
+                frame.extend(e.to_json());
+                frame.extend_from_slice(b"\n\n");
+                frame
+            }
+        }
+    }
+
+    /// What a passthrough stream of this wire reports on the way.
+    pub fn watcher(self) -> Box<dyn StreamWatcher> {
+        match self {
+            Self::Anthropic => Box::<anthropic::ingress::AnthropicWatcher>::default(),
+            Self::OpenAiResponses => Box::<responses::ResponsesWatcher>::default(),
+            Self::OpenAiChat | Self::Gemini => Box::<OpenAiWatcher>::default(),
+        }
+    }
+
+    /// The usage of a whole passthrough response body of this wire.
+    pub fn body_usage(self, body: &[u8]) -> Option<Usage> {
+        match self {
+            Self::Anthropic => anthropic::ingress::body_usage(body),
+            Self::OpenAiResponses => responses::body_usage(body),
+            Self::OpenAiChat | Self::Gemini => pass_stream::openai_usage(body),
+        }
+    }
+}

@@ -87,5 +87,6 @@ def test_consumer_label_in_metrics(cgw):
     cgw.post(CHAT, {"model": "gpt", "messages": MSGS}, headers={"authorization": "Bearer sk-team-a"})
     text = httpx.get(cgw.admin + "/stats/prometheus").text
     line = next(l for l in text.splitlines() if l.startswith("llm_gateway_requests_total{")
-                and 'consumer="team-a"' in l and 'http_response_status_class="2xx"' in l)
+                and 'consumer="team-a"' in l and 'http_response_status_class="2xx"' in l
+                and 'gen_ai_operation_name="chat"' in l)
     assert line.endswith(" 2")

@@ -178,7 +178,8 @@ def stream_raw(gw, model, headers):
 
 
 def requests_total(gw, model, provider, status_class, error_type):
-    return value(scrape(gw), "llm_gateway_requests_total", gen_ai_operation_name="chat",
+    return value(scrape(gw), "llm_gateway_requests_total",
+                 llm_gateway_api="openai.chat_completions", gen_ai_operation_name="chat",
                  gen_ai_provider_name=provider, gen_ai_request_model=model,
                  http_response_status_class=status_class, error_type=error_type) or 0
 

@@ -61,6 +61,9 @@ def send_known_traffic(gw):
                    headers={"x-mock-status": "429"}).status_code == 429
 
 
+CHAT_API = "openai.chat_completions"
+
+
 def chat(provider, model, **extra):
     return dict(gen_ai_operation_name="chat", gen_ai_provider_name=provider,
                 gen_ai_request_model=model, **extra)
@@ -69,17 +72,20 @@ def chat(provider, model, **extra):
 def test_request_counters_are_exact(ogw):
     v = scrape(ogw)
     req = "llm_gateway_requests_total"
-    ok = dict(http_response_status_class="2xx", error_type="none")
+    ok = dict(http_response_status_class="2xx", error_type="none", llm_gateway_api=CHAT_API)
     assert value(v, req, **chat("openai", "gpt", **ok)) == 3
     assert value(v, req, **chat("anthropic", "sonnet", **ok)) == 2
     assert value(v, req, **chat("openai", "gpt", http_response_status_class="4xx",
-                                error_type="rate_limit_error")) == 1
+                                error_type="rate_limit_error", llm_gateway_api=CHAT_API)) == 1
     assert value(v, req, **chat("none", "unknown", http_response_status_class="4xx",
-                                error_type="invalid_request_error")) == 1
+                                error_type="invalid_request_error",
+                                llm_gateway_api=CHAT_API)) == 1
     assert value(v, req, **chat("none", "none", http_response_status_class="4xx",
-                                error_type="invalid_request_error")) == 1
+                                error_type="invalid_request_error",
+                                llm_gateway_api=CHAT_API)) == 1
     # The harness's readiness probe: GET /v1/models.
-    assert value(v, req, gen_ai_operation_name="other", gen_ai_provider_name="none",
+    assert value(v, req, llm_gateway_api="none", gen_ai_operation_name="other",
+                 gen_ai_provider_name="none",
                  gen_ai_request_model="none", http_response_status_class="2xx",
                  error_type="none") == 1
     assert sum(x for (n, _), x in v.items() if n == req) == 9
@@ -106,7 +112,7 @@ def test_histograms_after_flush(ogw):
     while True:
         v = scrape(ogw)
         count = value(v, "gen_ai_server_request_duration_milliseconds_count",
-                      **chat("openai", "gpt", error_type="none"))
+                      **chat("openai", "gpt", error_type="none", llm_gateway_api=CHAT_API))
         if count or time.time() > deadline:  # histograms show after a stats flush
             break
         time.sleep(0.5)
@@ -120,7 +126,8 @@ def test_histograms_after_flush(ogw):
                  gen_ai_token_type="output") == 2
     # Buckets suit milliseconds: the first duration bound is 25 ms.
     assert value(v, "gen_ai_server_request_duration_milliseconds_bucket",
-                 **chat("anthropic", "sonnet", error_type="none"), le="25") is not None
+                 **chat("anthropic", "sonnet", error_type="none", llm_gateway_api=CHAT_API),
+                 le="25") is not None
 
 
 def test_access_log_fields(ogw):
@@ -142,6 +149,7 @@ def test_access_log_fields(ogw):
     assert sonnet["attempts"] == 1
     # What the client requested, not the provider path it was rewritten to.
     assert sonnet["path"] == "/v1/chat/completions"
+    assert sonnet["api"] == "openai.chat_completions"
     unknown = next(l for l in lines if l["model"] == "unknown")
     assert unknown["status"] == 404 and unknown["error"] == "invalid_request_error"
     streamed = [l for l in lines if l["model"] == "gpt" and l["ttft_ms"] is not None]

@@ -3,7 +3,7 @@
 use super::*;
 use std::io::Write;
 
-fn stream_error_counted(h: &RecordingHost) -> bool {
+pub(super) fn stream_error_counted(h: &RecordingHost) -> bool {
     h.metrics.iter().any(|m| {
         matches!(m, MetricOp::Counter { name, .. }
                 if name.starts_with(crate::metrics::STREAM_ERRORS))

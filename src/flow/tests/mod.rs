@@ -2,6 +2,8 @@
 //! requests in, translated providers, hostile responses, limits and
 //! telemetry.
 
+mod client_apis;
+mod golden;
 mod hostile_responses;
 mod limits;
 mod requests;

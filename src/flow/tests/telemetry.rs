@@ -21,11 +21,12 @@ fn every_stream_records_metrics_and_log_fields() {
     assert_eq!(
         counter,
         Some((
-            "llm_gateway_requests_total;gen_ai_operation_name=chat;gen_ai_provider_name=none;gen_ai_request_model=unknown;http_response_status_class=4xx;error_type=invalid_request_error".into(),
+            "llm_gateway_requests_total;llm_gateway_api=openai.chat_completions;gen_ai_operation_name=chat;gen_ai_provider_name=none;gen_ai_request_model=unknown;http_response_status_class=4xx;error_type=invalid_request_error".into(),
             1
         ))
     );
     assert_eq!(h.stream_values["llmgw.model"], "unknown");
+    assert_eq!(h.stream_values["llmgw.api"], "openai.chat_completions");
     assert_eq!(h.stream_values["llmgw.error"], "invalid_request_error");
 
     // A passthrough success: usage read from the body as it passed.

@@ -2,7 +2,7 @@
 
 use super::respond;
 use super::*;
-use crate::config::Dialect;
+use crate::config::Egress;
 use crate::error::ApiError;
 use crate::providers::Operation;
 use crate::wire::hub::{
@@ -105,7 +105,9 @@ const CFG: &str = r#"{
 fn flow() -> StreamFlow {
     let cfg = PluginConfig::from_json(CFG.as_bytes()).unwrap();
     let mut gw = compile(&cfg, &|_| None).unwrap();
-    gw.providers[0].dialect = Dialect::Translated(Rc::new(Echo));
+    // Any wire but the client's: the request is translated.
+    gw.providers[0].wire = crate::wire::Wire::Gemini;
+    gw.providers[0].egress = Egress(Rc::new(Echo));
     StreamFlow::new(Rc::new(gw), 9)
 }
 

@@ -72,7 +72,7 @@ fn anthropic_error_type(v: &Value) -> Option<&str> {
         .filter(|t| !t.is_empty() && t.len() <= 64)
 }
 
-pub(super) fn decode_error_body(status: u16, body: &[u8]) -> ApiError {
+pub fn decode_error_body(status: u16, body: &[u8]) -> ApiError {
     let mut err = normalize_upstream_error(status, body);
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         if let Some(ty) = anthropic_error_type(&v) {

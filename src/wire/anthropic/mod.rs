@@ -88,9 +88,10 @@ mod tests;
 pub use stream::AnthropicStreamDecoder;
 
 use crate::error::ApiError;
-use crate::providers::Operation;
+use crate::wire::hub::Operation;
 use crate::wire::hub::{ChatRequest, ChatResponse, ResponseContext, StreamDecoder, Translator};
 use error::decode_error_body;
+pub use error::decode_error_body as decode_error;
 use response::decode_message;
 
 /// Provider name used in error messages.

@@ -61,7 +61,7 @@ pub(super) fn gemini_error(status: u16, err: &Value) -> Option<ApiError> {
 
 /// A Gemini error body (an object, or an array whose first item is one) as
 /// an `ApiError`; anything else is normalized generically.
-pub(super) fn decode_error_body(status: u16, body: &[u8]) -> ApiError {
+pub fn decode_error_body(status: u16, body: &[u8]) -> ApiError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let err = parsed
         .as_ref()

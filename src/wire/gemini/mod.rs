@@ -134,13 +134,14 @@ mod tests;
 pub use stream::GeminiStream;
 
 use crate::error::ApiError;
-use crate::providers::Operation;
+use crate::wire::hub::Operation;
 use crate::wire::hub::{
     ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ResponseContext,
     StreamDecoder, Translator,
 };
 use embeddings::{decode_embeddings, encode_embeddings};
 use error::decode_error_body;
+pub use error::decode_error_body as decode_error;
 use request::encode_chat;
 use response::decode_chat;
 

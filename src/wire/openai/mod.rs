@@ -3,12 +3,15 @@
 //! hub (`to_hub` requests in, `render` responses and chunks out).
 
 pub mod egress;
+mod facts;
 pub mod render;
 pub mod splice;
 pub mod to_hub;
 
+pub use facts::facts;
+
 use crate::error::ApiError;
-use crate::providers::Operation;
+use crate::wire::hub::Operation;
 use serde_json::{json, Map, Value};
 
 /// A validated request body with the facts routing needs.

@@ -112,6 +112,30 @@ fn value_end(json: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// A passthrough request body: the client's bytes with only the top-level
+/// `model` replaced when they were kept (`raw`), else `body` re-serialized.
+pub fn with_model(
+    raw: &[u8],
+    body: &mut serde_json::Map<String, serde_json::Value>,
+    upstream_model: &str,
+) -> Vec<u8> {
+    let value = serde_json::to_string(upstream_model).unwrap_or_default();
+    replace_member(raw, "model", &value).unwrap_or_else(|| rename_model(body, upstream_model))
+}
+
+/// Replaces the top-level `model` of a validated request body, keeping every
+/// other field (vendor extensions included) as the client sent it.
+pub fn rename_model(
+    body: &mut serde_json::Map<String, serde_json::Value>,
+    upstream_model: &str,
+) -> Vec<u8> {
+    body.insert(
+        "model".into(),
+        serde_json::Value::String(upstream_model.into()),
+    );
+    serde_json::to_vec(body).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +189,20 @@ mod tests {
         for cut in 0..body.len() {
             let _ = replace_member(&body.as_bytes()[..cut], "model", "\"x\"");
         }
+    }
+
+    #[test]
+    fn model_rename_keeps_everything_else() {
+        let mut body: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"model":"a","messages":[],"x_vendor":{"k":1}}"#).unwrap();
+        let out = rename_model(&mut body, "b");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "b");
+        assert_eq!(v["x_vendor"]["k"], 1);
+        let raw = br#"{"model" : "a", "z": 1.0}"#;
+        assert_eq!(
+            with_model(raw, &mut body, "c"),
+            br#"{"model" : "c", "z": 1.0}"#
+        );
     }
 }

@@ -111,6 +111,7 @@ fn access_log(target: &str) -> Value {
         // The filter records the client's path (`:path` is rewritten for
         // the provider; client `x-envoy-*` headers are removed).
         "path": "%FILTER_STATE(wasm.llmgw.path:PLAIN)%",
+        "api": "%FILTER_STATE(wasm.llmgw.api:PLAIN)%",
         "status": "%RESPONSE_CODE%",
         "flags": "%RESPONSE_FLAGS%",
         "duration_ms": "%DURATION%",
@@ -407,6 +408,7 @@ const COLLECTOR_CLUSTER: &str = "llmgw_otel_collector";
 /// GenAI span attributes, read from the filter state the filter writes.
 const SPAN_TAGS: &[(&str, &str)] = &[
     ("gen_ai.operation.name", "llmgw.operation"),
+    ("llm_gateway.api", "llmgw.api"),
     ("gen_ai.provider.name", "llmgw.provider_type"),
     ("gen_ai.request.model", "llmgw.model"),
     ("gen_ai.response.model", "llmgw.upstream_model"),

@@ -1,6 +1,10 @@
 //! Envoy's own replies (a bad request line, headers too large, HTTP/1.0, a
-//! stalled upload, an unreachable provider, …) in OpenAI's error shape,
-//! through the connection manager's `local_reply_config`.
+//! stalled upload, an unreachable provider, …) in OpenAI's error shape, or
+//! Anthropic's for `/v1/messages` clients, through the connection
+//! manager's `local_reply_config`. (Once a request went to a provider the
+//! filter rewrites any error, Envoy's too, in the client's shape: the
+//! Anthropic mappers matter for replies before that, such as a stalled
+//! upload's 408.)
 //!
 //! The filter's own replies are local replies too, already OpenAI JSON; the
 //! mappers leave them alone. Envoy gives every local reply it sends itself
@@ -82,6 +86,26 @@ const REPLIES: &[(u16, &str, &str, &str)] = &[
     ),
 ];
 
+/// Anthropic's error type for each status above.
+fn anthropic_type(status: u16) -> &'static str {
+    match status {
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 | 504 => "timeout_error",
+        413 => "request_too_large",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// Requests of Anthropic's Messages API (and its count_tokens).
+fn anthropic_client() -> Value {
+    json!({"header_filter": {"header": {
+        "name": ":path",
+        "string_match": {"prefix": "/v1/messages"}
+    }}})
+}
+
 /// Only replies Envoy sends itself (see the module comment).
 fn from_envoy() -> Value {
     json!({"extension_filter": {
@@ -112,29 +136,57 @@ fn body(kind: &str, code: Option<&str>, message: &str) -> Value {
     })
 }
 
-/// The `local_reply_config` of the connection manager.
+fn anthropic_body(kind: &str, message: &str) -> Value {
+    json!({
+        "json_format": {"type": "error", "error": {"type": kind, "message": message}},
+        "content_type": "application/json"
+    })
+}
+
+/// The `local_reply_config` of the connection manager: the first mapper
+/// that matches applies, so Anthropic's come first.
 pub fn config(max_request_body_bytes: u64) -> Value {
     let too_large =
         format!("The request body exceeds this gateway's limit of {max_request_body_bytes} bytes.");
-    let mut mappers: Vec<Value> = REPLIES
-        .iter()
-        .map(|&(status, kind, code, message)| {
-            let message = if status == 413 { &too_large } else { message };
-            json!({
-                "filter": {"and_filter": {"filters": [status_is("EQ", status), from_envoy()]}},
-                "body_format_override": body(kind, Some(code), message)
-            })
-        })
-        .collect();
+    let message = |status: u16, message: &'static str| -> String {
+        if status == 413 {
+            too_large.clone()
+        } else {
+            message.to_string()
+        }
+    };
+    let mut anthropic = Vec::new();
+    let mut openai = Vec::new();
+    for &(status, kind, code, text) in REPLIES {
+        let text = message(status, text);
+        anthropic.push(json!({
+            "filter": {"and_filter": {"filters": [
+                status_is("EQ", status), from_envoy(), anthropic_client()
+            ]}},
+            "body_format_override": anthropic_body(anthropic_type(status), &text)
+        }));
+        openai.push(json!({
+            "filter": {"and_filter": {"filters": [status_is("EQ", status), from_envoy()]}},
+            "body_format_override": body(kind, Some(code), &text)
+        }));
+    }
     // Any other status Envoy may answer with.
+    let other = "%LOCAL_REPLY_BODY% (%RESPONSE_CODE_DETAILS%).";
     for (op, status, kind) in [
         ("GE", 500, "api_error"),
         ("GE", 400, "invalid_request_error"),
     ] {
-        mappers.push(json!({
+        anthropic.push(json!({
+            "filter": {"and_filter": {"filters": [
+                status_is(op, status), from_envoy(), anthropic_client()
+            ]}},
+            "body_format_override": anthropic_body(anthropic_type(status), other)
+        }));
+        openai.push(json!({
             "filter": {"and_filter": {"filters": [status_is(op, status), from_envoy()]}},
-            "body_format_override": body(kind, None, "%LOCAL_REPLY_BODY% (%RESPONSE_CODE_DETAILS%).")
+            "body_format_override": body(kind, None, other)
         }));
     }
-    json!({"mappers": mappers})
+    anthropic.extend(openai);
+    json!({"mappers": anthropic})
 }

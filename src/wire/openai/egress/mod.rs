@@ -164,7 +164,7 @@ mod wire;
 pub use stream::OpenAiChatStream;
 
 use crate::error::ApiError;
-use crate::providers::{openai_compat, Operation};
+use crate::wire::hub::Operation;
 use crate::wire::hub::{
     ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ResponseContext,
     StreamDecoder, Translator,
@@ -263,7 +263,11 @@ impl OpenAiChat {
 impl Translator for OpenAiChat {
     /// `{prefix}/chat/completions` or `{prefix}/embeddings`.
     fn path(&self, op: Operation, prefix: &str, _model: &str, _stream: bool) -> String {
-        openai_compat::upstream_path(prefix, op)
+        let suffix = match op {
+            Operation::ChatCompletions => "/chat/completions",
+            Operation::Embeddings => "/embeddings",
+        };
+        format!("{prefix}{suffix}")
     }
 
     fn encode_request(&self, req: &ChatRequest) -> Result<Vec<u8>, ApiError> {
