@@ -4,12 +4,15 @@ a long time (30 minutes by default), watching Envoy's memory and the Wasm
 VMs.
 
 Traffic: OpenAI passthrough (stream and not), translation to Anthropic and
-Gemini (stream and not), a failover pool whose first provider fails, a
+Gemini (stream and not), Anthropic Messages and OpenAI Responses clients
+(passed through and translated, stream and not), a failover pool whose
+first provider fails, a
 consumer that exhausts its token quota, rate-limit reservations on every
 request, provider errors, bodies a provider compressed unasked, requests
 the gateway refuses. Every request has a set of statuses it may
 get; anything else is counted as unexpected, and so is a stream that does
-not end with [DONE] when it should.
+not end as its API ends a stream ([DONE], message_stop,
+response.completed) when it should.
 
 Every minute Envoy's resident memory (VmRSS) is sampled, and at the end
 the Wasm VM counters from Envoy's admin. Results go to target/soak/
@@ -40,7 +43,20 @@ sys.path.insert(0, str(ROOT / "tests/e2e"))
 from harness import Gateway, Mock  # noqa: E402
 
 CHAT = "/v1/chat/completions"
+MESSAGES = "/v1/messages"
+RESPONSES = "/v1/responses"
 MSGS = [{"role": "user", "content": "soak test: say something short"}]
+# What a complete stream of each client API ends with.
+STREAM_END = {CHAT: b"data: [DONE]\n\n", MESSAGES: b"event: message_stop\n",
+              RESPONSES: b"event: response.completed\n"}
+
+
+def ends_complete(path, text):
+    """Whether a stream ended as its API ends a complete stream."""
+    if path == CHAT:
+        return text.endswith(STREAM_END[CHAT])
+    last = text.rfind(b"event: ")
+    return last >= 0 and text.startswith(STREAM_END[path], last) and text.endswith(b"\n\n")
 FAIL_OPENAI = {"x-mock-status": "503", "x-mock-status-path-prefix": "/v1/chat/"}
 QUOTA_KEY = "sk-soak-quota-team"
 # After this much of the run, memory is expected to stay flat.
@@ -104,7 +120,23 @@ SCENARIOS = [
     ("stream-error", {"model": "gpt"}, {"x-mock-sse-inject": "error@3"}, True, {200}, 1),
     ("unknown-model", {"model": "nope"}, {}, False, {404}, 1),
     ("bad-request", {"model": "gpt", "messages": "not a list"}, {}, False, {400}, 1),
+    ("messages-openai", {"model": "gpt", "path": MESSAGES}, {}, False, {200}, 3),
+    ("messages-anthropic-stream", {"model": "claude", "path": MESSAGES}, {}, True, {200}, 3),
+    ("messages-gemini-stream", {"model": "gemini", "path": MESSAGES}, {}, True, {200}, 2),
+    ("messages-failover-stream", {"model": "pool", "path": MESSAGES}, FAIL_OPENAI, True, {200}, 2),
+    ("responses-anthropic", {"model": "claude", "path": RESPONSES}, {}, False, {200}, 3),
+    ("responses-openai-stream", {"model": "gpt", "path": RESPONSES}, {}, True, {200}, 3),
+    ("responses-gemini-stream", {"model": "gemini", "path": RESPONSES}, {}, True, {200}, 2),
 ]
+
+
+def payload_for(path, body, stream):
+    """The request in the client API's shape."""
+    if path == MESSAGES:
+        return {"messages": MSGS, "max_tokens": 100, **body, "stream": stream}
+    if path == RESPONSES:
+        return {"input": MSGS[0]["content"], **body, "stream": stream}
+    return {"messages": MSGS, **body, "stream": stream}
 
 
 def rss_kib(pid):
@@ -122,18 +154,20 @@ def wasm_stats(gw):
 
 def one_request(gw, client, scenario):
     name, body, headers, stream, allowed, _ = scenario
-    payload = {"messages": MSGS, **body, "stream": stream}
+    body = dict(body)
+    path = body.pop("path", CHAT)
+    payload = payload_for(path, body, stream)
     try:
         if stream:
-            with client.stream("POST", gw.url + CHAT, json=payload, headers=headers) as r:
+            with client.stream("POST", gw.url + path, json=payload, headers=headers) as r:
                 text = b"".join(r.iter_raw())
                 ok = r.status_code in allowed
                 if ok and r.status_code == 200 and name != "stream-error":
-                    ok = text.endswith(b"data: [DONE]\n\n")
+                    ok = ends_complete(path, text)
                 if ok and name == "stream-error":
                     ok = b'"error"' in text
                 return name, r.status_code, ok
-        r = client.post(gw.url + CHAT, json=payload, headers=headers)
+        r = client.post(gw.url + path, json=payload, headers=headers)
         return name, r.status_code, r.status_code in allowed
     except httpx.HTTPError as e:
         return name, f"{type(e).__name__}", False
