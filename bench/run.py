@@ -603,7 +603,7 @@ def without_filter(boot: dict) -> None:
     mock's OpenAI cluster; every other Envoy setting stays identical."""
     hcm = _hcm(boot)
     hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
-    assert [f["name"] for f in hcm["http_filters"]] == ["envoy.filters.http.router"]
+    assert hcm["http_filters"][-1]["name"] == "envoy.filters.http.router"
     for vh in hcm["route_config"]["virtual_hosts"]:
         for route in vh["routes"]:
             route["route"] = {"cluster": "llmgw_mock_openai", "timeout": "300s"}
@@ -613,7 +613,8 @@ def without_filter(boot: dict) -> None:
 def with_floor_filter(boot: dict) -> None:
     """A rendered bootstrap with the floor filter in place of llm-gateway,
     routing every request to the mock's OpenAI cluster."""
-    wasm = _hcm(boot)["http_filters"][0]["typed_config"]["config"]
+    wasm = next(f for f in _hcm(boot)["http_filters"]
+                if f["name"] == "envoy.filters.http.wasm")["typed_config"]["config"]
     wasm["vm_config"]["code"]["local"]["filename"] = str(FLOOR_WASM)
     wasm["configuration"]["value"] = "llmgw_mock_openai"
 
