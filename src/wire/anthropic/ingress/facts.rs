@@ -2,7 +2,7 @@
 //! request, by the same rules as for OpenAI bodies
 //! (`admission::estimate_prompt_tokens`).
 
-use super::parse::integer;
+use super::parse::{integer, present};
 use crate::wire::hub::RequestFacts;
 use serde_json::{Map, Value};
 
@@ -64,7 +64,8 @@ pub fn facts(body: &Map<String, Value>) -> RequestFacts {
     for turn in turns {
         bytes += turn.get("content").map_or(0, text_bytes);
     }
-    if let Some(tools) = body.get("tools") {
+    // `null` is no tools (not 4 bytes of them).
+    if let Some(tools) = present(body, "tools") {
         let mut count = ByteCount(0);
         // Writing a Value to a counter cannot fail.
         let _ = serde_json::to_writer(&mut count, tools);

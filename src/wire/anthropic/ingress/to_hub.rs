@@ -96,7 +96,10 @@ pub fn to_hub(body: &Map<String, Value>, upstream_model: &str) -> Result<ChatReq
     req.temperature = present(body, "temperature").and_then(Value::as_f64);
     req.top_p = present(body, "top_p").and_then(Value::as_f64);
     if let Some(k) = present(body, "top_k") {
-        req.extra.insert("top_k".into(), k.clone());
+        // Validated as an integer, which may be written `40.0`: it goes on
+        // as one (egress edges that check it want an integer).
+        let k = integer(k).map_or_else(|| k.clone(), Value::from);
+        req.extra.insert("top_k".into(), k);
     }
     if let Some(Value::Array(stops)) = body.get("stop_sequences") {
         req.stop = stops

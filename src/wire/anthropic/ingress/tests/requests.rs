@@ -290,6 +290,22 @@ fn what_to_hub_refuses() {
 }
 
 #[test]
+fn integers_written_as_floats_reach_the_hub_as_integers() {
+    // Found by the request_anthropic fuzz target: `top_k` went to the hub
+    // as written, so `40.0` (valid here, as for Anthropic) was refused by
+    // the Gemini egress and sent to OpenAI-compatible providers as a float.
+    let body = json!({"model": "m", "max_tokens": 64.0, "top_k": 40.0,
+        "thinking": {"type": "enabled", "budget_tokens": 2048.0},
+        "messages": [{"role": "user", "content": "x"}]});
+    let p = parse(&body).unwrap();
+    let hub = to_hub(&p.body, "up").unwrap();
+    assert_eq!(hub.max_tokens, Some(64));
+    assert_eq!(hub.reasoning_effort.as_deref(), Some("low"));
+    assert_eq!(hub.extra.get("top_k"), Some(&json!(40)));
+    assert!(hub.extra["top_k"].is_u64());
+}
+
+#[test]
 fn to_hub_and_facts_never_panic_on_unvalidated_bodies() {
     let odd = [
         json!({}),
@@ -321,4 +337,17 @@ fn facts_of_a_body() {
     assert_eq!(f.messages, 3);
     assert_eq!(f.max_tokens, Some(77));
     assert_eq!(f.last_user_text, "first words");
+}
+
+#[test]
+fn null_tools_are_no_tools_in_the_facts() {
+    // Found by the request_anthropic fuzz target: `"tools": null` counted
+    // as the 4 bytes of `null` in the prompt estimate (and so in the
+    // count_tokens answer), though null counts as absent.
+    // (`with` leaves a null field out.)
+    let without = with("tools", Value::Null);
+    let mut null = without.as_object().unwrap().clone();
+    null.insert("tools".into(), Value::Null);
+    assert!(parse_request(&serde_json::to_vec(&null).unwrap()).is_ok());
+    assert_eq!(facts(&null), facts(without.as_object().unwrap()));
 }
