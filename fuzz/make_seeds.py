@@ -10,7 +10,7 @@ The output is deterministic; the seeds are committed.
 Input layouts (see each check's module doc in fuzz/src/):
   sse_framer, stream_*, pass_stream: [flags, seed, body...]
   responses_decode:                [status - 400, body...]
-  request_openai, model_splice, config: the body as is
+  request_*, model_splice, config:   the body as is
   model_map: a line-based text format (fuzz/src/model_map.rs)
 """
 
@@ -89,6 +89,42 @@ for i, case in enumerate(gemini_streams):
     seed("stream_gemini", case["name"], bytes([flags, 13 * i + 5]) + body)
     seed("sse_framer", f"gemini-{case['name']}", bytes([0, 40 + i]) + body)
 
+openai_streams = load(FIX / "openai_chat" / "streams.json")
+
+
+def openai_body(case):
+    # As src/wire/openai/egress/tests.rs `stream_body` assembles a case.
+    sep = case.get("separator", "\n\n")
+    body = case.get("prefix", "")
+    for ev in case["events"]:
+        body += "data: " + (ev if isinstance(ev, str) else compact(ev)) + sep
+    return (body + case.get("tail", "")).encode()
+
+
+for i, case in enumerate(openai_streams):
+    body = openai_body(case)
+    seed("stream_openai", case["name"], bytes([i % 2, (19 * i + 2) % 256]) + body)
+# The OpenAI-shaped output of the other fixtures is a provider stream too.
+for i, case in enumerate(anthropic_streams):
+    frames = "".join(
+        "data: " + (f if isinstance(f, str) else compact(f)) + "\n\n" for f in case["openai"]
+    )
+    seed("stream_openai", f"anthropic-fixture-output-{case['name']}", bytes([1, (23 * i + 1) % 256]) + frames.encode())
+for name, body in {
+    "interleaved-tool-calls": b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{"}}]}}]}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"g","arguments":"{}"}}]}}]}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}}]}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\ndata: [DONE]\n\n',
+    "text-after-finish-and-usage": b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{"content":"b"}}]}\n\ndata: [DONE]\n\n',
+    "reasoning-text-tool": b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"think"}}]}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"x","function":{"name":"f","arguments":"{}"}}]}}]}\n\n'
+    + b'data: {"choices":[{"index":0,"delta":{"content":"after"},"finish_reason":"length"}]}\n\n',
+    "invalid-utf8-after-done": b'data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":1}}\n\ndata: [DONE]\n\ndata: \xff\n\n',
+}.items():
+    seed("stream_openai", name, bytes([1, 61]) + body)
+
 SSE_EDGES = {
     "crlf-cr-lf": b"data: a\r\ndata: b\n\r\ndata: c\r\n\rdata: d\n\r\r\n\n",
     "lone-cr": b"data: a\r\rdata: b\rdata: c\r\r\revent: e\rdata: d\r\r",
@@ -122,7 +158,21 @@ seed(
 )
 for i, case in enumerate(load(FIX / "anthropic" / "responses.json")):
     if "openai" in case:
-        seed("pass_stream", f"body-{case['name']}", bytes([0, 5 * i]) + compact(case["openai"]).encode())
+        seed("pass_stream", f"body-{case['name']}", bytes([1, 5 * i]) + compact(case["openai"]).encode())
+    if "anthropic" in case:
+        seed("pass_stream", f"body-anthropic-{case['name']}", bytes([1, 3 * i]) + compact(case["anthropic"]).encode())
+for name, body in anthropic_sse.items():
+    seed("pass_stream", f"stream-anthropic-{name}", bytes([0, 31]) + body)
+for i, case in enumerate(openai_streams):
+    seed("pass_stream", f"stream-openai-{case['name']}", bytes([0, (7 * i + 4) % 256]) + openai_body(case))
+for i, case in enumerate(load(FIX / "openai_chat" / "responses.json")):
+    if "body" in case:
+        seed("pass_stream", f"body-openai-{case['name']}", bytes([1, 9 * i % 256]) + compact(case["body"]).encode())
+sdk_samples = load(FIX / "responses" / "sdk_samples.json")
+for i, case in enumerate(sdk_samples["streams"]):
+    seed("pass_stream", f"stream-responses-{case['name']}", bytes([0, 13 * i + 6]) + case["sse"].encode())
+for i, case in enumerate(sdk_samples["responses"]):
+    seed("pass_stream", f"body-responses-{case['name']}", bytes([1, 17 * i]) + compact(case["response"]).encode())
 seed(
     "pass_stream",
     "body-details",
@@ -145,6 +195,46 @@ for provider in ("anthropic", "gemini"):
         seen.add(data)
         seed("request_openai", f"{provider}-{case['name']}", data)
         seed("model_splice", f"{provider}-{case['name']}", data)
+for case in load(FIX / "openai_chat" / "requests.json"):
+    if "openai_in" not in case:
+        continue  # a hub-only case
+    data = json.dumps(case["openai_in"], ensure_ascii=False)
+    if data in seen:
+        continue
+    seen.add(data)
+    seed("request_openai", f"openai-chat-{case['name']}", data)
+for case in load(FIX / "anthropic_ingress" / "requests.json"):
+    data = json.dumps(case["anthropic"], ensure_ascii=False)
+    seed("request_anthropic", case["name"], data)
+    seed("model_splice", f"anthropic-ingress-{case['name']}", data)
+for name, body in {
+    "count-tokens": {"model": "claude-x", "system": "Be brief.", "messages": [{"role": "user", "content": "How many tokens?"}],
+                     "tools": [{"name": "f", "input_schema": {"type": "object"}}]},
+    "stream-tools-thinking": {"model": "claude-x", "max_tokens": 2048, "stream": True,
+                              "thinking": {"type": "enabled", "budget_tokens": 1024},
+                              "tools": [{"name": "get_weather", "description": "w", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+                              "messages": [{"role": "user", "content": [{"type": "text", "text": "Paris?"}]}]},
+    "big-numbers": {"model": "m", "max_tokens": 4294967296, "top_k": 1e300, "temperature": 1.0,
+                    "messages": [{"role": "user", "content": "x"}]},
+}.items():
+    seed("request_anthropic", name, json.dumps(body, ensure_ascii=False))
+for case in load(FIX / "responses" / "requests.json"):
+    data = json.dumps(case["responses"], ensure_ascii=False)
+    seed("request_responses", case["name"], data)
+    seed("model_splice", f"responses-{case['name']}", data)
+for name, body in {
+    "everything": {"model": "gpt-4.1", "instructions": "Be brief.", "stream": True, "store": False,
+                   "max_output_tokens": 16, "temperature": 2, "top_p": 0, "parallel_tool_calls": False,
+                   "reasoning": {"effort": "xhigh", "summary": "auto"}, "text": {"format": {"type": "json_schema", "name": "r", "schema": {"type": "object"}, "strict": True}},
+                   "tool_choice": {"type": "function", "name": "f"}, "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+                   "input": [{"role": "developer", "content": "d"}, {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"},
+                             {"type": "input_image", "image_url": "data:image/png;base64,QUJD", "detail": "low"},
+                             {"type": "input_file", "file_data": "data:application/pdf;base64,QUJD", "filename": "a.pdf"}]},
+                             {"type": "reasoning", "summary": []}, {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+                             {"type": "function_call_output", "call_id": "c", "output": [{"type": "input_text", "text": "ok"}]}]},
+    "max-output-tokens-2-32": {"model": "m", "input": "x", "max_output_tokens": 4294967296},
+}.items():
+    seed("request_responses", name, json.dumps(body, ensure_ascii=False))
 for name, body in {
     "embeddings-strings": {"model": "gemini-embedding-001", "input": ["a", "b"], "dimensions": 8, "task_type": "RETRIEVAL_QUERY"},
     "embeddings-string": {"model": "e", "input": "one", "encoding_format": "base64"},
@@ -177,7 +267,23 @@ for provider, key in (("anthropic", "anthropic"), ("gemini", "gemini")):
         status = case["status"] - 400
         if 0 <= status < 200:
             seed("responses_decode", f"{provider}-error-{case['name']}", bytes([status]) + body.encode())
+for case in load(FIX / "openai_chat" / "responses.json"):
+    body = case["raw"] if "raw" in case else compact(case["body"])
+    seed("responses_decode", f"openai-response-{case['name']}", bytes([100]) + body.encode())
+for case in load(FIX / "openai_chat" / "errors.json"):
+    body = case["body"]
+    body = body if isinstance(body, str) else compact(body)
+    status = case["status"] - 400
+    if 0 <= status < 200:
+        seed("responses_decode", f"openai-error-{case['name']}", bytes([status]) + body.encode())
 for name, (status, body) in {
+    # Errors as the gateway renders them for its clients (a failover
+    # attempt's error, read back by Wire::decode_error).
+    "rendered-anthropic-overloaded": (529, {"type": "error", "error": {"type": "overloaded_error", "message": f"Overloaded {SECRET}"}}),
+    "rendered-anthropic-billing": (402, {"type": "error", "error": {"type": "billing_error", "message": "no credit"}}),
+    "rendered-responses": (429, {"error": {"message": "slow down", "type": "rate_limit_error", "param": SECRET, "code": "rate_limit_exceeded"}}),
+    "openai-embeddings": (500, {"object": "list", "data": [{"object": "embedding", "index": 1, "embedding": [0.5]}, {"object": "embedding", "index": 0, "embedding": "AAAAPw=="}], "model": "e", "usage": {"prompt_tokens": 2, "total_tokens": 2}}),
+    "anthropic-tool-args-not-object": (500, {"choices": [{"message": {"tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "[1]"}}]}, "finish_reason": "tool_calls"}]}),
     "gemini-embeddings": (500, {"embeddings": [{"values": [0.1, -0.2, 3]}, {"values": [1e-3, 0]}]}),
     "gemini-embeddings-usage": (500, {"embeddings": [{"values": [1]}], "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}),
     "gemini-embeddings-stats": (500, {"embeddings": [{"values": [1], "statistics": {"tokenCount": 3.0}}, {"values": [2], "statistics": {"tokenCount": 4}}]}),

@@ -17,6 +17,7 @@ mod config;
 mod model_map;
 mod model_splice;
 mod pass_stream;
+mod request_client;
 mod request_openai;
 mod responses_decode;
 mod sse_framer;
@@ -26,10 +27,11 @@ pub use config::config;
 pub use model_map::model_map;
 pub use model_splice::model_splice;
 pub use pass_stream::pass_stream;
+pub use request_client::{request_anthropic, request_responses};
 pub use request_openai::request_openai;
 pub use responses_decode::responses_decode;
 pub use sse_framer::sse_framer;
-pub use stream::{stream_anthropic, stream_gemini};
+pub use stream::{stream_anthropic, stream_gemini, stream_openai};
 
 #[global_allocator]
 static ALLOC: alloc_guard::Guard = alloc_guard::Guard;
@@ -43,8 +45,11 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("sse_framer", sse_framer),
     ("stream_anthropic", stream_anthropic),
     ("stream_gemini", stream_gemini),
+    ("stream_openai", stream_openai),
     ("pass_stream", pass_stream),
     ("request_openai", request_openai),
+    ("request_anthropic", request_anthropic),
+    ("request_responses", request_responses),
     ("responses_decode", responses_decode),
     ("model_splice", model_splice),
     ("model_map", model_map),

@@ -1,21 +1,39 @@
-//! `stream_anthropic`, `stream_gemini`: a provider's SSE stream translated to
-//! OpenAI chunks by `llm_gateway::wire::stream::StreamTranslation`, with the
-//! provider's `Translator::stream_decoder`.
+//! `stream_anthropic`, `stream_gemini`, `stream_openai`: a provider's SSE
+//! stream translated by `llm_gateway::wire::stream::StreamTranslation`, with
+//! the provider's `Translator::stream_decoder` (Anthropic, Gemini, or the
+//! OpenAI Chat Completions egress every OpenAI-compatible type uses), into
+//! each client API's stream (`Wire::writer` of OpenAI Chat, Anthropic
+//! Messages and Responses).
 //!
-//! Input: `[flags, seed, body…]`: `flags & 1` is `include_usage`; `seed`
-//! picks the chunkings; `body` is the upstream response body.
+//! Input: `[flags, seed, body…]`: `flags & 1` is `include_usage` (OpenAI
+//! Chat clients only); `seed` picks the chunkings; `body` is the upstream
+//! response body.
 //!
-//! Checks: no panic; the output is a valid OpenAI chunk stream that ends in
-//! one `[DONE]` or one error frame (see `common::check_openai_stream`),
-//! consistent with `failed()`; the output bytes, `failed()` and `usage()`
-//! do not depend on how the body was chunked.
+//! Checks: no panic; for every client wire the output is a well-formed
+//! stream of that wire (`common::check_openai_stream`,
+//! `check_anthropic_stream`, `check_responses_stream`) that ends in its end
+//! marker or in one error event, consistent with `failed()`; the usage
+//! accounted is the same whichever client wire; a stream that ended well
+//! for every client tells each the same answer (choice 0's text, reasoning
+//! and tool calls with their ids, names and arguments, as each client's SDK
+//! would assemble them); the output bytes,
+//! `failed()` and `usage()` do not depend on how the body was chunked (each
+//! chunking is run through one of the wires in turn, picked by `seed`).
 
-use crate::common::{check_openai_stream, chunkings, header, StreamEnd};
+use crate::common::{
+    check_anthropic_stream, check_openai_stream, check_responses_stream, chunkings, header,
+    StreamEnd,
+};
 use llm_gateway::wire::anthropic::Anthropic;
 use llm_gateway::wire::gemini::Gemini;
 use llm_gateway::wire::hub::{ResponseContext, Translator, Usage};
-use llm_gateway::wire::openai::render::ChunkWriter;
+use llm_gateway::wire::openai::egress::OpenAiChat;
 use llm_gateway::wire::stream::StreamTranslation;
+use llm_gateway::wire::Wire;
+use serde_json::Value;
+
+/// The client wires a translated stream is written in.
+const CLIENT_WIRES: [Wire; 3] = [Wire::OpenAiChat, Wire::Anthropic, Wire::OpenAiResponses];
 
 pub fn stream_anthropic(data: &[u8]) {
     check(&Anthropic::default(), data);
@@ -23,6 +41,10 @@ pub fn stream_anthropic(data: &[u8]) {
 
 pub fn stream_gemini(data: &[u8]) {
     check(&Gemini, data);
+}
+
+pub fn stream_openai(data: &[u8]) {
+    check(&OpenAiChat::default(), data);
 }
 
 pub(crate) fn ctx() -> ResponseContext {
@@ -41,12 +63,9 @@ struct Outcome {
     usage: Option<Usage>,
 }
 
-fn run(t: &dyn Translator, include_usage: bool, chunks: &[&[u8]]) -> Outcome {
+fn run(t: &dyn Translator, wire: Wire, include_usage: bool, chunks: &[&[u8]]) -> Outcome {
     let ctx = ctx();
-    let mut st = StreamTranslation::new(
-        t.stream_decoder(&ctx),
-        Box::new(ChunkWriter::new(&ctx, include_usage)),
-    );
+    let mut st = StreamTranslation::new(t.stream_decoder(&ctx), wire.writer(&ctx, include_usage));
     let mut out = Vec::new();
     for chunk in chunks {
         out.extend(st.feed(chunk));
@@ -59,28 +78,250 @@ fn run(t: &dyn Translator, include_usage: bool, chunks: &[&[u8]]) -> Outcome {
     }
 }
 
+/// The error the Anthropic writer raises itself (not a provider error, so
+/// `failed()` does not know it): arguments for a tool call whose block is
+/// already closed cannot be placed in an Anthropic stream.
+fn anthropic_writer_error(out: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(out);
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    last.starts_with("event: error\n")
+        && last.contains(
+            "after another block had started; the Anthropic stream format cannot carry them",
+        )
+}
+
+/// The whole-body run for one client wire, checked.
+fn whole(t: &dyn Translator, wire: Wire, include_usage: bool, body: &[u8]) -> Outcome {
+    let got = run(t, wire, include_usage, &[body]);
+    match wire {
+        Wire::Anthropic => {
+            let end = check_anthropic_stream(&got.out);
+            // An Anthropic client's stream may already be complete
+            // (`message_stop` goes out once both the finish and the usage
+            // are known) when the provider's stream fails later: then
+            // `failed()` is set and the client saw a whole message.
+            if end == StreamEnd::Error {
+                assert!(
+                    got.failed || anthropic_writer_error(&got.out),
+                    "{wire:?}: an error event but failed() is false: {:?}",
+                    String::from_utf8_lossy(&got.out)
+                );
+            }
+        }
+        Wire::OpenAiResponses => {
+            let end = check_responses_stream(&got.out);
+            assert_eq!(
+                end == StreamEnd::Error,
+                got.failed,
+                "{wire:?}: failed() disagrees with the stream's last frame: {:?}",
+                String::from_utf8_lossy(&got.out)
+            );
+        }
+        Wire::OpenAiChat | Wire::Gemini => {
+            let end = check_openai_stream(&got.out);
+            assert_eq!(
+                end == StreamEnd::Error,
+                got.failed,
+                "{wire:?}: failed() disagrees with the stream's last frame"
+            );
+        }
+    }
+    got
+}
+
 fn check(t: &dyn Translator, data: &[u8]) {
     let ([flags, seed], body) = header::<2>(data);
     let include_usage = flags & 1 == 1;
-    let whole = run(t, include_usage, &[body]);
-    let end = check_openai_stream(&whole.out);
-    assert_eq!(
-        end == StreamEnd::Error,
-        whole.failed,
-        "failed() disagrees with the stream's last frame"
-    );
-    for plan in chunkings(body, seed) {
-        let got = run(t, include_usage, &plan);
-        if got != whole {
+    let wholes: Vec<Outcome> = CLIENT_WIRES
+        .iter()
+        .map(|&wire| whole(t, wire, include_usage, body))
+        .collect();
+    let failed = wholes[0].failed;
+    for (wire, w) in CLIENT_WIRES.iter().zip(&wholes) {
+        assert_eq!(
+            w.failed, failed,
+            "{wire:?}: failed() depends on the client wire"
+        );
+        assert_eq!(
+            w.usage, wholes[0].usage,
+            "{wire:?}: the usage accounted depends on the client wire"
+        );
+    }
+    same_answer(&wholes);
+    for (k, plan) in chunkings(body, seed).into_iter().enumerate() {
+        let i = (usize::from(seed) + k) % CLIENT_WIRES.len();
+        let wire = CLIENT_WIRES[i];
+        let got = run(t, wire, include_usage, &plan);
+        let want = &wholes[i];
+        if got != *want {
             panic!(
-                "chunking {plan:?} changes the output:\nwhole:   {:?} failed={} usage={:?}\nchunked: {:?} failed={} usage={:?}",
-                String::from_utf8_lossy(&whole.out),
-                whole.failed,
-                whole.usage,
+                "{wire:?}: chunking {plan:?} changes the output:\nwhole:   {:?} failed={} usage={:?}\nchunked: {:?} failed={} usage={:?}",
+                String::from_utf8_lossy(&want.out),
+                want.failed,
+                want.usage,
                 String::from_utf8_lossy(&got.out),
                 got.failed,
                 got.usage
             );
         }
+    }
+}
+
+/// What a client assembles from a stream: choice 0's text, reasoning, and
+/// tool calls `(id, name, arguments)` in the order they started.
+#[derive(Debug, Default, PartialEq)]
+struct Answer {
+    text: String,
+    reasoning: String,
+    calls: Vec<(String, String, String)>,
+}
+
+fn data_lines(out: &[u8]) -> impl Iterator<Item = Value> + '_ {
+    std::str::from_utf8(out)
+        .unwrap_or_default()
+        .split("\n\n")
+        .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str(d).ok())
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// As the OpenAI SDKs accumulate chunks: tool calls by their `index`.
+fn openai_answer(out: &[u8]) -> Answer {
+    let mut a = Answer::default();
+    let mut by_index: Vec<u64> = Vec::new();
+    for v in data_lines(out) {
+        let Some(choices) = v["choices"].as_array() else {
+            continue;
+        };
+        for c in choices.iter().filter(|c| c["index"] == 0) {
+            let d = &c["delta"];
+            a.text.push_str(str_of(&d["content"]));
+            a.reasoning.push_str(str_of(&d["reasoning_content"]));
+            for t in d["tool_calls"].as_array().into_iter().flatten() {
+                let index = t["index"]
+                    .as_u64()
+                    .expect("a tool call delta without index");
+                let at = match by_index.iter().position(|i| *i == index) {
+                    Some(at) => at,
+                    None => {
+                        by_index.push(index);
+                        a.calls.push(Default::default());
+                        a.calls.len() - 1
+                    }
+                };
+                let call = &mut a.calls[at];
+                if call.0.is_empty() {
+                    call.0 = str_of(&t["id"]).to_string();
+                }
+                if call.1.is_empty() {
+                    call.1 = str_of(&t["function"]["name"]).to_string();
+                }
+                call.2.push_str(str_of(&t["function"]["arguments"]));
+            }
+        }
+    }
+    a
+}
+
+/// As the Anthropic SDKs accumulate content blocks.
+fn anthropic_answer(out: &[u8]) -> Answer {
+    let mut a = Answer::default();
+    for v in data_lines(out) {
+        match str_of(&v["type"]) {
+            "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+                let b = &v["content_block"];
+                a.calls.push((
+                    str_of(&b["id"]).into(),
+                    str_of(&b["name"]).into(),
+                    String::new(),
+                ));
+            }
+            "content_block_delta" => {
+                let d = &v["delta"];
+                match str_of(&d["type"]) {
+                    "text_delta" => a.text.push_str(str_of(&d["text"])),
+                    "thinking_delta" => a.reasoning.push_str(str_of(&d["thinking"])),
+                    "input_json_delta" => {
+                        if let Some(call) = a.calls.last_mut() {
+                            call.2.push_str(str_of(&d["partial_json"]));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
+/// The final response of a Responses stream (what `response.output_text`
+/// and the SDK's `get_final_response` read).
+fn responses_answer(out: &[u8]) -> Answer {
+    let mut a = Answer::default();
+    let Some(r) = data_lines(out)
+        .filter(|v| str_of(&v["type"]).starts_with("response."))
+        .last()
+    else {
+        return a;
+    };
+    for item in r["response"]["output"].as_array().into_iter().flatten() {
+        match str_of(&item["type"]) {
+            "message" => a.text.push_str(str_of(&item["content"][0]["text"])),
+            "reasoning" => a.reasoning.push_str(str_of(&item["summary"][0]["text"])),
+            "function_call" => a.calls.push((
+                str_of(&item["call_id"]).into(),
+                str_of(&item["name"]).into(),
+                str_of(&item["arguments"]).into(),
+            )),
+            _ => {}
+        }
+    }
+    a
+}
+
+/// A stream that ended well for every client (no error event anywhere)
+/// gives every client the same answer.
+fn same_answer(wholes: &[Outcome]) {
+    if wholes.iter().any(|w| w.failed) || anthropic_writer_error(&wholes[1].out) {
+        return;
+    }
+    let openai = openai_answer(&wholes[0].out);
+    let anthropic = anthropic_answer(&wholes[1].out);
+    let responses = responses_answer(&wholes[2].out);
+    assert_eq!(
+        responses, openai,
+        "Responses and OpenAI clients get different answers"
+    );
+    // An Anthropic client's message ends (`message_stop`) as soon as the
+    // finish and the usage are known: content the provider sends after
+    // both is not in it (the other clients get it). So the Anthropic
+    // answer is the others' up to some point.
+    assert!(
+        anthropic.is_prefix_of(&openai),
+        "the Anthropic client's answer is not the OpenAI client's up to a point:\nAnthropic: {anthropic:?}\nOpenAI:    {openai:?}"
+    );
+}
+
+impl Answer {
+    /// Each channel of `self` is the start of `other`'s: the texts, the
+    /// calls but the last, and the last call's arguments.
+    fn is_prefix_of(&self, other: &Answer) -> bool {
+        let n = self.calls.len();
+        other.text.starts_with(&self.text)
+            && other.reasoning.starts_with(&self.reasoning)
+            && n <= other.calls.len()
+            && match n.checked_sub(1) {
+                None => true,
+                Some(last) => {
+                    self.calls[..last] == other.calls[..last]
+                        && self.calls[last].0 == other.calls[last].0
+                        && self.calls[last].1 == other.calls[last].1
+                        && other.calls[last].2.starts_with(&self.calls[last].2)
+                }
+            }
     }
 }
