@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 config="${1:-config/gateway.yaml}"
 envoy_bin="${ENVOY:-.venv/bin/envoy}"
 mock_addr="${MOCK_LISTEN:-127.0.0.1:18080}"
-mkdir -p build
-rendered=build/envoy.run.yaml
-
-target/release/llm-gateway-render --config "$config" \
-  --wasm target/wasm32-wasip1/release/llm_gateway.wasm --out "$rendered"
+wasm=target/wasm32-wasip1/release/llm_gateway.wasm
+# Envoy reads the listener, routes, clusters and the filter's configuration
+# from files in this directory, which the watcher below rewrites on every
+# saved change of the gateway file: no restart.
+xds=build/xds
+mkdir -p "$xds"
+target/release/llm-gateway-render --config "$config" --wasm "$wasm" --out-dir "$xds"
+rendered="$xds/bootstrap.yaml"
 
 read -r listen admin < <(.venv/bin/python - "$config" <<'PY'
 import sys, yaml
@@ -37,6 +40,11 @@ fi
 
 "$envoy_bin" -c "$rendered" --concurrency "${CONCURRENCY:-2}" --disable-hot-restart \
   --log-level "${LOG_LEVEL:-warn}" --component-log-level wasm:info &
+pids+=($!)
+
+# One line per applied or refused change of the gateway file (or of a
+# rebuilt .wasm: `make build` in another terminal upgrades the filter live).
+target/release/llm-gateway-render --config "$config" --wasm "$wasm" --out-dir "$xds" --watch &
 pids+=($!)
 
 for _ in $(seq 1 100); do
@@ -73,6 +81,7 @@ Anthropic's Messages API, for any model (Claude Code: ANTHROPIC_BASE_URL=http://
   curl http://$listen/v1/messages -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' \\
     -d '{"model":"$model","max_tokens":256,"messages":[{"role":"user","content":"Hello!"}]}'
 
+Edit $config and save: the change is applied without a restart (one line per change below).
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}"

@@ -150,7 +150,7 @@ impl Consumers {
                 } else {
                     return Err(ConfigError::new(
                         kfield,
-                        "must be 'sha256:<hex digest>' or 'env:NAME'; plain keys are not stored in config",
+                        "must be 'sha256:<hex digest>', 'env:NAME' or (read by llm-gateway-render) 'file:PATH'; plain keys are not stored in config",
                     ));
                 }
             }

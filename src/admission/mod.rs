@@ -121,16 +121,21 @@ fn too_many(message: String, code: &'static str) -> ApiError {
     ApiError::new(429, "rate_limit_error", message).with_code(code)
 }
 
-/// Creates every bucket and quota key the config can touch, so request-time
-/// updates always CAS an existing key (see `ratelimit`). Runs at configure.
-pub fn precreate(
-    rules: &Rules,
-    consumers: &Consumers,
+/// The state a rule or quota keeps under one key.
+pub enum LimitState<'a> {
+    Bucket(&'a BucketSpec),
+    Quota(Period),
+}
+
+/// Every key the rate-limit rules and consumer quotas can use: each
+/// rule's buckets (one per combination of its static dimension values, or
+/// its slots) and each consumer's quota windows.
+pub fn limit_keys<'a>(
+    rules: &'a Rules,
+    consumers: &'a Consumers,
     models: &[String],
-    store: &dyn SharedStore,
-    now_ns: u64,
-) -> Result<usize, Contention> {
-    let mut created = 0;
+) -> Vec<(String, LimitState<'a>)> {
+    let mut out = Vec::new();
     let mut consumer_names: Vec<String> = consumers.all().iter().map(|c| c.name.clone()).collect();
     consumer_names.push(ANONYMOUS.into());
     let routes: Vec<String> = [Operation::ChatCompletions, Operation::Embeddings]
@@ -141,8 +146,7 @@ pub fn precreate(
         match rule.slots {
             Some(slots) => {
                 for key in keys::rate_limit_slots(&rule.name, slots) {
-                    bucket::ensure(store, &key, &rule.spec, now_ns)?;
-                    created += 1;
+                    out.push((key, LimitState::Bucket(&rule.spec)));
                 }
             }
             None => {
@@ -165,24 +169,43 @@ pub fn precreate(
                         .collect();
                 }
                 for values in combos {
-                    bucket::ensure(
-                        store,
-                        &keys::rate_limit(&rule.name, &values),
-                        &rule.spec,
-                        now_ns,
-                    )?;
-                    created += 1;
+                    out.push((
+                        keys::rate_limit(&rule.name, &values),
+                        LimitState::Bucket(&rule.spec),
+                    ));
                 }
             }
         }
     }
     for c in consumers.all() {
         for (period, _) in c.quotas() {
-            quota::ensure(store, &keys::quota(&c.name, period.name()), period, now_ns)?;
-            created += 1;
+            out.push((
+                keys::quota(&c.name, period.name()),
+                LimitState::Quota(period),
+            ));
         }
     }
-    Ok(created)
+    out
+}
+
+/// Creates every key of [`limit_keys`], so request-time updates always CAS
+/// an existing key (see `ratelimit`); returns how many there are. Runs at
+/// configure.
+pub fn precreate(
+    rules: &Rules,
+    consumers: &Consumers,
+    models: &[String],
+    store: &dyn SharedStore,
+    now_ns: u64,
+) -> Result<usize, Contention> {
+    let keys = limit_keys(rules, consumers, models);
+    for (key, state) in &keys {
+        match state {
+            LimitState::Bucket(spec) => bucket::ensure(store, key, spec, now_ns)?,
+            LimitState::Quota(period) => quota::ensure(store, key, *period, now_ns)?,
+        }
+    }
+    Ok(keys.len())
 }
 
 /// Checks and reserves every rule and quota, or refuses with a 429 and

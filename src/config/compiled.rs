@@ -448,6 +448,14 @@ fn compile_provider(
                     .map(|v| v.trim().to_string())
                     .filter(|v| !v.is_empty())
             }
+            None if spec_text.starts_with("file:") => {
+                // The renderer reads key files; a filter configured by hand
+                // must not send `file:…` to the provider as the key.
+                return Err(ConfigError::new(
+                    kfield,
+                    "'file:' keys are read by llm-gateway-render, which puts the key in the filter's configuration; this one was not read",
+                ));
+            }
             None if spec_text.trim().is_empty() => {
                 return Err(ConfigError::new(
                     kfield,
@@ -672,6 +680,11 @@ mod tests {
                 r#"{"providers":[{"name":"a","type":"openai","api_key":"env:"}],"models":[]}"#,
                 "providers[0].api_key",
                 "environment variable",
+            ),
+            (
+                r#"{"providers":[{"name":"a","type":"openai","api_keys":["k","file:/run/key"]}],"models":[]}"#,
+                "providers[0].api_keys[1]",
+                "read by llm-gateway-render",
             ),
             (
                 r#"{"providers":[{"name":"a","type":"openai"}],"models":[{"name":"m","targets":[{"provider":"a"}]}],"limits":{"max_request_body_bytes":0}}"#,

@@ -1,12 +1,14 @@
-//! Every shared-data key a gateway can touch, created at configure time so
-//! request-time updates always CAS an existing key (see the key lifecycle
-//! in [`crate::state`]).
+//! Every shared-data key a gateway can touch: the limiters' keys created at
+//! configure time so request-time updates always CAS an existing key (see
+//! the key lifecycle in [`crate::state`]), and the whole set registered so
+//! that a later configuration drops the state of what it removed.
 
 use super::Gateway;
 use crate::admission;
 use crate::host::SharedStore;
 use crate::ratelimit::adaptive;
-use crate::state::{keys, Contention};
+use crate::state::{keys, registry, Contention};
+use std::collections::BTreeSet;
 
 impl Gateway {
     /// Creates the keys of every rate-limit rule, consumer quota and
@@ -30,5 +32,38 @@ impl Gateway {
             }
         }
         Ok(created)
+    }
+
+    /// Every key this configuration's state can live under: limiters,
+    /// quotas, adaptive limits, passive health of targets and provider
+    /// keys, and each pool's routing-strategy state.
+    pub fn state_keys(&self) -> BTreeSet<String> {
+        let models: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
+        let mut out: BTreeSet<String> =
+            admission::limit_keys(&self.rules, &self.consumers, &models)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+        for p in &self.providers {
+            out.extend((0..p.keys.len()).map(|i| keys::provider_key_health(&p.name, i)));
+        }
+        for m in &self.models {
+            let pool = keys::pool(&m.name);
+            out.insert(keys::round_robin(&pool));
+            for t in &m.targets {
+                let p = &self.providers[t.provider];
+                out.insert(keys::target_health(&p.name, &t.model));
+                out.insert(keys::adaptive(&p.name, &t.model));
+                out.insert(keys::in_flight(&pool, &t.id));
+                out.insert(keys::latency(&pool, &t.id));
+            }
+        }
+        out
+    }
+
+    /// Registers [`Gateway::state_keys`] and drops the state of keys the
+    /// previous configuration had and this one has not; returns how many.
+    pub fn forget_removed_state(&self, store: &dyn SharedStore) -> Result<usize, Contention> {
+        registry::replace(store, &self.state_keys())
     }
 }

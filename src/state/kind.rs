@@ -15,3 +15,5 @@ pub const ROUND_ROBIN: u8 = 0xD1;
 pub const IN_FLIGHT: u8 = 0xD2;
 /// A target's latency average (`route_select::strategy`).
 pub const LATENCY: u8 = 0xD3;
+/// The keys the last configuration used (`state::registry`).
+pub const REGISTRY: u8 = 0xE1;

@@ -31,6 +31,7 @@ mod cas;
 mod codec;
 pub mod keys;
 pub mod kind;
+pub mod registry;
 pub mod slots;
 
 pub(crate) use cas::{cas_update, ensure_state, read_state, Step};

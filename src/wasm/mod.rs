@@ -55,11 +55,13 @@ impl RootContext for Root {
                     adapter::log(Level::Warn, &format!("llm-gateway: {why}"));
                 }
                 let now = abi::now_nanos().unwrap_or(0);
-                match gw.precreate_state(&adapter::ProxyStore, now) {
-                    Ok(keys) => adapter::log(
+                // A reload keeps the state of what stays, drops the rest.
+                let dropped = gw.forget_removed_state(&adapter::ProxyStore);
+                match dropped.and_then(|d| Ok((d, gw.precreate_state(&adapter::ProxyStore, now)?))) {
+                    Ok((dropped, keys)) => adapter::log(
                         Level::Info,
                         &format!(
-                            "llm-gateway: configured {} providers, {} models, {keys} limit keys",
+                            "llm-gateway: configured {} providers, {} models, {keys} limit keys; dropped the state of {dropped} removed keys",
                             gw.providers.len(),
                             gw.models.len()
                         ),

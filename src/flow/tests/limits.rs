@@ -82,3 +82,87 @@ fn shared_data_keys_are_pinned() {
         ]
     );
 }
+
+#[test]
+fn a_new_configuration_keeps_kept_state_and_drops_removed_state() {
+    use crate::host::SharedStore;
+    // A live reload: the second configuration removes model `old` and the
+    // consumer `gone`, lowers rule `rpm` and keeps the rest.
+    let first = format!(
+        r#"{{
+        "providers": [{{"name": "a", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k"}}],
+        "models": [{{"name": "m", "targets": [{{"provider": "a", "model": "up"}}]}},
+                   {{"name": "old", "targets": [{{"provider": "a", "model": "x"}}]}}],
+        "consumers": [{{"name": "gone", "api_keys": ["sha256:{0}"], "quota": {{"tokens_per_day": 10}}}},
+                      {{"name": "stays", "api_keys": ["sha256:{1}"], "quota": {{"tokens_per_day": 10}}}}],
+        "rate_limits": {{"rules": [{{"name": "rpm", "by": [], "requests": {{"limit": 100, "per": "hour"}}}},
+                                  {{"name": "per-model", "by": ["model"], "requests": {{"limit": 5, "per": "hour"}}}}]}}
+    }}"#,
+        "0".repeat(64),
+        "1".repeat(64)
+    );
+    let second = first
+        .replace(
+            r#",
+                   {"name": "old", "targets": [{"provider": "a", "model": "x"}]}"#,
+            "",
+        )
+        .replace(&format!(r#"{{"name": "gone", "api_keys": ["sha256:{}"], "quota": {{"tokens_per_day": 10}}}},"#, "0".repeat(64)), "")
+        .replace(r#""limit": 100"#, r#""limit": 60"#);
+    assert_ne!(first, second);
+    let compiled =
+        |c: &str| compile(&PluginConfig::from_json(c.as_bytes()).unwrap(), &|_| None).unwrap();
+    let (gw1, gw2) = (compiled(&first), compiled(&second));
+    assert_eq!(gw2.models.len(), 1);
+    assert_eq!(gw2.consumers.all().len(), 1);
+
+    let store = MemStore::default();
+    gw1.precreate_state(&store, 1).unwrap();
+    assert_eq!(gw1.forget_removed_state(&store).unwrap(), 0);
+    // Half of `rpm` used; state for both models' targets written.
+    let spec = |capacity: u64| crate::ratelimit::BucketSpec {
+        capacity,
+        refill_per_sec: capacity as f64 / 3600.0,
+    };
+    for _ in 0..50 {
+        crate::ratelimit::bucket::take(&store, "llmgw/rl/rpm", &spec(100), 1, 2, 4).unwrap();
+    }
+    for key in [
+        "llmgw/health/a/up",
+        "llmgw/health/a/x",
+        "llmgw/pool/old/rr",
+        "llmgw/pool/m/rr",
+    ] {
+        store.put_raw(key, b"\x01state");
+    }
+    let before = |k: &str| store.get(k).unwrap().0;
+    let (rpm, per_model_m, quota_stays) = (
+        before("llmgw/rl/rpm"),
+        before("llmgw/rl/per-model/m"),
+        before("llmgw/quota/stays/day"),
+    );
+
+    let dropped = gw2.forget_removed_state(&store).unwrap();
+    gw2.precreate_state(&store, 3).unwrap();
+    // Removed: `old`'s limiter, health and pool state, `gone`'s quota.
+    assert_eq!(dropped, 4, "{:?}", store.keys());
+    for key in [
+        "llmgw/rl/per-model/old",
+        "llmgw/health/a/x",
+        "llmgw/pool/old/rr",
+        "llmgw/quota/gone/day",
+    ] {
+        assert_eq!(store.get(key).unwrap().0, b"", "{key}");
+    }
+    // Kept, byte for byte.
+    assert_eq!(before("llmgw/rl/rpm"), rpm);
+    assert_eq!(before("llmgw/rl/per-model/m"), per_model_m);
+    assert_eq!(before("llmgw/quota/stays/day"), quota_stays);
+    assert_eq!(before("llmgw/health/a/up"), b"\x01state");
+    assert_eq!(before("llmgw/pool/m/rr"), b"\x01state");
+    // The lowered limit keeps what was used: 50 left of 100 is at most 50
+    // of 60, never a fresh 60.
+    let left = crate::ratelimit::bucket::take(&store, "llmgw/rl/rpm", &spec(60), 1, 4, 4).unwrap();
+    assert!(left.admitted);
+    assert_eq!(left.remaining, 49);
+}

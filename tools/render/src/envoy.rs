@@ -302,6 +302,13 @@ fn http_filters(gw: &GatewayFile, wasm: Value, router: Value) -> Value {
 
 /// Renders the bootstrap. `wasm_path` is where Envoy finds the filter.
 pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
+    render_with(gw, wasm_path, false)
+}
+
+/// Renders the bootstrap; with `upstream_filter`, the per-attempt filter is
+/// in the router even without failover pools (a configuration served
+/// through xDS may gain a pool later without changing the listener).
+pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> Value {
     let plugin_json = serde_json::to_string(&gw.plugin).unwrap_or_default();
     let mut vm_config = json!({
         "vm_id": PLUGIN_NAME,
@@ -339,7 +346,7 @@ pub fn render(gw: &GatewayFile, wasm_path: &str) -> Value {
     };
     let mut router =
         json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"});
-    if gw.gateway.models.iter().any(|m| m.failover) {
+    if upstream_filter || gw.gateway.models.iter().any(|m| m.failover) {
         // The same filter rewrites every attempt of a failover pool, retries
         // included, for the provider Envoy picked.
         router["upstream_http_filters"] = json!([

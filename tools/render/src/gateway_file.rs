@@ -2,9 +2,11 @@
 //! Envoy-level sections only the renderer reads.
 
 use llm_gateway::config::{compile, Gateway, PluginConfig};
+use llm_gateway::consumers::sha256;
 use llm_gateway::error::ConfigError;
 use serde::Deserialize;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +132,9 @@ pub struct GatewayFile {
     pub envoy: EnvoyConfig,
     pub plugin: PluginConfig,
     pub gateway: Gateway,
+    /// Files `file:` keys were read from, with the SHA-256 of what was read
+    /// (a watcher re-renders when one changes: a rotated key).
+    pub key_files: Vec<(PathBuf, [u8; 32])>,
 }
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
@@ -159,8 +164,88 @@ fn section<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
+/// What `file:PATH` names, relative paths taken from `base` (the gateway
+/// file's directory).
+fn key_file_path(spec: &str, base: &Path) -> Option<PathBuf> {
+    let path = Path::new(spec.strip_prefix("file:")?.trim());
+    Some(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    })
+}
+
+/// Reads a `file:` key: its content, trimmed, and the digest of what was
+/// read. Errors name the field and the file, never the content.
+fn read_key_file(field: &str, path: &Path) -> Result<(String, [u8; 32]), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            field,
+            format!("cannot read key file {}: {e}", path.display()),
+        )
+    })?;
+    let digest = sha256(text.as_bytes());
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            format!("key file {} is empty", path.display()),
+        ));
+    }
+    Ok((key.to_string(), digest))
+}
+
+/// Replaces `file:PATH` keys by what the files hold: a provider key goes
+/// into the filter's configuration as a literal, a consumer key as its
+/// `sha256:` digest (the filter never holds a consumer's plain key).
+fn resolve_key_files(
+    plugin: &mut PluginConfig,
+    base: &Path,
+) -> Result<Vec<(PathBuf, [u8; 32])>, ConfigError> {
+    let mut files = Vec::new();
+    for (i, p) in plugin.providers.iter_mut().enumerate() {
+        let keys = p
+            .api_key
+            .iter_mut()
+            .map(|k| (format!("providers[{i}].api_key"), k));
+        let pool = p.api_keys.iter_mut().enumerate();
+        let pool = pool.map(|(j, k)| (format!("providers[{i}].api_keys[{j}]"), k));
+        for (field, key) in keys.chain(pool) {
+            if let Some(path) = key_file_path(key, base) {
+                let (plain, digest) = read_key_file(&field, &path)?;
+                *key = plain;
+                files.push((path, digest));
+            }
+        }
+    }
+    for (i, c) in plugin.consumers.iter_mut().enumerate() {
+        for (j, key) in c.api_keys.iter_mut().enumerate() {
+            if let Some(path) = key_file_path(key, base) {
+                let (plain, digest) =
+                    read_key_file(&format!("consumers[{i}].api_keys[{j}]"), &path)?;
+                *key = format!("sha256:{}", hex(&sha256(plain.as_bytes())));
+                files.push((path, digest));
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl GatewayFile {
+    /// Parses a gateway file's text; `file:` keys are read relative to the
+    /// current directory.
+    #[cfg(test)]
     pub fn parse(yaml: &str) -> Result<Self, ConfigError> {
+        Self::parse_in(yaml, Path::new("."))
+    }
+
+    /// Parses a gateway file's text; relative `file:` keys are read from
+    /// `base` (the file's directory).
+    pub fn parse_in(yaml: &str, base: &Path) -> Result<Self, ConfigError> {
         let value: Value = serde_yaml::from_str(yaml)
             .map_err(|e| ConfigError::new("gateway file", format!("not valid YAML: {e}")))?;
         let Value::Object(mut map) = value else {
@@ -186,6 +271,7 @@ impl GatewayFile {
         if plugin.log_fields.is_none() {
             plugin.log_fields = Some(envoy.access_log != "none" || envoy.tracing.is_some());
         }
+        let key_files = resolve_key_files(&mut plugin, base)?;
         // Keys are not needed to render; missing ones only disable providers.
         let gateway = compile(&plugin, &|_| None)?;
         if envoy.route_timeout_seconds == 0 {
@@ -215,6 +301,7 @@ impl GatewayFile {
             envoy,
             plugin,
             gateway,
+            key_files,
         })
     }
 

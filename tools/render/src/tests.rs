@@ -174,3 +174,208 @@ fn log_fields_follow_what_reads_them() {
     let explicit = format!("{FILE}log_fields: true\n");
     assert_eq!(plugin(&explicit)["log_fields"], true);
 }
+
+/// A scratch directory under the target dir, fresh for each test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmgw-render-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn file_keys_are_read_into_the_configuration() {
+    let dir = scratch("keys");
+    std::fs::write(dir.join("provider.key"), "sk-from-file\n").unwrap();
+    std::fs::write(dir.join("team.key"), "team-secret").unwrap();
+    let file = FILE.replace(
+        "base_url: http://127.0.0.1:18080/v1",
+        "base_url: http://127.0.0.1:18080/v1\n    api_keys: [file:provider.key, literal]",
+    ) + "consumers: [{name: team, api_keys: [file:team.key]}]\n";
+    let gw = GatewayFile::parse_in(&file, &dir).unwrap();
+    assert_eq!(gw.plugin.providers[0].api_keys, ["sk-from-file", "literal"]);
+    // A consumer key becomes its digest: the plain key is never configured.
+    let digest: String = llm_gateway::consumers::sha256(b"team-secret")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        gw.plugin.consumers[0].api_keys,
+        [format!("sha256:{digest}")]
+    );
+    let files: Vec<_> = gw.key_files.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(files, [dir.join("provider.key"), dir.join("team.key")]);
+    assert_eq!(
+        gw.key_files[0].1,
+        llm_gateway::consumers::sha256(b"sk-from-file\n")
+    );
+
+    let missing = FILE.replace(
+        "api_key: env:DEEPSEEK_API_KEY",
+        "api_key: file:/nonexistent/deepseek.key",
+    );
+    let e = GatewayFile::parse_in(&missing, &dir).unwrap_err();
+    assert_eq!(e.field, "providers[1].api_key");
+    assert!(
+        e.problem
+            .contains("cannot read key file /nonexistent/deepseek.key"),
+        "{e}"
+    );
+    std::fs::write(dir.join("empty.key"), " \n").unwrap();
+    let empty = FILE.replace("api_key: env:DEEPSEEK_API_KEY", "api_key: file:empty.key");
+    let e = GatewayFile::parse_in(&empty, &dir).unwrap_err();
+    assert!(e.problem.contains("is empty"), "{e}");
+}
+
+#[test]
+fn the_dynamic_form_serves_every_part_from_watched_files() {
+    let dir = scratch("split");
+    let gw = GatewayFile::parse(FILE).unwrap();
+    let wasm = dir.join("filter.wasm");
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0").unwrap();
+    let out = dir.join("xds");
+    let applied = crate::apply::apply(&out, &gw, &wasm).unwrap();
+    assert_eq!(
+        applied.written,
+        [
+            "cds.json",
+            "rds.json",
+            "ecds-llm_gateway.json",
+            "ecds-llm_gateway_upstream.json",
+            "lds.json"
+        ]
+    );
+    let out = std::fs::canonicalize(&out).unwrap();
+    let boot: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(out.join("bootstrap.yaml")).unwrap())
+            .unwrap();
+    assert!(boot.get("static_resources").is_none());
+    let lds = &boot["dynamic_resources"]["lds_config"]["path_config_source"];
+    assert_eq!(lds["path"], out.join("lds.json").to_string_lossy().as_ref());
+    assert_eq!(
+        lds["watched_directory"]["path"],
+        out.to_string_lossy().as_ref()
+    );
+
+    let listener = &read_json(&out.join("lds.json"))["resources"][0];
+    assert_eq!(
+        listener["@type"],
+        "type.googleapis.com/envoy.config.listener.v3.Listener"
+    );
+    let hcm = &listener["filter_chains"][0]["filters"][0]["typed_config"];
+    assert!(hcm.get("route_config").is_none());
+    assert_eq!(hcm["rds"]["route_config_name"], "llm_gateway");
+    let filters = hcm["http_filters"].as_array().unwrap();
+    assert_eq!(filters[2]["name"], "llm_gateway");
+    assert!(
+        filters[2]["config_discovery"]["config_source"]["path_config_source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ecds-llm_gateway.json")
+    );
+    // The per-attempt filter is always there, so a failover pool can be
+    // added without changing the listener.
+    let upstream = &filters[3]["typed_config"]["upstream_http_filters"][0];
+    assert_eq!(upstream["name"], "llm_gateway_upstream");
+
+    let ecds = &read_json(&out.join("ecds-llm_gateway.json"))["resources"][0];
+    let config = &ecds["typed_config"]["config"];
+    assert_eq!(config["vm_config"]["vm_id"], "llm_gateway");
+    let code = config["vm_config"]["code"]["local"]["filename"]
+        .as_str()
+        .unwrap();
+    assert!(
+        code.starts_with(&*out.join("llm_gateway-").to_string_lossy()),
+        "{code}"
+    );
+    assert_eq!(std::fs::read(code).unwrap(), b"\0asm\x01\0\0\0");
+    let clusters = read_json(&out.join("cds.json"));
+    assert_eq!(clusters["resources"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        read_json(&out.join("rds.json"))["resources"][0]["name"],
+        "llm_gateway"
+    );
+    // The filter configuration holds keys: the owner alone reads it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("ecds-llm_gateway.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tmp")));
+}
+
+#[test]
+fn applying_again_writes_only_what_changed() {
+    let dir = scratch("again");
+    let wasm = dir.join("filter.wasm");
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0").unwrap();
+    let out = dir.join("xds");
+    let gw = GatewayFile::parse(FILE).unwrap();
+    crate::apply::apply(&out, &gw, &wasm).unwrap();
+    let again = crate::apply::apply(&out, &gw, &wasm).unwrap();
+    assert!(again.written.is_empty());
+    assert!(!again.bootstrap_changed);
+
+    // A model's target moves to another provider: the filter's
+    // configuration changes, nothing else.
+    let moved = FILE.replace(
+        "  - name: deepseek-chat\n    targets: [{provider: deepseek}]",
+        "  - name: deepseek-chat\n    targets: [{provider: qwen}]",
+    );
+    assert_ne!(moved, FILE);
+    let a = crate::apply::apply(&out, &GatewayFile::parse(&moved).unwrap(), &wasm).unwrap();
+    assert_eq!(
+        a.written,
+        ["ecds-llm_gateway.json", "ecds-llm_gateway_upstream.json"]
+    );
+
+    // A new build of the filter: a new code path, the old copy kept until
+    // the next one replaces it.
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0\0\x01x").unwrap();
+    let a = crate::apply::apply(&out, &GatewayFile::parse(&moved).unwrap(), &wasm).unwrap();
+    assert_eq!(
+        a.written,
+        ["ecds-llm_gateway.json", "ecds-llm_gateway_upstream.json"]
+    );
+    let codes = |out: &std::path::Path| {
+        std::fs::read_dir(out)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".wasm")
+            })
+            .count()
+    };
+    assert_eq!(codes(&out), 2);
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0\0\x01y").unwrap();
+    crate::apply::apply(&out, &GatewayFile::parse(&moved).unwrap(), &wasm).unwrap();
+    assert_eq!(codes(&out), 2);
+
+    // A removed provider's cluster goes, after the routes stop naming it.
+    let removed = moved.replace(
+        "  - name: deepseek\n    type: deepseek\n    api_key: env:DEEPSEEK_API_KEY\n",
+        "",
+    );
+    assert_ne!(removed, moved);
+    let a = crate::apply::apply(&out, &GatewayFile::parse(&removed).unwrap(), &wasm).unwrap();
+    assert_eq!(a.removed_clusters, ["llmgw_deepseek"]);
+    let names: Vec<String> = read_json(&out.join("cds.json"))["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["llmgw_mock", "llmgw_qwen"]);
+}
