@@ -3,6 +3,8 @@
 
 use crate::error::{ApiError, ConfigError};
 use crate::ratelimit::Period;
+use crate::secrets::envelope::{self, MasterKeys, OpenError, Purpose};
+use crate::secrets::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -21,6 +23,10 @@ pub struct ConsumerConfig {
     /// Token budgets per UTC calendar day / month (input + output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaConfig>,
+    /// Requests must be signed with this secret (`env:NAME` or `enc:v1:…`):
+    /// HMAC-SHA256 over method, path, timestamp, nonce and the body's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -39,6 +45,23 @@ pub struct AuthConfig {
     /// are configured; set false to run without keys locally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required: Option<bool>,
+    /// How far a signed request's timestamp may be from the gateway's clock
+    /// (seconds, default 300); a nonce is remembered that long after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_window_seconds: Option<u64>,
+    /// Buckets of remembered nonces in shared data (default 4096, each
+    /// holding 32): the bound on their memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_slots: Option<u32>,
+}
+
+/// A consumer's request-signing secret.
+#[derive(Debug, Clone)]
+pub enum SigningKey {
+    Secret(Secret),
+    /// Configured, but its environment variable is unset (or the master
+    /// key for it): the consumer's requests are refused.
+    Missing(String),
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +71,8 @@ pub struct Consumer {
     quotas: Vec<(Period, u64)>,
     /// (pattern, is_prefix); None = all models.
     models: Option<Vec<(String, bool)>>,
+    /// Requests must be signed (see `secrets::signature`).
+    pub signing: Option<SigningKey>,
 }
 
 impl Consumer {
@@ -74,6 +99,10 @@ impl Consumer {
 pub struct Consumers {
     pub required: bool,
     list: Vec<Consumer>,
+    /// Seconds a signed request's timestamp may be off.
+    pub signature_window_s: u64,
+    /// Nonce buckets in shared data (when any consumer signs).
+    pub nonce_slots: u32,
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -180,16 +209,43 @@ impl Consumers {
                     }
                 }
             }
+            let signing = match &c.signing_secret {
+                None => None,
+                Some(spec) => Some(signing_key(
+                    spec,
+                    &c.name,
+                    &format!("{field}.signing_secret"),
+                    env,
+                    warn,
+                )?),
+            };
             list.push(Consumer {
                 name: c.name.clone(),
                 digests,
                 quotas,
                 models,
+                signing,
             });
+        }
+        let window = auth.signature_window_seconds.unwrap_or(300);
+        if !(1..=86_400).contains(&window) {
+            return Err(ConfigError::new(
+                "auth.signature_window_seconds",
+                "must be between 1 and 86400",
+            ));
+        }
+        let slots = auth.nonce_slots.unwrap_or(4096);
+        if !(1..=65_536).contains(&slots) {
+            return Err(ConfigError::new(
+                "auth.nonce_slots",
+                "must be between 1 and 65536",
+            ));
         }
         Ok(Self {
             required: auth.required.unwrap_or(!list.is_empty()),
             list,
+            signature_window_s: window,
+            nonce_slots: slots,
         })
     }
 
@@ -232,7 +288,50 @@ impl Consumers {
     }
 }
 
+/// Reads a consumer's signing secret: `env:NAME` or `enc:v1:…` (sealed for
+/// `consumer:<name>`); never a plain value in the configuration.
+fn signing_key(
+    spec: &str,
+    consumer: &str,
+    field: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    warn: &mut dyn FnMut(String),
+) -> Result<SigningKey, ConfigError> {
+    let missing = |what: String, warn: &mut dyn FnMut(String)| {
+        warn(format!(
+            "consumer '{consumer}': {what}; its requests are refused until it is set"
+        ));
+        Ok(SigningKey::Missing(what))
+    };
+    if let Some(name) = spec.strip_prefix("env:") {
+        return match env(name).filter(|v| !v.trim().is_empty()) {
+            Some(v) => Ok(SigningKey::Secret(Secret::new(v.trim().to_string()))),
+            None => missing(format!("environment variable {name} is not set"), warn),
+        };
+    }
+    if spec.starts_with(envelope::PREFIX) {
+        let masters =
+            MasterKeys::from_env(env).map_err(|e| ConfigError::new(field, e.to_string()))?;
+        return match masters.open(spec, Purpose::Consumer(consumer)) {
+            Ok(secret) => Ok(SigningKey::Secret(secret)),
+            Err(OpenError::NoMasterKey) => {
+                missing(format!("{} is not set", envelope::MASTER_KEY_ENV), warn)
+            }
+            Err(e) => Err(ConfigError::new(field, e.to_string())),
+        };
+    }
+    Err(ConfigError::new(
+        field,
+        "must be 'env:NAME' or 'enc:v1:…' (llm-gateway-render keys encrypt --consumer NAME); plain secrets are not stored in config",
+    ))
+}
+
 impl Consumers {
+    /// Whether any consumer signs its requests (nonces are kept).
+    pub fn signing(&self) -> bool {
+        self.list.iter().any(|c| c.signing.is_some())
+    }
+
     pub fn get(&self, index: usize) -> Option<&Consumer> {
         self.list.get(index)
     }
@@ -288,19 +387,27 @@ mod tests {
                 api_keys: vec![format!("sha256:{}", hex(&sha256(b"key-a")))],
                 models: Some(vec!["gpt-4o-mini".into(), "claude-*".into()]),
                 quota: None,
+                signing_secret: None,
             },
             ConsumerConfig {
                 name: "team-b".into(),
                 api_keys: vec!["env:TEAM_B_KEY".into(), "env:UNSET".into()],
                 models: None,
                 quota: None,
+                signing_secret: None,
             },
         ];
         let env = |n: &str| (n == "TEAM_B_KEY").then(|| "key-b".to_string());
         let mut warnings = Vec::new();
-        let c = Consumers::compile(&cfg, &AuthConfig { required }, &env, &mut |w| {
-            warnings.push(w)
-        })
+        let c = Consumers::compile(
+            &cfg,
+            &AuthConfig {
+                required,
+                ..Default::default()
+            },
+            &env,
+            &mut |w| warnings.push(w),
+        )
         .unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("UNSET is not set"));
@@ -373,6 +480,7 @@ mod tests {
                     api_keys: keys.into_iter().map(String::from).collect(),
                     models: None,
                     quota: None,
+                    signing_secret: None,
                 }],
                 &AuthConfig::default(),
                 &|_| None,

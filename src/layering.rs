@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Bottom to top, as `lib.rs` documents them.
 const LAYERS: &[&[&str]] = &[
-    &["error", "redact", "host", "state", "testing"],
+    &["error", "redact", "secrets", "host", "state", "testing"],
     &["wire", "content_coding", "header_pairs"],
     &["providers"],
     &[
@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
         "ratelimit",
         "health",
         "consumers",
+        "replay",
         "pricing",
         "route_select",
         "metrics",

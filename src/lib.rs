@@ -10,6 +10,7 @@
 //! of a layer above (a test, `layering`, checks the source):
 //!
 //! 1. Foundations: `error` (`ApiError`, `ConfigError`) with `redact`;
+//!    `secrets` (encrypted keys, request signatures, wiped buffers);
 //!    `host`, the trait the proxy implements; `state`, everything about
 //!    proxy-wasm shared data (codec, compare-and-set loop, kind bytes,
 //!    keys); `testing`, the in-memory host and store of tests and benches.
@@ -21,7 +22,8 @@
 //!    and egress translator).
 //! 4. Policies, each owning its config section and its `compile`:
 //!    `admission` + `ratelimit` (limits and quotas), `health`, `consumers`,
-//!    `pricing`, `route_select`, and `metrics` (what a request records).
+//!    `pricing`, `route_select`, `replay` (signed requests and their
+//!    nonces), and `metrics` (what a request records).
 //! 5. `config`: lists the sections and compiles them, with providers,
 //!    models and targets, into the `Gateway`.
 //! 6. `flow` (the life of one stream) and `telemetry`.
@@ -45,7 +47,9 @@ pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
 pub mod redact;
+pub mod replay;
 pub mod route_select;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 pub mod testing;

@@ -2,7 +2,7 @@
 //! rewritten with `[redacted]`, and every response body passes a streaming
 //! mask that also catches a key split across chunks or echoed in-band.
 
-use memchr::memmem::Finder;
+use crate::secrets::Secret;
 
 /// Secrets shorter than this are not looked for (they would mask ordinary
 /// text); real API keys are far longer.
@@ -21,11 +21,12 @@ pub fn redact(text: &str, secrets: &SecretSet) -> String {
     out
 }
 
-/// One provider's keys, prepared once per configuration.
+/// One provider's keys, prepared once per configuration. The keys are
+/// wiped from memory when the set is dropped; searches borrow them (no
+/// precompiled searcher keeps a copy).
 #[derive(Clone, Default)]
 pub struct SecretSet {
-    plain: Vec<String>,
-    finders: Vec<Finder<'static>>,
+    plain: Vec<Secret>,
     longest: usize,
 }
 
@@ -38,24 +39,16 @@ impl std::fmt::Debug for SecretSet {
 
 impl SecretSet {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut plain: Vec<String> = secrets
+        let mut plain: Vec<Secret> = secrets
             .into_iter()
             .filter(|s| s.len() >= MIN_SECRET_LEN)
-            .map(String::from)
+            .map(|s| Secret::new(s.to_string()))
             .collect();
         // Longest first, so a key containing another is masked whole.
         plain.sort_by_key(|s| std::cmp::Reverse(s.len()));
         plain.dedup();
-        let finders = plain
-            .iter()
-            .map(|s| Finder::new(s.as_bytes()).into_owned())
-            .collect();
-        let longest = plain.first().map_or(0, String::len);
-        Self {
-            plain,
-            finders,
-            longest,
-        }
+        let longest = plain.first().map_or(0, |s| s.len());
+        Self { plain, longest }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,7 +79,11 @@ impl Redactor {
     /// The bytes to send for `chunk`, or None when they are `chunk`
     /// unchanged (the common case: no copy, nothing to write back).
     pub fn feed(&mut self, chunk: &[u8], end: bool) -> Option<Vec<u8>> {
-        let hits = self.secrets.finders.iter().any(|f| f.find(chunk).is_some());
+        let hits = self
+            .secrets
+            .plain
+            .iter()
+            .any(|s| memchr::memmem::find(chunk, s.as_bytes()).is_some());
         if !hits && self.held.is_empty() && (end || self.hold_len(chunk) == 0) {
             return None;
         }
@@ -95,9 +92,9 @@ impl Redactor {
         // Found on the raw bytes, so a short key inside a longer one
         // cannot hide the longer one.
         let mut ranges: Vec<(usize, usize)> = vec![(0, self.forced)];
-        for f in &self.secrets.finders {
-            let n = f.needle().len();
-            ranges.extend(f.find_iter(&buf).map(|at| (at, at + n)));
+        for s in &self.secrets.plain {
+            let n = s.len();
+            ranges.extend(memchr::memmem::find_iter(&buf, s.as_bytes()).map(|at| (at, at + n)));
         }
         let keep = if end { 0 } else { self.hold_len(&buf) };
         let boundary = buf.len() - keep;

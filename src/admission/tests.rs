@@ -17,6 +17,7 @@ fn consumers(quota_day: Option<u64>) -> Consumers {
             tokens_per_day: quota_day,
             tokens_per_month: None,
         }),
+        signing_secret: None,
     }];
     Consumers::compile(&cfg, &AuthConfig::default(), &|_| None, &mut |_| {}).unwrap()
 }

@@ -12,6 +12,8 @@ use crate::providers::{is_header_name, is_path_segment, known_types, type_spec, 
 use crate::ratelimit::AdaptiveSpec;
 use crate::redact::SecretSet;
 use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
+use crate::secrets::envelope::{self, MasterKeys, OpenError, Purpose};
+use crate::secrets::Secret;
 use crate::wire::hub::Translator;
 use crate::wire::Wire;
 use hashbrown::HashMap;
@@ -31,10 +33,11 @@ impl fmt::Debug for Egress {
 
 #[derive(Debug, Clone)]
 pub struct ProviderKey {
-    /// Kept to scrub it from error bodies; never logged.
-    pub secret: String,
-    /// Precomputed auth header, if the provider takes one.
-    pub header: Option<(String, String)>,
+    /// Kept to scrub it from error bodies; never logged; wiped on drop.
+    pub secret: Secret,
+    /// Precomputed auth header, if the provider takes one (its value holds
+    /// the key: wiped on drop too).
+    pub header: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,11 +182,13 @@ pub fn compile(
             "at least one provider is required",
         ));
     }
+    // Opens `enc:` keys; a malformed master key fails only where one is used.
+    let masters = MasterKeys::from_env(env);
     let mut providers = Vec::with_capacity(config.providers.len());
     let mut provider_index: HashMap<&str, usize> = HashMap::new();
     for (i, p) in config.providers.iter().enumerate() {
         let field = format!("providers[{i}]");
-        let provider = compile_provider(p, &field, env)?;
+        let provider = compile_provider(p, &field, env, &masters)?;
         if provider_index.insert(p.name.as_str(), i).is_some() {
             return Err(ConfigError::new(
                 format!("{field}.name"),
@@ -344,6 +349,7 @@ fn compile_provider(
     p: &ProviderConfig,
     field: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    masters: &Result<MasterKeys, OpenError>,
 ) -> Result<Provider, ConfigError> {
     let valid_name = !p.name.is_empty()
         && p.name.len() <= 48
@@ -445,8 +451,23 @@ fn compile_provider(
                 }
                 key_envs.push(name.to_string());
                 env(name)
-                    .map(|v| v.trim().to_string())
+                    .map(|v| Secret::new(v.trim().to_string()))
                     .filter(|v| !v.is_empty())
+            }
+            None if spec_text.starts_with(envelope::PREFIX) => {
+                let masters = masters
+                    .as_ref()
+                    .map_err(|e| ConfigError::new(kfield, e.to_string()))?;
+                match masters.open(spec_text, Purpose::Provider(&p.name)) {
+                    Ok(secret) => Some(secret),
+                    // Like an unset `env:` key: the provider is unavailable
+                    // and says which variable is missing.
+                    Err(OpenError::NoMasterKey) => {
+                        key_envs.push(envelope::MASTER_KEY_ENV.to_string());
+                        None
+                    }
+                    Err(e) => return Err(ConfigError::new(kfield, e.to_string())),
+                }
             }
             None if spec_text.starts_with("file:") => {
                 // The renderer reads key files; a filter configured by hand
@@ -462,11 +483,11 @@ fn compile_provider(
                     "must not be empty; omit it for providers without keys",
                 ))
             }
-            None => Some(spec_text.trim().to_string()),
+            None => Some(Secret::new(spec_text.trim().to_string())),
         };
         if let Some(secret) = secret {
             keys.push(ProviderKey {
-                header: auth.header(&secret),
+                header: auth.header(&secret).map(|(n, v)| (n, Secret::new(v))),
                 secret,
             });
         }
@@ -599,7 +620,7 @@ mod tests {
         assert_eq!(oa.endpoint.authority(), "api.openai.com");
         assert_eq!(
             oa.keys[0].header,
-            Some(("authorization".into(), "Bearer sk-env".into()))
+            Some(("authorization".into(), "Bearer sk-env".to_string().into()))
         );
         assert!(oa.unavailable.is_none());
         assert!(gw.providers[1].keys.is_empty());
@@ -619,6 +640,60 @@ mod tests {
         assert!(why.contains("OA_KEY is not set"), "{why}");
         // gpt still has the ds target.
         assert!(gw.is_available(gw.model("gpt").unwrap()));
+    }
+
+    #[test]
+    fn encrypted_keys_open_with_the_master_key_and_fail_naming_the_field() {
+        use crate::secrets::envelope::{MasterKey, MASTER_KEY_ENV};
+        const MASTER: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        const OTHER: &str = "HxwdHhkaGxgXFBUWERITEA8MDQ4LCAkKBwQFBgMAAQI=";
+        let master = MasterKey::parse(MASTER).unwrap();
+        let for_b = master.encrypt("sk-b-secret", Purpose::Provider("b"), [3; 12]);
+        let for_a = master.encrypt("sk-a-secret", Purpose::Provider("a"), [4; 12]);
+        let config = |b_key: &str| {
+            cfg(&format!(
+                r#"{{"providers": [{{"name": "a", "type": "openai", "api_keys": ["{for_a}"]}},
+                                  {{"name": "b", "type": "openai", "api_key": "{b_key}"}}],
+                    "models": [{{"name": "m", "targets": [{{"provider": "a"}}]}}]}}"#
+            ))
+        };
+        let with =
+            |key: &'static str| move |n: &str| (n == MASTER_KEY_ENV).then(|| key.to_string());
+        let gw = compile(&config(&for_b), &with(MASTER)).unwrap();
+        assert_eq!(gw.providers[0].keys[0].secret.as_str(), "sk-a-secret");
+        assert_eq!(gw.providers[1].keys[0].secret.as_str(), "sk-b-secret");
+        assert_eq!(
+            gw.providers[1].keys[0]
+                .header
+                .as_ref()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+            Some(("authorization", "Bearer sk-b-secret"))
+        );
+        // Another master key: configure fails at the field, no secret shown.
+        let e = compile(&config(&for_b), &with(OTHER)).unwrap_err();
+        assert_eq!(e.field, "providers[0].api_keys[0]");
+        assert_eq!(
+            e.problem,
+            "cannot be decrypted with the configured master key"
+        );
+        // a's ciphertext copied to b does not open as b's.
+        let e = compile(&config(&for_a), &with(MASTER)).unwrap_err();
+        assert_eq!(e.field, "providers[1].api_key");
+        assert!(e.problem.starts_with("cannot be decrypted"), "{e}");
+        assert!(!e.to_string().contains("sk-a-secret"));
+        let e = compile(&config("enc:v9:AAAA"), &with(MASTER)).unwrap_err();
+        assert!(e.problem.contains("unknown encryption version 'v9'"), "{e}");
+        let e = compile(&config(&for_b), &with("bm90IDMyIGJ5dGVz")).unwrap_err();
+        assert!(
+            e.problem
+                .contains("LLMGW_MASTER_KEY must be base64 of 32 bytes"),
+            "{e}"
+        );
+        // No master key: like an unset env: key, the provider is unavailable.
+        let gw = compile(&config(&for_b), &no_env).unwrap();
+        let why = gw.providers[1].unavailable.as_deref().unwrap();
+        assert!(why.contains("LLMGW_MASTER_KEY is not set"), "{why}");
+        assert_eq!(gw.providers[1].key_envs, [MASTER_KEY_ENV]);
     }
 
     fn err(json: &str) -> ConfigError {
@@ -736,7 +811,7 @@ mod tests {
         );
         assert_eq!(
             gw.providers[0].keys[0].header,
-            Some(("api-key".into(), "k".into()))
+            Some(("api-key".into(), "k".to_string().into()))
         );
     }
 

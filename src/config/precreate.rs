@@ -7,6 +7,7 @@ use super::Gateway;
 use crate::admission;
 use crate::host::SharedStore;
 use crate::ratelimit::adaptive;
+use crate::replay;
 use crate::state::{keys, registry, Contention};
 use std::collections::BTreeSet;
 
@@ -31,6 +32,9 @@ impl Gateway {
                 }
             }
         }
+        if self.consumers.signing() {
+            created += replay::precreate(store, self.consumers.nonce_slots)?;
+        }
         Ok(created)
     }
 
@@ -46,6 +50,9 @@ impl Gateway {
                 .collect();
         for p in &self.providers {
             out.extend((0..p.keys.len()).map(|i| keys::provider_key_health(&p.name, i)));
+        }
+        if self.consumers.signing() {
+            out.extend(keys::nonce_slots(self.consumers.nonce_slots));
         }
         for m in &self.models {
             let pool = keys::pool(&m.name);

@@ -176,6 +176,8 @@ pub struct StreamFlow {
     telemetry: Telemetry,
     /// Index of the authenticated consumer, if any.
     consumer: Option<usize>,
+    /// A signing consumer's signature headers, checked with the body.
+    signature: Option<SignatureHeaders>,
     /// Rate-limit and quota reservations, settled when the stream ends.
     reservation: Option<Reservation>,
     /// The adaptive-limit slot held on the target: key, spec, taken at.
@@ -216,6 +218,7 @@ impl StreamFlow {
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),
             consumer: None,
+            signature: None,
             reservation: None,
             adaptive: None,
             key: None,
@@ -290,6 +293,9 @@ impl StreamFlow {
             Some(b) if !b.is_empty() => b,
             _ => return self.fail(host, &empty_body()),
         };
+        if let Err(e) = self.check_signature(host, &body) {
+            return self.fail(host, &e);
+        }
         match self.api.parse(body) {
             Ok(parsed) if self.placement == Placement::Upstream => self.attempt(host, parsed),
             Ok(parsed) => self.forward(host, parsed),
@@ -361,6 +367,13 @@ impl StreamFlow {
 /// Removes the request headers through which a client could steer Envoy
 /// (`x-envoy-*` but those Envoy and Istio set themselves) or this filter's
 /// routing (`x-llm-gateway-*`).
+/// What a signing consumer's request carries besides its key.
+pub(super) struct SignatureHeaders {
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    signature: Option<String>,
+}
+
 fn strip_control_headers(host: &mut dyn Host) {
     for name in host.request_header_names() {
         let envoy = name.starts_with("x-envoy-") && !ENVOY_HEADERS_KEPT.contains(&name.as_str());

@@ -3,12 +3,14 @@
 
 use super::errors::{empty_body, method_not_allowed, no_target};
 use super::models;
-use super::{Phase, StreamFlow, Verdict, CLUSTER_HEADER, POOL_KEY};
+use super::{Phase, SignatureHeaders, StreamFlow, Verdict, CLUSTER_HEADER, POOL_KEY};
 use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
 use crate::host::Host;
 use crate::providers::{is_path_segment, CLIENT_CREDENTIAL_HEADERS};
+use crate::replay;
+use crate::secrets::signature::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::state::keys;
 use crate::wire::anthropic::ingress::{models_list, render_count_tokens};
 use crate::wire::openai::ParsedRequest;
@@ -87,7 +89,57 @@ impl StreamFlow {
             .consumer
             .and_then(|i| self.gw.consumers.get(i))
             .map(|c| c.name.clone());
+        let signs = self
+            .consumer
+            .and_then(|i| self.gw.consumers.get(i))
+            .is_some_and(|c| c.signing.is_some());
+        if signs {
+            // Read now, checked with the body; they never reach a provider.
+            let mut read = |name: &str| {
+                let v = host.request_header(name);
+                if v.is_some() {
+                    host.set_request_header(name, None);
+                }
+                v
+            };
+            self.signature = Some(SignatureHeaders {
+                timestamp: read(TIMESTAMP_HEADER),
+                nonce: read(NONCE_HEADER),
+                signature: read(SIGNATURE_HEADER),
+            });
+        }
         Ok(())
+    }
+
+    /// A signing consumer's request: timestamp, signature over the body,
+    /// nonce not seen before (`replay`).
+    pub(super) fn check_signature(&self, host: &dyn Host, body: &[u8]) -> Result<(), ApiError> {
+        let (Some(h), Some(c)) = (
+            &self.signature,
+            self.consumer.and_then(|i| self.gw.consumers.get(i)),
+        ) else {
+            return Ok(());
+        };
+        let method = host.request_header(":method").unwrap_or_default();
+        let path = self.telemetry.path.clone().unwrap_or_default();
+        let req = replay::Signed {
+            method: &method,
+            path: &path,
+            timestamp: h.timestamp.as_deref(),
+            nonce: h.nonce.as_deref(),
+            signature: h.signature.as_deref(),
+            body,
+        };
+        let consumers = &self.gw.consumers;
+        let now_s = host.now_nanos() / 1_000_000_000;
+        replay::admit(
+            host.store(),
+            c,
+            &req,
+            consumers.signature_window_s,
+            consumers.nonce_slots,
+            now_s,
+        )
     }
 
     /// Whether the calling consumer (if any) may use a model.

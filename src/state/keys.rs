@@ -31,6 +31,19 @@ pub fn rate_limit_slots(rule: &str, slots: u32) -> Vec<String> {
     all_slot_keys(&rate_limit_prefix(rule), slots).collect()
 }
 
+/// Prefix of the remembered nonces of signed requests.
+pub const NONCES: &str = "llmgw/nonce";
+
+/// The nonce bucket a consumer's nonce falls in, e.g. `llmgw/nonce#17`.
+pub fn nonce_slot(consumer: &str, nonce: &str, slots: u32) -> String {
+    slot_key(NONCES, &format!("{consumer}\n{nonce}"), slots)
+}
+
+/// Every nonce bucket, for pre-creation.
+pub fn nonce_slots(slots: u32) -> Vec<String> {
+    all_slot_keys(NONCES, slots).collect()
+}
+
 /// A consumer's token quota for one calendar `window` (`day`, `month`).
 pub fn quota(consumer: &str, window: &str) -> String {
     format!("llmgw/quota/{consumer}/{window}")

@@ -17,3 +17,5 @@ pub const IN_FLIGHT: u8 = 0xD2;
 pub const LATENCY: u8 = 0xD3;
 /// The keys the last configuration used (`state::registry`).
 pub const REGISTRY: u8 = 0xE1;
+/// A bucket of remembered nonces (`replay`).
+pub const NONCES: u8 = 0xF1;

@@ -7,6 +7,7 @@ mod golden;
 mod hostile_responses;
 mod limits;
 mod requests;
+mod signing;
 mod telemetry;
 mod translated;
 

@@ -307,12 +307,16 @@ impl GatewayFile {
 
     /// Host environment variables the filter reads keys from.
     pub fn env_keys(&self) -> Vec<String> {
+        let master = llm_gateway::secrets::envelope::MASTER_KEY_ENV;
         let consumer_keys = self
             .plugin
             .consumers
             .iter()
-            .flat_map(|c| c.api_keys.iter())
-            .filter_map(|k| k.strip_prefix("env:").map(String::from));
+            .flat_map(|c| c.api_keys.iter().chain(&c.signing_secret))
+            .filter_map(|k| match k.strip_prefix("env:") {
+                Some(name) => Some(name.to_string()),
+                None => k.starts_with("enc:").then(|| master.to_string()),
+            });
         let mut keys: Vec<String> = self
             .gateway
             .providers
@@ -320,6 +324,11 @@ impl GatewayFile {
             .flat_map(|p| p.key_envs.iter().cloned())
             .chain(consumer_keys)
             .collect();
+        // Encrypted keys need the master key, and the previous one during a
+        // rotation.
+        if keys.iter().any(|k| k == master) {
+            keys.push(llm_gateway::secrets::envelope::PREVIOUS_MASTER_KEY_ENV.to_string());
+        }
         keys.sort();
         keys.dedup();
         keys

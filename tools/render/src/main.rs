@@ -4,6 +4,7 @@
 mod apply;
 mod envoy;
 mod gateway_file;
+mod keys;
 mod local_reply;
 mod watch;
 mod xds;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: llm-gateway-render --config gateway.yaml [--wasm PATH]
                            [--out envoy.yaml | --out-dir DIR [--watch]] [--check]
+       llm-gateway-render keys (encrypt | rotate | check) ...   (see keys --help)
 
   --config FILE      the gateway file to render (required)
   --wasm PATH        the filter (default: target/wasm32-wasip1/release/llm_gateway.wasm)
@@ -130,6 +132,20 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("keys") {
+        return match keys::run(&argv[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.is_empty() => {
+                eprintln!("{}", keys::USAGE);
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) if e.is_empty() => {

@@ -379,3 +379,23 @@ fn applying_again_writes_only_what_changed() {
         .collect();
     assert_eq!(names, ["llmgw_mock", "llmgw_qwen"]);
 }
+
+#[test]
+fn encrypted_keys_and_signing_secrets_reach_the_vm_environment() {
+    let file = FILE.replace(
+        "api_key: env:DEEPSEEK_API_KEY",
+        "api_key: enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ) + "consumers:\n  - {name: t, api_keys: [env:TEAM_KEY], signing_secret: env:TEAM_SIGNING}\n  - {name: u, api_keys: [env:U_KEY], signing_secret: \"enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}\n";
+    let gw = GatewayFile::parse(&file).unwrap();
+    assert_eq!(
+        gw.env_keys(),
+        [
+            "DASHSCOPE_API_KEY",
+            "LLMGW_MASTER_KEY",
+            "LLMGW_MASTER_KEY_PREVIOUS",
+            "TEAM_KEY",
+            "TEAM_SIGNING",
+            "U_KEY"
+        ]
+    );
+}
