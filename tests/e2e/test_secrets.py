@@ -63,7 +63,7 @@ def config(mock, api_key):
             {"name": "signer", "api_keys": ["sha256:" + hashlib.sha256(CLIENT_KEY.encode()).hexdigest()],
              "signing_secret": "env:LLMGW_TEST_SIGNING_SECRET"},
         ],
-        "envoy": {"access_log": "access.log"},
+        "envoy": {"access_log": "none"},
     }
 
 
