@@ -93,11 +93,14 @@ class Mock:
 class Gateway:
     """Envoy + the filter for a gateway config (a dict without listener/admin)."""
 
-    def __init__(self, config, tmp: Path, concurrency=2, env=None):
+    def __init__(self, config, tmp: Path, concurrency=2, env=None, scheme="http"):
         require_binaries()
         self.port, self.admin_port = free_port(), free_port()
         full = dict(config)
+        tls = full.pop("listener_tls", None)  # HTTPS: {cert_file, key_file}
         full["listener"] = {"address": "127.0.0.1", "port": self.port}
+        if tls:
+            full["listener"]["tls"] = tls
         full["admin"] = {"address": "127.0.0.1", "port": self.admin_port}
         full.setdefault("envoy", {"access_log": "none"})
         tmp.mkdir(parents=True, exist_ok=True)
@@ -122,10 +125,11 @@ class Gateway:
             env={**os.environ, **(env or {})},
         )
         _live.append(self.proc)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         # One pooled client: a new one per request costs ~30 ms of setup.
-        self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
+        self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64),
+                                   verify=scheme == "http")
         self._wait_ready()
 
     def _wait_ready(self):
@@ -135,7 +139,7 @@ class Gateway:
                 raise RuntimeError(f"envoy exited: {self.log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.admin}/ready", timeout=1).status_code == 200:
-                    httpx.get(f"{self.url}/v1/models", timeout=2)
+                    httpx.get(f"{self.url}/v1/models", timeout=2, verify=False)
                     return
             except httpx.HTTPError:
                 pass

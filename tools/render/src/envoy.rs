@@ -1,6 +1,8 @@
 //! Builds the Envoy bootstrap for a gateway file.
 
-use crate::gateway_file::{GatewayFile, OtlpProtocol, SocketConfig, TracingConfig};
+use crate::gateway_file::{
+    CorsConfig, GatewayFile, OtlpProtocol, SocketConfig, TlsConfig, TracingConfig,
+};
 use llm_gateway::config::Provider;
 use llm_gateway::flow::CLUSTER_HEADER;
 use llm_gateway::metrics::{HISTOGRAM_BUCKETS, LABELS};
@@ -98,6 +100,43 @@ fn pool_routes(gw: &GatewayFile, default_timeout: &str) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// The CORS policy of the virtual host.
+fn cors_policy(c: &CorsConfig) -> Value {
+    let origins: Vec<Value> = c
+        .allow_origins
+        .iter()
+        .map(|o| match o.as_str() {
+            "*" => json!({"safe_regex": {"regex": ".*"}}),
+            exact => json!({"exact": exact}),
+        })
+        .collect();
+    json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": origins,
+        "allow_methods": "GET, POST, OPTIONS",
+        "allow_headers": "authorization, content-type, x-api-key, api-key, anthropic-version, anthropic-beta, openai-beta, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout, x-llmgw-timestamp, x-llmgw-nonce, x-llmgw-signature",
+        "expose_headers": "x-llm-gateway-target, retry-after, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, x-request-id",
+        "max_age": c.max_age_seconds.to_string()
+    })
+}
+
+/// HTTPS on the listener: the certificate chain and key Envoy reads.
+fn downstream_tls(t: &TlsConfig) -> Value {
+    json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "tls_certificates": [{
+                    "certificate_chain": {"filename": t.cert_file},
+                    "private_key": {"filename": t.key_file}
+                }],
+                "alpn_protocols": ["h2", "http/1.1"]
+            }
+        }
+    })
 }
 
 fn socket(s: &SocketConfig) -> Value {
@@ -265,6 +304,14 @@ fn buffer_limit(gw: &GatewayFile) -> u64 {
 /// filter) inflates gzip request bodies from clients that send them.
 fn http_filters(gw: &GatewayFile, wasm: Value, router: Value) -> Value {
     let mut filters = Vec::new();
+    if gw.envoy.cors.is_some() {
+        // First: preflights are answered here, and every answer (the
+        // filter's own errors included) gets the CORS headers on its way out.
+        filters.push(json!({
+            "name": "envoy.filters.http.cors",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}
+        }));
+    }
     if gw.envoy.compression {
         filters.push(json!({
             "name": "envoy.filters.http.compressor",
@@ -298,6 +345,18 @@ fn http_filters(gw: &GatewayFile, wasm: Value, router: Value) -> Value {
     filters.push(wasm);
     filters.push(json!({"name": "envoy.filters.http.router", "typed_config": router}));
     Value::Array(filters)
+}
+
+fn virtual_host(gw: &GatewayFile, timeout: &str) -> Value {
+    let mut vh = json!({
+        "name": PLUGIN_NAME,
+        "domains": ["*"],
+        "routes": routes(gw, timeout)
+    });
+    if let Some(c) = &gw.envoy.cors {
+        vh["typed_per_filter_config"] = json!({"envoy.filters.http.cors": cors_policy(c)});
+    }
+    vh
 }
 
 /// Renders the bootstrap. `wasm_path` is where Envoy finds the filter.
@@ -366,11 +425,7 @@ pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> 
         "stream_idle_timeout": timeout,
         "route_config": {
             "name": PLUGIN_NAME,
-            "virtual_hosts": [{
-                "name": PLUGIN_NAME,
-                "domains": ["*"],
-                "routes": routes(gw, &timeout)
-            }]
+            "virtual_hosts": [virtual_host(gw, &timeout)]
         },
         "local_reply_config": crate::local_reply::config(gw.plugin.limits.max_request_body_bytes),
         "http_filters": http_filters(gw, wasm_filter(PLUGIN_NAME), router)
@@ -389,16 +444,20 @@ pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> 
         hcm["tracing"] = tracing(t);
         clusters.push(collector_cluster(t));
     }
+    let mut chain = json!({"filters": [{
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": hcm
+    }]});
+    if let Some(t) = &gw.listener.tls {
+        chain["transport_socket"] = downstream_tls(t);
+    }
     let mut bootstrap = json!({
         "static_resources": {
             "listeners": [{
                 "name": PLUGIN_NAME,
                 "address": socket(&gw.listener),
                 "per_connection_buffer_limit_bytes": buffer_limit(gw),
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": hcm
-                }]}]
+                "filter_chains": [chain]
             }],
             "clusters": clusters
         }

@@ -14,6 +14,32 @@ pub struct SocketConfig {
     #[serde(default = "loopback")]
     pub address: String,
     pub port: u16,
+    /// HTTPS on the listener (not on admin).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// A certificate chain and its private key, PEM files Envoy reads.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+/// Envoy's CORS filter, for browser apps calling the gateway directly.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`), or `*` for any.
+    pub allow_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    #[serde(default = "default_cors_max_age")]
+    pub max_age_seconds: u32,
+}
+
+fn default_cors_max_age() -> u32 {
+    86_400
 }
 
 fn loopback() -> String {
@@ -41,6 +67,9 @@ pub struct EnvoyConfig {
     /// its decompressor for gzip request bodies.
     #[serde(default = "yes")]
     pub compression: bool,
+    /// Cross-origin requests from browsers; none allowed when absent.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
 }
 
 fn yes() -> bool {
@@ -120,6 +149,7 @@ impl Default for EnvoyConfig {
             access_log: default_access_log(),
             tracing: None,
             compression: true,
+            cors: None,
         }
     }
 }
@@ -287,6 +317,40 @@ impl GatewayFile {
                     "envoy.tracing.sampling_percent",
                     "must be between 0 and 100",
                 ));
+            }
+        }
+        if admin.as_ref().is_some_and(|a| a.tls.is_some()) {
+            return Err(ConfigError::new(
+                "admin.tls",
+                "is not supported: keep admin on loopback",
+            ));
+        }
+        if let Some(tls) = &listener.tls {
+            for (field, path) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+                if path.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        format!("listener.tls.{field}"),
+                        "must be a file path",
+                    ));
+                }
+            }
+        }
+        if let Some(cors) = &envoy.cors {
+            if cors.allow_origins.is_empty() {
+                return Err(ConfigError::new(
+                    "envoy.cors.allow_origins",
+                    "needs at least one origin (or \"*\")",
+                ));
+            }
+            for (i, o) in cors.allow_origins.iter().enumerate() {
+                let exact = o.starts_with("http://") || o.starts_with("https://");
+                if o != "*" && (!exact || o.ends_with('/') || o.chars().any(|c| c.is_whitespace()))
+                {
+                    return Err(ConfigError::new(
+                        format!("envoy.cors.allow_origins[{i}]"),
+                        format!("'{o}' must be an origin such as https://app.example.com (no path), or \"*\""),
+                    ));
+                }
             }
         }
         if envoy.access_log.trim().is_empty() {

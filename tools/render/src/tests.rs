@@ -399,3 +399,62 @@ fn encrypted_keys_and_signing_secrets_reach_the_vm_environment() {
         ]
     );
 }
+
+#[test]
+fn tls_and_cors_are_envoys_own() {
+    let file = FILE
+        .replace(
+            "listener: {address: 0.0.0.0, port: 10000}",
+            "listener: {address: 0.0.0.0, port: 10000, tls: {cert_file: /c.pem, key_file: /k.pem}}",
+        )
+        .replace(
+            "envoy: {access_log: none, route_timeout_seconds: 60}",
+            "envoy: {access_log: none, route_timeout_seconds: 60, cors: {allow_origins: [\"https://app.example.com\", \"*\"]}}",
+        );
+    let b = render(&GatewayFile::parse(&file).unwrap(), "/x/llm_gateway.wasm");
+    let chain = &b["static_resources"]["listeners"][0]["filter_chains"][0];
+    let tls = &chain["transport_socket"]["typed_config"]["common_tls_context"];
+    assert_eq!(
+        tls["tls_certificates"][0]["certificate_chain"]["filename"],
+        "/c.pem"
+    );
+    assert_eq!(
+        tls["tls_certificates"][0]["private_key"]["filename"],
+        "/k.pem"
+    );
+    let hcm = &chain["filters"][0]["typed_config"];
+    assert_eq!(hcm["http_filters"][0]["name"], "envoy.filters.http.cors");
+    let policy = &hcm["route_config"]["virtual_hosts"][0]["typed_per_filter_config"]
+        ["envoy.filters.http.cors"];
+    assert_eq!(
+        policy["allow_origin_string_match"],
+        serde_json::json!([{"exact": "https://app.example.com"}, {"safe_regex": {"regex": ".*"}}])
+    );
+    assert!(policy["allow_headers"]
+        .as_str()
+        .unwrap()
+        .contains("x-llmgw-signature"));
+
+    for (bad, field) in [
+        ("cors: {allow_origins: []}", "envoy.cors.allow_origins"),
+        (
+            "cors: {allow_origins: [\"app.example.com\"]}",
+            "envoy.cors.allow_origins[0]",
+        ),
+        (
+            "cors: {allow_origins: [\"https://a.example/\"]}",
+            "envoy.cors.allow_origins[0]",
+        ),
+    ] {
+        let f = FILE.replace("access_log: none,", &format!("access_log: none, {bad},"));
+        assert_eq!(GatewayFile::parse(&f).unwrap_err().field, field, "{bad}");
+    }
+    let admin_tls = FILE.replace(
+        "admin: {port: 9901}",
+        "admin: {port: 9901, tls: {cert_file: a, key_file: b}}",
+    );
+    assert_eq!(
+        GatewayFile::parse(&admin_tls).unwrap_err().field,
+        "admin.tls"
+    );
+}
