@@ -753,6 +753,27 @@ def test_10_many_saves_do_not_leak(gw, conf, load):
     check_load(load, mark, "1000 saves")
 
 
+def test_10b_listener_change_under_load(gw, conf, load):
+    """A change of the `envoy` section (here the stream idle timeout and the
+    route timeouts) is a new listener (LDS): Envoy drains the old one's
+    connections; the load must not notice."""
+    mark = load.mark()
+    before = gw.stat("listener_manager.listener_modified") or 0
+    config = {**conf.dict(), "envoy": {"access_log": "none", "route_timeout_seconds": 299}}
+    r = gw.apply(config)
+    assert r.returncode == 0, r.stderr
+    assert "lds.json" in r.stdout, r.stdout
+    waited, _ = until(lambda: (gw.stat("listener_manager.listener_modified") or 0) > before, 5)
+    assert waited is not None, "Envoy did not take the new listener"
+    time.sleep(2.0)  # requests on the old listener's connections finish meanwhile
+    assert chat(gw, "load-chat").status_code == 200
+    REPORT["listener_change_s"] = round(waited, 3)
+    check_load(load, mark, "listener change")
+    # Back to the default, as the next tests expect.
+    r = gw.apply(conf.dict())
+    assert r.returncode == 0, r.stderr
+
+
 def test_11_load_summary(load):
     load.stop()
     s = load.summary()
