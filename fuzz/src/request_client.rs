@@ -203,74 +203,15 @@ fn integral_floats(api: Api, parsed: &ParsedRequest, hub: &ChatRequest) {
     assert_eq!(&hub2, hub, "{what}: another hub request");
 }
 
-/// Optional top-level fields of each API (required ones left out): the
-/// API references' request fields, as the gateway's edges list them.
-fn optional_fields(api: Api) -> &'static [&'static str] {
-    match api {
-        Api::Messages => &[
-            "system",
-            "metadata",
-            "stop_sequences",
-            "stream",
-            "temperature",
-            "top_p",
-            "top_k",
-            "tools",
-            "tool_choice",
-            "thinking",
-            "service_tier",
-            "container",
-            "context_management",
-            "mcp_servers",
-            "output_config",
-            "output_format",
-        ],
-        Api::CountTokens => &[
-            "system",
-            "tools",
-            "tool_choice",
-            "thinking",
-            "context_management",
-            "mcp_servers",
-            "output_config",
-            "output_format",
-        ],
-        Api::Responses => &[
-            "instructions",
-            "tools",
-            "tool_choice",
-            "parallel_tool_calls",
-            "max_output_tokens",
-            "temperature",
-            "top_p",
-            "stream",
-            "stream_options",
-            "store",
-            "reasoning",
-            "text",
-            "metadata",
-            "user",
-            "safety_identifier",
-            "prompt_cache_key",
-            "prompt_cache_retention",
-            "prompt_cache_options",
-            "service_tier",
-            "truncation",
-            "include",
-            "top_logprobs",
-            "max_tool_calls",
-            "background",
-            "background_options",
-            "previous_response_id",
-            "conversation",
-            "prompt",
-            "context_management",
-            "moderation",
-            "image",
-            "access_programs",
-        ],
-        Api::ChatCompletions | Api::Embeddings => &[],
-    }
+/// Optional top-level fields of each API: what its edge accepts
+/// (`Api::known_fields`), required ones left out.
+fn optional_fields(api: Api) -> Vec<&'static str> {
+    const REQUIRED: &[&str] = &["model", "messages", "max_tokens", "input"];
+    api.known_fields()
+        .iter()
+        .copied()
+        .filter(|f| !REQUIRED.contains(f))
+        .collect()
 }
 
 /// Both edges document that an optional field set to `null` means the same

@@ -85,6 +85,17 @@ impl Api {
         }
     }
 
+    /// The top-level request fields this API's edge accepts (any other is
+    /// a 400), for the APIs whose edges check them; empty otherwise.
+    pub fn known_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Messages => anthropic::ingress::MESSAGES_FIELDS,
+            Self::CountTokens => anthropic::ingress::COUNT_TOKENS_FIELDS,
+            Self::Responses => responses::KNOWN_FIELDS,
+            Self::ChatCompletions | Self::Embeddings => &[],
+        }
+    }
+
     /// The client API as a metrics label and access-log field.
     pub fn name(self) -> &'static str {
         match self {

@@ -112,6 +112,7 @@ mod writer;
 pub use errors::{render_error, stream_error};
 pub use facts::facts;
 pub use parse::parse_request;
+pub(crate) use parse::KNOWN as KNOWN_FIELDS;
 pub use render::render_response;
 pub use to_hub::to_hub;
 pub use watcher::{body_usage, ResponsesWatcher};

@@ -12,7 +12,7 @@ use crate::wire::openai::ParsedRequest;
 use serde_json::{Map, Value};
 
 /// Every request field of `responses.create` (openai-python 3.57).
-const KNOWN: &[&str] = &[
+pub(crate) const KNOWN: &[&str] = &[
     "model",
     "input",
     "instructions",

@@ -110,6 +110,7 @@ mod tests;
 
 pub use errors::{render_error, stream_error};
 pub use facts::facts;
+pub(crate) use parse::{COUNT_TOKENS_FIELDS, MESSAGES_FIELDS};
 pub use render::{models_list, render_count_tokens, render_response};
 pub use to_hub::{anthropic_only_feature, to_hub};
 pub use watcher::{body_usage, AnthropicWatcher};

@@ -16,7 +16,7 @@ pub(super) enum Endpoint {
 }
 
 /// Top-level fields of `POST /v1/messages`; any other is a 400.
-const MESSAGES_FIELDS: &[&str] = &[
+pub(crate) const MESSAGES_FIELDS: &[&str] = &[
     "model",
     "messages",
     "max_tokens",
@@ -39,7 +39,7 @@ const MESSAGES_FIELDS: &[&str] = &[
 ];
 
 /// Top-level fields of `POST /v1/messages/count_tokens`.
-const COUNT_TOKENS_FIELDS: &[&str] = &[
+pub(crate) const COUNT_TOKENS_FIELDS: &[&str] = &[
     "model",
     "messages",
     "system",
