@@ -35,6 +35,9 @@ impl fmt::Debug for Egress {
 pub struct ProviderKey {
     /// Kept to scrub it from error bodies; never logged; wiped on drop.
     pub secret: Secret,
+    /// Names the key's health in shared data: the first 12 hex digits of
+    /// its SHA-256 (which says nothing usable about the key).
+    pub id: String,
     /// Precomputed auth header, if the provider takes one (its value holds
     /// the key: wiped on drop too).
     pub header: Option<(String, Secret)>,
@@ -488,6 +491,10 @@ fn compile_provider(
         if let Some(secret) = secret {
             keys.push(ProviderKey {
                 header: auth.header(&secret).map(|(n, v)| (n, Secret::new(v))),
+                id: crate::consumers::sha256(secret.as_bytes())[..6]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
                 secret,
             });
         }

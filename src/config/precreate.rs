@@ -49,7 +49,11 @@ impl Gateway {
                 .map(|(k, _)| k)
                 .collect();
         for p in &self.providers {
-            out.extend((0..p.keys.len()).map(|i| keys::provider_key_health(&p.name, i)));
+            out.extend(
+                p.keys
+                    .iter()
+                    .map(|k| keys::provider_key_health(&p.name, &k.id)),
+            );
         }
         if self.consumers.signing() {
             out.extend(keys::nonce_slots(self.consumers.nonce_slots));

@@ -183,9 +183,9 @@ impl StreamFlow {
             return;
         };
         let p = &self.gw.providers[*provider];
-        if p.keys.len() < 2 {
+        let (true, Some(key)) = (p.keys.len() >= 2, p.keys.get(k)) else {
             return;
-        }
+        };
         let observation = match status {
             401 | 403 => health::Observation::Disabled,
             429 => health::Observation::Throttled {
@@ -197,7 +197,7 @@ impl StreamFlow {
         let spec = health::HealthSpec::default();
         if health::record(
             host.store(),
-            &keys::provider_key_health(&p.name, k),
+            &keys::provider_key_health(&p.name, &key.id),
             &spec,
             observation,
             host.now_nanos(),

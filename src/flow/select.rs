@@ -79,7 +79,11 @@ impl StreamFlow {
             let p = &gw.providers[t.provider];
             p.keys.len() < 2
                 || (0..p.keys.len()).any(|k| {
-                    !health::is_ejected(store, &keys::provider_key_health(&p.name, k), now)
+                    !health::is_ejected(
+                        store,
+                        &keys::provider_key_health(&p.name, &p.keys[k].id),
+                        now,
+                    )
                 })
         };
         let mut passed_over: Vec<usize> = Vec::new();
@@ -164,7 +168,13 @@ impl StreamFlow {
         }
         order
             .clone()
-            .find(|&k| health::admit(store, &keys::provider_key_health(&p.name, k), now))
+            .find(|&k| {
+                health::admit(
+                    store,
+                    &keys::provider_key_health(&p.name, &p.keys[k].id),
+                    now,
+                )
+            })
             .or(Some(start))
     }
 }

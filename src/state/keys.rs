@@ -59,9 +59,11 @@ pub fn target_health(provider: &str, model: &str) -> String {
     format!("llmgw/health/{provider}/{model}")
 }
 
-/// A provider key's health, by its position in the pool (never the key).
-pub fn provider_key_health(provider: &str, index: usize) -> String {
-    format!("llmgw/keys/{provider}/{index}")
+/// A provider key's health, by the key's id (a short digest, never the
+/// key): a rotated key starts with fresh health instead of inheriting the
+/// cool-down of the key it replaced.
+pub fn provider_key_health(provider: &str, key_id: &str) -> String {
+    format!("llmgw/keys/{provider}/{key_id}")
 }
 
 /// The prefix of a configured model's (pool's) strategy state.
@@ -113,7 +115,10 @@ mod tests {
         assert_eq!(quota("team-a", "day"), "llmgw/quota/team-a/day");
         assert_eq!(adaptive("oa", "gpt-4o"), "llmgw/adaptive/oa/gpt-4o");
         assert_eq!(target_health("oa", "gpt-4o"), "llmgw/health/oa/gpt-4o");
-        assert_eq!(provider_key_health("oa", 2), "llmgw/keys/oa/2");
+        assert_eq!(
+            provider_key_health("oa", "9f86d081884c"),
+            "llmgw/keys/oa/9f86d081884c"
+        );
         let pool = pool("chat");
         assert_eq!(pool, "llmgw/pool/chat");
         assert_eq!(target_id(1, "oa", "gpt-4o"), "1:oa/gpt-4o");

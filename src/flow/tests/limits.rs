@@ -166,3 +166,38 @@ fn a_new_configuration_keeps_kept_state_and_drops_removed_state() {
     assert!(left.admitted);
     assert_eq!(left.remaining, 49);
 }
+
+#[test]
+fn a_rotated_pool_key_starts_with_fresh_health() {
+    use crate::state::keys;
+    let gw = |pool: &str| {
+        let cfg = format!(
+            r#"{{"providers": [{{"name": "p", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_keys": [{pool}]}}],
+                "models": [{{"name": "m", "targets": [{{"provider": "p"}}]}}]}}"#
+        );
+        compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap()
+    };
+    let before = gw(r#""sk-revoked-key-0001", "sk-other-key-0002""#);
+    let after = gw(r#""sk-rotated-key-0003", "sk-other-key-0002""#);
+    let health = |g: &crate::config::Gateway, i: usize| {
+        keys::provider_key_health("p", &g.providers[0].keys[i].id)
+    };
+    // The revoked key was disabled (its provider answered 401).
+    let store = MemStore::default();
+    let spec = crate::health::HealthSpec::default();
+    crate::health::record(
+        &store,
+        &health(&before, 0),
+        &spec,
+        crate::health::Observation::Disabled,
+        1,
+    );
+    assert!(crate::health::is_ejected(&store, &health(&before, 0), 2));
+    // Its replacement, in the same position, is not; the kept key keeps its state.
+    assert_ne!(health(&before, 0), health(&after, 0));
+    assert!(!crate::health::is_ejected(&store, &health(&after, 0), 2));
+    assert_eq!(health(&before, 1), health(&after, 1));
+    // The id is a short digest, never the key.
+    assert_eq!(after.providers[0].keys[0].id.len(), 12);
+    assert!(!health(&after, 0).contains("sk-rotated"));
+}
