@@ -273,6 +273,7 @@ impl StreamFlow {
                 let bytes = match translated {
                     Ok(bytes) => bytes,
                     Err(e) => {
+                        let e = self.redacted(e);
                         host.log(LogLevel::Warn, &e.message);
                         host.set_response_header(":status", Some(&e.status.to_string()));
                         self.telemetry.status = e.status;
@@ -381,12 +382,17 @@ impl StreamFlow {
         }
     }
 
-    /// An error body in the client's wire, with every key redacted.
-    fn error_body(&self, e: ApiError) -> Vec<u8> {
-        let e = match &self.target {
+    /// `e` with the target provider's keys redacted from every field.
+    fn redacted(&self, e: ApiError) -> ApiError {
+        match &self.target {
             Some((p, _)) => e.redacted(&self.gw.providers[*p].secrets),
             None => e,
-        };
+        }
+    }
+
+    /// An error body in the client's wire, with every key redacted.
+    fn error_body(&self, e: ApiError) -> Vec<u8> {
+        let e = self.redacted(e);
         self.api.wire().render_error(&e)
     }
 
@@ -404,7 +410,8 @@ impl StreamFlow {
 
     /// A 2xx the client must not receive as it is: a 502 instead.
     fn bad_response(&mut self, host: &mut dyn Host, why: &str, body: &[u8]) -> Vec<u8> {
-        let e = invalid_response(why, body);
+        // The excerpt of the provider's body may echo its key.
+        let e = self.redacted(invalid_response(why, body));
         host.log(LogLevel::Warn, &e.message);
         host.set_response_header(":status", Some("502"));
         host.set_response_header("content-type", Some("application/json"));

@@ -33,6 +33,8 @@ pub struct RecordingHost {
     pub clock_step_ns: u64,
     /// Host calls made, of any kind.
     pub calls: Cell<u64>,
+    /// Every line logged, at any level.
+    pub logs: std::cell::RefCell<Vec<String>>,
 }
 
 impl Default for RecordingHost {
@@ -55,6 +57,7 @@ impl Default for RecordingHost {
             clock_ns: Cell::new(1_700_000_000_000_000_000),
             clock_step_ns: 0,
             calls: Cell::new(0),
+            logs: Default::default(),
         }
     }
 }
@@ -122,8 +125,9 @@ impl Host for RecordingHost {
         assert!(self.sent.is_none(), "answered twice");
         self.sent = Some((status, body.to_vec()));
     }
-    fn log(&self, _level: LogLevel, _message: &str) {
+    fn log(&self, _level: LogLevel, message: &str) {
         self.call();
+        self.logs.borrow_mut().push(message.to_string());
     }
     fn now_nanos(&self) -> u64 {
         self.call();

@@ -156,6 +156,28 @@ fn passthrough_bodies_that_are_not_json_are_502s() {
 }
 
 #[test]
+fn an_invalid_answer_echoing_the_key_is_logged_redacted() {
+    // A provider's 2xx that is not JSON goes to the log (and the client) as
+    // an excerpt: the key it echoes must not.
+    let (mut f, mut h) = chat(false);
+    let out = respond_with(
+        &mut f,
+        &mut h,
+        "200",
+        &[],
+        &[b"<html>your key sk-upstream-secret is bad</html>"],
+    );
+    assert_eq!(h.response_headers[":status"], "502");
+    assert!(!String::from_utf8_lossy(&out).contains("sk-upstream-secret"));
+    let logs = h.logs.borrow();
+    assert!(logs.iter().any(|l| l.contains("[redacted]")), "{logs:?}");
+    assert!(
+        logs.iter().all(|l| !l.contains("sk-upstream-secret")),
+        "{logs:?}"
+    );
+}
+
+#[test]
 fn a_passthrough_stream_cut_short_ends_with_an_error_frame() {
     let (mut f, mut h) = chat(true);
     let out = respond_with(
