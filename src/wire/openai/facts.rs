@@ -16,7 +16,13 @@ fn text_len(v: &Value) -> usize {
 
 /// Text of a message's content (string or text parts, joined by spaces).
 fn message_text(m: &Value) -> String {
-    match m.get("content") {
+    content_text(m.get("content"))
+}
+
+/// A `content` that is a string or a list of parts with `text`: the text,
+/// parts joined by spaces (also the shape of Responses input messages).
+pub(crate) fn content_text(content: Option<&Value>) -> String {
+    match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
             .iter()

@@ -4,6 +4,7 @@
 
 pub mod egress;
 mod facts;
+pub(crate) use facts::content_text;
 pub mod render;
 pub mod splice;
 pub mod to_hub;

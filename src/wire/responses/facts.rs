@@ -3,6 +3,7 @@
 
 use super::parse::present;
 use crate::wire::hub::RequestFacts;
+use crate::wire::openai::content_text;
 use serde_json::{Map, Value};
 
 /// What admission, routing rules and telemetry need to know, with the rule
@@ -29,7 +30,7 @@ pub fn facts(body: &Map<String, Value>) -> RequestFacts {
                 .rev()
                 .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
             {
-                last_user_text = user_text(user.get("content"));
+                last_user_text = content_text(user.get("content"));
             }
         }
         _ => {}
@@ -67,18 +68,5 @@ fn item_text_len(item: &Value) -> usize {
         Some("function_call_output") => text_len(item.get("output")),
         Some("reasoning") => 0,
         _ => text_len(item.get("content")),
-    }
-}
-
-/// A user message's text parts joined by spaces.
-fn user_text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
     }
 }
