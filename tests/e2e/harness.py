@@ -113,10 +113,14 @@ class Gateway:
              "--out", str(self.envoy_path)],
             check=True,
         )
-        self.log_path = tmp / "envoy.log"
+        self._start(self.envoy_path, tmp, concurrency, env, scheme)
+
+    def _start(self, bootstrap, tmp, concurrency, env, scheme="http"):
+        """Starts Envoy on `bootstrap` and waits until it serves."""
+        self.log_path = Path(tmp) / "envoy.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [ENVOY, "-c", str(self.envoy_path), "--concurrency", str(concurrency),
+            [ENVOY, "-c", str(bootstrap), "--concurrency", str(concurrency),
              "--disable-hot-restart", "--log-level", "warn",
              # Access-log files are read back by tests: flush them often.
              "--file-flush-interval-msec", "200",
@@ -310,21 +314,7 @@ class DynamicGateway(Gateway):
         result = self.apply(config)
         if result.returncode != 0:
             raise RuntimeError(f"render failed: {result.stderr}")
-        self.log_path = self.tmp / "envoy.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [ENVOY, "-c", str(self.out_dir / "bootstrap.yaml"), "--concurrency", str(concurrency),
-             "--disable-hot-restart", "--log-level", "warn",
-             "--file-flush-interval-msec", "200",
-             "--component-log-level", "wasm:info"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-        _live.append(self.proc)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.admin = f"http://127.0.0.1:{self.admin_port}"
-        self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
-        self._wait_ready()
+        self._start(self.out_dir / "bootstrap.yaml", self.tmp, concurrency, env)
 
     def gateway_text(self, config):
         """The gateway file for `config` (a dict without listener/admin)."""
