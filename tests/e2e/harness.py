@@ -90,6 +90,22 @@ class Mock:
         stop(self.proc)
 
 
+# One provider of each wire on the mock, by name.
+MOCK_PROVIDERS = {
+    "oai": ("openai", "/v1"),
+    "compat": ("deepseek", "/v1"),
+    "claude": ("anthropic", "/v1"),
+    "gem": ("gemini", "/v1beta"),
+}
+
+
+def mock_providers(mock, *names):
+    """Providers (all of MOCK_PROVIDERS without names) on the mock."""
+    return [{"name": n, "type": MOCK_PROVIDERS[n][0], "base_url": f"{mock.url}{MOCK_PROVIDERS[n][1]}",
+             "api_key": "sk-upstream"} for n in (names or MOCK_PROVIDERS)]
+
+
+
 class Gateway:
     """Envoy + the filter for a gateway config (a dict without listener/admin)."""
 

@@ -8,7 +8,7 @@ import anthropic
 import httpx
 import pytest
 
-from harness import Gateway, raw_http, scrape
+from harness import Gateway, raw_http, scrape, mock_providers
 
 PROMPT = [{"role": "user", "content": "one two three"}]
 REPLY = "Hello from mock-provider! You said: one two three"
@@ -27,16 +27,7 @@ TARGETS = {
 @pytest.fixture(scope="module")
 def agw(mock, tmp_path_factory):
     config = {
-        "providers": [
-            {"name": "oai", "type": "openai", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "compat", "type": "deepseek", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "claude", "type": "anthropic", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "gem", "type": "gemini", "base_url": f"{mock.url}/v1beta",
-             "api_key": "sk-upstream"},
-        ],
+        "providers": mock_providers(mock),
         "models": [
             {"name": "deepseek", "targets": [{"provider": "compat", "model": "deepseek-chat"}]},
             {"name": "gemini", "targets": [{"provider": "gem", "model": "gemini-2.5-flash"}]},

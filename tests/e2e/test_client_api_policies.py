@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from harness import Gateway, scrape, value
+from harness import Gateway, scrape, value, mock_providers
 
 PROMPT = "one two three"
 REPLY = "Hello from mock-provider! You said: one two three"
@@ -20,14 +20,7 @@ FAIL_RESPONSES = {"x-mock-status": "503", "x-mock-status-path-prefix": "/v1/resp
 @pytest.fixture(scope="module")
 def pgw(mock, tmp_path_factory):
     config = {
-        "providers": [
-            {"name": "oai", "type": "openai", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "compat", "type": "deepseek", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "claude", "type": "anthropic", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-        ],
+        "providers": mock_providers(mock, "oai", "compat", "claude"),
         "models": [
             {"name": "limited", "targets": [{"provider": "compat", "model": "deepseek-chat"}]},
             {"name": "deepseek", "targets": [{"provider": "compat", "model": "deepseek-chat"}]},

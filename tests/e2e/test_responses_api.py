@@ -8,7 +8,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from harness import Gateway, scrape
+from harness import Gateway, scrape, mock_providers
 
 PROMPT = "one two three"
 REPLY = "Hello from mock-provider! You said: one two three"
@@ -28,16 +28,7 @@ TARGETS = {
 @pytest.fixture(scope="module")
 def rgw(mock, tmp_path_factory):
     config = {
-        "providers": [
-            {"name": "oai", "type": "openai", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "compat", "type": "deepseek", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "claude", "type": "anthropic", "base_url": f"{mock.url}/v1",
-             "api_key": "sk-upstream"},
-            {"name": "gem", "type": "gemini", "base_url": f"{mock.url}/v1beta",
-             "api_key": "sk-upstream"},
-        ],
+        "providers": mock_providers(mock),
         "models": [
             {"name": "gpt", "targets": [{"provider": "oai", "model": "gpt-4o-mini"}]},
             {"name": "deepseek", "targets": [{"provider": "compat", "model": "deepseek-chat"}]},
