@@ -723,9 +723,16 @@ def test_10_many_saves_do_not_leak(gw, conf, load):
         w = 10 if i % 2 else 90  # the storm left 10:90
         split[0]["weight"], split[1]["weight"] = w, 100 - w
         conf.pricing = [{"model": "up-a", "input": round(1 + i / 1000, 3), "output": 2.0}]
+        before = reloads(gw)
         r = gw.apply(conf.dict())
         assert r.returncode == 0, r.stderr
         assert "applied" in r.stdout
+        if i % 10 == 9:
+            # Envoy may fold quick successive files into one read; every
+            # tenth apply waits until it is taken, so at least 100 new
+            # filter configurations are built whatever the machine's speed.
+            waited, _ = until(lambda: reloads(gw) > before, 5.0)
+            assert waited is not None, f"Envoy did not take apply {i}"
     applies_s = time.time() - t0
     time.sleep(1.0)
     reload_count = reloads(gw) - reloads0
