@@ -27,6 +27,10 @@ pub struct ConsumerConfig {
     /// HMAC-SHA256 over method, path, timestamp, nonce and the body's hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
+    /// Guardrails (by name) applied to this consumer's requests, on top of
+    /// the model's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -73,6 +77,8 @@ pub struct Consumer {
     models: Option<Vec<(String, bool)>>,
     /// Requests must be signed (see `secrets::signature`).
     pub signing: Option<SigningKey>,
+    /// Guardrails of this consumer's requests (set by `config`).
+    pub guardrails: crate::guardrails::GuardSet,
 }
 
 impl Consumer {
@@ -225,6 +231,7 @@ impl Consumers {
                 quotas,
                 models,
                 signing,
+                guardrails: Default::default(),
             });
         }
         let window = auth.signature_window_seconds.unwrap_or(300);
@@ -336,6 +343,13 @@ impl Consumers {
         self.list.get(index)
     }
 
+    /// Sets the guardrails of consumer `index` (config order).
+    pub fn set_guardrails(&mut self, index: usize, set: crate::guardrails::GuardSet) {
+        if let Some(c) = self.list.get_mut(index) {
+            c.guardrails = set;
+        }
+    }
+
     pub fn all(&self) -> &[Consumer] {
         &self.list
     }
@@ -388,6 +402,7 @@ mod tests {
                 models: Some(vec!["gpt-4o-mini".into(), "claude-*".into()]),
                 quota: None,
                 signing_secret: None,
+                guardrails: vec![],
             },
             ConsumerConfig {
                 name: "team-b".into(),
@@ -395,6 +410,7 @@ mod tests {
                 models: None,
                 quota: None,
                 signing_secret: None,
+                guardrails: vec![],
             },
         ];
         let env = |n: &str| (n == "TEAM_B_KEY").then(|| "key-b".to_string());
@@ -481,6 +497,7 @@ mod tests {
                     models: None,
                     quota: None,
                     signing_secret: None,
+                    guardrails: vec![],
                 }],
                 &AuthConfig::default(),
                 &|_| None,

@@ -61,6 +61,18 @@ pub trait Host {
     /// The status the client was finally sent (Envoy may have replaced the
     /// provider's with its own reply).
     fn response_code(&self) -> Option<u16>;
+    /// Sends an HTTP request to `cluster` through the proxy (a callout);
+    /// the answer comes back through the flow's `on_callout_response`.
+    /// `Err` says why it could not be sent.
+    fn dispatch_call(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String>;
+    /// Lets a request held across a callout go on.
+    fn resume_request(&mut self);
 }
 
 /// One metric update the host applies (see `metrics` for what is recorded).

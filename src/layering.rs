@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "pricing",
         "route_select",
         "metrics",
+        "guardrails",
     ],
     &["config"],
     &["flow", "telemetry"],

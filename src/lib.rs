@@ -23,7 +23,8 @@
 //! 4. Policies, each owning its config section and its `compile`:
 //!    `admission` + `ratelimit` (limits and quotas), `health`, `consumers`,
 //!    `pricing`, `route_select`, `replay` (signed requests and their
-//!    nonces), and `metrics` (what a request records).
+//!    nonces), `guardrails` (word lists, personal data, moderation), and
+//!    `metrics` (what a request records).
 //! 5. `config`: lists the sections and compiles them, with providers,
 //!    models and targets, into the `Gateway`.
 //! 6. `flow` (the life of one stream) and `telemetry`.
@@ -39,6 +40,7 @@ pub mod consumers;
 pub mod content_coding;
 pub mod error;
 pub mod flow;
+pub mod guardrails;
 pub mod header_pairs;
 pub mod health;
 pub mod host;

@@ -39,6 +39,10 @@ pub const LABELS: &[&str] = &[
     "consumer",
     "rate_limit",
     "llm_gateway_provider",
+    "list",
+    "action",
+    "direction",
+    "outcome",
 ];
 
 /// Histograms and the bucket bounds that suit their unit.
@@ -110,6 +114,29 @@ pub fn ejection(kind: &str, provider: &str, model: &str) -> MetricOp {
 pub fn rate_limited(rule: &str) -> MetricOp {
     MetricOp::Counter {
         name: name(RATE_LIMITED, &[("rate_limit", rule)]),
+        delta: 1,
+    }
+}
+
+/// Guardrail matches, by rule (bounded by config), action and direction.
+pub const GUARDRAIL_HITS: &str = "llm_gateway_guardrail_hits_total";
+/// Moderation callouts, by rule and outcome (allowed, flagged,
+/// failed_open, failed_closed).
+pub const MODERATION: &str = "llm_gateway_guardrail_moderation_total";
+
+pub fn guardrail_hits(rule: &str, action: &str, direction: &str, count: u64) -> MetricOp {
+    MetricOp::Counter {
+        name: name(
+            GUARDRAIL_HITS,
+            &[("list", rule), ("action", action), ("direction", direction)],
+        ),
+        delta: count,
+    }
+}
+
+pub fn moderation(rule: &str, outcome: &str) -> MetricOp {
+    MetricOp::Counter {
+        name: name(MODERATION, &[("list", rule), ("outcome", outcome)]),
         delta: 1,
     }
 }

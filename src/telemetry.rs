@@ -30,6 +30,10 @@ pub struct Telemetry {
     pub path: Option<String>,
     /// The routing rule that chose the model, if one did.
     pub rule: Option<String>,
+    /// The moderation rule consulted, and its outcome.
+    pub moderation: Option<(usize, &'static str)>,
+    /// Guardrail hits, `rule:action:direction:count,…` (never the text).
+    pub guardrails: Option<String>,
 }
 
 impl Telemetry {
@@ -159,6 +163,9 @@ impl Telemetry {
         }
         if let Some(e) = &self.error_type {
             f.push(("llmgw.error", e.clone()));
+        }
+        if let Some(g) = &self.guardrails {
+            f.push(("llmgw.guardrails", g.clone()));
         }
         f
     }

@@ -18,6 +18,7 @@ fn consumers(quota_day: Option<u64>) -> Consumers {
             tokens_per_month: None,
         }),
         signing_secret: None,
+        guardrails: vec![],
     }];
     Consumers::compile(&cfg, &AuthConfig::default(), &|_| None, &mut |_| {}).unwrap()
 }

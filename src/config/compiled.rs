@@ -5,6 +5,7 @@ use super::{Endpoint, PluginConfig, ProviderConfig, TimeoutsConfig};
 use crate::admission::Rules;
 use crate::consumers::Consumers;
 use crate::error::ConfigError;
+use crate::guardrails::{CalloutTarget, GuardSet, Guardrails, RuleKind};
 use crate::health::HealthSpec;
 use crate::pricing::PriceTable;
 use crate::providers::azure;
@@ -97,6 +98,8 @@ pub struct Model {
     /// Requests go through a failover pool (targets on 2+ providers).
     pub failover: bool,
     pub policy: PoolPolicy,
+    /// Guardrails of this model's requests and responses.
+    pub guardrails: GuardSet,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +124,7 @@ pub struct Gateway {
     pub metric_names: crate::metrics::NameCache,
     /// Write access-log fields (filter state) for each request.
     pub log_fields: bool,
+    pub guardrails: Rc<Guardrails>,
 }
 
 impl Gateway {
@@ -204,6 +208,8 @@ pub fn compile(
     if config.models.is_empty() {
         return Err(ConfigError::new("models", "at least one model is required"));
     }
+    let mut guardrails = Guardrails::compile(&config.guardrails)?;
+    resolve_moderation(&mut guardrails, &providers, &provider_index)?;
     let mut models = Vec::with_capacity(config.models.len());
     let mut model_index = HashMap::new();
     for (i, m) in config.models.iter().enumerate() {
@@ -287,7 +293,9 @@ pub fn compile(
         providers_used.sort_unstable();
         providers_used.dedup();
         let policy = PoolPolicy::compile(m.strategy, m.split.as_ref(), &m.name, &field)?;
+        let model_guardrails = guardrails.resolve(&m.guardrails, &format!("{field}.guardrails"))?;
         models.push(Model {
+            guardrails: model_guardrails,
             index: i,
             name: m.name.clone(),
             failover: config.failover.enabled && providers_used.len() > 1,
@@ -317,9 +325,13 @@ pub fn compile(
     let is_consumer = |n: &str| config.consumers.iter().any(|c| c.name == n);
     let routing_rules = RuleSet::compile(&config.routing_rules, &is_model, &is_consumer)?;
     let mut warnings = Vec::new();
-    let consumers = Consumers::compile(&config.consumers, &config.auth, env, &mut |w| {
+    let mut consumers = Consumers::compile(&config.consumers, &config.auth, env, &mut |w| {
         warnings.push(w)
     })?;
+    for (i, c) in config.consumers.iter().enumerate() {
+        let set = guardrails.resolve(&c.guardrails, &format!("consumers[{i}].guardrails"))?;
+        consumers.set_guardrails(i, set);
+    }
 
     Ok(Gateway {
         providers,
@@ -345,7 +357,48 @@ pub fn compile(
         warnings,
         metric_names: Default::default(),
         log_fields: config.log_fields.unwrap_or(true),
+        guardrails: Rc::new(guardrails),
     })
+}
+
+/// Points each moderation rule at its provider: cluster, URL and key.
+fn resolve_moderation(
+    guardrails: &mut Guardrails,
+    providers: &[Provider],
+    index: &HashMap<&str, usize>,
+) -> Result<(), ConfigError> {
+    for (i, rule) in guardrails.rules.iter_mut().enumerate() {
+        let RuleKind::Moderation(m) = &mut rule.kind else {
+            continue;
+        };
+        let field = format!("guardrails[{i}].moderation.provider");
+        let p = index
+            .get(m.provider.as_str())
+            .map(|&j| &providers[j])
+            .ok_or_else(|| {
+                ConfigError::new(&field, format!("unknown provider '{}'", m.provider))
+            })?;
+        if p.wire != Wire::OpenAiChat {
+            return Err(ConfigError::new(
+                &field,
+                format!(
+                    "provider '{}' is of type '{}'; moderation needs an OpenAI-compatible provider (POST /moderations)",
+                    p.name, p.kind
+                ),
+            ));
+        }
+        m.target = CalloutTarget {
+            cluster: p.cluster.clone(),
+            authority: p.endpoint.authority(),
+            path: format!("{}/moderations", p.endpoint.path_prefix),
+            auth: p
+                .keys
+                .first()
+                .and_then(|k| k.header.as_ref())
+                .map(|(n, v)| (n.clone(), v.clone())),
+        };
+    }
+    Ok(())
 }
 
 fn compile_provider(

@@ -59,6 +59,10 @@ pub struct PluginConfig {
     /// an access log nor tracing (nothing would read them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_fields: Option<bool>,
+    /// Word lists, personal-data detectors and moderation, by name; models
+    /// and consumers say which apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<crate::guardrails::GuardrailConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
@@ -205,6 +209,9 @@ pub struct ModelConfig {
     /// Canary / A-B: the weighted choice made sticky per consumer or header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<crate::route_select::SplitConfig>,
+    /// Guardrails (by name) applied to this model's requests and responses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

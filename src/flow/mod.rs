@@ -19,6 +19,7 @@
 
 mod errors;
 mod guard;
+mod guardrails;
 pub mod models;
 mod request;
 mod response;
@@ -196,6 +197,17 @@ pub struct StreamFlow {
     pool_upstream: Option<String>,
     /// The response's end went by (headers or body with end of stream).
     response_done: bool,
+    /// Guardrails checking the response (the request's are applied before
+    /// it is routed).
+    guard_response: crate::guardrails::GuardSet,
+    /// Guardrail hits of the request and its response.
+    guard_tally: Rc<std::cell::RefCell<crate::guardrails::Tally>>,
+    /// The request, held while a moderation callout is out.
+    held: Option<guardrails::Held>,
+    /// A guardrail masked the request: the body goes as rewritten.
+    body_rewritten: bool,
+    /// A failover attempt's guardrail hits were merged.
+    guard_hits_taken: bool,
 }
 
 impl StreamFlow {
@@ -228,6 +240,11 @@ impl StreamFlow {
             redactor: None,
             pool_upstream: None,
             response_done: false,
+            guard_response: Default::default(),
+            guard_tally: Default::default(),
+            held: None,
+            body_rewritten: false,
+            guard_hits_taken: false,
         }
     }
 
@@ -320,6 +337,7 @@ impl StreamFlow {
         let now = self.telemetry.end_ns().unwrap_or_else(|| host.now_nanos());
         self.telemetry.end(now);
         self.take_pool_usage(host);
+        self.record_guardrails(host);
         self.settle(host, now);
         for op in self
             .telemetry
@@ -354,10 +372,12 @@ impl StreamFlow {
         }
     }
 
-    fn publish_log_fields(&self, host: &mut dyn Host) {
+    fn publish_log_fields(&mut self, host: &mut dyn Host) {
         if !self.gw.log_fields {
             return;
         }
+        self.take_pool_guard_hits(&*host);
+        self.telemetry.guardrails = self.guardrails_field();
         for (key, value) in self.telemetry.log_fields(&self.gw) {
             host.set_stream_value(key, &value);
         }

@@ -2,6 +2,7 @@
 //! or a failover pool, and the pool's per-attempt rewrite.
 
 use super::errors::{empty_body, method_not_allowed, no_target};
+use super::guardrails::{decode_set, encode_set, GUARD_KEY};
 use super::models;
 use super::{Phase, SignatureHeaders, StreamFlow, Verdict, CLUSTER_HEADER, POOL_KEY};
 use crate::config::Model;
@@ -164,6 +165,9 @@ impl StreamFlow {
         self.api = api;
         self.pool_model = Some(model.to_string());
         self.pool_upstream = parts.next().map(String::from);
+        if let Some(set) = host.stream_value(GUARD_KEY) {
+            self.guard_response = decode_set(&set);
+        }
         if end_of_stream {
             return self.fail(host, &empty_body());
         }
@@ -209,7 +213,7 @@ impl StreamFlow {
         self.rewrite(host, req, &target, key)
     }
 
-    pub(super) fn forward(&mut self, host: &mut dyn Host, req: ParsedRequest) -> Verdict {
+    pub(super) fn forward(&mut self, host: &mut dyn Host, mut req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
         let (model, upstream_override) = match self.resolve_model(&*host, &req) {
             Some(found) => found,
@@ -230,6 +234,27 @@ impl StreamFlow {
         }
         self.telemetry.request_model = Some(model.name.clone());
         self.telemetry.stream = req.stream;
+        let model_index = model.index;
+        if let Err(verdict) = self.screen_request(host, &mut req, model_index) {
+            return verdict;
+        }
+        match self.moderation_rule(model_index) {
+            Some(rule) => self.moderate(host, req, model_index, upstream_override, rule),
+            None => self.proceed(host, req, model_index, upstream_override),
+        }
+    }
+
+    /// The request, checked, goes to a target: limits, then the rewrite
+    /// (or the failover pool).
+    pub(super) fn proceed(
+        &mut self,
+        host: &mut dyn Host,
+        req: ParsedRequest,
+        model_index: usize,
+        upstream_override: Option<String>,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let model = &gw.models[model_index];
         let Some((target_index, key_index)) = self.choose(&*host, model) else {
             return self.fail(host, &no_target(&gw, model));
         };
@@ -259,6 +284,10 @@ impl StreamFlow {
             }
         }
         if model.failover {
+            if self.body_rewritten {
+                host.set_request_header("content-length", Some(&req.raw.len().to_string()));
+                host.set_request_body(&req.raw);
+            }
             return self.send_to_pool(host, model, target_index, upstream_override);
         }
         if let Some(upstream) = upstream_override {
@@ -288,6 +317,9 @@ impl StreamFlow {
             pool.push_str(u);
         }
         host.set_stream_value(POOL_KEY, &pool);
+        if !self.guard_response.is_empty() {
+            host.set_stream_value(GUARD_KEY, &encode_set(self.guard_response));
+        }
         for name in CLIENT_CREDENTIAL_HEADERS {
             host.set_request_header(name, None);
         }

@@ -122,9 +122,11 @@ impl StreamFlow {
                 host.set_response_header("cache-control", Some("no-cache"));
                 let decoder = egress.stream_decoder(ctx);
                 let writer = self.api.wire().writer(ctx, *include_usage);
-                self.response = ResponseMode::TranslateStream(Box::new(StreamTranslation::new(
-                    decoder, writer,
-                )));
+                let mut st = StreamTranslation::new(decoder, writer);
+                if let Some(guard) = self.stream_guard() {
+                    st = st.with_filter(Box::new(guard));
+                }
+                self.response = ResponseMode::TranslateStream(Box::new(st));
                 Verdict::Continue
             }
             Exchange::Translate { .. } => {
@@ -367,9 +369,11 @@ impl StreamFlow {
         };
         match op {
             Operation::ChatCompletions => {
-                let r = egress.decode_response(body, ctx)?;
+                let mut r = egress.decode_response(body, ctx)?;
                 self.telemetry.usage = r.usage;
-                self.api.wire().render_response(&r, ctx)
+                let ctx = ctx.clone();
+                self.screen_response(&mut r);
+                self.api.wire().render_response(&r, &ctx)
             }
             Operation::Embeddings => egress.decode_embeddings(body, ctx).map(|r| {
                 self.telemetry.usage = Some(Usage {
@@ -469,6 +473,7 @@ impl StreamFlow {
         if self.placement != Placement::Upstream {
             return;
         }
+        self.hand_over_guard_hits(host);
         if let Some(u) = &self.telemetry.usage {
             host.set_stream_value(USAGE_KEY, &encode_usage(u));
         }

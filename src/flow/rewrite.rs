@@ -39,7 +39,9 @@ impl StreamFlow {
         let provider = &gw.providers[target.provider];
         self.key = key_index;
         let prefix = provider.endpoint.path_prefix.as_str();
-        let passthrough = passes_through(self.api, provider);
+        // Response guardrails read the answer in hub form: translated even
+        // when the provider speaks the client's API.
+        let passthrough = passes_through(self.api, provider) && !self.screens_response();
         let (path, body) = if passthrough {
             self.exchange = Exchange::Passthrough;
             let path = match self.api {

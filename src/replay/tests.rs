@@ -13,6 +13,7 @@ fn consumers() -> Consumers {
         models: None,
         quota: None,
         signing_secret: Some("env:TEAM_A_SIGNING".into()),
+        guardrails: vec![],
     };
     Consumers::compile(
         &[c],
@@ -262,6 +263,7 @@ fn a_missing_secret_refuses_and_a_plain_one_is_not_configured() {
         models: None,
         quota: None,
         signing_secret: Some("env:UNSET".into()),
+        guardrails: vec![],
     };
     let mut warnings = Vec::new();
     let cs = Consumers::compile(

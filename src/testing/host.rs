@@ -35,6 +35,21 @@ pub struct RecordingHost {
     pub calls: Cell<u64>,
     /// Every line logged, at any level.
     pub logs: std::cell::RefCell<Vec<String>>,
+    /// Callouts sent: cluster, headers, body, timeout.
+    pub callouts: Vec<Callout>,
+    /// Callouts fail to send with this reason.
+    pub callout_error: Option<String>,
+    /// Times a held request was resumed.
+    pub resumed: u32,
+}
+
+/// A callout the flow sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u64,
 }
 
 impl Default for RecordingHost {
@@ -58,6 +73,9 @@ impl Default for RecordingHost {
             clock_step_ns: 0,
             calls: Cell::new(0),
             logs: Default::default(),
+            callouts: Vec::new(),
+            callout_error: None,
+            resumed: 0,
         }
     }
 }
@@ -166,5 +184,31 @@ impl Host for RecordingHost {
     fn response_code(&self) -> Option<u16> {
         self.call();
         self.response_code
+    }
+    fn dispatch_call(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String> {
+        self.call();
+        if let Some(e) = &self.callout_error {
+            return Err(e.clone());
+        }
+        self.callouts.push(Callout {
+            cluster: cluster.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+            timeout_ms,
+        });
+        Ok(self.callouts.len() as u32)
+    }
+    fn resume_request(&mut self) {
+        self.call();
+        self.resumed += 1;
     }
 }

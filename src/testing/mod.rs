@@ -7,5 +7,5 @@
 mod host;
 mod store;
 
-pub use host::RecordingHost;
+pub use host::{Callout, RecordingHost};
 pub use store::MemStore;

@@ -50,6 +50,7 @@ pub enum Level {
 pub enum Buffer {
     RequestBody = 0,
     ResponseBody = 1,
+    HttpCallResponseBody = 4,
     PluginConfiguration = 7,
 }
 
@@ -57,8 +58,10 @@ pub enum Buffer {
 #[derive(Debug, Clone, Copy)]
 #[repr(u32)]
 pub enum Map {
-    RequestHeaders = 0,
-    ResponseHeaders = 2,
+    Request = 0,
+    Response = 2,
+    /// A callout's answer.
+    CallResponse = 6,
 }
 
 /// Metric kinds of the ABI.
@@ -144,6 +147,7 @@ extern "C" {
         result_size: *mut usize,
     ) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
 }
 
@@ -281,6 +285,31 @@ pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostError> {
 
 pub fn record_metric(id: u32, value: u64) -> Result<(), HostError> {
     check(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Lets the request held by this stream go on (ABI 0.2.1
+/// `proxy_continue_stream`, stream type 0: the request).
+pub fn continue_request() -> Result<(), HostError> {
+    check(unsafe { proxy_continue_stream(0) })
+}
+
+/// Sends an HTTP callout. This one goes through the SDK's wrapper: the SDK
+/// must register the token to route the answer back to this stream (its
+/// wrapper panics only on a status Envoy's `httpCall` never returns).
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<u32, String> {
+    proxy_wasm::hostcalls::dispatch_http_call(
+        cluster,
+        headers.to_vec(),
+        Some(body),
+        Vec::new(),
+        std::time::Duration::from_millis(timeout_ms),
+    )
+    .map_err(|status| format!("{status:?}"))
 }
 
 /// Calls one of the host's named extensions (Envoy registers, e.g.,

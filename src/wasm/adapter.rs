@@ -135,8 +135,8 @@ impl ProxyHost {
             request_body_size: 0,
             response_body_size: 0,
             metric_ids,
-            request_headers: HeaderCache::new(Map::RequestHeaders),
-            response_headers: HeaderCache::new(Map::ResponseHeaders),
+            request_headers: HeaderCache::new(Map::Request),
+            response_headers: HeaderCache::new(Map::Response),
             clock: Cell::new(None),
         }
     }
@@ -347,6 +347,21 @@ impl Host for ProxyHost {
 
     fn log(&self, level: CoreLevel, message: &str) {
         log(level_of(level), message);
+    }
+    fn dispatch_call(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String> {
+        abi::http_call(cluster, headers, body, timeout_ms)
+    }
+
+    fn resume_request(&mut self) {
+        if let Err(e) = abi::continue_request() {
+            log(Level::Error, &format!("resume request: {e:?}"));
+        }
     }
 }
 

@@ -48,7 +48,33 @@ fn action(v: Verdict) -> Action {
     }
 }
 
-impl Context for HttpStream {}
+impl Context for HttpStream {
+    /// A callout's answer (status missing: no answer, e.g. the timeout).
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        self.host.begin_callback();
+        let status = abi::header_pairs(abi::Map::CallResponse)
+            .ok()
+            .and_then(|pairs| {
+                pairs
+                    .into_iter()
+                    .find(|(n, _)| n == ":status")
+                    .and_then(|(_, v)| v.parse::<u16>().ok())
+            });
+        let body = abi::buffer(abi::Buffer::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let Some(flow) = self.flow.as_mut() {
+            flow.on_callout_response(&mut self.host, status, &body);
+        }
+    }
+}
 
 impl HttpContext for HttpStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

@@ -10,6 +10,7 @@ pub mod pass_stream;
 pub mod responses;
 pub mod sse;
 pub mod stream;
+mod text;
 
 use crate::error::ApiError;
 use crate::wire::hub::Operation;

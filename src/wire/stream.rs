@@ -11,12 +11,22 @@ use crate::wire::sse::{SseEvent, SseFramer};
 /// or image chunk still fits; a runaway stream does not).
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
+/// A stage between the provider's decoder and the client's writer that
+/// may hold, change or stop hub events (guardrails).
+pub trait EventFilter {
+    fn on_event(&mut self, event: StreamEvent, out: &mut Vec<StreamEvent>);
+    /// The stream ended well: release what is held.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>);
+}
+
 pub struct StreamTranslation {
     framer: SseFramer,
     decoder: Box<dyn StreamDecoder>,
     writer: Box<dyn StreamWriter>,
+    filter: Option<Box<dyn EventFilter>>,
     events: Vec<SseEvent>,
     hub: Vec<StreamEvent>,
+    filtered: Vec<StreamEvent>,
     failed: bool,
 }
 
@@ -26,10 +36,18 @@ impl StreamTranslation {
             framer: SseFramer::new(MAX_EVENT_BYTES),
             decoder,
             writer,
+            filter: None,
             events: Vec::new(),
             hub: Vec::new(),
+            filtered: Vec::new(),
             failed: false,
         }
+    }
+
+    /// Hub events pass through `filter` on their way to the writer.
+    pub fn with_filter(mut self, filter: Box<dyn EventFilter>) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     /// Translates one upstream body chunk; returns the bytes to send now.
@@ -58,6 +76,13 @@ impl StreamTranslation {
             self.decoder.finish(&mut self.hub);
             self.render(&mut out);
         }
+        if !self.failed {
+            if let Some(f) = self.filter.as_mut() {
+                f.finish(&mut self.filtered);
+                let mut held = std::mem::take(&mut self.filtered);
+                self.write_all(&mut held, &mut out);
+            }
+        }
         self.writer.finish(&mut out);
         out
     }
@@ -82,23 +107,42 @@ impl StreamTranslation {
     }
 
     fn drain(&mut self, out: &mut Vec<u8>) {
-        for ev in self.events.drain(..) {
+        let mut events = std::mem::take(&mut self.events);
+        for ev in events.drain(..) {
             if self.failed {
-                break;
+                continue;
             }
             self.decoder.on_event(&ev, &mut self.hub);
-            for h in self.hub.drain(..) {
-                if matches!(h, StreamEvent::Error(_)) {
-                    self.failed = true;
-                }
-                self.writer.write(&h, out);
-            }
+            self.render(out);
         }
-        self.events.clear();
+        self.events = events;
     }
 
+    /// Writes the decoded hub events (through the filter, if any); the
+    /// buffers keep their capacity from event to event.
     fn render(&mut self, out: &mut Vec<u8>) {
-        for h in self.hub.drain(..) {
+        let mut events = match self.filter.as_mut() {
+            Some(f) => {
+                for h in self.hub.drain(..) {
+                    f.on_event(h, &mut self.filtered);
+                }
+                std::mem::take(&mut self.filtered)
+            }
+            None => std::mem::take(&mut self.hub),
+        };
+        self.write_all(&mut events, out);
+        if self.filter.is_some() {
+            self.filtered = events;
+        } else {
+            self.hub = events;
+        }
+    }
+
+    fn write_all(&mut self, events: &mut Vec<StreamEvent>, out: &mut Vec<u8>) {
+        for h in events.drain(..) {
+            if self.failed {
+                continue;
+            }
             if matches!(h, StreamEvent::Error(_)) {
                 self.failed = true;
             }
@@ -109,13 +153,18 @@ impl StreamTranslation {
     fn fail(&mut self, why: &str, out: &mut Vec<u8>) {
         // Events framed before the fault still go out first.
         self.drain(out);
+        if self.failed {
+            return;
+        }
         let e = ApiError::new(
             502,
             "api_error",
             format!("The provider's stream could not be read: {why}."),
         )
         .with_code("upstream_stream_error");
-        self.writer.write(&StreamEvent::Error(e), out);
+        // Through the filter: what it holds was checked and goes first.
+        self.hub.push(StreamEvent::Error(e));
+        self.render(out);
         self.failed = true;
     }
 }

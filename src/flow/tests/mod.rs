@@ -4,6 +4,7 @@
 
 mod client_apis;
 mod golden;
+mod guardrails;
 mod hostile_responses;
 mod limits;
 mod requests;

@@ -18,6 +18,7 @@ mod faults;
 mod gemini;
 mod inject;
 mod knobs;
+mod moderation;
 mod openai;
 mod record;
 mod responses;

@@ -166,6 +166,7 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
         Responses,
         Embeddings,
         Models,
+        Moderations,
     }
     let endpoint = if ctx.path.ends_with("/chat/completions") && ctx.method == Method::POST {
         Endpoint::Chat
@@ -175,6 +176,8 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
         Endpoint::Embeddings
     } else if ctx.path.ends_with("/models") && ctx.method == Method::GET {
         Endpoint::Models
+    } else if ctx.path.ends_with("/moderations") && ctx.method == Method::POST {
+        Endpoint::Moderations
     } else {
         return invalid_url(ctx);
     };
@@ -214,6 +217,7 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
         Endpoint::Responses => responses::create(ctx),
         Endpoint::Embeddings => embeddings(ctx, None),
         Endpoint::Models => models(),
+        Endpoint::Moderations => crate::moderation::handle(ctx.body),
     }
 }
 

@@ -290,6 +290,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConne
     if let Some(ms) = knobs.first_byte_ms.filter(|ms| *ms > 0) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    if path.ends_with("/moderations") && crate::moderation::is_slow(&body) {
+        tokio::time::sleep(Duration::from_millis(crate::moderation::SLOW_MS)).await;
+    }
     Ok(resp)
 }
 

@@ -169,8 +169,9 @@ pub struct GatewayFile {
 
 const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
 /// Sections the filter itself reads (`PluginConfig`).
-const PLUGIN_SECTIONS: [&str; 13] = [
+const PLUGIN_SECTIONS: [&str; 14] = [
     "providers",
+    "guardrails",
     "log_fields",
     "models",
     "limits",
@@ -261,6 +262,48 @@ fn resolve_key_files(
     Ok(files)
 }
 
+/// Expands `file:PATH` entries of guardrail word lists: one term per line
+/// (blank lines and lines starting with `#` skipped). The files are
+/// watched like key files.
+fn resolve_word_files(
+    plugin: &mut PluginConfig,
+    base: &Path,
+) -> Result<Vec<(PathBuf, [u8; 32])>, ConfigError> {
+    let mut files = Vec::new();
+    for (i, g) in plugin.guardrails.iter_mut().enumerate() {
+        let mut words = Vec::with_capacity(g.words.len());
+        for (j, w) in g.words.iter().enumerate() {
+            let Some(path) = key_file_path(w, base) else {
+                words.push(w.clone());
+                continue;
+            };
+            let field = format!("guardrails[{i}].words[{j}]");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(
+                    &field,
+                    format!("cannot read word list {}: {e}", path.display()),
+                )
+            })?;
+            let before = words.len();
+            words.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+            if words.len() == before {
+                return Err(ConfigError::new(
+                    field,
+                    format!("word list {} has no terms", path.display()),
+                ));
+            }
+            files.push((path, sha256(text.as_bytes())));
+        }
+        g.words = words;
+    }
+    Ok(files)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -301,7 +344,8 @@ impl GatewayFile {
         if plugin.log_fields.is_none() {
             plugin.log_fields = Some(envoy.access_log != "none" || envoy.tracing.is_some());
         }
-        let key_files = resolve_key_files(&mut plugin, base)?;
+        let mut key_files = resolve_key_files(&mut plugin, base)?;
+        key_files.extend(resolve_word_files(&mut plugin, base)?);
         // Keys are not needed to render; missing ones only disable providers.
         let gateway = compile(&plugin, &|_| None)?;
         if envoy.route_timeout_seconds == 0 {

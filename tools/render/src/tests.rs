@@ -458,3 +458,20 @@ fn tls_and_cors_are_envoys_own() {
         "admin.tls"
     );
 }
+
+#[test]
+fn word_list_files_are_expanded_and_watched() {
+    let dir = scratch("words");
+    std::fs::write(dir.join("zh.txt"), "# 示例\n敏感词\n\n  機密  \n").unwrap();
+    let file = FILE.to_string()
+        + "guardrails:\n  - name: zh\n    words: [file:zh.txt, inline]\n    action: mask\n";
+    let gw = GatewayFile::parse_in(&file, &dir).unwrap();
+    assert_eq!(gw.plugin.guardrails[0].words, ["敏感词", "機密", "inline"]);
+    assert_eq!(gw.key_files[0].0, dir.join("zh.txt"));
+    std::fs::write(dir.join("blank.txt"), "# nothing\n\n").unwrap();
+    let e = GatewayFile::parse_in(&file.replace("zh.txt", "blank.txt"), &dir).unwrap_err();
+    assert_eq!(e.field, "guardrails[0].words[0]");
+    assert!(e.problem.contains("has no terms"), "{e}");
+    let e = GatewayFile::parse_in(&file.replace("zh.txt", "none.txt"), &dir).unwrap_err();
+    assert!(e.problem.contains("cannot read word list"), "{e}");
+}

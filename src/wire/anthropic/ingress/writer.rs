@@ -180,12 +180,22 @@ impl MessagesWriter {
     }
 
     fn fail(&mut self, out: &mut Vec<u8>, e: &ApiError) {
+        // A response the gateway stopped (guardrails) says `refusal`
+        // before the error.
+        if self.finish == Some(FinishReason::ContentFilter) && !self.ended {
+            self.message_delta(out);
+        }
         self.ended = true;
         out.extend_from_slice(&stream_error(e));
     }
 
     /// `message_delta` (stop reason and usage) and `message_stop`.
     fn end(&mut self, out: &mut Vec<u8>) {
+        self.message_delta(out);
+        out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    }
+
+    fn message_delta(&mut self, out: &mut Vec<u8>) {
         self.start(out);
         self.close(out);
         self.ended = true;
@@ -204,7 +214,6 @@ impl MessagesWriter {
         out.extend_from_slice(b"\",\"stop_sequence\":null},\"usage\":");
         usage.push_json(out);
         out.extend_from_slice(b"}\n\n");
-        out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     }
 }
 
