@@ -12,6 +12,7 @@ Input layouts (see each check's module doc in fuzz/src/):
   responses_decode:                [status - 400, body...]
   request_*, model_splice, config:   the body as is
   model_map: a line-based text format (fuzz/src/model_map.rs)
+  guard_stream:                      [actions, seed, text...]
 """
 
 import json
@@ -361,6 +362,20 @@ seed(
         "?llama-70b",
     ]) + "\n",
 )
+
+# -- guard_stream: [actions, seed, text] ------------------------------------------
+
+GUARD_TEXTS = [
+    "你好，这是机密文件，不能外传。Call 13812345678 or mail li.lei@example.com.",
+    "ＡＢＣＤ abcd bcd — the secret sauce is sauce. 敏感词词",
+    "身份证11010519491231002X，卡号4111111111111111，IP 192.168.1.20。",
+    "機密文件 and 内部代号 X; refund abc",
+    "",
+]
+for i, text in enumerate(GUARD_TEXTS):
+    for actions in (0, 0b010101, 0b101010, 0b100100):
+        seed("guard_stream", f"text{i}-actions{actions}",
+             bytes([actions, (i * 37 + actions) % 256]) + text.encode())
 
 # -- write -------------------------------------------------------------------------
 

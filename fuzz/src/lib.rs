@@ -14,6 +14,7 @@
 mod alloc_guard;
 mod common;
 mod config;
+mod guard_stream;
 mod model_map;
 mod model_splice;
 mod pass_stream;
@@ -24,6 +25,7 @@ mod sse_framer;
 mod stream;
 
 pub use config::config;
+pub use guard_stream::guard_stream;
 pub use model_map::model_map;
 pub use model_splice::model_splice;
 pub use pass_stream::pass_stream;
@@ -54,6 +56,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("model_splice", model_splice),
     ("model_map", model_map),
     ("config", config),
+    ("guard_stream", guard_stream),
 ];
 
 #[cfg(test)]

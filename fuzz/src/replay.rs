@@ -77,6 +77,7 @@ replay_tests!(
     model_splice,
     model_map,
     config,
+    guard_stream,
 );
 
 /// `known-bugs/<target>/`: reproducers of bugs found in `src/` and not yet

@@ -146,6 +146,8 @@ pub struct Guardrails {
     automaton: Option<NFA>,
     /// The rule of each automaton pattern.
     pattern_rule: Vec<u8>,
+    /// The length of each pattern, in characters.
+    pattern_chars: Vec<u8>,
     /// Rules that apply to requests / to responses.
     request_rules: GuardSet,
     response_rules: GuardSet,
@@ -186,6 +188,7 @@ impl Guardrails {
             }
             g.rules.push(rule);
         }
+        g.pattern_chars = patterns.iter().map(|p| p.chars().count() as u8).collect();
         if !patterns.is_empty() {
             let nfa = NFA::builder()
                 .match_kind(MatchKind::Standard)

@@ -31,7 +31,8 @@ impl PiiKind {
 }
 
 /// Longest run of PII characters worth holding back in a stream: nothing
-/// this scanner finds is longer (emails are capped here too).
+/// this scanner finds is longer (emails are capped here too); longer runs
+/// are scanned in pieces of this length, whole text and streams alike.
 pub const MAX_PII_CHARS: usize = 128;
 
 /// Whether `b` can be part of a PII match.
@@ -48,11 +49,18 @@ pub fn find(text: &str, kinds: &[PiiKind], out: &mut Vec<(PiiKind, usize, usize)
             i += 1;
             continue;
         }
-        let start = i;
+        let mut start = i;
         while i < bytes.len() && is_pii_byte(bytes[i]) {
             i += 1;
+            // Longer runs are scanned in pieces, as a stream holds them.
+            if i - start == MAX_PII_CHARS {
+                scan_run(bytes, start, i, kinds, out);
+                start = i;
+            }
         }
-        scan_run(bytes, start, i, kinds, out);
+        if i > start {
+            scan_run(bytes, start, i, kinds, out);
+        }
     }
 }
 
@@ -69,6 +77,10 @@ fn scan_run(
     out: &mut Vec<(PiiKind, usize, usize)>,
 ) {
     let run = &bytes[start..end];
+    // Every kind has a digit or an '@': plain words are skipped at once.
+    if !run.iter().any(|&b| b.is_ascii_digit() || b == b'@') {
+        return;
+    }
     if wants(kinds, PiiKind::Email) && run.contains(&b'@') {
         emails(run, start, out);
     }

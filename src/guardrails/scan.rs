@@ -1,8 +1,8 @@
 //! Checking one text against a set of rules: findings by character range,
 //! then the rules' actions (mask in place, count, or the first block).
 
-use aho_corasick::automaton::{Automaton, OverlappingState};
-use aho_corasick::Input;
+use aho_corasick::automaton::{Automaton, OverlappingState, StateID};
+use aho_corasick::{Anchored, Input};
 
 use super::{pii, Action, Direction, GuardSet, Guardrails, RuleKind};
 
@@ -51,7 +51,7 @@ impl Tally {
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     folded: String,
-    starts: Vec<u32>,
+    shifts: Vec<(u32, u32)>,
     pii: Vec<(pii::PiiKind, usize, usize)>,
 }
 
@@ -69,9 +69,18 @@ impl Guardrails {
             return;
         }
         self.folder()
-            .fold_str(text, &mut scratch.folded, &mut scratch.starts);
-        let starts = &scratch.starts;
-        let char_at = |byte: usize| starts.partition_point(|&s| (s as usize) < byte);
+            .fold_into(text, &mut scratch.folded, &mut scratch.shifts);
+        let (folded, shifts) = (&scratch.folded, &scratch.shifts);
+        // Folded byte offset → character index: from the last shift before
+        // it, one character per character.
+        let char_at = |byte: usize| -> usize {
+            let j = shifts.partition_point(|s| s.0 as usize <= byte);
+            let (from, base) = match j {
+                0 => (0, 0),
+                _ => (shifts[j - 1].0 as usize, shifts[j - 1].1 as usize),
+            };
+            base + folded.get(from..byte).map_or(0, |t| t.chars().count())
+        };
         if let Some(ac) = &self.automaton {
             let words = self
                 .rules
@@ -79,7 +88,7 @@ impl Guardrails {
                 .enumerate()
                 .any(|(i, r)| set.contains(i) && matches!(r.kind, RuleKind::Words));
             if words {
-                let input = Input::new(scratch.folded.as_str());
+                let input = Input::new(folded.as_str());
                 let mut state = OverlappingState::start();
                 // Unanchored overlapping search of a Standard automaton
                 // cannot fail; an error would only end the scan early.
@@ -106,7 +115,7 @@ impl Guardrails {
                 continue;
             }
             scratch.pii.clear();
-            pii::find(&scratch.folded, kinds, &mut scratch.pii);
+            pii::find(folded, kinds, &mut scratch.pii);
             for &(_, s, e) in &scratch.pii {
                 out.push(Finding {
                     rule: i,
@@ -116,6 +125,100 @@ impl Guardrails {
             }
         }
         out.sort_by_key(|f| (f.start, f.end));
+    }
+
+    /// The automaton's start state, if there are word lists.
+    pub(super) fn start_state(&self) -> Option<StateID> {
+        self.automaton
+            .as_ref()
+            .and_then(|a| a.start_state(Anchored::No).ok())
+    }
+
+    /// Feeds one folded character to the automaton from state `sid`; the
+    /// matches of `set` ending with it (it is character `index`) go to `out`.
+    pub(super) fn feed_char(
+        &self,
+        sid: &mut StateID,
+        folded: char,
+        index: usize,
+        set: GuardSet,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(a) = &self.automaton else {
+            return;
+        };
+        let mut buf = [0u8; 4];
+        for &b in folded.encode_utf8(&mut buf).as_bytes() {
+            *sid = a.next_state(Anchored::No, *sid, b);
+        }
+        if !a.is_match(*sid) {
+            return;
+        }
+        for k in 0..a.match_len(*sid) {
+            let pid = a.match_pattern(*sid, k).as_usize();
+            let rule = usize::from(self.pattern_rule[pid]);
+            if set.contains(rule) {
+                let len = usize::from(self.pattern_chars[pid]);
+                out.push(Finding {
+                    rule,
+                    start: (index + 1).saturating_sub(len),
+                    end: index + 1,
+                });
+            }
+        }
+    }
+
+    /// The PII findings of `set` in `text` (original characters), with
+    /// character positions offset by `base`.
+    pub(super) fn pii_findings(
+        &self,
+        text: &str,
+        base: usize,
+        set: GuardSet,
+        scratch: &mut Scratch,
+        out: &mut Vec<Finding>,
+    ) {
+        let pii_rules = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| set.contains(*i) && matches!(r.kind, RuleKind::Pii(_)));
+        let mut folded = false;
+        for (i, r) in pii_rules {
+            let RuleKind::Pii(kinds) = &r.kind else {
+                continue;
+            };
+            if !folded {
+                self.folder()
+                    .fold_into(text, &mut scratch.folded, &mut scratch.shifts);
+                folded = true;
+            }
+            scratch.pii.clear();
+            pii::find(&scratch.folded, kinds, &mut scratch.pii);
+            // PII characters fold to ASCII: one byte each.
+            for &(_, s, e) in &scratch.pii {
+                let at = |byte: usize| {
+                    let j = scratch.shifts.partition_point(|s| s.0 as usize <= byte);
+                    let (from, n) = match j {
+                        0 => (0, 0),
+                        _ => (
+                            scratch.shifts[j - 1].0 as usize,
+                            scratch.shifts[j - 1].1 as usize,
+                        ),
+                    };
+                    base + n
+                        + scratch
+                            .folded
+                            .get(from..byte)
+                            .map_or(0, |t| t.chars().count())
+                };
+                out.push(Finding {
+                    rule: i,
+                    start: at(s),
+                    end: at(e),
+                });
+            }
+        }
     }
 
     /// Checks a whole text against `set` (rules of one direction): masks it
@@ -160,8 +263,22 @@ impl Guardrails {
         direction: Direction,
         tally: &mut Tally,
     ) -> (Option<(usize, usize)>, Option<String>) {
+        let mut masks = Vec::new();
+        let blocked = self.act_ranges(found, upto, direction, tally, &mut masks);
+        let masked = (!masks.is_empty()).then(|| mask_chars(text, &masks));
+        (blocked, masked)
+    }
+
+    /// `act` without the text: the ranges to mask go to `masks`.
+    pub(super) fn act_ranges(
+        &self,
+        found: &[Finding],
+        upto: usize,
+        direction: Direction,
+        tally: &mut Tally,
+        masks: &mut Vec<(usize, usize)>,
+    ) -> Option<(usize, usize)> {
         let mut blocked = None;
-        let mut masks: Vec<(usize, usize)> = Vec::new();
         for f in found.iter().filter(|f| f.start < upto) {
             tally.add(f.rule, direction, 1);
             match self.rules[f.rule].action {
@@ -175,8 +292,7 @@ impl Guardrails {
                 Action::Log => {}
             }
         }
-        let masked = (!masks.is_empty()).then(|| mask_chars(text, &masks));
-        (blocked, masked)
+        blocked
     }
 }
 

@@ -5,22 +5,40 @@
 //! is that window per choice.
 
 use super::pii::{is_pii_byte, MAX_PII_CHARS};
-use super::scan::{Finding, Scratch};
+use super::scan::{mask_chars, Finding, Scratch};
 use super::{blocked_response, Direction, GuardSet, Guardrails, RuleKind, Tally};
 use crate::wire::hub::{FinishReason, StreamEvent};
 use crate::wire::stream::EventFilter;
+use aho_corasick::automaton::StateID;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Held text of one choice's content or reasoning.
+/// Held text of one choice's content or reasoning, and where the scan of
+/// everything it was sent stands.
 #[derive(Debug)]
 struct Window {
     choice: u32,
     reasoning: bool,
+    /// Text not released yet.
     pending: String,
+    pending_chars: usize,
+    /// Index (from the start of the stream) of `pending`'s first character.
+    base: usize,
+    /// The automaton's state after the last character.
+    state: Option<StateID>,
+    /// Where the trailing run of PII characters began, if the text ends in
+    /// one.
+    run: Option<usize>,
+    /// Matches not acted on yet (positions from the start of the stream).
+    found: Vec<Finding>,
+    /// Character ranges to mask, applied as text is released: `pending`
+    /// itself stays as sent, so detectors read the original text.
+    masks: Vec<(usize, usize)>,
 }
 
-/// The response rules of one stream, applied to hub events.
+/// The response rules of one stream, applied to hub events. Each
+/// character is folded and fed to the automaton once, as it arrives;
+/// matches are acted on when the text they start in is released.
 pub struct StreamGuard {
     rules: Rc<Guardrails>,
     set: GuardSet,
@@ -30,7 +48,6 @@ pub struct StreamGuard {
     hold_pii: bool,
     windows: Vec<Window>,
     scratch: Scratch,
-    found: Vec<Finding>,
     /// Shared with the flow, which records it when the stream ends.
     tally: Rc<RefCell<Tally>>,
     stopped: bool,
@@ -58,7 +75,6 @@ impl StreamGuard {
             hold_pii,
             windows: Vec::new(),
             scratch: Scratch::default(),
-            found: Vec::new(),
             tally,
             stopped: false,
         }
@@ -139,6 +155,12 @@ impl StreamGuard {
                     choice,
                     reasoning,
                     pending: String::new(),
+                    pending_chars: 0,
+                    base: 0,
+                    state: self.rules.start_state(),
+                    run: None,
+                    found: Vec::new(),
+                    masks: Vec::new(),
                 });
                 self.windows.len() - 1
             }
@@ -153,41 +175,65 @@ impl StreamGuard {
         if self.stopped {
             return;
         }
-        self.windows[i].pending.push_str(text);
+        let (rules, set, hold_pii) = (&self.rules, self.set, self.hold_pii);
+        let w = &mut self.windows[i];
+        for c in text.chars() {
+            let index = w.base + w.pending_chars;
+            let f = rules.folder().fold(c);
+            if let Some(state) = w.state.as_mut() {
+                rules.feed_char(state, f, index, set, &mut w.found);
+            }
+            if hold_pii {
+                let pii = f.is_ascii() && is_pii_byte(f as u8);
+                match w.run {
+                    None if pii => w.run = Some(index),
+                    Some(start) if !pii || index - start >= MAX_PII_CHARS => {
+                        scan_run(rules, set, &mut self.scratch, w, start, index);
+                        w.run = pii.then_some(index);
+                    }
+                    _ => {}
+                }
+            }
+            w.pending.push(c);
+            w.pending_chars += 1;
+        }
         self.release(i, false, out);
     }
 
-    /// Checks window `i` and releases what can no longer start a match (all
-    /// of it when `last`).
+    /// Acts on the matches that start in what can be released, and
+    /// releases it (all of it when `last`).
     fn release(&mut self, i: usize, last: bool, out: &mut Vec<StreamEvent>) {
-        let pending = std::mem::take(&mut self.windows[i].pending);
-        if pending.is_empty() {
+        let (rules, set) = (&self.rules, self.set);
+        let w = &mut self.windows[i];
+        let total = w.base + w.pending_chars;
+        if last {
+            if let Some(start) = w.run.take() {
+                scan_run(rules, set, &mut self.scratch, w, start, total);
+            }
+        }
+        let mut boundary = if last {
+            total
+        } else {
+            total.saturating_sub(self.hold_words)
+        };
+        if let Some(start) = w.run {
+            boundary = boundary.min(start);
+        }
+        let boundary = boundary.max(w.base);
+        if w.pending.is_empty() {
             return;
         }
-        self.rules
-            .findings(&pending, self.set, &mut self.scratch, &mut self.found);
-        let chars = pending.chars().count();
-        let boundary = if last {
-            chars
-        } else {
-            let mut b = chars.saturating_sub(self.hold_words);
-            if self.hold_pii {
-                let run = trailing_pii_run(&self.rules, &pending);
-                if run < MAX_PII_CHARS {
-                    b = b.min(chars - run);
-                }
-            }
-            b
-        };
-        let (blocked, masked) = self.rules.act(
-            &pending,
-            &self.found,
-            boundary,
+        w.found.sort_by_key(|f| (f.start, f.end));
+        let ready = w.found.partition_point(|f| f.start < boundary);
+        let blocked = rules.act_ranges(
+            &w.found[..ready],
+            usize::MAX,
             Direction::Response,
             &mut self.tally.borrow_mut(),
+            &mut w.masks,
         );
-        let text = masked.unwrap_or(pending);
-        let (choice, reasoning) = (self.windows[i].choice, self.windows[i].reasoning);
+        w.found.drain(..ready);
+        let (choice, reasoning) = (w.choice, w.reasoning);
         let emit = |t: String, out: &mut Vec<StreamEvent>| {
             if !t.is_empty() {
                 out.push(if reasoning {
@@ -197,31 +243,57 @@ impl StreamGuard {
                 });
             }
         };
-        if let Some((rule, start)) = blocked {
-            emit(prefix_chars(&text, start).to_string(), out);
+        // Released: up to the block, or to the boundary.
+        let upto = blocked.map_or(boundary, |(_, start)| start.max(w.base));
+        let n = upto - w.base;
+        let head = prefix_chars(&w.pending, n).len();
+        w.masks.sort_unstable();
+        let base = w.base;
+        let local: Vec<(usize, usize)> = w
+            .masks
+            .iter()
+            .filter(|m| m.0 < upto && m.1 > base)
+            .map(|m| (m.0.max(base) - base, m.1.min(upto) - base))
+            .collect();
+        let released = if local.is_empty() {
+            w.pending[..head].to_string()
+        } else {
+            mask_chars(&w.pending[..head], &local)
+        };
+        emit(released, out);
+        if let Some((rule, _)) = blocked {
             out.push(StreamEvent::Finish {
                 choice,
                 reason: FinishReason::ContentFilter,
             });
             out.push(StreamEvent::Error(blocked_response(
-                &self.rules.rules[rule].name,
+                &rules.rules[rule].name,
             )));
             self.stopped = true;
             self.windows.clear();
             return;
         }
-        let head = prefix_chars(&text, boundary).len();
-        emit(text[..head].to_string(), out);
-        self.windows[i].pending = text[head..].to_string();
+        w.pending.drain(..head);
+        w.pending_chars -= n;
+        w.base = boundary;
+        w.masks.retain(|m| m.1 > boundary);
     }
 }
 
-/// The first `n` characters of `s`.
-fn prefix_chars(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((at, _)) => &s[..at],
-        None => s,
-    }
+/// Scans the PII run of characters `start..end` (stream positions) of `w`.
+fn scan_run(
+    rules: &Guardrails,
+    set: GuardSet,
+    scratch: &mut Scratch,
+    w: &mut Window,
+    start: usize,
+    end: usize,
+) {
+    let from = start.saturating_sub(w.base);
+    let to = end.saturating_sub(w.base);
+    let head = prefix_chars(&w.pending, from).len();
+    let run = prefix_chars(&w.pending[head..], to - from);
+    rules.pii_findings(run, w.base + from, set, scratch, &mut w.found);
 }
 
 impl EventFilter for StreamGuard {
@@ -233,14 +305,10 @@ impl EventFilter for StreamGuard {
     }
 }
 
-/// Characters at the end of `s` that could belong to personal data.
-fn trailing_pii_run(rules: &Guardrails, s: &str) -> usize {
-    s.chars()
-        .rev()
-        .take_while(|&c| {
-            let f = rules.folder().fold(c);
-            f.is_ascii() && is_pii_byte(f as u8)
-        })
-        .take(MAX_PII_CHARS)
-        .count()
+/// The first `n` characters of `s`.
+fn prefix_chars(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
 }

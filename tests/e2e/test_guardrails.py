@@ -64,7 +64,9 @@ def ggw(mock, tmp_path_factory):
              "guardrails": ["mod-down"]},
         ],
     }
+    config["envoy"] = {"access_log": str(tmp / "access.log")}
     gw = Gateway(config, tmp)
+    gw.access_log = tmp / "access.log"
     yield gw
     gw.stop()
 
@@ -228,6 +230,22 @@ def test_a_failover_attempts_response_hits_reach_the_metrics(ggw):
     while (value(scrape(ggw), key, **labels) or 0) - before < 1 and time.time() < deadline:
         time.sleep(0.2)
     assert (value(scrape(ggw), key, **labels) or 0) - before == 1
+
+
+def test_the_access_log_names_rules_never_the_text(ggw):
+    oai(ggw).chat.completions.create(
+        model="g-oai", messages=user("ACME 13812345678"),
+        extra_headers={"x-request-id": "guard-log-1"})
+    line = None
+    deadline = time.time() + 10
+    while line is None and time.time() < deadline:
+        for l in ggw.access_log.read_text().splitlines():
+            if '"guard-log-1"' in l:
+                line = json.loads(l)
+        time.sleep(0.2)
+    assert line is not None
+    assert line["guardrails"] == "brand:mask:request:1,pii:mask:request:1"
+    assert "13812345678" not in json.dumps(line) and "ACME" not in json.dumps(line)
 
 
 # Moderation

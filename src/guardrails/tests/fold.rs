@@ -11,10 +11,11 @@ fn folds_case_width_and_traditional_one_char_for_one() {
     assert!(f.table_len() > 400, "{}", f.table_len());
     // Characters without a single-character lowercase stay as they are.
     assert_eq!(f.fold('İ'), 'İ');
-    let (mut out, mut starts) = (String::new(), Vec::new());
-    f.fold_str("Ａb國", &mut out, &mut starts);
-    assert_eq!(out, "ab国");
-    assert_eq!(starts, vec![0, 1, 2, 5]);
+    let (mut out, mut shifts) = (String::new(), Vec::new());
+    f.fold_into("Ａb國Ｃ中", &mut out, &mut shifts);
+    assert_eq!(out, "ab国c中");
+    // After Ａ (3 bytes → 1) and after Ｃ: folded offset, next character.
+    assert_eq!(shifts, vec![(1, 1), (6, 4)]);
 }
 
 #[test]

@@ -78,3 +78,16 @@ fn masks_full_width_digits_with_as_many_stars() {
     assert_eq!(out, "拨打***********或 ******");
     assert_eq!(blocked, None);
 }
+
+/// Found by fuzzing: a stream scans a run of more than `MAX_PII_CHARS`
+/// in pieces; the whole-text scan must cut it the same way, or an email
+/// at the cut ends in different places.
+#[test]
+fn long_runs_are_scanned_in_the_same_pieces_as_a_stream() {
+    let run = format!("{}@example.com{}", "b".repeat(77), "b".repeat(41));
+    let found = kinds(&run);
+    assert_eq!(found.len(), 1);
+    // The local part keeps its last 64 characters (from 13); the domain
+    // ends where the first 128-character piece does.
+    assert_eq!(found[0].1.len(), 128 - 13);
+}

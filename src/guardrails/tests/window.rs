@@ -163,3 +163,20 @@ fn reasoning_and_content_keep_their_order() {
         ]
     );
 }
+
+/// Found by fuzzing: a mask applied to held text changed what the PII
+/// detector read next ("sauce138…" became "*****138…", a bounded mobile
+/// number), so the stream blocked where the whole check did not.
+#[test]
+fn masks_do_not_change_what_later_detectors_read() {
+    let g = Rc::new(
+        Guardrails::compile(&[
+            words("mask", Action::Mask, &["secret sauce"]),
+            pii_rule("pii", Action::Block, &[PiiKind::CnMobile]),
+        ])
+        .unwrap(),
+    );
+    let (text, events, _) = run(&g, &["the secret sauce138", "12345678 ok"]);
+    assert_eq!(text, "the ************13812345678 ok");
+    assert!(!events.iter().any(|e| matches!(e, StreamEvent::Error(_))));
+}

@@ -168,6 +168,8 @@ fn access_log(target: &str) -> Value {
         "ttft_ms": "%FILTER_STATE(wasm.llmgw.ttft_ms:PLAIN)%",
         "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
         "error": "%FILTER_STATE(wasm.llmgw.error:PLAIN)%",
+        // `rule:action:direction:count,…`; never the matched text.
+        "guardrails": "%FILTER_STATE(wasm.llmgw.guardrails:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
         "bytes_sent": "%BYTES_SENT%"
