@@ -2,7 +2,7 @@
 //! it is routed, an external moderation callout that holds the request,
 //! the response checked as a whole or, for streams, event by event.
 
-use super::{StreamFlow, Verdict};
+use super::{Phase, StreamFlow, Verdict};
 use crate::guardrails::{
     blocked_request, flagged, unavailable, Direction, GuardSet, Hit, ModerationVerdict,
     StreamGuard, Tally,
@@ -116,6 +116,7 @@ impl StreamFlow {
         }
         match host.dispatch_call(&m.target.cluster, &headers, &body, m.timeout_ms) {
             Ok(_) => {
+                self.phase = Phase::Held;
                 self.held = Some(Held {
                     req,
                     model,

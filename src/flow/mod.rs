@@ -94,6 +94,8 @@ enum Phase {
     Start,
     /// Headers held, body being buffered.
     Buffering,
+    /// The whole request held while a callout (moderation) is out.
+    Held,
     /// Rewritten and sent upstream.
     Forwarded,
     /// Answered locally; nothing more to do.
@@ -294,7 +296,7 @@ impl StreamFlow {
         end_of_stream: bool,
     ) -> Verdict {
         let Phase::Buffering = self.phase else {
-            return if self.phase == Phase::Answered {
+            return if matches!(self.phase, Phase::Answered | Phase::Held) {
                 Verdict::Pause
             } else {
                 Verdict::Continue

@@ -125,6 +125,27 @@ def test_personal_data_is_masked_before_the_provider_sees_it(ggw, mock, model):
     assert "13812345678" not in r.content[0].text
 
 
+@pytest.mark.parametrize("api", ["chat", "messages", "responses"])
+def test_request_masks_and_logs_work_for_every_client_api(ggw, mock, api):
+    key = "llm_gateway_guardrail_hits_total"
+    watch = dict(list="watch", action="log", direction="request")
+    before = value(scrape(ggw), key, **watch) or 0
+    text = "ACME refund to li@example.com"
+    if api == "chat":
+        oai(ggw).chat.completions.create(model="g-oai", messages=user(text))
+    elif api == "messages":
+        claude(ggw).messages.create(model="g-oai", max_tokens=50, messages=user(text))
+    else:
+        oai(ggw).responses.create(model="g-oai", input=text)
+    sent = mock.last()["body"]
+    assert "**** refund to **************" in sent, sent
+    assert "ACME" not in sent and "li@example.com" not in sent
+    deadline = time.time() + 10
+    while (value(scrape(ggw), key, **watch) or 0) - before < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    assert (value(scrape(ggw), key, **watch) or 0) - before == 1
+
+
 # Responses
 
 
@@ -191,6 +212,22 @@ def test_a_blocked_anthropic_stream_ends_in_refusal_and_an_error(ggw, model):
     assert '"stop_reason":"refusal"' in raw, raw
     assert "event: error" in raw and "guardrail 'zh-out'" in raw
     assert "敏感" not in raw.split("event: error")[0]
+
+
+def test_a_blocked_responses_stream_ends_with_an_error_event(ggw):
+    body = {"model": "g-claude", "input": "这是敏感词吗", "stream": True}
+    with httpx.stream("POST", ggw.url + "/v1/responses", json=body, timeout=30,
+                      headers={"x-mock-chunk-chars": "1"}) as r:
+        raw = r.read().decode()
+    assert "敏感" not in raw, raw
+    head, _, tail = raw.partition("event: error")
+    assert '"code":"content_policy_violation"' in tail and "guardrail 'zh-out'" in tail, raw
+    assert '"delta":"是"' in head and "response.completed" not in raw
+    with pytest.raises(openai.APIError):
+        with oai(ggw, **{"x-mock-chunk-chars": "1"}).responses.stream(
+                model="g-gem", input="这是敏感词吗") as s:
+            for _ in s:
+                pass
 
 
 def test_a_whole_response_is_stopped_with_content_filter(ggw):

@@ -344,8 +344,11 @@ fn moderation_holds_the_request_then_lets_it_go() {
         body,
         json!({"model": "omni-moderation-latest", "input": "how do I bake bread"})
     );
-    // Nothing was routed yet.
+    // Nothing was routed yet; trailers arriving meanwhile change nothing.
     assert!(!h.request_headers.contains_key(CLUSTER_HEADER));
+    let len = h.request_body.len();
+    assert_eq!(f.on_request_body(&mut h, len, true), Verdict::Pause);
+    assert_eq!(h.callouts.len(), 1);
     f.on_callout_response(&mut h, Some(200), &moderation_reply(false));
     assert_eq!(h.resumed, 1);
     assert_eq!(h.request_headers[CLUSTER_HEADER], "llmgw_oai");

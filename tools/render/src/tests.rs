@@ -475,3 +475,13 @@ fn word_list_files_are_expanded_and_watched() {
     let e = GatewayFile::parse_in(&file.replace("zh.txt", "none.txt"), &dir).unwrap_err();
     assert!(e.problem.contains("cannot read word list"), "{e}");
 }
+
+#[test]
+fn the_guardrails_example_renders() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/guardrails");
+    let text = std::fs::read_to_string(dir.join("gateway.yaml")).unwrap();
+    let gw = GatewayFile::parse_in(&text, &dir).unwrap();
+    let words = &gw.plugin.guardrails[0].words;
+    assert!(words.contains(&"机密文件".to_string()) && words.contains(&"内部资料".to_string()));
+    render(&gw, "/x/llm_gateway.wasm");
+}
