@@ -2,6 +2,9 @@
 //! a 2 KB chat request checked, and a stream checked chunk by chunk against
 //! the same stream without guardrails. `make bench` runs it.
 
+mod common;
+
+use common::time;
 use llm_gateway::guardrails::{
     Action, Direction, GuardSet, GuardrailConfig, Guardrails, PiiKind, StreamGuard, Tally,
 };
@@ -13,23 +16,6 @@ use llm_gateway::wire::Api;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Instant;
-
-fn time<F: FnMut()>(iters: u32, batches: usize, mut f: F) -> f64 {
-    for _ in 0..iters / 10 + 1 {
-        f();
-    }
-    let mut samples: Vec<f64> = (0..batches)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
-}
 
 /// 10,000 distinct terms: two- to six-character Chinese words and English
 /// phrases, as a real list mixes them.

@@ -3,6 +3,9 @@
 //! Plain `std::time` loops (no bench framework dependency); each figure is
 //! the median of several timed batches.
 
+mod common;
+
+use common::time;
 use llm_gateway::providers::{type_spec, Operation};
 use llm_gateway::secrets::signature::{canonical, sign, verify};
 use llm_gateway::wire::anthropic::Anthropic;
@@ -14,7 +17,6 @@ use llm_gateway::wire::pass_stream::PassStream;
 use llm_gateway::wire::stream::StreamTranslation;
 use llm_gateway::wire::{Api, Wire};
 use std::hint::black_box;
-use std::time::Instant;
 
 const REQUEST: &str = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},
 "temperature":0.7,"max_tokens":512,
@@ -42,24 +44,6 @@ const RESPONSES_REQUEST: &str = r#"{"model":"gpt-4o-mini","stream":true,"tempera
 {"role":"user","content":"And what is the weather like there in spring? Use the tool if you need to."}],
 "tools":[{"type":"function","name":"get_weather","description":"Current weather for a city",
 "parameters":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["c","f"]}},"required":["city"]}}]}"#;
-
-/// Median nanoseconds per call of `f` over `batches` batches of `iters`.
-fn time<F: FnMut()>(iters: u32, batches: usize, mut f: F) -> f64 {
-    for _ in 0..iters / 10 + 1 {
-        f();
-    }
-    let mut samples: Vec<f64> = (0..batches)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
-}
 
 fn anthropic_stream(deltas: usize) -> Vec<Vec<u8>> {
     let mut events = vec![
