@@ -71,16 +71,7 @@ impl Guardrails {
         self.folder()
             .fold_into(text, &mut scratch.folded, &mut scratch.shifts);
         let (folded, shifts) = (&scratch.folded, &scratch.shifts);
-        // Folded byte offset → character index: from the last shift before
-        // it, one character per character.
-        let char_at = |byte: usize| -> usize {
-            let j = shifts.partition_point(|s| s.0 as usize <= byte);
-            let (from, base) = match j {
-                0 => (0, 0),
-                _ => (shifts[j - 1].0 as usize, shifts[j - 1].1 as usize),
-            };
-            base + folded.get(from..byte).map_or(0, |t| t.chars().count())
-        };
+        let char_at = |byte: usize| char_index(folded, shifts, byte);
         if let Some(ac) = &self.automaton {
             let words = self
                 .rules
@@ -107,6 +98,19 @@ impl Guardrails {
                 }
             }
         }
+        self.folded_pii(scratch, 0, set, out);
+        out.sort_by_key(|f| (f.start, f.end));
+    }
+
+    /// The PII findings of `set` in the text `scratch` holds folded, with
+    /// character positions offset by `base`.
+    fn folded_pii(
+        &self,
+        scratch: &mut Scratch,
+        base: usize,
+        set: GuardSet,
+        out: &mut Vec<Finding>,
+    ) {
         for (i, r) in self.rules.iter().enumerate() {
             let RuleKind::Pii(kinds) = &r.kind else {
                 continue;
@@ -115,16 +119,15 @@ impl Guardrails {
                 continue;
             }
             scratch.pii.clear();
-            pii::find(folded, kinds, &mut scratch.pii);
+            pii::find(&scratch.folded, kinds, &mut scratch.pii);
             for &(_, s, e) in &scratch.pii {
                 out.push(Finding {
                     rule: i,
-                    start: char_at(s),
-                    end: char_at(e),
+                    start: base + char_index(&scratch.folded, &scratch.shifts, s),
+                    end: base + char_index(&scratch.folded, &scratch.shifts, e),
                 });
             }
         }
-        out.sort_by_key(|f| (f.start, f.end));
     }
 
     /// The automaton's start state, if there are word lists.
@@ -178,47 +181,9 @@ impl Guardrails {
         scratch: &mut Scratch,
         out: &mut Vec<Finding>,
     ) {
-        let pii_rules = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| set.contains(*i) && matches!(r.kind, RuleKind::Pii(_)));
-        let mut folded = false;
-        for (i, r) in pii_rules {
-            let RuleKind::Pii(kinds) = &r.kind else {
-                continue;
-            };
-            if !folded {
-                self.folder()
-                    .fold_into(text, &mut scratch.folded, &mut scratch.shifts);
-                folded = true;
-            }
-            scratch.pii.clear();
-            pii::find(&scratch.folded, kinds, &mut scratch.pii);
-            // PII characters fold to ASCII: one byte each.
-            for &(_, s, e) in &scratch.pii {
-                let at = |byte: usize| {
-                    let j = scratch.shifts.partition_point(|s| s.0 as usize <= byte);
-                    let (from, n) = match j {
-                        0 => (0, 0),
-                        _ => (
-                            scratch.shifts[j - 1].0 as usize,
-                            scratch.shifts[j - 1].1 as usize,
-                        ),
-                    };
-                    base + n
-                        + scratch
-                            .folded
-                            .get(from..byte)
-                            .map_or(0, |t| t.chars().count())
-                };
-                out.push(Finding {
-                    rule: i,
-                    start: at(s),
-                    end: at(e),
-                });
-            }
-        }
+        self.folder()
+            .fold_into(text, &mut scratch.folded, &mut scratch.shifts);
+        self.folded_pii(scratch, base, set, out);
     }
 
     /// Checks a whole text against `set` (rules of one direction): masks it
@@ -294,6 +259,17 @@ impl Guardrails {
         }
         blocked
     }
+}
+
+/// Folded byte offset → character index: from the last shift before it,
+/// one character per character.
+fn char_index(folded: &str, shifts: &[(u32, u32)], byte: usize) -> usize {
+    let j = shifts.partition_point(|s| s.0 as usize <= byte);
+    let (from, base) = match j {
+        0 => (0, 0),
+        _ => (shifts[j - 1].0 as usize, shifts[j - 1].1 as usize),
+    };
+    base + folded.get(from..byte).map_or(0, |t| t.chars().count())
 }
 
 /// `text` with every character in `ranges` (sorted by start) replaced by `*`.
