@@ -77,7 +77,19 @@ fn prompt() -> String {
     s
 }
 
+/// `--calls WHAT N`: only WHAT (`screen`, `stream`, `plain-stream`, or
+/// `none`), N times, for an instruction count under callgrind (the
+/// difference between N and 0 calls is the cost of N).
+fn calls_mode() -> Option<(String, u32)> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--calls")?;
+    Some((args.get(i + 1)?.clone(), args.get(i + 2)?.parse().ok()?))
+}
+
 fn main() {
+    if let Some((what, n)) = calls_mode() {
+        return count(&what, n);
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let (iters, batches) = if quick { (50, 3) } else { (2_000, 9) };
     let start = Instant::now();
@@ -202,4 +214,52 @@ fn stream(deltas: usize) -> Vec<Vec<u8>> {
     events.push(chunk("{}", r#""stop""#));
     events.push("data: [DONE]\n\n".into());
     events.into_iter().map(String::into_bytes).collect()
+}
+
+/// The `--calls` mode (see `calls_mode`).
+fn count(what: &str, n: u32) {
+    let g = rules();
+    let both = GuardSet::default().with(0).with(1);
+    let body = serde_json::json!({"model": "m", "messages": [
+        {"role": "system", "content": "You are a careful assistant."},
+        {"role": "user", "content": prompt()}]});
+    let mut map = body.as_object().cloned().unwrap_or_default();
+    let ctx = ResponseContext {
+        model: "deepseek-chat".into(),
+        created: 1,
+        request_id: "bench".into(),
+        input_tokens_estimate: 0,
+    };
+    let deepseek = type_spec("deepseek")
+        .map(|t| t.translator(""))
+        .unwrap_or_else(|| panic!("deepseek type"));
+    let events = stream(200);
+    for _ in 0..n {
+        match what {
+            "screen" => {
+                let mut tally = Tally::default();
+                Api::ChatCompletions.visit_text(&mut map, &mut |t| {
+                    black_box(g.check(t, both, Direction::Request, &mut tally));
+                });
+            }
+            "stream" | "plain-stream" => {
+                let mut st = StreamTranslation::new(
+                    deepseek.stream_decoder(&ctx),
+                    Box::new(ChunkWriter::new(&ctx, true)),
+                );
+                if what == "stream" {
+                    st = st.with_filter(Box::new(StreamGuard::new(
+                        Rc::clone(&g),
+                        both,
+                        Default::default(),
+                    )));
+                }
+                for e in &events {
+                    black_box(st.feed(e));
+                }
+                black_box(st.finish());
+            }
+            _ => {}
+        }
+    }
 }
