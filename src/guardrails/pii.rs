@@ -35,9 +35,22 @@ impl PiiKind {
 /// are scanned in pieces of this length, whole text and streams alike.
 pub const MAX_PII_CHARS: usize = 128;
 
+/// Bytes that can be part of a PII match, as a table: the scan looks at
+/// every byte of every text.
+const PII_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'@' | b'_' | b'%' | b'+' | b'-');
+        b += 1;
+    }
+    t
+};
+
 /// Whether `b` can be part of a PII match.
 pub fn is_pii_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'%' | b'+' | b'-')
+    PII_BYTES[usize::from(b)]
 }
 
 /// The byte ranges of `kinds` found in folded `text`, in order.
