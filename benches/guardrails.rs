@@ -9,7 +9,7 @@ use llm_gateway::guardrails::{
     Action, Direction, GuardSet, GuardrailConfig, Guardrails, PiiKind, StreamGuard, Tally,
 };
 use llm_gateway::providers::type_spec;
-use llm_gateway::wire::hub::ResponseContext;
+use llm_gateway::wire::hub::{ResponseContext, Translator};
 use llm_gateway::wire::openai::render::ChunkWriter;
 use llm_gateway::wire::stream::StreamTranslation;
 use llm_gateway::wire::Api;
@@ -126,49 +126,15 @@ fn main() {
         black_box(&out);
     });
     println!("| fold a {} B prompt | {:.1} µs |", text.len(), ns / 1000.0);
-    let body = serde_json::json!({"model": "m", "messages": [
-        {"role": "system", "content": "You are a careful assistant."},
-        {"role": "user", "content": text}]});
-    let mut map = body.as_object().cloned().unwrap_or_default();
-    let ns = time(iters, batches, || {
-        let mut tally = Tally::default();
-        Api::ChatCompletions.visit_text(&mut map, &mut |t| {
-            black_box(g.check(t, both, Direction::Request, &mut tally));
-        });
-    });
+    let mut fx = Fixture::new(Rc::clone(&g));
+    let ns = time(iters, batches, || fx.screen());
     println!(
         "| screen a 2 KB chat request (every text part), words + PII | {:.1} µs |",
         ns / 1000.0
     );
 
-    let ctx = ResponseContext {
-        model: "deepseek-chat".into(),
-        created: 1,
-        request_id: "bench".into(),
-        input_tokens_estimate: 0,
-    };
-    let deepseek = type_spec("deepseek")
-        .map(|t| t.translator(""))
-        .unwrap_or_else(|| panic!("deepseek type"));
-    let events = stream(200);
-    let n = events.len() as f64;
-    let once = |guard: bool| {
-        let mut st = StreamTranslation::new(
-            deepseek.stream_decoder(&ctx),
-            Box::new(ChunkWriter::new(&ctx, true)),
-        );
-        if guard {
-            st = st.with_filter(Box::new(StreamGuard::new(
-                Rc::clone(&g),
-                both,
-                Default::default(),
-            )));
-        }
-        for e in &events {
-            black_box(st.feed(e));
-        }
-        black_box(st.finish());
-    };
+    let n = fx.events.len() as f64;
+    let once = |guard: bool| fx.stream(guard);
     // Alternating batches: a busy machine slows both sides alike.
     let (mut plain, mut guarded) = (Vec::new(), Vec::new());
     for _ in 0..batches * 3 {
@@ -182,7 +148,7 @@ fn main() {
     let (plain, guarded) = (median(&mut plain), median(&mut guarded));
     println!(
         "| OpenAI-compatible stream, {} events, no guardrail | {:.2} µs/chunk |",
-        events.len(),
+        fx.events.len(),
         plain / n / 1000.0
     );
     println!(
@@ -216,49 +182,77 @@ fn stream(deltas: usize) -> Vec<Vec<u8>> {
     events.into_iter().map(String::into_bytes).collect()
 }
 
+/// The request and the stream every timed path runs on.
+struct Fixture {
+    rules: Rc<Guardrails>,
+    /// Words and PII.
+    set: GuardSet,
+    request: serde_json::Map<String, serde_json::Value>,
+    ctx: ResponseContext,
+    egress: Rc<dyn Translator>,
+    events: Vec<Vec<u8>>,
+}
+
+impl Fixture {
+    fn new(rules: Rc<Guardrails>) -> Self {
+        let body = serde_json::json!({"model": "m", "messages": [
+            {"role": "system", "content": "You are a careful assistant."},
+            {"role": "user", "content": prompt()}]});
+        Self {
+            rules,
+            set: GuardSet::default().with(0).with(1),
+            request: body.as_object().cloned().unwrap_or_default(),
+            ctx: ResponseContext {
+                model: "deepseek-chat".into(),
+                created: 1,
+                request_id: "bench".into(),
+                input_tokens_estimate: 0,
+            },
+            egress: type_spec("deepseek")
+                .map(|t| t.translator(""))
+                .unwrap_or_else(|| panic!("deepseek type")),
+            events: stream(200),
+        }
+    }
+
+    /// Every text part of the chat request checked (no hit: nothing masked).
+    fn screen(&mut self) {
+        let mut tally = Tally::default();
+        let (rules, set) = (&self.rules, self.set);
+        Api::ChatCompletions.visit_text(&mut self.request, &mut |t| {
+            black_box(rules.check(t, set, Direction::Request, &mut tally));
+        });
+    }
+
+    /// The stream translated for an OpenAI client, through the guardrail
+    /// stage when `guard`.
+    fn stream(&self, guard: bool) {
+        let mut st = StreamTranslation::new(
+            self.egress.stream_decoder(&self.ctx),
+            Box::new(ChunkWriter::new(&self.ctx, true)),
+        );
+        if guard {
+            st = st.with_filter(Box::new(StreamGuard::new(
+                Rc::clone(&self.rules),
+                self.set,
+                Default::default(),
+            )));
+        }
+        for e in &self.events {
+            black_box(st.feed(e));
+        }
+        black_box(st.finish());
+    }
+}
+
 /// The `--calls` mode (see `calls_mode`).
 fn count(what: &str, n: u32) {
-    let g = rules();
-    let both = GuardSet::default().with(0).with(1);
-    let body = serde_json::json!({"model": "m", "messages": [
-        {"role": "system", "content": "You are a careful assistant."},
-        {"role": "user", "content": prompt()}]});
-    let mut map = body.as_object().cloned().unwrap_or_default();
-    let ctx = ResponseContext {
-        model: "deepseek-chat".into(),
-        created: 1,
-        request_id: "bench".into(),
-        input_tokens_estimate: 0,
-    };
-    let deepseek = type_spec("deepseek")
-        .map(|t| t.translator(""))
-        .unwrap_or_else(|| panic!("deepseek type"));
-    let events = stream(200);
+    let mut fx = Fixture::new(rules());
     for _ in 0..n {
         match what {
-            "screen" => {
-                let mut tally = Tally::default();
-                Api::ChatCompletions.visit_text(&mut map, &mut |t| {
-                    black_box(g.check(t, both, Direction::Request, &mut tally));
-                });
-            }
-            "stream" | "plain-stream" => {
-                let mut st = StreamTranslation::new(
-                    deepseek.stream_decoder(&ctx),
-                    Box::new(ChunkWriter::new(&ctx, true)),
-                );
-                if what == "stream" {
-                    st = st.with_filter(Box::new(StreamGuard::new(
-                        Rc::clone(&g),
-                        both,
-                        Default::default(),
-                    )));
-                }
-                for e in &events {
-                    black_box(st.feed(e));
-                }
-                black_box(st.finish());
-            }
+            "screen" => fx.screen(),
+            "stream" => fx.stream(true),
+            "plain-stream" => fx.stream(false),
             _ => {}
         }
     }
