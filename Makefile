@@ -18,7 +18,7 @@ help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
 	@echo "make test    unit tests, mock tests, then end-to-end tests against a real Envoy"
 	@echo "make build   the release .wasm ($(WASM))"
-	@echo "make render  re-render the shipped envoy/*.yaml from config/*.yaml"
+	@echo "make render  re-render the shipped envoy/*.yaml and istio/ from config/*.yaml"
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
 	@echo "make bench   side-by-side benchmark (mock, plain Envoy, llm-gateway, LiteLLM, Portkey) → BENCHMARKS.md"
 	@echo "make profile instructions per request inside Envoy under callgrind (plain, floor filter, llm-gateway)"
@@ -43,7 +43,9 @@ render: tools
 	@$(RENDER) --config config/gateway.docker.yaml --wasm /etc/envoy/llm_gateway.wasm --out envoy/envoy.docker.yaml
 	@$(RENDER) --config config/gateway.tracing.yaml --wasm $(WASM) --out envoy/envoy.tracing.yaml
 	@$(RENDER) --config config/gateway.local-models.yaml --wasm $(WASM) --out envoy/envoy.local-models.yaml
-	@echo "==> envoy/*.yaml rendered from config/"
+	@$(RENDER) --config config/gateway.kubernetes.yaml --wasm $(WASM) --out envoy/envoy.kubernetes.yaml
+	@$(RENDER) istio --config config/gateway.kubernetes.yaml --out istio
+	@echo "==> envoy/*.yaml and istio/ rendered from config/"
 
 run: build tools deps
 	@scripts/run.sh $(CONFIG)

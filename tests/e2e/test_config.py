@@ -21,6 +21,8 @@ DOCKER_WASM = "/etc/envoy/llm_gateway.wasm"
      "target/wasm32-wasip1/release/llm_gateway.wasm"),
     ("config/gateway.local-models.yaml", "envoy/envoy.local-models.yaml",
      "target/wasm32-wasip1/release/llm_gateway.wasm"),
+    ("config/gateway.kubernetes.yaml", "envoy/envoy.kubernetes.yaml",
+     "target/wasm32-wasip1/release/llm_gateway.wasm"),
 ])
 def test_rendered_envoy_yaml_is_current(tmp_path, config, rendered, wasm):
     out = tmp_path / "envoy.yaml"

@@ -162,12 +162,14 @@ pub struct GatewayFile {
     pub envoy: EnvoyConfig,
     pub plugin: PluginConfig,
     pub gateway: Gateway,
+    /// How the gateway runs in Kubernetes and Istio (`render istio`).
+    pub kubernetes: Option<crate::kube::config::KubeConfig>,
     /// Files `file:` keys were read from, with the SHA-256 of what was read
     /// (a watcher re-renders when one changes: a rotated key).
     pub key_files: Vec<(PathBuf, [u8; 32])>,
 }
 
-const ENVOY_SECTIONS: [&str; 3] = ["listener", "admin", "envoy"];
+const ENVOY_SECTIONS: [&str; 4] = ["listener", "admin", "envoy", "kubernetes"];
 /// Sections the filter itself reads (`PluginConfig`).
 const PLUGIN_SECTIONS: [&str; 14] = [
     "providers",
@@ -328,6 +330,11 @@ impl GatewayFile {
             .ok_or_else(|| ConfigError::new("listener", "is required (address and port)"))?;
         let admin = section::<SocketConfig>(map.remove("admin"), "admin")?;
         let envoy = section::<EnvoyConfig>(map.remove("envoy"), "envoy")?.unwrap_or_default();
+        let kubernetes =
+            section::<crate::kube::config::KubeConfig>(map.remove("kubernetes"), "kubernetes")?;
+        if let Some(k) = &kubernetes {
+            k.validate()?;
+        }
         if let Some(unknown) = map.keys().find(|k| !PLUGIN_SECTIONS.contains(&k.as_str())) {
             return Err(ConfigError::new(
                 unknown.clone(),
@@ -409,6 +416,7 @@ impl GatewayFile {
             envoy,
             plugin,
             gateway,
+            kubernetes,
             key_files,
         })
     }

@@ -5,6 +5,7 @@ mod apply;
 mod envoy;
 mod gateway_file;
 mod keys;
+mod kube;
 mod local_reply;
 mod watch;
 mod xds;
@@ -16,6 +17,9 @@ use std::time::Duration;
 const USAGE: &str = "usage: llm-gateway-render --config gateway.yaml [--wasm PATH]
                            [--out envoy.yaml | --out-dir DIR [--watch]] [--check]
        llm-gateway-render keys (encrypt | rotate | check) ...   (see keys --help)
+       llm-gateway-render istio --config gateway.yaml --out DIR [--check]
+                          Kubernetes and Istio manifests (the `kubernetes:`
+                          section); --check only reports files that differ
 
   --config FILE      the gateway file to render (required)
   --wasm PATH        the filter (default: target/wasm32-wasip1/release/llm_gateway.wasm)
@@ -131,6 +135,41 @@ fn run(args: &Args) -> Result<(), String> {
     }
 }
 
+/// `istio --config FILE --out DIR [--check]`.
+fn kube_command(argv: &[String]) -> Result<(), String> {
+    let (mut config, mut out, mut check) = (None, None, false);
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--config" => config = it.next().cloned(),
+            "--out" => out = it.next().cloned(),
+            "--check" => check = true,
+            other => return Err(format!("istio: unknown argument '{other}'\n\n{USAGE}")),
+        }
+    }
+    let config = config.ok_or("istio: --config FILE is required")?;
+    let out = out.ok_or("istio: --out DIR is required")?;
+    let text =
+        std::fs::read_to_string(&config).map_err(|e| format!("cannot read {config}: {e}"))?;
+    let base = Path::new(&config).parent().unwrap_or(Path::new("."));
+    let gw =
+        gateway_file::GatewayFile::parse_in(&text, base).map_err(|e| format!("{config}: {e}"))?;
+    let files = kube::render(&gw)?;
+    let differ = kube::write(&files, Path::new(&out), check)?;
+    if check && !differ.is_empty() {
+        return Err(format!(
+            "{out} is stale ({}): run `make render`",
+            differ.join(", ")
+        ));
+    }
+    println!(
+        "llm-gateway-render: {} files in {out}, {} changed",
+        files.len(),
+        differ.len()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("keys") {
@@ -140,6 +179,15 @@ fn main() -> ExitCode {
                 eprintln!("{}", keys::USAGE);
                 ExitCode::from(2)
             }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if argv.first().map(String::as_str) == Some("istio") {
+        return match kube_command(&argv[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE

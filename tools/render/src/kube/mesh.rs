@@ -1,0 +1,421 @@
+//! Istio: the filter attached to an Istio gateway Deployment or to
+//! applications' sidecars, the providers as mesh services, and the canary
+//! and mirror of a new gateway version.
+//!
+//! The filter is attached with an EnvoyFilter (an ECDS resource plus the
+//! HTTP filter naming it), not a WasmPlugin: it must hold the request
+//! headers until it has read the body's `model`, which needs the Wasm
+//! option `allow_on_headers_stop_iteration`, and istiod sets no such field
+//! from a WasmPlugin (without it Envoy stops the body as well, and the
+//! request hangs). istio-agent fetches the module for either resource.
+
+use super::config::KubeConfig;
+use super::k8s;
+use super::{labels, meta, Doc};
+use crate::envoy::PLUGIN_NAME;
+use crate::gateway_file::GatewayFile;
+use llm_gateway::config::Provider;
+use llm_gateway::flow::CLUSTER_HEADER;
+use serde_json::{json, Value};
+
+/// The port the Istio gateway's Envoy listens on (unprivileged).
+pub const GATEWAY_PORT: u16 = 8080;
+/// Pods of applications whose sidecars run the filter carry this label.
+pub const ATTACH_LABEL: &str = "llm-gateway.io/attach";
+const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+/// Istio's stats filter: the gateway filter goes right before it, so the
+/// mesh's metrics see the answer the client gets.
+const ISTIO_STATS: &str = "istio.stats";
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// The dedicated gateway Deployment (`version: stable`).
+    Gateway,
+    /// Its canary (`version: canary`).
+    Canary,
+    /// Applications' sidecars, outbound.
+    Sidecar,
+}
+
+/// A provider reached through the mesh: a host outside the cluster gets a
+/// ServiceEntry; TLS is originated by the sidecar or gateway.
+struct External<'a> {
+    provider: &'a Provider,
+    /// Port the mesh routes to: plain HTTP, TLS originated on the way out.
+    mesh_port: u16,
+}
+
+fn in_cluster(host: &str) -> bool {
+    host.ends_with(".svc.cluster.local") || host.ends_with(".svc")
+}
+
+fn externals(gw: &GatewayFile) -> Vec<External<'_>> {
+    gw.gateway
+        .providers
+        .iter()
+        .map(|p| External {
+            provider: p,
+            // Istio's TLS origination: the app side speaks HTTP on port 80,
+            // the DestinationRule makes it TLS to the provider's port.
+            mesh_port: if p.endpoint.is_tls() {
+                80
+            } else {
+                p.endpoint.port
+            },
+        })
+        .collect()
+}
+
+fn ms(v: u64) -> String {
+    format!("{v}ms")
+}
+
+/// One ServiceEntry and one DestinationRule per provider host.
+pub fn provider_services(k: &KubeConfig, gw: &GatewayFile) -> (Vec<Doc>, Vec<Doc>) {
+    let health = &gw.plugin.health;
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut entries, mut rules) = (Vec::new(), Vec::new());
+    for e in externals(gw) {
+        let ep = &e.provider.endpoint;
+        if !seen.insert((ep.host.clone(), ep.port)) {
+            continue;
+        }
+        let name = format!("{}-{}", k.name, ep.host.replace('.', "-"));
+        if !in_cluster(&ep.host) {
+            let mut ports =
+                vec![json!({"number": e.mesh_port, "name": "http", "protocol": "HTTP"})];
+            if ep.is_tls() {
+                ports[0]["targetPort"] = json!(ep.port);
+                // Apps calling the provider over HTTPS themselves keep working.
+                ports.push(json!({"number": ep.port, "name": "https", "protocol": "TLS"}));
+            }
+            entries.push(json!({
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "ServiceEntry",
+                "metadata": meta(k, &name),
+                "spec": {
+                    "hosts": [ep.host],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "DNS",
+                    "ports": ports
+                }
+            }));
+        }
+        let connect = e.provider.timeouts.connect_ms.map_or("10s".to_string(), ms);
+        let mut policy = json!({
+            "connectionPool": {
+                "tcp": {"maxConnections": 1024, "connectTimeout": connect},
+                "http": {"http1MaxPendingRequests": 1024, "maxRequestsPerConnection": 0, "idleTimeout": "60s"}
+            },
+            // The filter's passive health decides per target; this mirrors
+            // it at the mesh level (and shows in the mesh's metrics).
+            "outlierDetection": {
+                "consecutive5xxErrors": health.consecutive_failures,
+                "consecutiveGatewayErrors": health.consecutive_failures,
+                "interval": "10s",
+                "baseEjectionTime": ms(health.base_ejection_ms),
+                "maxEjectionPercent": 100
+            }
+        });
+        if ep.is_tls() {
+            policy["portLevelSettings"] = json!([{
+                "port": {"number": e.mesh_port},
+                "tls": {"mode": "SIMPLE", "sni": ep.host}
+            }]);
+        }
+        rules.push(json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": meta(k, &name),
+            "spec": {"host": ep.host, "trafficPolicy": policy}
+        }));
+    }
+    (entries, rules)
+}
+
+/// Routes the filter's decision: the routing header it sets names the
+/// provider's cluster; the mesh sends the request to that provider.
+pub fn provider_routes(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Doc {
+    let routes: Vec<Value> = externals(gw)
+        .iter()
+        .map(|e| {
+            let p = e.provider;
+            let timeout = p
+                .timeouts
+                .total_ms
+                .map_or(format!("{}s", gw.envoy.route_timeout_seconds), ms);
+            json!({
+                "name": p.name,
+                "match": [{"headers": {CLUSTER_HEADER: {"exact": p.cluster}}}],
+                "route": [{"destination": {"host": p.endpoint.host, "port": {"number": e.mesh_port}}}],
+                "headers": {"request": {"remove": [CLUSTER_HEADER]}},
+                "timeout": timeout,
+                "retries": {"attempts": 1, "retryOn": "reset,connect-failure"}
+            })
+        })
+        .collect();
+    let (name, spec) = match mode {
+        Mode::Sidecar => (
+            format!("{}-sidecar-routes", k.name),
+            json!({"hosts": [k.sidecar_host], "http": routes}),
+        ),
+        _ => (
+            format!("{}-routes", k.name),
+            json!({"hosts": ["*"], "gateways": [k.name], "http": routes}),
+        ),
+    };
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": meta(k, &name),
+        "spec": spec
+    })
+}
+
+/// The Istio Gateway the gateway Deployment serves.
+pub fn gateway(k: &KubeConfig) -> Doc {
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": meta(k, &k.name),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": k.name},
+            "servers": [{"port": {"number": GATEWAY_PORT, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]
+        }
+    })
+}
+
+/// A Deployment Istio injects as a gateway (its Envoy is istio-proxy);
+/// the EnvoyFilter adds the filter.
+pub fn gateway_deployment(k: &KubeConfig, gw: &GatewayFile, version: &str) -> Doc {
+    let name = if version == "stable" {
+        k.name.clone()
+    } else {
+        format!("{}-{version}", k.name)
+    };
+    let mut pod_labels = labels(k, version);
+    pod_labels["sidecar.istio.io/inject"] = json!("true");
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(k, &name),
+        "spec": {
+            "replicas": if version == "stable" { k.replicas.min } else { 1 },
+            "selector": {"matchLabels": {"app.kubernetes.io/name": k.name, "version": version}},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {"inject.istio.io/templates": "gateway"}
+                },
+                "spec": {
+                    "affinity": k8s::anti_affinity(k),
+                    "terminationGracePeriodSeconds": gw.envoy.route_timeout_seconds.min(600) + 5,
+                    "containers": [{
+                        "name": "istio-proxy",
+                        // Replaced by the injector with the mesh's proxy.
+                        "image": "auto",
+                        "ports": [{"name": "http", "containerPort": GATEWAY_PORT}],
+                        "env": k8s::secret_env(k, gw),
+                        "resources": k8s::resources(k)
+                    }]
+                }
+            }
+        }
+    })
+}
+
+/// The gateway pods accept clients on the gateway port and the mesh's own
+/// traffic (istiod's pushes go out; Prometheus scrapes 15020).
+pub fn gateway_network_policy(k: &KubeConfig, gw: &GatewayFile) -> Doc {
+    let mut np = k8s::network_policy(k, gw, GATEWAY_PORT, Some(15020));
+    if let Some(egress) = np["spec"]["egress"].as_array_mut() {
+        egress.push(json!({
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}}}],
+            "ports": [{"port": 15012, "protocol": "TCP"}, {"port": 15017, "protocol": "TCP"}]
+        }));
+        egress.push(json!({"ports": [{"port": 443, "protocol": "TCP"}]}));
+    }
+    np
+}
+
+/// The filter for one attachment: an ECDS resource holding the Wasm
+/// configuration, and the HTTP filter naming it, before Istio's stats.
+pub fn filter_patch(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Doc {
+    let (name, selector, context) = match mode {
+        Mode::Gateway => (k.name.clone(), labels(k, "stable"), "GATEWAY"),
+        Mode::Canary => (format!("{}-canary", k.name), labels(k, "canary"), "GATEWAY"),
+        Mode::Sidecar => (
+            format!("{}-sidecar", k.name),
+            json!({ATTACH_LABEL: "true"}),
+            "SIDECAR_OUTBOUND",
+        ),
+    };
+    let selector = match mode {
+        Mode::Sidecar => selector,
+        _ => json!({"app.kubernetes.io/name": k.name, "version": selector["version"]}),
+    };
+    let resource = format!("{}.{name}", k.namespace);
+    let plugin_json = serde_json::to_string(&gw.plugin).unwrap_or_default();
+    let (uri, sha256) = match k.plugin.istio_fetch {
+        super::config::IstioFetch::Oci => (k.plugin.oci.clone(), None),
+        super::config::IstioFetch::Https => (k.plugin.url.clone(), Some(k.plugin.sha256.clone())),
+    };
+    let mut remote = json!({"http_uri": {"uri": uri, "cluster": "_", "timeout": "30s"}});
+    if let Some(sha) = sha256 {
+        remote["sha256"] = json!(sha);
+    }
+    let mut vm = json!({
+        "vm_id": PLUGIN_NAME,
+        "runtime": "envoy.wasm.runtime.v8",
+        "code": {"remote": remote}
+    });
+    let env = gw.env_keys();
+    if !env.is_empty() {
+        vm["environment_variables"] = json!({"host_env_keys": env});
+    }
+    let wasm = json!({
+        "name": resource,
+        "typed_config": {
+            "@type": WASM_TYPE,
+            "config": {
+                "name": resource,
+                "root_id": PLUGIN_NAME,
+                "allow_on_headers_stop_iteration": true,
+                "failure_policy": "FAIL_RELOAD",
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": plugin_json},
+                "vm_config": vm
+            }
+        }
+    });
+    json!({
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": meta(k, &name),
+        "spec": {
+            "workloadSelector": {"labels": selector},
+            "configPatches": [
+                {"applyTo": "EXTENSION_CONFIG", "patch": {"operation": "ADD", "value": wasm}},
+                {
+                    "applyTo": "HTTP_FILTER",
+                    "match": {
+                        "context": context,
+                        "listener": {"filterChain": {"filter": {
+                            "name": "envoy.filters.network.http_connection_manager",
+                            "subFilter": {"name": ISTIO_STATS}
+                        }}}
+                    },
+                    "patch": {"operation": "INSERT_BEFORE", "value": {
+                        "name": resource,
+                        "config_discovery": {
+                            "config_source": {"ads": {}, "initial_fetch_timeout": "0s"},
+                            "type_urls": [WASM_TYPE]
+                        }
+                    }}
+                }
+            ]
+        }
+    })
+}
+
+/// Subsets of the gateway Service: the two versions.
+pub fn gateway_subsets(k: &KubeConfig) -> Doc {
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": meta(k, &k.name),
+        "spec": {
+            "host": service_host(k),
+            "subsets": [
+                {"name": "stable", "labels": {"version": "stable"}},
+                {"name": "canary", "labels": {"version": "canary"}}
+            ]
+        }
+    })
+}
+
+pub fn service_host(k: &KubeConfig) -> String {
+    format!("{}.{}.svc.cluster.local", k.name, k.namespace)
+}
+
+/// Mesh clients calling the gateway: testers carrying the canary header
+/// always reach the canary; the others are split by weight, and a share of
+/// the stable version's requests is mirrored to the canary.
+pub fn canary_routes(k: &KubeConfig) -> Doc {
+    let c = &k.canary;
+    let host = service_host(k);
+    let dest = |subset: &str| json!({"host": host, "subset": subset});
+    let mut split = json!({
+        "name": "split",
+        "route": [
+            {"destination": dest("stable"), "weight": 100 - c.percent},
+            {"destination": dest("canary"), "weight": c.percent}
+        ]
+    });
+    if c.mirror_percent > 0.0 {
+        split["mirror"] = dest("canary");
+        split["mirrorPercentage"] = json!({"value": c.mirror_percent});
+    }
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": meta(k, &format!("{}-canary", k.name)),
+        "spec": {
+            "hosts": [host],
+            "http": [
+                {
+                    "name": "pinned",
+                    "match": [{"headers": {c.header.as_str(): {"regex": ".+"}}}],
+                    "route": [{"destination": dest("canary")}]
+                },
+                split
+            ]
+        }
+    })
+}
+
+/// The name applications call in sidecar mode. It has no endpoints of its
+/// own: the filter in the caller's sidecar picks the provider.
+pub fn sidecar_host(k: &KubeConfig) -> Doc {
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": meta(k, &format!("{}-sidecar-host", k.name)),
+        "spec": {
+            "hosts": [k.sidecar_host],
+            "location": "MESH_INTERNAL",
+            "resolution": "NONE",
+            "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]
+        }
+    })
+}
+
+/// What an application's Deployment adds to use the filter in its own
+/// sidecar (a strategic-merge patch): the label the EnvoyFilter selects,
+/// the keys in the sidecar's environment, and the sidecar's DNS answering
+/// the sidecar host.
+pub fn sidecar_pod_patch(k: &KubeConfig, gw: &GatewayFile) -> Doc {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "your-app"},
+        "spec": {"template": {
+            "metadata": {
+                "labels": {ATTACH_LABEL: "true"},
+                "annotations": {"proxy.istio.io/config": "{\"proxyMetadata\": {\"ISTIO_META_DNS_CAPTURE\": \"true\", \"ISTIO_META_DNS_AUTO_ALLOCATE\": \"true\"}}"}
+            },
+            "spec": {"containers": [{"name": "istio-proxy", "env": k8s::secret_env(k, gw)}]}
+        }}
+    })
+}
+
+/// Istio's routes cannot express failover pools (aggregate clusters with
+/// the per-attempt filter in the router).
+pub fn check_istio(gw: &GatewayFile) -> Result<(), String> {
+    match gw.gateway.models.iter().find(|m| m.failover) {
+        Some(m) => Err(format!(
+            "model '{}' has a failover pool, which the Istio modes cannot route (the mesh has no aggregate clusters with the per-attempt filter); set `failover: {{enabled: false}}` or deploy kubernetes/ (Envoy with the rendered bootstrap)",
+            m.name
+        )),
+        None => Ok(()),
+    }
+}
