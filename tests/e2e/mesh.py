@@ -154,7 +154,7 @@ def gateway_bootstrap(tree: Path, mode_dir: str, filter_file: str, work: Path, w
     assert gateway["spec"]["servers"][0]["port"]["protocol"] == "HTTP"
     route_config = {"name": "http.8080", "virtual_hosts": [
         {"name": "*:8080", "domains": ["*"], "routes": envoy_routes}]}
-    return {
+    bootstrap = {
         "node": {"id": f"router~127.0.0.1~{mode_dir}.llm-gateway~llm-gateway.svc.cluster.local",
                  "cluster": "llm-gateway.llm-gateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
@@ -163,6 +163,13 @@ def gateway_bootstrap(tree: Path, mode_dir: str, filter_file: str, work: Path, w
             "clusters": [static_cluster(c, upstream) for c in sorted(clusters)],
         },
     }
+    # The BOOTSTRAP patch merges into the proxy's bootstrap (Istio's own
+    # stats_config is empty here).
+    for p in ef["spec"]["configPatches"]:
+        if p["applyTo"] == "BOOTSTRAP":
+            assert p["patch"]["operation"] == "MERGE"
+            bootstrap.update(json.loads(json.dumps(p["patch"]["value"])))
+    return bootstrap
 
 
 def sidecar_bootstrap(tree: Path, port: int, admin_port: int, stable: str, canary: str):

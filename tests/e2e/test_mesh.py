@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import mesh
-from harness import RENDER, ROOT, WASM, Mock, _live, free_port, require_binaries, stop
+from harness import RENDER, ROOT, WASM, Mock, _live, free_port, require_binaries, scrape, stop, value
 from harness import ENVOY
 
 CONFIG = ROOT / "config/gateway.kubernetes.yaml"
@@ -124,6 +124,12 @@ def test_gateway_mode_routes_and_translates_through_the_ecds_filter(tmp_path, st
     assert r.status_code == 200 and r.json()["type"] == "message"
     r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "nope", **CHAT}, timeout=10)
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    # The EnvoyFilter's bootstrap patch turns the metric name segments into labels.
+    metrics = scrape(gw)
+    assert value(metrics, "llm_gateway_requests_total", llm_gateway_api="openai.chat_completions",
+                 gen_ai_operation_name="chat", gen_ai_provider_name="anthropic",
+                 gen_ai_request_model="claude-sonnet-4-5", http_response_status_class="2xx",
+                 error_type="none") == 1
 
 
 def test_a_wasmplugin_would_hang_body_routing(tmp_path, started):

@@ -548,7 +548,7 @@ fn collector_cluster(t: &TracingConfig) -> Value {
 
 /// Turns the filter's `;label=value` metric name segments into Prometheus
 /// labels, and gives its histograms buckets that suit their units.
-fn stats_config() -> Value {
+pub fn stats_config() -> Value {
     let tags: Vec<Value> = LABELS
         .iter()
         .map(|l| json!({"tag_name": l, "regex": format!("(;{l}=([^;]+))")}))

@@ -205,7 +205,10 @@ pub fn gateway_deployment(k: &KubeConfig, gw: &GatewayFile, version: &str) -> Do
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {"inject.istio.io/templates": "gateway"}
+                    "annotations": {
+                        "inject.istio.io/templates": "gateway",
+                        "proxy.istio.io/config": STATS_ANNOTATION
+                    }
                 },
                 "spec": {
                     "affinity": k8s::anti_affinity(k),
@@ -311,11 +314,20 @@ pub fn filter_patch(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Doc {
                             "type_urls": [WASM_TYPE]
                         }
                     }}
-                }
+                },
+                // The filter's `;label=value` metric name segments become
+                // Prometheus labels (read at the proxy's start).
+                {"applyTo": "BOOTSTRAP", "patch": {"operation": "MERGE", "value": {
+                    "stats_config": crate::envoy::stats_config()
+                }}}
             ]
         }
     })
 }
+
+/// Istio exports only its own metrics unless told otherwise.
+pub const STATS_ANNOTATION: &str =
+    r#"{"proxyStatsMatcher": {"inclusionRegexps": [".*llm_gateway.*", ".*gen_ai.*"]}}"#;
 
 /// Subsets of the gateway Service: the two versions.
 pub fn gateway_subsets(k: &KubeConfig) -> Doc {
@@ -389,6 +401,10 @@ pub fn sidecar_host(k: &KubeConfig) -> Doc {
     })
 }
 
+/// The sidecar's DNS answers the sidecar host; the filter's metrics are
+/// exported.
+const SIDECAR_PROXY_CONFIG: &str = r#"{"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true", "ISTIO_META_DNS_AUTO_ALLOCATE": "true"}, "proxyStatsMatcher": {"inclusionRegexps": [".*llm_gateway.*", ".*gen_ai.*"]}}"#;
+
 /// What an application's Deployment adds to use the filter in its own
 /// sidecar (a strategic-merge patch): the label the EnvoyFilter selects,
 /// the keys in the sidecar's environment, and the sidecar's DNS answering
@@ -401,7 +417,7 @@ pub fn sidecar_pod_patch(k: &KubeConfig, gw: &GatewayFile) -> Doc {
         "spec": {"template": {
             "metadata": {
                 "labels": {ATTACH_LABEL: "true"},
-                "annotations": {"proxy.istio.io/config": "{\"proxyMetadata\": {\"ISTIO_META_DNS_CAPTURE\": \"true\", \"ISTIO_META_DNS_AUTO_ALLOCATE\": \"true\"}}"}
+                "annotations": {"proxy.istio.io/config": SIDECAR_PROXY_CONFIG}
             },
             "spec": {"containers": [{"name": "istio-proxy", "env": k8s::secret_env(k, gw)}]}
         }}
