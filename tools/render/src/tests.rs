@@ -485,3 +485,59 @@ fn the_guardrails_example_renders() {
     assert!(words.contains(&"机密文件".to_string()) && words.contains(&"内部资料".to_string()));
     render(&gw, "/x/llm_gateway.wasm");
 }
+
+const KUBE: &str = r#"
+listener: {port: 10000}
+admin: {port: 9901}
+kubernetes:
+  plugin:
+    oci: oci://r.example/p:1
+    url: https://r.example/p.wasm
+    sha256: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+providers:
+  - {name: a, type: openai, api_key: env:A_KEY}
+  - {name: b, type: anthropic, api_key: env:B_KEY}
+models:
+  - {name: m, targets: [{provider: a}]}
+"#;
+
+#[test]
+fn kubernetes_section_errors_name_the_field() {
+    let cases = [
+        ("name: Bad_Name", "kubernetes.name"),
+        ("replicas: {min: 3, max: 2}", "kubernetes.replicas"),
+        ("canary: {header: X-Canary}", "kubernetes.canary.header"),
+        ("sidecar_host: nodot", "kubernetes.sidecar_host"),
+    ];
+    for (line, field) in cases {
+        let text = KUBE.replace("kubernetes:\n", &format!("kubernetes:\n  {line}\n"));
+        let err = GatewayFile::parse(&text).unwrap_err().to_string();
+        assert!(err.contains(field), "{line}: {err}");
+    }
+    let bad_sha = KUBE.replace("\"aaaa", "\"AAAA");
+    let err = GatewayFile::parse(&bad_sha).unwrap_err().to_string();
+    assert!(err.contains("kubernetes.plugin.sha256"), "{err}");
+}
+
+#[test]
+fn istio_modes_refuse_failover_pools_and_name_the_model() {
+    let gw = GatewayFile::parse(KUBE).unwrap();
+    assert!(crate::kube::render(&gw).is_ok());
+    let pooled = KUBE.replace(
+        "{name: m, targets: [{provider: a}]}",
+        "{name: m, targets: [{provider: a}, {provider: b}]}",
+    );
+    let gw = GatewayFile::parse(&pooled).unwrap();
+    let err = crate::kube::render(&gw).err().unwrap();
+    assert!(err.contains("model 'm' has a failover pool"), "{err}");
+}
+
+#[test]
+fn kubernetes_configmap_binds_every_address_and_names_the_mounted_filter() {
+    let gw = GatewayFile::parse(KUBE).unwrap();
+    let files = crate::kube::envoy_files(&gw).unwrap();
+    let get = |name: &str| &files.iter().find(|(n, _)| n == name).unwrap().1;
+    assert!(get("bootstrap.yaml").contains("0.0.0.0"));
+    assert!(get("lds.json").contains("\"0.0.0.0\""));
+    assert!(get("ecds-llm_gateway.json").contains("/etc/llm-gateway/plugin/llm_gateway.wasm"));
+}
