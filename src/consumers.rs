@@ -343,6 +343,11 @@ impl Consumers {
         self.list.get(index)
     }
 
+    /// The index of the consumer named `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.list.iter().position(|c| c.name == name)
+    }
+
     /// Sets the guardrails of consumer `index` (config order).
     pub fn set_guardrails(&mut self, index: usize, set: crate::guardrails::GuardSet) {
         if let Some(c) = self.list.get_mut(index) {

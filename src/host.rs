@@ -54,6 +54,9 @@ pub trait Host {
     /// Placed upstream: the provider of the endpoint Envoy picked for this
     /// attempt (endpoint metadata `llmgw.provider`).
     fn upstream_provider(&self) -> Option<String>;
+    /// The request came in on the gateway's internal shadow listener,
+    /// which only the proxy itself can reach (a mirrored copy).
+    fn on_shadow_listener(&self) -> bool;
     /// Why the proxy ended the response (Envoy's response code details,
     /// e.g. `upstream_reset_after_response_started{remote_reset}` or
     /// `downstream_remote_disconnect`), once it has.

@@ -26,8 +26,21 @@ pub const TPOT: &str = "gen_ai_server_time_per_output_token_microseconds";
 /// Streams that ended in an error event.
 pub const STREAM_ERRORS: &str = "llm_gateway_stream_errors_total";
 
+/// A shadow copy's metrics (`models[].shadow`): the same measures under
+/// their own names, labelled with the model copied, so they never mix with
+/// the traffic clients see.
+pub const SHADOW_REQUESTS: &str = "llm_gateway_shadow_requests_total";
+pub const SHADOW_TOKEN_USAGE: &str = "llm_gateway_shadow_token_usage";
+pub const SHADOW_TOKENS: &str = "llm_gateway_shadow_tokens_total";
+pub const SHADOW_COST: &str = "llm_gateway_shadow_cost_micro_usd_total";
+pub const SHADOW_DURATION: &str = "llm_gateway_shadow_request_duration_milliseconds";
+pub const SHADOW_TTFT: &str = "llm_gateway_shadow_time_to_first_token_milliseconds";
+pub const SHADOW_TPOT: &str = "llm_gateway_shadow_time_per_output_token_microseconds";
+pub const SHADOW_STREAM_ERRORS: &str = "llm_gateway_shadow_stream_errors_total";
+
 /// Every label the filter emits; the renderer makes one tag regex each.
 pub const LABELS: &[&str] = &[
+    "llm_gateway_shadow_of",
     "llm_gateway_api",
     "gen_ai_operation_name",
     "gen_ai_provider_name",
@@ -45,33 +58,30 @@ pub const LABELS: &[&str] = &[
     "outcome",
 ];
 
+const DURATION_BUCKETS: &[f64] = &[
+    25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0, 120000.0,
+    300000.0,
+];
+const TTFT_BUCKETS: &[f64] = &[
+    10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0,
+];
+const TPOT_BUCKETS: &[f64] = &[
+    500.0, 1000.0, 2500.0, 5000.0, 10000.0, 20000.0, 40000.0, 80000.0, 160000.0,
+];
+const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+];
+
 /// Histograms and the bucket bounds that suit their unit.
 pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
-    (
-        DURATION,
-        &[
-            25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
-            120000.0, 300000.0,
-        ],
-    ),
-    (
-        TTFT,
-        &[
-            10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0,
-        ],
-    ),
-    (
-        TPOT,
-        &[
-            500.0, 1000.0, 2500.0, 5000.0, 10000.0, 20000.0, 40000.0, 80000.0, 160000.0,
-        ],
-    ),
-    (
-        TOKEN_USAGE,
-        &[
-            1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
-        ],
-    ),
+    (DURATION, DURATION_BUCKETS),
+    (TTFT, TTFT_BUCKETS),
+    (TPOT, TPOT_BUCKETS),
+    (TOKEN_USAGE, TOKEN_BUCKETS),
+    (SHADOW_DURATION, DURATION_BUCKETS),
+    (SHADOW_TTFT, TTFT_BUCKETS),
+    (SHADOW_TPOT, TPOT_BUCKETS),
+    (SHADOW_TOKEN_USAGE, TOKEN_BUCKETS),
 ];
 
 /// Current adaptive admission limit of a target.
@@ -168,6 +178,8 @@ pub struct RequestRecord {
     pub stream_error: bool,
     /// Set only when the consumer label is switched on.
     pub consumer: Option<String>,
+    /// A shadow copy: the model it copies.
+    pub shadow_of: Option<String>,
 }
 
 /// A label value made safe for an Envoy stat name segment.
@@ -237,12 +249,43 @@ impl RecordNames {
         let provider = r.provider.as_str();
         let model = r.request_model.as_str();
         let class = status_class(r.status);
-        let consumer: Vec<(&str, &str)> = r
+        let mut consumer: Vec<(&str, &str)> = r
             .consumer
             .as_deref()
             .map(|c| ("consumer", c))
             .into_iter()
             .collect();
+        let shadow: Vec<(&str, &str)> = r
+            .shadow_of
+            .as_deref()
+            .map(|m| ("llm_gateway_shadow_of", m))
+            .into_iter()
+            .collect();
+        consumer.extend(&shadow);
+        let family = if shadow.is_empty() {
+            [
+                REQUESTS,
+                DURATION,
+                TOKEN_USAGE,
+                TOKENS,
+                COST,
+                TTFT,
+                TPOT,
+                STREAM_ERRORS,
+            ]
+        } else {
+            [
+                SHADOW_REQUESTS,
+                SHADOW_DURATION,
+                SHADOW_TOKEN_USAGE,
+                SHADOW_TOKENS,
+                SHADOW_COST,
+                SHADOW_TTFT,
+                SHADOW_TPOT,
+                SHADOW_STREAM_ERRORS,
+            ]
+        };
+        let [requests, duration, token_usage, tokens, cost, ttft, tpot, stream_errors] = family;
         let mut request_labels = vec![
             ("llm_gateway_api", r.api),
             ("gen_ai_operation_name", op),
@@ -264,25 +307,25 @@ impl RecordNames {
             labels.push(("gen_ai_token_type", kind));
             name(metric, &labels)
         };
-        let short = &base[..3];
+        let mut short = base[..3].to_vec();
+        short.extend(&shadow);
+        let mut duration_labels = vec![
+            ("llm_gateway_api", r.api),
+            ("gen_ai_operation_name", op),
+            ("gen_ai_provider_name", provider),
+            ("gen_ai_request_model", model),
+            ("error_type", r.error_type.as_str()),
+        ];
+        duration_labels.extend(&shadow);
         Self {
-            requests: name(REQUESTS, &request_labels),
-            duration: name(
-                DURATION,
-                &[
-                    ("llm_gateway_api", r.api),
-                    ("gen_ai_operation_name", op),
-                    ("gen_ai_provider_name", provider),
-                    ("gen_ai_request_model", model),
-                    ("error_type", &r.error_type),
-                ],
-            ),
-            token_usage: [typed(TOKEN_USAGE, "input"), typed(TOKEN_USAGE, "output")],
-            tokens: TOKEN_TYPES.map(|kind| typed(TOKENS, kind)),
-            cost: name(COST, &base),
-            ttft: name(TTFT, short),
-            tpot: name(TPOT, short),
-            stream_errors: name(STREAM_ERRORS, short),
+            requests: name(requests, &request_labels),
+            duration: name(duration, &duration_labels),
+            token_usage: [typed(token_usage, "input"), typed(token_usage, "output")],
+            tokens: TOKEN_TYPES.map(|kind| typed(tokens, kind)),
+            cost: name(cost, &base),
+            ttft: name(ttft, &short),
+            tpot: name(tpot, &short),
+            stream_errors: name(stream_errors, &short),
         }
     }
 }
@@ -309,11 +352,13 @@ struct LabelSet {
     status_class: &'static str,
     error_type: String,
     consumer: Option<String>,
+    shadow_of: Option<String>,
 }
 
 impl LabelSet {
     fn matches(&self, r: &RequestRecord) -> bool {
-        self.api == r.api
+        self.shadow_of == r.shadow_of
+            && self.api == r.api
             && self.operation == r.operation
             && self.provider == r.provider
             && self.request_model == r.request_model
@@ -359,6 +404,7 @@ impl NameCache {
             status_class: status_class(r.status),
             error_type: r.error_type.clone(),
             consumer: r.consumer.clone(),
+            shadow_of: r.shadow_of.clone(),
         };
         sets.insert(0, (key, Rc::clone(&names)));
         names
@@ -455,6 +501,7 @@ mod tests {
             tpot_us: Some(20_000),
             stream_error: false,
             consumer: None,
+            shadow_of: None,
         };
         let cache = NameCache::default();
         let ops = r.ops(&cache);
@@ -497,6 +544,30 @@ mod tests {
             panic!()
         };
         assert!(name.ends_with(";error_type=none;consumer=team-a"), "{name}");
+        // A shadow copy: its own names, labelled with the model it copies.
+        let shadow = RequestRecord {
+            shadow_of: Some("gpt".into()),
+            ..r.clone()
+        };
+        let shadow_ops = shadow.ops(&cache);
+        assert_eq!(
+            shadow_ops[0],
+            MetricOp::Counter {
+                name: MetricName::new(format!(
+                    "{SHADOW_REQUESTS};llm_gateway_api=openai.chat_completions{labels};http_response_status_class=2xx;error_type=none;llm_gateway_shadow_of=gpt"
+                )),
+                delta: 1
+            }
+        );
+        assert!(shadow_ops.contains(&MetricOp::Histogram {
+            name: MetricName::new(format!("{SHADOW_TTFT}{labels};llm_gateway_shadow_of=gpt")),
+            value: 150
+        }));
+        assert!(shadow_ops.iter().all(|o| match o {
+            MetricOp::Counter { name, .. } | MetricOp::Histogram { name, .. } =>
+                name.starts_with("llm_gateway_shadow_"),
+            _ => true,
+        }));
         // No reasoning tokens: no zero counter.
         assert!(!ops
             .iter()

@@ -34,6 +34,11 @@ pub struct Telemetry {
     pub moderation: Option<(usize, &'static str)>,
     /// Guardrail hits, `rule:action:direction:count,…` (never the text).
     pub guardrails: Option<String>,
+    /// Shadow models, for the access log: `to:<model>` on a request that was
+    /// copied, `of:<model>` on the copy.
+    pub shadow: Option<String>,
+    /// On a shadow copy: the model it copies (its metrics are the shadow's).
+    pub shadow_of: Option<String>,
 }
 
 impl Telemetry {
@@ -120,6 +125,7 @@ impl Telemetry {
             tpot_us: self.tpot_us(),
             stream_error: self.stream_error,
             consumer: self.consumer.clone().filter(|_| gw.consumer_label),
+            shadow_of: self.shadow_of.clone(),
         }
     }
 
@@ -166,6 +172,9 @@ impl Telemetry {
         }
         if let Some(g) = &self.guardrails {
             f.push(("llmgw.guardrails", g.clone()));
+        }
+        if let Some(s) = &self.shadow {
+            f.push(("llmgw.shadow", s.clone()));
         }
         f
     }

@@ -100,6 +100,47 @@ pub struct Model {
     pub policy: PoolPolicy,
     /// Guardrails of this model's requests and responses.
     pub guardrails: GuardSet,
+    /// Where a copy of a share of the requests goes.
+    pub shadow: Option<Shadow>,
+}
+
+fn compile_shadow(
+    s: &super::ShadowConfig,
+    own: usize,
+    model_index: &HashMap<String, usize>,
+    field: &str,
+) -> Result<Shadow, ConfigError> {
+    let model = *model_index.get(&s.model).ok_or_else(|| {
+        ConfigError::new(
+            format!("{field}.model"),
+            format!("unknown model '{}'", s.model),
+        )
+    })?;
+    if model == own {
+        return Err(ConfigError::new(
+            format!("{field}.model"),
+            "a model cannot shadow itself",
+        ));
+    }
+    if !(0.01..=100.0).contains(&s.percent) {
+        return Err(ConfigError::new(
+            format!("{field}.percent"),
+            "must be between 0.01 and 100",
+        ));
+    }
+    Ok(Shadow {
+        model,
+        per_10k: (s.percent * 100.0).round() as u32,
+    })
+}
+
+/// A model's shadow: the model the copies go to, and how many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shadow {
+    /// Index into `Gateway::models`.
+    pub model: usize,
+    /// Copies per 10,000 requests.
+    pub per_10k: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -301,7 +342,18 @@ pub fn compile(
             failover: config.failover.enabled && providers_used.len() > 1,
             targets,
             policy,
+            shadow: None,
         });
+    }
+    for (i, m) in config.models.iter().enumerate() {
+        if let Some(s) = &m.shadow {
+            models[i].shadow = Some(compile_shadow(
+                s,
+                i,
+                &model_index,
+                &format!("models[{i}].shadow"),
+            )?);
+        }
     }
 
     let max = config.limits.max_request_body_bytes;

@@ -212,6 +212,19 @@ pub struct ModelConfig {
     /// Guardrails (by name) applied to this model's requests and responses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<String>,
+    /// A copy of a share of this model's requests goes to another model
+    /// (translated for its provider); the client never sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// The model that gets the copies (a configured model name).
+    pub model: String,
+    /// Share of requests copied, 0.01 to 100.
+    pub percent: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -59,6 +59,23 @@ const ENVOY_HEADERS_KEPT: &[&str] = &[
     "x-envoy-peer-metadata-id",
 ];
 
+/// Shadow models: a sampled request's copy is mirrored by Envoy (the
+/// route's mirror policy names the cluster in `SHADOW_ROUTE_HEADER`) to
+/// the gateway's internal listener, whose filter chain is `SHADOW_CHAIN`;
+/// there this filter serves it as a request for `SHADOW_MODEL_HEADER`.
+pub const SHADOW_CLUSTER: &str = "llmgw_shadow";
+pub const SHADOW_CHAIN: &str = "llmgw_shadow";
+pub const SHADOW_ROUTE_HEADER: &str = "x-llm-gateway-mirror";
+pub const SHADOW_MODEL_HEADER: &str = "x-llm-gateway-shadow-model";
+pub const SHADOW_OF_HEADER: &str = "x-llm-gateway-shadow-of";
+pub const SHADOW_CONSUMER_HEADER: &str = "x-llm-gateway-shadow-consumer";
+pub(crate) const SHADOW_HEADERS: [&str; 4] = [
+    SHADOW_ROUTE_HEADER,
+    SHADOW_MODEL_HEADER,
+    SHADOW_OF_HEADER,
+    SHADOW_CONSUMER_HEADER,
+];
+
 /// Stream value (Envoy filter state) carrying `api\nmodel[\nupstream]`
 /// from the downstream filter to the per-attempt (upstream) filter of a
 /// failover pool. Filter state, unlike a header, never leaves Envoy.
@@ -210,6 +227,8 @@ pub struct StreamFlow {
     body_rewritten: bool,
     /// A failover attempt's guardrail hits were merged.
     guard_hits_taken: bool,
+    /// This request is a shadow copy: (shadow model, the model it copies).
+    shadow_pass: Option<(String, String)>,
 }
 
 impl StreamFlow {
@@ -247,6 +266,7 @@ impl StreamFlow {
             held: None,
             body_rewritten: false,
             guard_hits_taken: false,
+            shadow_pass: None,
         }
     }
 
@@ -255,6 +275,17 @@ impl StreamFlow {
             return self.attempt_headers(host, end_of_stream);
         }
         self.telemetry.start(host.now_nanos());
+        // Only a copy on the internal listener is taken for a shadow (its
+        // markers, like every client's `x-llm-gateway-*`, go below).
+        let shadow_model = host.request_header(SHADOW_MODEL_HEADER);
+        let shadow = match shadow_model {
+            Some(model) if host.on_shadow_listener() => Some((
+                model,
+                host.request_header(SHADOW_OF_HEADER).unwrap_or_default(),
+                host.request_header(SHADOW_CONSUMER_HEADER),
+            )),
+            _ => None,
+        };
         strip_control_headers(host);
         let method = host.request_header(":method").unwrap_or_default();
         let full_path = host.request_header(":path").unwrap_or_default();
@@ -271,7 +302,17 @@ impl StreamFlow {
         if method != "POST" {
             return self.fail(host, &method_not_allowed(&method, path, "POST"));
         }
-        if let Err(e) = self.authenticate(host) {
+        if let Some((model, of, consumer)) = shadow {
+            // The original was authenticated; its consumer is named.
+            self.consumer = consumer.and_then(|c| self.gw.consumers.position(&c));
+            self.telemetry.consumer = self
+                .consumer
+                .and_then(|i| self.gw.consumers.get(i))
+                .map(|c| c.name.clone());
+            self.telemetry.shadow = Some(format!("of:{of}"));
+            self.telemetry.shadow_of = Some(of.clone());
+            self.shadow_pass = Some((model, of));
+        } else if let Err(e) = self.authenticate(host) {
             return self.fail(host, &e);
         }
         if end_of_stream {

@@ -5,6 +5,10 @@ use super::errors::{empty_body, method_not_allowed, no_target};
 use super::guardrails::{decode_set, encode_set, GUARD_KEY};
 use super::models;
 use super::{Phase, SignatureHeaders, StreamFlow, Verdict, CLUSTER_HEADER, POOL_KEY};
+use super::{
+    SHADOW_CLUSTER, SHADOW_CONSUMER_HEADER, SHADOW_HEADERS, SHADOW_MODEL_HEADER, SHADOW_OF_HEADER,
+    SHADOW_ROUTE_HEADER,
+};
 use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
@@ -177,6 +181,12 @@ impl StreamFlow {
 
     /// One failover attempt: rewrite for the provider Envoy picked.
     pub(super) fn attempt(&mut self, host: &mut dyn Host, req: ParsedRequest) -> Verdict {
+        // A copy's markers are for the mirror, never for a provider. Not
+        // earlier: the router reads them (for the copy) after the attempt's
+        // headers passed this filter, and this filter shares its headers.
+        for name in SHADOW_HEADERS {
+            host.set_request_header(name, None);
+        }
         let gw = Rc::clone(&self.gw);
         let provider_name = host.upstream_provider();
         let target = self
@@ -215,7 +225,12 @@ impl StreamFlow {
 
     pub(super) fn forward(&mut self, host: &mut dyn Host, mut req: ParsedRequest) -> Verdict {
         let gw = Rc::clone(&self.gw);
-        let (model, upstream_override) = match self.resolve_model(&*host, &req) {
+        let shadow_model = self.shadow_pass.as_ref().map(|(m, _)| m.clone());
+        let resolved = match &shadow_model {
+            Some(m) => gw.model_position(m).map(|i| (i, None)),
+            None => self.resolve_model(&*host, &req),
+        };
+        let (model, upstream_override) = match resolved {
             Some(found) => found,
             None => {
                 self.telemetry.request_model = Some("unknown".into());
@@ -226,7 +241,8 @@ impl StreamFlow {
             }
         };
         let model = &gw.models[model];
-        if let Some(consumer) = self.consumer.and_then(|i| gw.consumers.get(i)) {
+        let consumer = self.consumer.filter(|_| shadow_model.is_none());
+        if let Some(consumer) = consumer.and_then(|i| gw.consumers.get(i)) {
             if !consumer.may_use(&model.name) {
                 self.telemetry.request_model = Some(model.name.clone());
                 return self.fail(host, &model_not_allowed(consumer, &model.name));
@@ -265,8 +281,11 @@ impl StreamFlow {
             let n = self.facts(&req).prompt_tokens;
             return self.answer(host, 200, &render_count_tokens(n));
         }
-        if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
-            return verdict;
+        // A shadow copy takes nothing from the limits clients are held to.
+        if self.shadow_pass.is_none() {
+            if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
+                return verdict;
+            }
         }
         // A strategy's bookkeeping only matters where it has a choice.
         self.in_flight = (model.targets.len() > 1).then(|| {
@@ -283,17 +302,41 @@ impl StreamFlow {
                 return self.fail(host, &e);
             }
         }
-        if model.failover {
+        let shadowed = self.sample_shadow(host, model);
+        if model.failover || shadowed {
             if self.body_rewritten {
                 host.set_request_header("content-length", Some(&req.raw.len().to_string()));
                 host.set_request_body(&req.raw);
             }
-            return self.send_to_pool(host, model, target_index, upstream_override);
+            // A copied request leaves in the client's form (the copy is
+            // served as a client request); each attempt is rewritten upstream.
+            let upstream = upstream_override.or_else(|| shadowed.then(|| target.model.clone()));
+            return self.send_to_pool(host, model, target_index, upstream);
         }
         if let Some(upstream) = upstream_override {
             target.model = upstream;
         }
         self.rewrite(host, req, &target, key_index)
+    }
+
+    /// Whether this request is copied to the model's shadow; if so, marks it
+    /// for the route's mirror policy and for the copy's own filter pass.
+    fn sample_shadow(&mut self, host: &mut dyn Host, model: &Model) -> bool {
+        let Some(shadow) = &model.shadow else {
+            return false;
+        };
+        if self.shadow_pass.is_some() || self.rng.below(10_000) >= u64::from(shadow.per_10k) {
+            return false;
+        }
+        let gw = Rc::clone(&self.gw);
+        let to = &gw.models[shadow.model].name;
+        host.set_request_header(SHADOW_ROUTE_HEADER, Some(SHADOW_CLUSTER));
+        host.set_request_header(SHADOW_MODEL_HEADER, Some(to));
+        host.set_request_header(SHADOW_OF_HEADER, Some(&model.name));
+        let consumer = self.consumer.and_then(|i| gw.consumers.get(i));
+        host.set_request_header(SHADOW_CONSUMER_HEADER, consumer.map(|c| c.name.as_str()));
+        self.telemetry.shadow = Some(format!("to:{to}"));
+        true
     }
 
     /// Failover: the request goes, still in the client's form, to the model's pool
@@ -308,7 +351,12 @@ impl StreamFlow {
         upstream: Option<String>,
     ) -> Verdict {
         let gw = Rc::clone(&self.gw);
-        host.set_request_header(CLUSTER_HEADER, Some(&gw.pool_cluster(model, first)));
+        let cluster = if model.failover {
+            gw.pool_cluster(model, first)
+        } else {
+            gw.providers[model.targets[first].provider].cluster.clone()
+        };
+        host.set_request_header(CLUSTER_HEADER, Some(&cluster));
         host.clear_route_cache();
         // Neither part can hold a line break (both are checked).
         let mut pool = format!("{}\n{}", self.api.name(), model.name);

@@ -25,6 +25,7 @@ pub struct RecordingHost {
     pub store: MemStore,
     pub client_address: Option<String>,
     pub upstream_provider: Option<String>,
+    pub shadow_listener: bool,
     pub response_details: Option<String>,
     pub response_code: Option<u16>,
     pub route_cleared: bool,
@@ -66,6 +67,7 @@ impl Default for RecordingHost {
             store: MemStore::default(),
             client_address: Some("192.0.2.7".into()),
             upstream_provider: None,
+            shadow_listener: false,
             response_details: None,
             response_code: None,
             route_cleared: false,
@@ -176,6 +178,10 @@ impl Host for RecordingHost {
     fn upstream_provider(&self) -> Option<String> {
         self.call();
         self.upstream_provider.clone()
+    }
+    fn on_shadow_listener(&self) -> bool {
+        self.call();
+        self.shadow_listener
     }
     fn response_details(&self) -> Option<String> {
         self.call();

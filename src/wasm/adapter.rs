@@ -305,6 +305,11 @@ impl Host for ProxyHost {
         String::from_utf8(raw).ok()
     }
 
+    fn on_shadow_listener(&self) -> bool {
+        let name = abi::property(&["xds", "filter_chain_name"]).ok().flatten();
+        name.as_deref() == Some(crate::flow::SHADOW_CHAIN.as_bytes())
+    }
+
     fn response_details(&self) -> Option<String> {
         let raw = abi::property(&["response", "code_details"])
             .ok()

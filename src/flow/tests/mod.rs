@@ -8,6 +8,7 @@ mod guardrails;
 mod hostile_responses;
 mod limits;
 mod requests;
+mod shadow;
 mod signing;
 mod telemetry;
 mod translated;

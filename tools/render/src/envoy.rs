@@ -4,7 +4,7 @@ use crate::gateway_file::{
     CorsConfig, GatewayFile, OtlpProtocol, SocketConfig, TlsConfig, TracingConfig,
 };
 use llm_gateway::config::Provider;
-use llm_gateway::flow::CLUSTER_HEADER;
+use llm_gateway::flow::{CLUSTER_HEADER, SHADOW_CHAIN, SHADOW_CLUSTER, SHADOW_ROUTE_HEADER};
 use llm_gateway::metrics::{HISTOGRAM_BUCKETS, LABELS};
 use serde_json::{json, Value};
 
@@ -170,6 +170,9 @@ fn access_log(target: &str) -> Value {
         "error": "%FILTER_STATE(wasm.llmgw.error:PLAIN)%",
         // `rule:action:direction:count,…`; never the matched text.
         "guardrails": "%FILTER_STATE(wasm.llmgw.guardrails:PLAIN)%",
+        // `to:<model>` on a request copied to a shadow model, `of:<model>`
+        // on the copy (same request_id).
+        "shadow": "%FILTER_STATE(wasm.llmgw.shadow:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
         "bytes_sent": "%BYTES_SENT%"
@@ -287,7 +290,55 @@ fn routes(gw: &GatewayFile, default_timeout: &str) -> Value {
         "route": {"cluster_header": CLUSTER_HEADER, "timeout": default_timeout},
         "request_headers_to_remove": [CLUSTER_HEADER]
     }));
+    if has_shadows(gw) {
+        // Envoy copies a request the filter marked (the header names the
+        // shadow cluster) to the gateway's internal listener.
+        for r in &mut routes {
+            r["route"]["request_mirror_policies"] =
+                json!([{"cluster_header": SHADOW_ROUTE_HEADER}]);
+        }
+    }
     Value::Array(routes)
+}
+
+/// Some model copies requests to a shadow model.
+pub fn has_shadows(gw: &GatewayFile) -> bool {
+    gw.gateway.models.iter().any(|m| m.shadow.is_some())
+}
+
+/// The internal listener shadow copies arrive on (only Envoy itself can
+/// connect to it): the same connection manager, without the client-facing
+/// filters, keeping the copied request's id.
+fn shadow_listener(hcm: &Value) -> Value {
+    let mut hcm = hcm.clone();
+    hcm["stat_prefix"] = json!(format!("{PLUGIN_NAME}_shadow"));
+    hcm["preserve_external_request_id"] = json!(true);
+    if let Some(filters) = hcm["http_filters"].as_array_mut() {
+        filters.retain(|f| {
+            f["name"] == "envoy.filters.http.wasm" || f["name"] == "envoy.filters.http.router"
+        });
+    }
+    json!({
+        "name": SHADOW_CLUSTER,
+        "internal_listener": {},
+        "filter_chains": [{
+            "name": SHADOW_CHAIN,
+            "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
+        }]
+    })
+}
+
+fn shadow_cluster(gw: &GatewayFile) -> Value {
+    json!({
+        "name": SHADOW_CLUSTER,
+        "connect_timeout": format!("{}s", gw.envoy.connect_timeout_seconds),
+        "load_assignment": {
+            "cluster_name": SHADOW_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "envoy_internal_address": {"server_listener_name": SHADOW_CLUSTER}
+            }}}]}]
+        }
+    })
 }
 
 /// Envoy's per-connection buffer limit, which also bounds what a filter
@@ -407,7 +458,7 @@ pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> 
     };
     let mut router =
         json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"});
-    if upstream_filter || gw.gateway.models.iter().any(|m| m.failover) {
+    if upstream_filter || has_shadows(gw) || gw.gateway.models.iter().any(|m| m.failover) {
         // The same filter rewrites every attempt of a failover pool, retries
         // included, for the provider Envoy picked.
         router["upstream_http_filters"] = json!([
@@ -453,17 +504,29 @@ pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> 
     if let Some(t) = &gw.listener.tls {
         chain["transport_socket"] = downstream_tls(t);
     }
+    let mut listeners = vec![json!({
+        "name": PLUGIN_NAME,
+        "address": socket(&gw.listener),
+        "per_connection_buffer_limit_bytes": buffer_limit(gw),
+        "filter_chains": [chain]
+    })];
+    if has_shadows(gw) {
+        listeners.push(shadow_listener(&chain["filters"][0]["typed_config"]));
+        clusters.push(shadow_cluster(gw));
+    }
     let mut bootstrap = json!({
         "static_resources": {
-            "listeners": [{
-                "name": PLUGIN_NAME,
-                "address": socket(&gw.listener),
-                "per_connection_buffer_limit_bytes": buffer_limit(gw),
-                "filter_chains": [chain]
-            }],
+            "listeners": listeners,
             "clusters": clusters
         }
     });
+    // The dynamic form has it always: a shadow added later needs no restart.
+    if has_shadows(gw) || upstream_filter {
+        bootstrap["bootstrap_extensions"] = json!([{
+            "name": "envoy.bootstrap.internal_listener",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener"}
+        }]);
+    }
     if let Some(admin) = &gw.admin {
         bootstrap["admin"] = json!({"address": socket(admin)});
     }

@@ -530,6 +530,89 @@ fn istio_modes_refuse_failover_pools_and_name_the_model() {
     let gw = GatewayFile::parse(&pooled).unwrap();
     let err = crate::kube::render(&gw).err().unwrap();
     assert!(err.contains("model 'm' has a failover pool"), "{err}");
+    let shadowed = KUBE.replace(
+        "{name: m, targets: [{provider: a}]}",
+        "{name: m, targets: [{provider: a}], shadow: {model: s, percent: 5}}\n  - {name: s, targets: [{provider: b}]}",
+    );
+    let gw = GatewayFile::parse(&shadowed).unwrap();
+    let err = crate::kube::render(&gw).err().unwrap();
+    assert!(err.contains("model 'm' has a shadow model"), "{err}");
+}
+
+#[test]
+fn shadows_add_the_internal_listener_and_mirror_every_route() {
+    let text = FILE.replace(
+        "  - name: deepseek-chat\n    targets: [{provider: deepseek}]",
+        "  - name: deepseek-chat\n    targets: [{provider: deepseek}]\n    shadow: {model: mock-gpt, percent: 10}",
+    );
+    let gw = GatewayFile::parse(&text).unwrap();
+    let b = render(&gw, "/x.wasm");
+    let listeners = b["static_resources"]["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2);
+    let internal = &listeners[1];
+    assert_eq!(internal["name"], "llmgw_shadow");
+    assert!(internal["internal_listener"].is_object());
+    assert_eq!(internal["filter_chains"][0]["name"], "llmgw_shadow");
+    let hcm = &internal["filter_chains"][0]["filters"][0]["typed_config"];
+    assert_eq!(hcm["preserve_external_request_id"], true);
+    let names: Vec<&str> = hcm["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["envoy.filters.http.wasm", "envoy.filters.http.router"]
+    );
+    let main = &listeners[0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let routes = main["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap();
+    for r in routes {
+        assert_eq!(
+            r["route"]["request_mirror_policies"][0]["cluster_header"],
+            "x-llm-gateway-mirror"
+        );
+    }
+    // The copy's attempt is rewritten upstream: the router has the filter.
+    let router = main["http_filters"].as_array().unwrap().last().unwrap();
+    assert!(router["typed_config"]["upstream_http_filters"].is_array());
+    assert_eq!(
+        b["bootstrap_extensions"][0]["name"],
+        "envoy.bootstrap.internal_listener"
+    );
+    let clusters = b["static_resources"]["clusters"].as_array().unwrap();
+    let shadow = clusters
+        .iter()
+        .find(|c| c["name"] == "llmgw_shadow")
+        .unwrap();
+    assert_eq!(
+        shadow["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["envoy_internal_address"]["server_listener_name"],
+        "llmgw_shadow"
+    );
+    // The dynamic form serves both listeners, sharing routes and filter.
+    let bundle = crate::xds::split(
+        crate::envoy::render_with(&gw, "/x.wasm", true),
+        std::path::Path::new("/tmp/x"),
+    )
+    .unwrap();
+    let lds = &bundle
+        .resources
+        .iter()
+        .find(|(f, _)| f == "lds.json")
+        .unwrap()
+        .1;
+    assert_eq!(lds.len(), 2);
+    assert_eq!(
+        bundle
+            .resources
+            .iter()
+            .filter(|(f, _)| f.starts_with("ecds-"))
+            .count(),
+        2
+    );
 }
 
 #[test]

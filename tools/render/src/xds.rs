@@ -77,42 +77,50 @@ pub fn split(mut bootstrap: Value, dir: &Path) -> Result<Bundle, String> {
         .ok_or("the bootstrap has no static_resources")?;
     let clusters = statics.remove("clusters").unwrap_or(json!([]));
     let listeners = statics.remove("listeners").unwrap_or(json!([]));
-    let mut listener = listeners
-        .as_array()
-        .and_then(|l| l.first())
-        .cloned()
-        .ok_or("the bootstrap has no listener")?;
+    let mut listeners: Vec<Value> = listeners.as_array().cloned().unwrap_or_default();
+    if listeners.is_empty() {
+        return Err("the bootstrap has no listener".into());
+    }
     bootstrap
         .as_object_mut()
         .map(|b| b.remove("static_resources"));
 
-    let hcm = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
-    let routes = hcm
-        .as_object_mut()
-        .and_then(|h| h.remove("route_config"))
-        .ok_or("the listener has no route_config")?;
-    let route_name = routes["name"].clone();
-    hcm["rds"] = json!({"route_config_name": route_name, "config_source": source(dir, RDS)});
-
+    // Every listener (the gateway's, and the internal one shadow copies
+    // arrive on) shares the routes and the filter's configuration.
+    let mut routes = None;
     let mut ecds = Vec::new();
-    let filters = hcm["http_filters"]
-        .as_array_mut()
-        .ok_or("the listener has no http_filters")?;
-    for f in filters.iter_mut() {
-        if f["name"] == "envoy.filters.http.wasm" {
-            to_ecds(f, PLUGIN_NAME, dir, &mut ecds);
-        } else if f["name"] == "envoy.filters.http.router" {
-            let upstream = f["typed_config"]["upstream_http_filters"].as_array_mut();
-            for u in upstream.into_iter().flatten() {
-                if u["name"] == "envoy.filters.http.wasm" {
-                    to_ecds(u, UPSTREAM_ROOT_ID, dir, &mut ecds);
+    for listener in &mut listeners {
+        let hcm = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
+        let route_config = hcm
+            .as_object_mut()
+            .and_then(|h| h.remove("route_config"))
+            .ok_or("the listener has no route_config")?;
+        let route_name = route_config["name"].clone();
+        routes.get_or_insert(route_config);
+        hcm["rds"] = json!({"route_config_name": route_name, "config_source": source(dir, RDS)});
+        let filters = hcm["http_filters"]
+            .as_array_mut()
+            .ok_or("the listener has no http_filters")?;
+        for f in filters.iter_mut() {
+            if f["name"] == "envoy.filters.http.wasm" {
+                to_ecds(f, PLUGIN_NAME, dir, &mut ecds);
+            } else if f["name"] == "envoy.filters.http.router" {
+                let upstream = f["typed_config"]["upstream_http_filters"].as_array_mut();
+                for u in upstream.into_iter().flatten() {
+                    if u["name"] == "envoy.filters.http.wasm" {
+                        to_ecds(u, UPSTREAM_ROOT_ID, dir, &mut ecds);
+                    }
                 }
             }
         }
     }
+    // One resource per filter instance, however many listeners name it.
+    let mut seen = std::collections::BTreeSet::new();
+    ecds.retain(|(file, _)| seen.insert(file.clone()));
     if ecds.len() != 2 {
         return Err("the bootstrap must have the filter and its per-attempt instance".into());
     }
+    let routes = routes.ok_or("the bootstrap has no routes")?;
 
     let clusters: Vec<Value> = clusters
         .as_array()
@@ -130,7 +138,10 @@ pub fn split(mut bootstrap: Value, dir: &Path) -> Result<Bundle, String> {
     resources.extend(ecds);
     resources.push((
         LDS.to_string(),
-        vec![typed(listener, "envoy.config.listener.v3.Listener")],
+        listeners
+            .into_iter()
+            .map(|l| typed(l, "envoy.config.listener.v3.Listener"))
+            .collect(),
     ));
 
     bootstrap["node"] = json!({"id": PLUGIN_NAME, "cluster": PLUGIN_NAME});

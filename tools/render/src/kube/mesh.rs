@@ -425,11 +425,21 @@ pub fn sidecar_pod_patch(k: &KubeConfig, gw: &GatewayFile) -> Doc {
 }
 
 /// Istio's routes cannot express failover pools (aggregate clusters with
-/// the per-attempt filter in the router).
+/// the per-attempt filter in the router) nor shadow models (a mirror to an
+/// internal listener chosen by a header).
 pub fn check_istio(gw: &GatewayFile) -> Result<(), String> {
-    match gw.gateway.models.iter().find(|m| m.failover) {
-        Some(m) => Err(format!(
-            "model '{}' has a failover pool, which the Istio modes cannot route (the mesh has no aggregate clusters with the per-attempt filter); set `failover: {{enabled: false}}` or deploy kubernetes/ (Envoy with the rendered bootstrap)",
+    let what = |m: &llm_gateway::config::Model| {
+        if m.failover {
+            Some("a failover pool (the mesh has no aggregate clusters with the per-attempt filter); set `failover: {enabled: false}`")
+        } else if m.shadow.is_some() {
+            Some("a shadow model (the mesh's routes cannot mirror to the gateway's internal listener); remove `shadow`")
+        } else {
+            None
+        }
+    };
+    match gw.gateway.models.iter().find_map(|m| what(m).map(|w| (m, w))) {
+        Some((m, why)) => Err(format!(
+            "model '{}' has {why}, or deploy kubernetes/ (Envoy with the rendered bootstrap), which has both",
             m.name
         )),
         None => Ok(()),
