@@ -39,6 +39,8 @@ pub struct Telemetry {
     pub shadow: Option<String>,
     /// On a shadow copy: the model it copies (its metrics are the shadow's).
     pub shadow_of: Option<String>,
+    /// How the model finished, as the client was told (access log).
+    pub finish_reason: Option<crate::wire::hub::FinishReason>,
 }
 
 impl Telemetry {
@@ -175,6 +177,9 @@ impl Telemetry {
         }
         if let Some(s) = &self.shadow {
             f.push(("llmgw.shadow", s.clone()));
+        }
+        if let Some(r) = self.finish_reason {
+            f.push(("llmgw.finish_reason", r.as_openai().to_string()));
         }
         f
     }

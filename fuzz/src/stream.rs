@@ -307,21 +307,19 @@ fn same_answer(wholes: &[Outcome]) {
 }
 
 impl Answer {
-    /// Each channel of `self` is the start of `other`'s: the texts, the
-    /// calls but the last, and the last call's arguments.
+    /// Each channel of `self` is the start of `other`'s: the texts, and
+    /// every call's id, name and the start of its arguments. Not only the
+    /// last call's arguments may grow: OpenAI streams interleave argument
+    /// deltas of parallel calls by index, so what a provider sends after
+    /// the point where the Anthropic message ended can extend an earlier
+    /// call (found by the 10 M campaign: a `{}` for the first call after
+    /// the second started, past the finish).
     fn is_prefix_of(&self, other: &Answer) -> bool {
-        let n = self.calls.len();
         other.text.starts_with(&self.text)
             && other.reasoning.starts_with(&self.reasoning)
-            && n <= other.calls.len()
-            && match n.checked_sub(1) {
-                None => true,
-                Some(last) => {
-                    self.calls[..last] == other.calls[..last]
-                        && self.calls[last].0 == other.calls[last].0
-                        && self.calls[last].1 == other.calls[last].1
-                        && other.calls[last].2.starts_with(&self.calls[last].2)
-                }
-            }
+            && self.calls.len() <= other.calls.len()
+            && self.calls.iter().zip(&other.calls).all(|(mine, theirs)| {
+                mine.0 == theirs.0 && mine.1 == theirs.1 && theirs.2.starts_with(&mine.2)
+            })
     }
 }

@@ -83,6 +83,8 @@ pub const POOL_KEY: &str = "llmgw.pool";
 /// Stream value in which a pool attempt hands its token usage back to the
 /// downstream filter that accounts for the request.
 pub const USAGE_KEY: &str = "llmgw.usage";
+/// Stream value in which a pool attempt hands back how the model finished.
+pub const FINISH_KEY: &str = "llmgw.finish";
 
 /// Where this filter instance sits in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

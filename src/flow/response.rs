@@ -5,7 +5,8 @@
 
 use super::guard::retry_after_ms;
 use super::{
-    Exchange, Phase, Placement, ResponseMode, StreamFlow, Verdict, TARGET_HEADER, USAGE_KEY,
+    Exchange, Phase, Placement, ResponseMode, StreamFlow, Verdict, FINISH_KEY, TARGET_HEADER,
+    USAGE_KEY,
 };
 use crate::admission;
 use crate::content_coding::{Coding, Decoder};
@@ -187,10 +188,12 @@ impl StreamFlow {
         if let ResponseMode::PassStream(pass) = &mut self.response {
             let _ = pass.finish();
             self.telemetry.usage = pass.usage();
+            self.telemetry.finish_reason = pass.finish_reason();
         }
         if let ResponseMode::TranslateStream(st) = &mut self.response {
             let _ = st.finish();
             self.telemetry.usage = st.usage();
+            self.telemetry.finish_reason = st.finish_reason();
         }
         self.response_done = true;
         self.telemetry.end(host.now_nanos());
@@ -243,6 +246,10 @@ impl StreamFlow {
                 let bytes = match body {
                     Ok(()) => {
                         self.telemetry.usage = self.api.wire().body_usage(&plain);
+                        // Only the access log reads it: not parsed for nothing.
+                        if self.gw.log_fields {
+                            self.telemetry.finish_reason = self.api.wire().body_finish(&plain);
+                        }
                         out.take().unwrap_or_else(|| plain.to_vec())
                     }
                     Err(why) => self.bad_response(host, &why, &plain),
@@ -295,6 +302,7 @@ impl StreamFlow {
                 if end {
                     bytes.extend(st.finish());
                     self.telemetry.usage = st.usage();
+                    self.telemetry.finish_reason = st.finish_reason();
                 }
                 self.telemetry.stream_error |= st.failed();
                 out = Some(bytes);
@@ -333,6 +341,7 @@ impl StreamFlow {
             }
         };
         self.telemetry.usage = pass.usage();
+        self.telemetry.finish_reason = pass.finish_reason();
         if !broken && !pass.complete() {
             extra.extend(
                 self.stream_error_frame("The provider's stream ended before it was complete"),
@@ -371,6 +380,7 @@ impl StreamFlow {
             Operation::ChatCompletions => {
                 let mut r = egress.decode_response(body, ctx)?;
                 self.telemetry.usage = r.usage;
+                self.telemetry.finish_reason = r.choices.first().and_then(|c| c.finish_reason);
                 let ctx = ctx.clone();
                 self.screen_response(&mut r);
                 self.api.wire().render_response(&r, &ctx)
@@ -477,12 +487,20 @@ impl StreamFlow {
         if let Some(u) = &self.telemetry.usage {
             host.set_stream_value(USAGE_KEY, &encode_usage(u));
         }
+        if let Some(f) = self.telemetry.finish_reason {
+            host.set_stream_value(FINISH_KEY, f.as_openai());
+        }
     }
 
     /// The downstream side of `hand_over_usage`.
     pub(super) fn take_pool_usage(&mut self, host: &dyn Host) {
         if self.pooled && self.telemetry.usage.is_none() {
             self.telemetry.usage = host.stream_value(USAGE_KEY).and_then(|v| decode_usage(&v));
+        }
+        if self.pooled && self.telemetry.finish_reason.is_none() {
+            self.telemetry.finish_reason = host
+                .stream_value(FINISH_KEY)
+                .map(|v| crate::wire::hub::FinishReason::from_name(&v));
         }
     }
 }

@@ -159,6 +159,20 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// The hub reason for any wire's name of it (OpenAI's `finish_reason`,
+    /// Anthropic's `stop_reason`, a Responses `incomplete_details.reason`):
+    /// the names do not overlap in meaning.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "length" | "max_tokens" | "max_output_tokens" | "model_context_window_exceeded" => {
+                Self::Length
+            }
+            "tool_calls" | "function_call" | "tool_use" => Self::ToolCalls,
+            "content_filter" | "refusal" => Self::ContentFilter,
+            _ => Self::Stop,
+        }
+    }
+
     pub fn as_openai(self) -> &'static str {
         match self {
             Self::Stop => "stop",

@@ -230,6 +230,15 @@ impl Wire {
     }
 
     /// The usage of a whole passthrough response body of this wire.
+    /// How a whole passthrough answer says the model finished.
+    pub fn body_finish(self, body: &[u8]) -> Option<hub::FinishReason> {
+        match self {
+            Self::Anthropic => anthropic::ingress::body_finish(body),
+            Self::OpenAiResponses => responses::body_finish(body),
+            Self::OpenAiChat | Self::Gemini => pass_stream::openai_finish(body),
+        }
+    }
+
     pub fn body_usage(self, body: &[u8]) -> Option<Usage> {
         match self {
             Self::Anthropic => anthropic::ingress::body_usage(body),

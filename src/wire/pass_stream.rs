@@ -5,7 +5,7 @@
 //! on the way. The bytes of every good event go on exactly as the provider
 //! sent them.
 
-use crate::wire::hub::Usage;
+use crate::wire::hub::{FinishReason, Usage};
 use crate::wire::sse::{SseError, SseEvent, SseFramer};
 use serde::Deserialize;
 
@@ -32,6 +32,10 @@ pub trait StreamWatcher {
     fn on_event(&mut self, event: &SseEvent);
     fn usage(&self) -> Option<Usage>;
     fn complete(&self) -> bool;
+    /// How the model finished, once the stream said.
+    fn finish(&self) -> Option<FinishReason> {
+        None
+    }
 }
 
 /// OpenAI Chat Completions streams: the usage chunk, and `[DONE]` or a
@@ -40,12 +44,21 @@ pub trait StreamWatcher {
 pub struct OpenAiWatcher {
     usage: Option<Usage>,
     complete: bool,
+    finish: Option<FinishReason>,
 }
 
 impl StreamWatcher for OpenAiWatcher {
     fn on_event(&mut self, ev: &SseEvent) {
         let data = ev.data.as_bytes();
-        if data == b"[DONE]" || memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
+        const FINISH: &[u8] = b"\"finish_reason\":\"";
+        if let Some(at) = memchr::memmem::find(data, FINISH) {
+            self.complete = true;
+            let rest = &data[at + FINISH.len()..];
+            if let Some(end) = memchr::memchr(b'"', rest) {
+                let name = std::str::from_utf8(&rest[..end]).unwrap_or_default();
+                self.finish = Some(FinishReason::from_name(name));
+            }
+        } else if data == b"[DONE]" {
             self.complete = true;
         }
         // Only the usage chunk is worth parsing.
@@ -60,6 +73,10 @@ impl StreamWatcher for OpenAiWatcher {
 
     fn complete(&self) -> bool {
         self.complete
+    }
+
+    fn finish(&self) -> Option<FinishReason> {
+        self.finish
     }
 }
 
@@ -111,6 +128,11 @@ impl PassStream {
     /// The usage the stream reported, if any.
     pub fn usage(&self) -> Option<Usage> {
         self.watcher.usage()
+    }
+
+    /// How the model finished, if the stream said.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.watcher.finish()
     }
 
     /// Whether the stream reached its end marker (or a finish reason); an
@@ -208,6 +230,25 @@ struct Details {
     reasoning_tokens: Option<u64>,
 }
 
+#[derive(Deserialize)]
+struct ChoicesOnly<'a> {
+    #[serde(borrow)]
+    choices: Option<Vec<FinishOnly<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct FinishOnly<'a> {
+    #[serde(borrow)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The first choice's `finish_reason` of an OpenAI chat completion.
+pub fn openai_finish(json: &[u8]) -> Option<FinishReason> {
+    let c = serde_json::from_slice::<ChoicesOnly>(json).ok()?.choices?;
+    let name = c.into_iter().next()?.finish_reason?;
+    Some(FinishReason::from_name(&name))
+}
+
 /// `usage` of an OpenAI chat completion, chunk or embeddings list.
 pub fn openai_usage(json: &[u8]) -> Option<Usage> {
     let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
@@ -231,6 +272,23 @@ pub fn openai_usage(json: &[u8]) -> Option<Usage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openai_finish_reason_from_a_chunk_and_a_body() {
+        let mut w = OpenAiWatcher::default();
+        let chunk = SseEvent {
+            data: r#"{"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#.into(),
+            ..Default::default()
+        };
+        w.on_event(&chunk);
+        assert!(w.complete());
+        assert_eq!(w.finish(), Some(FinishReason::Length));
+        let body =
+            br#"{"choices":[{"index":0,"message":{"content":"x"},"finish_reason":"tool_calls"}]}"#;
+        assert_eq!(openai_finish(body), Some(FinishReason::ToolCalls));
+        assert_eq!(openai_finish(br#"{"choices":[]}"#), None);
+        assert_eq!(openai_finish(b"not json"), None);
+    }
 
     #[test]
     fn body_usage() {

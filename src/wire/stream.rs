@@ -4,7 +4,7 @@
 //! framer cap.
 
 use crate::error::ApiError;
-use crate::wire::hub::{StreamDecoder, StreamEvent, StreamWriter, Usage};
+use crate::wire::hub::{FinishReason, StreamDecoder, StreamEvent, StreamWriter, Usage};
 use crate::wire::sse::{SseEvent, SseFramer};
 
 /// Largest incomplete upstream event held (a single huge tool-call argument
@@ -28,6 +28,8 @@ pub struct StreamTranslation {
     hub: Vec<StreamEvent>,
     filtered: Vec<StreamEvent>,
     failed: bool,
+    /// The finish reason the client was sent.
+    finish: Option<FinishReason>,
 }
 
 impl StreamTranslation {
@@ -41,6 +43,7 @@ impl StreamTranslation {
             hub: Vec::new(),
             filtered: Vec::new(),
             failed: false,
+            finish: None,
         }
     }
 
@@ -101,6 +104,11 @@ impl StreamTranslation {
         self.writer.usage()
     }
 
+    /// How the model finished, as the client was told.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
     /// Whether the stream ended (or will end) in an error event.
     pub fn failed(&self) -> bool {
         self.failed
@@ -143,8 +151,10 @@ impl StreamTranslation {
             if self.failed {
                 continue;
             }
-            if matches!(h, StreamEvent::Error(_)) {
-                self.failed = true;
+            match &h {
+                StreamEvent::Error(_) => self.failed = true,
+                StreamEvent::Finish { reason, .. } => self.finish = Some(*reason),
+                _ => {}
             }
             self.writer.write(&h, out);
         }

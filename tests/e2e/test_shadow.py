@@ -103,6 +103,8 @@ def test_shadow_copy_reaches_the_shadow_provider_in_its_own_wire(parts):
     assert first["model"] == "gpt" and copy["model"] == "claude-next"
     assert copy["provider"] == "claude" and copy["status"] == 200
     assert copy["tokens_in"] not in ("", None, "-") and copy["cost_usd"] not in ("", None, "-")
+    # How each model finished, in one vocabulary whatever the wire.
+    assert first["finish_reason"] == "stop" and copy["finish_reason"] == "stop"
     # The copy's metrics are its own, labelled with the model copied.
     metrics = scrape(gw)
     ok = dict(llm_gateway_api="openai.chat_completions", gen_ai_operation_name="chat",
@@ -126,6 +128,10 @@ def test_streamed_requests_are_copied_and_the_client_stream_is_the_primarys(part
     assert json.loads(by_path(mock)[1][0]["body"])["stream"] is True
     assert wait_for(lambda: any(line.get("shadow") == "of:gpt" and line.get("ttft_ms") not in ("", None, "-")
                                 for line in log_lines(log)))
+    lines = log_lines(log)
+    copy = next(line for line in lines if line.get("shadow") == "of:gpt")
+    primary = next(line for line in lines if line.get("shadow") == "to:claude-next")
+    assert copy["finish_reason"] == "stop" and primary["finish_reason"] == "stop"
 
 
 def test_share_of_requests_copied_is_binomial(parts):

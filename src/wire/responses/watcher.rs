@@ -1,7 +1,7 @@
 //! A Responses stream passed through untranslated (client and provider both
 //! speak the Responses API): usage and the end, noticed on the way.
 
-use crate::wire::hub::Usage;
+use crate::wire::hub::{FinishReason, Usage};
 use crate::wire::pass_stream::StreamWatcher;
 use crate::wire::sse::SseEvent;
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub struct ResponsesWatcher {
     usage: Option<Usage>,
     complete: bool,
+    finish: Option<FinishReason>,
 }
 
 /// Quoted names that only final events carry (`"error"` also matches the
@@ -37,6 +38,29 @@ struct EventHead {
 #[derive(Deserialize)]
 struct UsageOnly {
     usage: Option<WireUsage>,
+    status: Option<String>,
+    incomplete_details: Option<Incomplete>,
+}
+
+#[derive(Deserialize)]
+struct Incomplete {
+    reason: Option<String>,
+}
+
+impl UsageOnly {
+    /// A finished response's status, as a hub finish reason.
+    fn finish(&self) -> Option<FinishReason> {
+        match self.status.as_deref()? {
+            "completed" => Some(FinishReason::Stop),
+            "incomplete" => Some(FinishReason::from_name(
+                self.incomplete_details
+                    .as_ref()
+                    .and_then(|d| d.reason.as_deref())
+                    .unwrap_or("max_output_tokens"),
+            )),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -95,6 +119,7 @@ impl StreamWatcher for ResponsesWatcher {
         match kind {
             Some("response.completed" | "response.incomplete" | "response.failed") => {
                 self.complete = true;
+                self.finish = head.response.as_ref().and_then(UsageOnly::finish);
                 let usage = head.response.and_then(|r| r.usage).and_then(|u| u.to_hub());
                 self.usage = usage.or(self.usage);
             }
@@ -110,6 +135,15 @@ impl StreamWatcher for ResponsesWatcher {
     fn complete(&self) -> bool {
         self.complete
     }
+
+    fn finish(&self) -> Option<FinishReason> {
+        self.finish
+    }
+}
+
+/// How a whole (non-stream) `response` object finished.
+pub fn body_finish(body: &[u8]) -> Option<FinishReason> {
+    serde_json::from_slice::<UsageOnly>(body).ok()?.finish()
 }
 
 /// `usage` of a whole (non-stream) `response` object.

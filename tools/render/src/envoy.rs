@@ -173,6 +173,8 @@ fn access_log(target: &str) -> Value {
         // `to:<model>` on a request copied to a shadow model, `of:<model>`
         // on the copy (same request_id).
         "shadow": "%FILTER_STATE(wasm.llmgw.shadow:PLAIN)%",
+        // stop, length, tool_calls or content_filter, whatever the wire.
+        "finish_reason": "%FILTER_STATE(wasm.llmgw.finish_reason:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
         "bytes_sent": "%BYTES_SENT%"

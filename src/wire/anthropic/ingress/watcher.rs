@@ -3,7 +3,7 @@
 //! members are parsed, into borrowed structs: text deltas are never
 //! parsed at all.
 
-use crate::wire::hub::Usage;
+use crate::wire::hub::{FinishReason, Usage};
 use crate::wire::pass_stream::StreamWatcher;
 use crate::wire::sse::SseEvent;
 use serde::Deserialize;
@@ -83,6 +83,20 @@ struct UsageOnly {
     usage: Option<WireUsage>,
 }
 
+/// `message_delta`: the usage so far and, at the end, the stop reason.
+#[derive(Deserialize)]
+struct MessageDelta<'a> {
+    usage: Option<WireUsage>,
+    #[serde(borrow)]
+    delta: Option<StopOnly<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StopOnly<'a> {
+    #[serde(borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
 /// Watches an Anthropic Messages stream: usage from `message_start`
 /// (input and cache counts) and `message_delta` (output, and input when
 /// given); complete at `message_stop`, unless an `error` event came first
@@ -92,6 +106,7 @@ pub struct AnthropicWatcher {
     counts: Counts,
     stopped: bool,
     failed: bool,
+    finish: Option<FinishReason>,
 }
 
 impl StreamWatcher for AnthropicWatcher {
@@ -116,8 +131,13 @@ impl StreamWatcher for AnthropicWatcher {
                 }
             }
             "message_delta" => {
-                if let Ok(UsageOnly { usage: Some(u) }) = serde_json::from_str(&ev.data) {
-                    self.counts.update(&u);
+                if let Ok(d) = serde_json::from_str::<MessageDelta>(&ev.data) {
+                    if let Some(u) = &d.usage {
+                        self.counts.update(u);
+                    }
+                    if let Some(reason) = d.delta.and_then(|s| s.stop_reason) {
+                        self.finish = Some(FinishReason::from_name(&reason));
+                    }
                 }
             }
             "message_stop" => self.stopped = true,
@@ -133,6 +153,16 @@ impl StreamWatcher for AnthropicWatcher {
     fn complete(&self) -> bool {
         self.stopped && !self.failed
     }
+
+    fn finish(&self) -> Option<FinishReason> {
+        self.finish
+    }
+}
+
+/// `stop_reason` of a non-streaming Anthropic `message` body.
+pub fn body_finish(body: &[u8]) -> Option<FinishReason> {
+    let s = serde_json::from_slice::<StopOnly>(body).ok()?.stop_reason?;
+    Some(FinishReason::from_name(&s))
 }
 
 /// `usage` of a non-streaming Anthropic `message` body (`None` for an

@@ -149,3 +149,26 @@ fn usage_of_a_whole_response() {
     .unwrap();
     assert_eq!((u.total_tokens, u.cached_tokens), (5, None));
 }
+
+#[test]
+fn finish_reason_from_the_final_event_and_body() {
+    use crate::wire::hub::FinishReason;
+    use crate::wire::responses::body_finish;
+    let mut w = ResponsesWatcher::default();
+    assert_eq!(w.finish(), None);
+    w.on_event(&event(
+        r#"{"type":"response.incomplete","response":{"status":"incomplete","incomplete_details":{"reason":"content_filter"}}}"#,
+    ));
+    assert_eq!(w.finish(), Some(FinishReason::ContentFilter));
+    assert_eq!(
+        body_finish(br#"{"status":"completed","output":[]}"#),
+        Some(FinishReason::Stop)
+    );
+    assert_eq!(
+        body_finish(
+            br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"}}"#
+        ),
+        Some(FinishReason::Length)
+    );
+    assert_eq!(body_finish(br#"{"status":"in_progress"}"#), None);
+}

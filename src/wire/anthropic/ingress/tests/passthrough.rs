@@ -156,3 +156,25 @@ fn body_usage_of_fixture_bodies_and_their_prefixes() {
     );
     assert_eq!(body_usage(br#"{"usage":{"output_tokens":3}}"#), None);
 }
+
+#[test]
+fn finish_reason_from_message_delta_and_body() {
+    use crate::wire::anthropic::ingress::body_finish;
+    use crate::wire::hub::FinishReason;
+    let mut w = AnthropicWatcher::default();
+    let delta = SseEvent {
+        event: Some("message_delta".into()),
+        data: r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5}}"#.into(),
+        ..Default::default()
+    };
+    w.on_event(&delta);
+    assert_eq!(w.finish(), Some(FinishReason::ToolCalls));
+    assert_eq!(
+        body_finish(br#"{"type":"message","stop_reason":"max_tokens","content":[]}"#),
+        Some(FinishReason::Length)
+    );
+    assert_eq!(
+        body_finish(br#"{"type":"message","stop_reason":null}"#),
+        None
+    );
+}
