@@ -21,7 +21,6 @@ TEAM_KEY = "sha256:" + hashlib.sha256(b"sk-team-1").hexdigest()
 
 def config(mock, shadow_percent=100.0, shadow_provider_headers=None, shadow_base=None, **extra):
     cfg = {
-        "envoy": {"access_log": "ACCESS_LOG"},
         "providers": [
             {"name": "oai", "type": "openai", "base_url": f"{mock.url}/v1", "api_key": "sk-upstream"},
             {"name": "claude", "type": "anthropic", "base_url": shadow_base or f"{mock.url}/v1",
