@@ -75,6 +75,14 @@ pub fn pass_stream(data: &[u8]) {
 /// event that carries it (see the module docs).
 fn body_mode(body: &[u8]) {
     let usage: Vec<Option<Usage>> = WIRES.iter().map(|w| w.body_usage(body)).collect();
+    // The one-parse outcome the flow reads agrees with `body_usage`.
+    for (w, u) in WIRES.iter().zip(&usage) {
+        assert_eq!(
+            w.body_outcome(body).0,
+            *u,
+            "{w:?}: body_outcome's usage vs body_usage"
+        );
+    }
     // Only a body that is JSON on one line fits in a `data:` line as is
     // (UTF-8 checked apart: serde_json skips ignored strings unchecked).
     let Ok(text) = std::str::from_utf8(body) else {

@@ -245,11 +245,9 @@ impl StreamFlow {
                 };
                 let bytes = match body {
                     Ok(()) => {
-                        self.telemetry.usage = self.api.wire().body_usage(&plain);
-                        // Only the access log reads it: not parsed for nothing.
-                        if self.gw.log_fields {
-                            self.telemetry.finish_reason = self.api.wire().body_finish(&plain);
-                        }
+                        let (usage, finish) = self.api.wire().body_outcome(&plain);
+                        self.telemetry.usage = usage;
+                        self.telemetry.finish_reason = finish;
                         out.take().unwrap_or_else(|| plain.to_vec())
                     }
                     Err(why) => self.bad_response(host, &why, &plain),

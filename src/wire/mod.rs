@@ -230,12 +230,13 @@ impl Wire {
     }
 
     /// The usage of a whole passthrough response body of this wire.
-    /// How a whole passthrough answer says the model finished.
-    pub fn body_finish(self, body: &[u8]) -> Option<hub::FinishReason> {
+    /// What a whole passthrough answer says of its end: the usage (as
+    /// `body_usage`) and how the model finished, read in one parse.
+    pub fn body_outcome(self, body: &[u8]) -> (Option<Usage>, Option<hub::FinishReason>) {
         match self {
-            Self::Anthropic => anthropic::ingress::body_finish(body),
-            Self::OpenAiResponses => responses::body_finish(body),
-            Self::OpenAiChat | Self::Gemini => pass_stream::openai_finish(body),
+            Self::Anthropic => anthropic::ingress::body_outcome(body),
+            Self::OpenAiResponses => responses::body_outcome(body),
+            Self::OpenAiChat | Self::Gemini => pass_stream::openai_outcome(body),
         }
     }
 

@@ -230,8 +230,11 @@ struct Details {
     reasoning_tokens: Option<u64>,
 }
 
+/// What a whole answer says about its end: `usage` and the choices'
+/// finish reasons, read in one pass (the rest is skipped unparsed).
 #[derive(Deserialize)]
-struct ChoicesOnly<'a> {
+struct Outcome<'a> {
+    usage: Option<WireUsage>,
     #[serde(borrow)]
     choices: Option<Vec<FinishOnly<'a>>>,
 }
@@ -242,31 +245,55 @@ struct FinishOnly<'a> {
     finish_reason: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// `usage` and the first choice's `finish_reason` of an OpenAI chat
+/// completion (or embeddings list), in one parse.
+pub fn openai_outcome(json: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
+    let Ok(o) = serde_json::from_slice::<Outcome>(json) else {
+        return (None, None);
+    };
+    let finish = o
+        .choices
+        .and_then(|c| c.into_iter().next())
+        .and_then(|c| c.finish_reason)
+        .map(|name| FinishReason::from_name(&name));
+    (o.usage.and_then(WireUsage::to_hub), finish)
+}
+
 /// The first choice's `finish_reason` of an OpenAI chat completion.
 pub fn openai_finish(json: &[u8]) -> Option<FinishReason> {
-    let c = serde_json::from_slice::<ChoicesOnly>(json).ok()?.choices?;
-    let name = c.into_iter().next()?.finish_reason?;
-    Some(FinishReason::from_name(&name))
+    openai_outcome(json).1
 }
 
 /// `usage` of an OpenAI chat completion, chunk or embeddings list.
 pub fn openai_usage(json: &[u8]) -> Option<Usage> {
-    let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
-    let prompt = u.prompt_tokens?;
-    let completion = u.completion_tokens.unwrap_or(0);
-    Some(Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: u
-            .total_tokens
-            .unwrap_or_else(|| prompt.saturating_add(completion)),
-        cached_tokens: u
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .or(u.prompt_cache_hit_tokens),
-        cache_creation_tokens: None,
-        reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
-    })
+    serde_json::from_slice::<UsageOnly>(json)
+        .ok()?
+        .usage?
+        .to_hub()
+}
+
+impl WireUsage {
+    fn to_hub(self) -> Option<Usage> {
+        let prompt = self.prompt_tokens?;
+        let completion = self.completion_tokens.unwrap_or(0);
+        Some(Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: self
+                .total_tokens
+                .unwrap_or_else(|| prompt.saturating_add(completion)),
+            cached_tokens: self
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .or(self.prompt_cache_hit_tokens),
+            cache_creation_tokens: None,
+            reasoning_tokens: self
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -143,7 +143,16 @@ impl StreamWatcher for ResponsesWatcher {
 
 /// How a whole (non-stream) `response` object finished.
 pub fn body_finish(body: &[u8]) -> Option<FinishReason> {
-    serde_json::from_slice::<UsageOnly>(body).ok()?.finish()
+    body_outcome(body).1
+}
+
+/// Usage and finish of a whole `response` object, in one parse.
+pub fn body_outcome(body: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
+    let Ok(o) = serde_json::from_slice::<UsageOnly>(body) else {
+        return (None, None);
+    };
+    let finish = o.finish();
+    (o.usage.and_then(|u| u.to_hub()), finish)
 }
 
 /// `usage` of a whole (non-stream) `response` object.

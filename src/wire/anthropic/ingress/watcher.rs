@@ -159,10 +159,31 @@ impl StreamWatcher for AnthropicWatcher {
     }
 }
 
+/// A whole `message` body's end: usage and `stop_reason`, in one parse.
+#[derive(Deserialize)]
+struct BodyOutcome<'a> {
+    usage: Option<WireUsage>,
+    #[serde(borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+/// `usage` (as `body_usage`) and `stop_reason` of a non-streaming
+/// Anthropic `message` body.
+pub fn body_outcome(body: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
+    let Ok(o) = serde_json::from_slice::<BodyOutcome>(body) else {
+        return (None, None);
+    };
+    let usage = o.usage.filter(|u| u.input_tokens.is_some()).and_then(|u| {
+        let mut counts = Counts::default();
+        counts.update(&u);
+        counts.to_usage()
+    });
+    (usage, o.stop_reason.map(|s| FinishReason::from_name(&s)))
+}
+
 /// `stop_reason` of a non-streaming Anthropic `message` body.
 pub fn body_finish(body: &[u8]) -> Option<FinishReason> {
-    let s = serde_json::from_slice::<StopOnly>(body).ok()?.stop_reason?;
-    Some(FinishReason::from_name(&s))
+    body_outcome(body).1
 }
 
 /// `usage` of a non-streaming Anthropic `message` body (`None` for an
