@@ -256,7 +256,7 @@ pub fn openai_outcome(json: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
         .and_then(|c| c.into_iter().next())
         .and_then(|c| c.finish_reason)
         .map(|name| FinishReason::from_name(&name));
-    (o.usage.and_then(WireUsage::to_hub), finish)
+    (o.usage.and_then(WireUsage::into_hub), finish)
 }
 
 /// The first choice's `finish_reason` of an OpenAI chat completion.
@@ -269,11 +269,11 @@ pub fn openai_usage(json: &[u8]) -> Option<Usage> {
     serde_json::from_slice::<UsageOnly>(json)
         .ok()?
         .usage?
-        .to_hub()
+        .into_hub()
 }
 
 impl WireUsage {
-    fn to_hub(self) -> Option<Usage> {
+    fn into_hub(self) -> Option<Usage> {
         let prompt = self.prompt_tokens?;
         let completion = self.completion_tokens.unwrap_or(0);
         Some(Usage {
