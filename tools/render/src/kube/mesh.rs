@@ -244,18 +244,15 @@ pub fn gateway_network_policy(k: &KubeConfig, gw: &GatewayFile) -> Doc {
 /// The filter for one attachment: an ECDS resource holding the Wasm
 /// configuration, and the HTTP filter naming it, before Istio's stats.
 pub fn filter_patch(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Doc {
+    let version = |v: &str| json!({"app.kubernetes.io/name": k.name, "version": v});
     let (name, selector, context) = match mode {
-        Mode::Gateway => (k.name.clone(), labels(k, "stable"), "GATEWAY"),
-        Mode::Canary => (format!("{}-canary", k.name), labels(k, "canary"), "GATEWAY"),
+        Mode::Gateway => (k.name.clone(), version("stable"), "GATEWAY"),
+        Mode::Canary => (format!("{}-canary", k.name), version("canary"), "GATEWAY"),
         Mode::Sidecar => (
             format!("{}-sidecar", k.name),
             json!({ATTACH_LABEL: "true"}),
             "SIDECAR_OUTBOUND",
         ),
-    };
-    let selector = match mode {
-        Mode::Sidecar => selector,
-        _ => json!({"app.kubernetes.io/name": k.name, "version": selector["version"]}),
     };
     let resource = format!("{}.{name}", k.namespace);
     let plugin_json = serde_json::to_string(&gw.plugin).unwrap_or_default();
