@@ -6,7 +6,9 @@ What this assumes about istiod's output, and where it comes from:
 - An EnvoyFilter's EXTENSION_CONFIG patch becomes an ECDS resource of that
   name, and its HTTP_FILTER patch a filter with `config_discovery` naming
   it (istio.io: EnvoyFilter reference, "EXTENSION_CONFIG"; istiod's
-  extension_config_builder.go). istio-agent downloads `code.remote` and
+  extension_config_builder.go); a VIRTUAL_HOST MERGE patch merges into the
+  virtual host named `<host>:<port>` (the names istiod gives the outbound
+  route configuration's virtual hosts). istio-agent downloads `code.remote` and
   serves it as `code.local` (pkg/wasm/convert.go). ADS is replaced by a
   watched file; `istio.stats` (not in stock Envoy) is left out.
 - Cluster names are `outbound|<port>|<subset>|<host>` (pilot
@@ -141,26 +143,52 @@ def listener(name, port, route_config, http_filters):
 
 def gateway_bootstrap(tree: Path, mode_dir: str, filter_file: str, work: Path, wasm: Path,
                       port: int, admin_port: int, upstream: str, as_wasmplugin=False):
-    """An Istio gateway Pod's Envoy for `tree` (gateway/ or canary/): the
-    Gateway's listener with the filter, the provider routes, and the
-    providers' clusters, every provider host served by `upstream`."""
+    """The Envoy of an Istio gateway Pod (`mode_dir` gateway/ or canary/:
+    the Gateway's listener) or of an application's sidecar (sidecar/: its
+    outbound listener for port 80, the sidecar host's virtual host), with
+    the filter, the provider routes and the providers' clusters, every
+    provider host served by `upstream`."""
     ef = objects(tree, f"{mode_dir}/{filter_file}")[0]
     ecds_path = work / f"ecds-{mode_dir}.json"
     ecds_path.write_text(json.dumps({"resources": [ecds_resource(ef, wasm, as_wasmplugin)]}))
-    vs = objects(tree, "gateway/routes.yaml")[0]
-    envoy_routes = routes(vs)
-    clusters = {r["route"]["cluster"] for r in envoy_routes}
-    gateway = objects(tree, "gateway/gateway.yaml")[0]
-    assert gateway["spec"]["servers"][0]["port"]["protocol"] == "HTTP"
-    route_config = {"name": "http.8080", "virtual_hosts": [
-        {"name": "*:8080", "domains": ["*"], "routes": envoy_routes}]}
+    context = next(p for p in ef["spec"]["configPatches"] if p["applyTo"] == "HTTP_FILTER")["match"]["context"]
+    if mode_dir == "sidecar":
+        # The outbound route config of port 80: a virtual host per host
+        # (the sidecar host's from its ServiceEntry, routing to its own
+        # endpoint-less cluster; each provider host's from its
+        # VirtualService).
+        assert context == "SIDECAR_OUTBOUND"
+        own = objects(tree, "sidecar/serviceentry.yaml")[0]["spec"]["hosts"][0]
+        vhosts = [{"name": f"{own}:80", "domains": [own, f"{own}:80"],
+                   "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster_name(own, 80)}}]}]
+        for vs in objects(tree, "sidecar/routes.yaml"):
+            host = vs["spec"]["hosts"][0]
+            vhosts.append({"name": f"{host}:80", "domains": [host, f"{host}:80"], "routes": routes(vs)})
+        name, route_name = "0.0.0.0_80", "80"
+    else:
+        assert context == "GATEWAY"
+        vs = objects(tree, "gateway/routes.yaml")[0]
+        gateway = objects(tree, "gateway/gateway.yaml")[0]
+        assert gateway["spec"]["servers"][0]["port"]["protocol"] == "HTTP"
+        vhosts = [{"name": "*:8080", "domains": ["*"], "routes": routes(vs)}]
+        name, route_name = "0.0.0.0_8080", "http.8080"
+    # VIRTUAL_HOST patches merge into the virtual host they name.
+    for p in ef["spec"]["configPatches"]:
+        if p["applyTo"] == "VIRTUAL_HOST":
+            assert p["patch"]["operation"] == "MERGE"
+            target = p["match"]["routeConfiguration"]["vhost"]["name"]
+            vhost = next(v for v in vhosts if v["name"] == target)
+            vhost.update(json.loads(json.dumps(p["patch"]["value"])))
+    clusters = {r["route"]["cluster"] for v in vhosts for r in v["routes"]}
+    route_config = {"name": route_name, "virtual_hosts": vhosts}
     bootstrap = {
         "node": {"id": f"router~127.0.0.1~{mode_dir}.llm-gateway~llm-gateway.svc.cluster.local",
                  "cluster": "llm-gateway.llm-gateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
-            "listeners": [listener("0.0.0.0_8080", port, route_config, [http_filter(ef, ecds_path)])],
-            "clusters": [static_cluster(c, upstream) for c in sorted(clusters)],
+            "listeners": [listener(name, port, route_config, [http_filter(ef, ecds_path)])],
+            "clusters": [static_cluster(c, upstream if not c.endswith(".mesh.internal") else "127.0.0.1:9")
+                         for c in sorted(clusters)],
         },
     }
     # The BOOTSTRAP patch merges into the proxy's bootstrap (Istio's own

@@ -132,6 +132,37 @@ def test_gateway_mode_routes_and_translates_through_the_ecds_filter(tmp_path, st
                  error_type="none") == 1
 
 
+def test_sidecar_mode_the_apps_own_sidecar_routes_and_translates(tmp_path, started):
+    """An application calling the sidecar host through its own sidecar (the
+    sidecar EnvoyFilter, outbound): each model reaches its provider in that
+    provider's wire, through the provider host's routes (the filter sets
+    the authority); another caller of a provider host is not disturbed."""
+    mock = Mock()
+    started.append(mock)
+    tree = tree_for(tmp_path, "tree")
+    side = gateway(tree, "sidecar", "envoyfilter.yaml", tmp_path, mock.addr, started, "app-sidecar")
+    host = yaml.safe_load((tree / "sidecar/serviceentry.yaml").read_text().split("\n", 1)[1])["spec"]["hosts"][0]
+    assert host == "llm-gateway.mesh.internal"
+    with httpx.Client(timeout=10, headers={"host": host}) as c:
+        r = c.post(side.url + "/v1/chat/completions", json={"model": "claude-sonnet-4-5", **CHAT})
+        assert r.status_code == 200, r.text
+        assert r.json()["object"] == "chat.completion"
+        assert mock.last()["path"] == "/v1/messages"
+        r = c.post(side.url + "/v1/messages", json={"model": "gpt-4o-mini", "max_tokens": 20, **CHAT})
+        assert r.status_code == 200 and r.json()["type"] == "message"
+        assert mock.last()["path"].endswith("/chat/completions")
+    assert side.counter("cluster.outbound|80||api.anthropic.com.upstream_rq_completed") == 1
+    # The app's other traffic crosses the same connection manager: the
+    # filter is off there (a provider host's own callers included).
+    n = len(mock.requests())
+    r = httpx.post(side.url + "/v1/messages", headers={"host": "api.anthropic.com", "x-api-key": "sk-upstream",
+                                                        "anthropic-version": "2023-06-01"},
+                   json={"model": "claude-direct", "max_tokens": 20, **CHAT}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert len(mock.requests()) == n + 1
+    assert json.loads(mock.last()["body"])["model"] == "claude-direct"
+
+
 def test_a_wasmplugin_would_hang_body_routing(tmp_path, started):
     """Why the filter is attached by an EnvoyFilter: the ECDS resource
     istiod builds from a WasmPlugin has no `allow_on_headers_stop_iteration`,

@@ -133,43 +133,69 @@ pub fn provider_services(k: &KubeConfig, gw: &GatewayFile) -> (Vec<Doc>, Vec<Doc
     (entries, rules)
 }
 
-/// Routes the filter's decision: the routing header it sets names the
-/// provider's cluster; the mesh sends the request to that provider.
-pub fn provider_routes(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Doc {
-    let routes: Vec<Value> = externals(gw)
-        .iter()
-        .map(|e| {
-            let p = e.provider;
-            let timeout = p
-                .timeouts
-                .total_ms
-                .map_or(format!("{}s", gw.envoy.route_timeout_seconds), ms);
-            json!({
-                "name": p.name,
-                "match": [{"headers": {CLUSTER_HEADER: {"exact": p.cluster}}}],
-                "route": [{"destination": {"host": p.endpoint.host, "port": {"number": e.mesh_port}}}],
-                "headers": {"request": {"remove": [CLUSTER_HEADER]}},
-                "timeout": timeout,
-                "retries": {"attempts": 1, "retryOn": "reset,connect-failure"}
-            })
-        })
-        .collect();
-    let (name, spec) = match mode {
-        Mode::Sidecar => (
-            format!("{}-sidecar-routes", k.name),
-            json!({"hosts": [k.sidecar_host], "http": routes}),
-        ),
-        _ => (
-            format!("{}-routes", k.name),
-            json!({"hosts": ["*"], "gateways": [k.name], "http": routes}),
-        ),
-    };
+/// One provider's route: the header the filter sets names its cluster.
+fn provider_route(gw: &GatewayFile, e: &External) -> Value {
+    let p = e.provider;
+    let timeout = p
+        .timeouts
+        .total_ms
+        .map_or(format!("{}s", gw.envoy.route_timeout_seconds), ms);
+    json!({
+        "name": p.name,
+        "match": [{"headers": {CLUSTER_HEADER: {"exact": p.cluster}}}],
+        "route": [{"destination": {"host": p.endpoint.host, "port": {"number": e.mesh_port}}}],
+        "headers": {"request": {"remove": [CLUSTER_HEADER]}},
+        "timeout": timeout,
+        "retries": {"attempts": 1, "retryOn": "reset,connect-failure"}
+    })
+}
+
+fn virtual_service(k: &KubeConfig, name: &str, spec: Value) -> Doc {
     json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": meta(k, &name),
+        "metadata": meta(k, name),
         "spec": spec
     })
+}
+
+/// Routes the filter's decision: the routing header it sets names the
+/// provider's cluster; the mesh sends the request to that provider.
+///
+/// The filter also sets the request's authority to the provider's host,
+/// and the route is chosen again after it: a gateway's routes match any
+/// host, while a sidecar picks the virtual host of the provider's host —
+/// so in sidecar mode each provider host gets its own routes, the filter's
+/// first and, for every other caller of that host, the host itself.
+pub fn provider_routes(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Vec<Doc> {
+    let all = externals(gw);
+    if mode != Mode::Sidecar {
+        let routes: Vec<Value> = all.iter().map(|e| provider_route(gw, e)).collect();
+        let spec = json!({"hosts": ["*"], "gateways": [k.name], "http": routes});
+        return vec![virtual_service(k, &format!("{}-routes", k.name), spec)];
+    }
+    let mut hosts: Vec<(&str, u16)> = all
+        .iter()
+        .map(|e| (e.provider.endpoint.host.as_str(), e.mesh_port))
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts
+        .into_iter()
+        .map(|(host, port)| {
+            let mut routes: Vec<Value> = all
+                .iter()
+                .filter(|e| e.provider.endpoint.host == host)
+                .map(|e| provider_route(gw, e))
+                .collect();
+            routes.push(json!({
+                "name": "others",
+                "route": [{"destination": {"host": host, "port": {"number": port}}}]
+            }));
+            let name = format!("{}-sidecar-{}", k.name, host.replace('.', "-"));
+            virtual_service(k, &name, json!({"hosts": [host], "http": routes}))
+        })
+        .collect()
 }
 
 /// The Istio Gateway the gateway Deployment serves.
@@ -287,40 +313,62 @@ pub fn filter_patch(k: &KubeConfig, gw: &GatewayFile, mode: Mode) -> Doc {
             }
         }
     });
+    let filter = json!({
+        "name": resource,
+        "config_discovery": {
+            "config_source": {"ads": {}, "initial_fetch_timeout": "0s"},
+            "type_urls": [WASM_TYPE]
+        }
+    });
+    let mut patches = vec![
+        json!({"applyTo": "EXTENSION_CONFIG", "patch": {"operation": "ADD", "value": wasm}}),
+        json!({
+            "applyTo": "HTTP_FILTER",
+            "match": {
+                "context": context,
+                "listener": {"filterChain": {"filter": {
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "subFilter": {"name": ISTIO_STATS}
+                }}}
+            },
+            "patch": {"operation": "INSERT_BEFORE", "value": filter}
+        }),
+        // The filter's `;label=value` metric name segments become
+        // Prometheus labels (read at the proxy's start).
+        json!({"applyTo": "BOOTSTRAP", "patch": {"operation": "MERGE", "value": {
+            "stats_config": crate::envoy::stats_config()
+        }}}),
+    ];
+    if mode == Mode::Sidecar {
+        // An application's outbound traffic all crosses the same
+        // connection manager: the filter is off there, and on only for
+        // requests to the sidecar host.
+        patches[1]["patch"]["value"]["disabled"] = json!(true);
+        patches.push(json!({
+            "applyTo": "VIRTUAL_HOST",
+            "match": {
+                "context": context,
+                "routeConfiguration": {"vhost": {"name": format!("{}:80", k.sidecar_host)}}
+            },
+            "patch": {"operation": "MERGE", "value": {"typed_per_filter_config": {
+                // An empty `config` switches it on (Envoy: route::v3::FilterConfig).
+                resource.as_str(): {"@type": ROUTE_FILTER_CONFIG, "config": {}}
+            }}}
+        }));
+    }
     json!({
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
         "metadata": meta(k, &name),
         "spec": {
             "workloadSelector": {"labels": selector},
-            "configPatches": [
-                {"applyTo": "EXTENSION_CONFIG", "patch": {"operation": "ADD", "value": wasm}},
-                {
-                    "applyTo": "HTTP_FILTER",
-                    "match": {
-                        "context": context,
-                        "listener": {"filterChain": {"filter": {
-                            "name": "envoy.filters.network.http_connection_manager",
-                            "subFilter": {"name": ISTIO_STATS}
-                        }}}
-                    },
-                    "patch": {"operation": "INSERT_BEFORE", "value": {
-                        "name": resource,
-                        "config_discovery": {
-                            "config_source": {"ads": {}, "initial_fetch_timeout": "0s"},
-                            "type_urls": [WASM_TYPE]
-                        }
-                    }}
-                },
-                // The filter's `;label=value` metric name segments become
-                // Prometheus labels (read at the proxy's start).
-                {"applyTo": "BOOTSTRAP", "patch": {"operation": "MERGE", "value": {
-                    "stats_config": crate::envoy::stats_config()
-                }}}
-            ]
+            "configPatches": patches
         }
     })
 }
+
+/// A per-route filter configuration that only switches a filter on.
+const ROUTE_FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
 /// Istio exports only its own metrics unless told otherwise.
 pub const STATS_ANNOTATION: &str =

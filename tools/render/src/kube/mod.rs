@@ -181,7 +181,7 @@ pub fn render(gw: &GatewayFile) -> Result<Vec<File>, String> {
     put("gateway/gateway.yaml", &[mesh::gateway(k)])?;
     put(
         "gateway/routes.yaml",
-        &[mesh::provider_routes(k, gw, mesh::Mode::Gateway)],
+        &mesh::provider_routes(k, gw, mesh::Mode::Gateway),
     )?;
     put(
         "gateway/kustomization.yaml",
@@ -228,7 +228,7 @@ pub fn render(gw: &GatewayFile) -> Result<Vec<File>, String> {
     put("sidecar/serviceentry.yaml", &[mesh::sidecar_host(k)])?;
     put(
         "sidecar/routes.yaml",
-        &[mesh::provider_routes(k, gw, mesh::Mode::Sidecar)],
+        &mesh::provider_routes(k, gw, mesh::Mode::Sidecar),
     )?;
     put(
         "sidecar/kustomization.yaml",
