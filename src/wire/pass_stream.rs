@@ -259,11 +259,6 @@ pub fn openai_outcome(json: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
     (o.usage.and_then(WireUsage::into_hub), finish)
 }
 
-/// The first choice's `finish_reason` of an OpenAI chat completion.
-pub fn openai_finish(json: &[u8]) -> Option<FinishReason> {
-    openai_outcome(json).1
-}
-
 /// `usage` of an OpenAI chat completion, chunk or embeddings list.
 pub fn openai_usage(json: &[u8]) -> Option<Usage> {
     serde_json::from_slice::<UsageOnly>(json)
@@ -312,9 +307,9 @@ mod tests {
         assert_eq!(w.finish(), Some(FinishReason::Length));
         let body =
             br#"{"choices":[{"index":0,"message":{"content":"x"},"finish_reason":"tool_calls"}]}"#;
-        assert_eq!(openai_finish(body), Some(FinishReason::ToolCalls));
-        assert_eq!(openai_finish(br#"{"choices":[]}"#), None);
-        assert_eq!(openai_finish(b"not json"), None);
+        assert_eq!(openai_outcome(body).1, Some(FinishReason::ToolCalls));
+        assert_eq!(openai_outcome(br#"{"choices":[]}"#).1, None);
+        assert_eq!(openai_outcome(b"not json").1, None);
     }
 
     #[test]

@@ -115,5 +115,5 @@ pub use parse::parse_request;
 pub(crate) use parse::KNOWN as KNOWN_FIELDS;
 pub use render::render_response;
 pub use to_hub::to_hub;
-pub use watcher::{body_finish, body_outcome, body_usage, ResponsesWatcher};
+pub use watcher::{body_outcome, body_usage, ResponsesWatcher};
 pub use writer::ResponsesWriter;

@@ -141,11 +141,6 @@ impl StreamWatcher for ResponsesWatcher {
     }
 }
 
-/// How a whole (non-stream) `response` object finished.
-pub fn body_finish(body: &[u8]) -> Option<FinishReason> {
-    body_outcome(body).1
-}
-
 /// Usage and finish of a whole `response` object, in one parse.
 pub fn body_outcome(body: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
     let Ok(o) = serde_json::from_slice::<UsageOnly>(body) else {

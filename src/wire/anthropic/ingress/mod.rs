@@ -113,7 +113,7 @@ pub use facts::facts;
 pub(crate) use parse::{COUNT_TOKENS_FIELDS, MESSAGES_FIELDS};
 pub use render::{models_list, render_count_tokens, render_response};
 pub use to_hub::{anthropic_only_feature, to_hub};
-pub use watcher::{body_finish, body_outcome, body_usage, AnthropicWatcher};
+pub use watcher::{body_outcome, body_usage, AnthropicWatcher};
 pub use writer::MessagesWriter;
 
 use crate::error::ApiError;

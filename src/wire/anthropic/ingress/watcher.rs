@@ -181,11 +181,6 @@ pub fn body_outcome(body: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
     (usage, o.stop_reason.map(|s| FinishReason::from_name(&s)))
 }
 
-/// `stop_reason` of a non-streaming Anthropic `message` body.
-pub fn body_finish(body: &[u8]) -> Option<FinishReason> {
-    body_outcome(body).1
-}
-
 /// `usage` of a non-streaming Anthropic `message` body (`None` for an
 /// error body or one without input tokens).
 pub fn body_usage(body: &[u8]) -> Option<Usage> {

@@ -153,7 +153,7 @@ fn usage_of_a_whole_response() {
 #[test]
 fn finish_reason_from_the_final_event_and_body() {
     use crate::wire::hub::FinishReason;
-    use crate::wire::responses::body_finish;
+    use crate::wire::responses::body_outcome;
     let mut w = ResponsesWatcher::default();
     assert_eq!(w.finish(), None);
     w.on_event(&event(
@@ -161,14 +161,15 @@ fn finish_reason_from_the_final_event_and_body() {
     ));
     assert_eq!(w.finish(), Some(FinishReason::ContentFilter));
     assert_eq!(
-        body_finish(br#"{"status":"completed","output":[]}"#),
+        body_outcome(br#"{"status":"completed","output":[]}"#).1,
         Some(FinishReason::Stop)
     );
     assert_eq!(
-        body_finish(
-            br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"}}"#
-        ),
+        body_outcome(
+            br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"}}"#,
+        )
+        .1,
         Some(FinishReason::Length)
     );
-    assert_eq!(body_finish(br#"{"status":"in_progress"}"#), None);
+    assert_eq!(body_outcome(br#"{"status":"in_progress"}"#).1, None);
 }

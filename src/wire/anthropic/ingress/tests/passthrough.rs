@@ -159,7 +159,7 @@ fn body_usage_of_fixture_bodies_and_their_prefixes() {
 
 #[test]
 fn finish_reason_from_message_delta_and_body() {
-    use crate::wire::anthropic::ingress::body_finish;
+    use crate::wire::anthropic::ingress::body_outcome;
     use crate::wire::hub::FinishReason;
     let mut w = AnthropicWatcher::default();
     let delta = SseEvent {
@@ -170,11 +170,11 @@ fn finish_reason_from_message_delta_and_body() {
     w.on_event(&delta);
     assert_eq!(w.finish(), Some(FinishReason::ToolCalls));
     assert_eq!(
-        body_finish(br#"{"type":"message","stop_reason":"max_tokens","content":[]}"#),
+        body_outcome(br#"{"type":"message","stop_reason":"max_tokens","content":[]}"#).1,
         Some(FinishReason::Length)
     );
     assert_eq!(
-        body_finish(br#"{"type":"message","stop_reason":null}"#),
+        body_outcome(br#"{"type":"message","stop_reason":null}"#).1,
         None
     );
 }
