@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "route_select",
         "metrics",
         "guardrails",
+        "cache",
     ],
     &["config"],
     &["flow", "telemetry"],

@@ -23,8 +23,8 @@
 //! 4. Policies, each owning its config section and its `compile`:
 //!    `admission` + `ratelimit` (limits and quotas), `health`, `consumers`,
 //!    `pricing`, `route_select`, `replay` (signed requests and their
-//!    nonces), `guardrails` (word lists, personal data, moderation), and
-//!    `metrics` (what a request records).
+//!    nonces), `guardrails` (word lists, personal data, moderation),
+//!    `cache` (the response cache), and `metrics` (what a request records).
 //! 5. `config`: lists the sections and compiles them, with providers,
 //!    models and targets, into the `Gateway`.
 //! 6. `flow` (the life of one stream) and `telemetry`.
@@ -35,6 +35,7 @@
 )]
 
 pub mod admission;
+pub mod cache;
 pub mod config;
 pub mod consumers;
 pub mod content_coding;

@@ -56,6 +56,7 @@ pub const LABELS: &[&str] = &[
     "action",
     "direction",
     "outcome",
+    "result",
 ];
 
 const DURATION_BUCKETS: &[f64] = &[
@@ -148,6 +149,33 @@ pub fn moderation(rule: &str, outcome: &str) -> MetricOp {
     MetricOp::Counter {
         name: name(MODERATION, &[("list", rule), ("outcome", outcome)]),
         delta: 1,
+    }
+}
+
+/// Response-cache lookups by model and result (hit, miss, bypass).
+pub const CACHE_REQUESTS: &str = "llm_gateway_cache_requests_total";
+/// Attempts to store an answer, by outcome (stored, too_large, full, raced).
+pub const CACHE_STORES: &str = "llm_gateway_cache_stores_total";
+/// Live answers removed to make room.
+pub const CACHE_EVICTIONS: &str = "llm_gateway_cache_evictions_total";
+/// Bytes all cached answers hold (shared by the process's workers).
+pub const CACHE_BYTES: &str = "llm_gateway_cache_bytes";
+/// Tokens and cost of the answers served from the cache (not paid again).
+pub const CACHE_SAVED_TOKENS: &str = "llm_gateway_cache_saved_tokens_total";
+pub const CACHE_SAVED_COST: &str = "llm_gateway_cache_saved_cost_micro_usd_total";
+
+/// A cache metric update: `labels` come from config or fixed sets.
+pub fn cache_counter(base: &'static str, labels: &[(&str, &str)], delta: u64) -> MetricOp {
+    MetricOp::Counter {
+        name: name(base, labels),
+        delta,
+    }
+}
+
+pub fn cache_bytes(value: u64) -> MetricOp {
+    MetricOp::Gauge {
+        name: name(CACHE_BYTES, &[]),
+        value,
     }
 }
 

@@ -41,6 +41,12 @@ pub struct Telemetry {
     pub shadow_of: Option<String>,
     /// How the model finished, as the client was told (access log).
     pub finish_reason: Option<crate::wire::hub::FinishReason>,
+    /// What the response cache did: hit, miss, store, bypass.
+    pub cache: Option<&'static str>,
+    /// A hit: the usage of the answer served, which no provider was paid for.
+    pub cache_saved: Option<Usage>,
+    /// A miss: what became of storing its answer.
+    pub cache_stored: Option<crate::cache::Stored>,
 }
 
 impl Telemetry {
@@ -180,6 +186,9 @@ impl Telemetry {
         }
         if let Some(r) = self.finish_reason {
             f.push(("llmgw.finish_reason", r.as_openai().to_string()));
+        }
+        if let Some(c) = self.cache {
+            f.push(("llmgw.cache", c.to_string()));
         }
         f
     }

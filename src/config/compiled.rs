@@ -102,6 +102,8 @@ pub struct Model {
     pub guardrails: GuardSet,
     /// Where a copy of a share of the requests goes.
     pub shadow: Option<Shadow>,
+    /// Answers kept in the response cache.
+    pub cache: Option<crate::cache::Policy>,
 }
 
 fn compile_shadow(
@@ -166,6 +168,8 @@ pub struct Gateway {
     /// Write access-log fields (filter state) for each request.
     pub log_fields: bool,
     pub guardrails: Rc<Guardrails>,
+    /// The response cache's store, when a model is cached.
+    pub cache: Option<crate::cache::Store>,
 }
 
 impl Gateway {
@@ -343,10 +347,21 @@ pub fn compile(
             targets,
             policy,
             shadow: None,
+            cache: compile_cache(
+                m,
+                &field,
+                config.failover.enabled && providers_used.len() > 1,
+            )?,
         });
     }
     for (i, m) in config.models.iter().enumerate() {
         if let Some(s) = &m.shadow {
+            if m.cache.is_some() {
+                return Err(ConfigError::new(
+                    format!("models[{i}].cache"),
+                    "a model with a shadow cannot be cached (its requests leave in the client's form)",
+                ));
+            }
             models[i].shadow = Some(compile_shadow(
                 s,
                 i,
@@ -385,6 +400,7 @@ pub fn compile(
         consumers.set_guardrails(i, set);
     }
 
+    let models_cache = models.iter().any(|m| m.cache.is_some());
     Ok(Gateway {
         providers,
         models,
@@ -410,7 +426,31 @@ pub fn compile(
         metric_names: Default::default(),
         log_fields: config.log_fields.unwrap_or(true),
         guardrails: Rc::new(guardrails),
+        cache: match (&config.cache, models_cache) {
+            (_, false) => None,
+            (Some(c), true) => Some(c.compile("cache")?),
+            (None, true) => Some(crate::cache::StoreConfig::default().compile("cache")?),
+        },
     })
+}
+
+/// A model's cache policy. Failover pools translate each attempt in the
+/// router's upstream filter, where no answer is gathered for the cache.
+fn compile_cache(
+    m: &super::ModelConfig,
+    field: &str,
+    failover: bool,
+) -> Result<Option<crate::cache::Policy>, ConfigError> {
+    let Some(c) = &m.cache else {
+        return Ok(None);
+    };
+    if failover {
+        return Err(ConfigError::new(
+            format!("{field}.cache"),
+            "a model served by a failover pool (targets on 2+ providers) cannot be cached yet; set failover.enabled: false or use one provider",
+        ));
+    }
+    c.compile(&format!("{field}.cache")).map(Some)
 }
 
 /// Points each moderation rule at its provider: cluster, URL and key.

@@ -63,6 +63,9 @@ pub struct PluginConfig {
     /// and consumers say which apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<crate::guardrails::GuardrailConfig>,
+    /// The response cache's store (used by models with `cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::cache::StoreConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
@@ -216,6 +219,8 @@ pub struct ModelConfig {
     /// (translated for its provider); the client never sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::cache::ModelCacheConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

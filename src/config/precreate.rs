@@ -35,6 +35,9 @@ impl Gateway {
         if self.consumers.signing() {
             created += replay::precreate(store, self.consumers.nonce_slots)?;
         }
+        if let Some(cache) = &self.cache {
+            created += crate::cache::precreate(store, cache)?;
+        }
         Ok(created)
     }
 
@@ -57,6 +60,9 @@ impl Gateway {
         }
         if self.consumers.signing() {
             out.extend(keys::nonce_slots(self.consumers.nonce_slots));
+        }
+        if let Some(cache) = &self.cache {
+            out.extend(crate::cache::state_keys(cache));
         }
         for m in &self.models {
             let pool = keys::pool(&m.name);

@@ -11,7 +11,7 @@ impl StreamFlow {
         self.answer_with(host, status, body, &[])
     }
 
-    fn answer_with(
+    pub(super) fn answer_with(
         &mut self,
         host: &mut dyn Host,
         status: u16,
@@ -22,7 +22,10 @@ impl StreamFlow {
         self.telemetry.status = status;
         self.telemetry.end(host.now_nanos());
         self.publish_log_fields(host);
-        let mut headers = vec![("content-type", "application/json")];
+        let mut headers = Vec::with_capacity(extra.len() + 1);
+        if !extra.iter().any(|(n, _)| *n == "content-type") {
+            headers.push(("content-type", "application/json"));
+        }
         headers.extend_from_slice(extra);
         host.send_response(status, &headers, body);
         Verdict::Pause

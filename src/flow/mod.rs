@@ -17,6 +17,7 @@
 //! - `errors`: local answers and the errors the filter raises itself;
 //! - `models`: the `/v1/models` answers.
 
+mod cache;
 mod errors;
 mod guard;
 mod guardrails;
@@ -231,6 +232,8 @@ pub struct StreamFlow {
     guard_hits_taken: bool,
     /// This request is a shadow copy: (shadow model, the model it copies).
     shadow_pass: Option<(String, String)>,
+    /// A cacheable request that missed: its key, and the answer once whole.
+    cache: Option<cache::Pending>,
 }
 
 impl StreamFlow {
@@ -269,6 +272,7 @@ impl StreamFlow {
             body_rewritten: false,
             guard_hits_taken: false,
             shadow_pass: None,
+            cache: None,
         }
     }
 
@@ -389,6 +393,9 @@ impl StreamFlow {
             .record(&self.gw, now)
             .ops(&self.gw.metric_names)
         {
+            host.metric(&op);
+        }
+        for op in self.cache_metrics() {
             host.metric(&op);
         }
     }

@@ -281,6 +281,10 @@ impl StreamFlow {
             let n = self.facts(&req).prompt_tokens;
             return self.answer(host, 200, &render_count_tokens(n));
         }
+        let upstream = upstream_override.as_deref().unwrap_or(&target.model);
+        if let Some(verdict) = self.cache_lookup(host, &req, model, &target, upstream) {
+            return verdict;
+        }
         // A shadow copy takes nothing from the limits clients are held to.
         if self.shadow_pass.is_none() {
             if let Err(verdict) = self.admit(host, &req, &model.name, &target) {

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::host::{Host, LogLevel};
 use crate::providers::Operation;
 use crate::redact::Redactor;
+use crate::wire::collect::Capture;
 use crate::wire::hub::Usage;
 use crate::wire::openai::render;
 use crate::wire::pass_stream::{PassStream, Step};
@@ -39,6 +40,9 @@ impl StreamFlow {
         if let Some((provider, model)) = &self.target {
             let label = format!("{}/{}", self.gw.providers[*provider].name, model);
             host.set_response_header(TARGET_HEADER, Some(&label));
+        }
+        if let Some(state) = self.telemetry.cache {
+            host.set_response_header(crate::cache::CACHE_HEADER, Some(state));
         }
         if let Some(reservation) = &self.reservation {
             for (name, value) in admission::rate_limit_headers(reservation) {
@@ -127,6 +131,9 @@ impl StreamFlow {
                 if let Some(guard) = self.stream_guard() {
                     st = st.with_filter(Box::new(guard));
                 }
+                if let (Some(_), Some(store)) = (&self.cache, self.gw.cache) {
+                    st = st.with_capture(Capture::new(store.max_entry_bytes));
+                }
                 self.response = ResponseMode::TranslateStream(Box::new(st));
                 Verdict::Continue
             }
@@ -167,6 +174,11 @@ impl StreamFlow {
         if end_of_stream {
             self.response_done = true;
             self.telemetry.end(host.now_nanos());
+            let whole = matches!(self.response, ResponseMode::Passthrough);
+            if self.cache_finish(host) && whole && !self.telemetry.stream {
+                // A whole answer's headers are still held.
+                host.set_response_header(crate::cache::CACHE_HEADER, Some("store"));
+            }
             self.hand_over_usage(host);
             self.take_pool_usage(&*host);
             self.publish_log_fields(host);
@@ -194,9 +206,14 @@ impl StreamFlow {
             let _ = st.finish();
             self.telemetry.usage = st.usage();
             self.telemetry.finish_reason = st.finish_reason();
+            let answer = st.take_capture();
+            if let Some(pending) = self.cache.as_mut() {
+                pending.answer = answer;
+            }
         }
         self.response_done = true;
         self.telemetry.end(host.now_nanos());
+        self.cache_finish(host);
         self.hand_over_usage(host);
         self.take_pool_usage(&*host);
         self.publish_log_fields(host);
@@ -301,6 +318,10 @@ impl StreamFlow {
                     bytes.extend(st.finish());
                     self.telemetry.usage = st.usage();
                     self.telemetry.finish_reason = st.finish_reason();
+                    let answer = st.take_capture();
+                    if let Some(pending) = self.cache.as_mut() {
+                        pending.answer = answer;
+                    }
                 }
                 self.telemetry.stream_error |= st.failed();
                 out = Some(bytes);
@@ -381,6 +402,9 @@ impl StreamFlow {
                 self.telemetry.finish_reason = r.choices.first().and_then(|c| c.finish_reason);
                 let ctx = ctx.clone();
                 self.screen_response(&mut r);
+                if let Some(pending) = self.cache.as_mut() {
+                    pending.answer = Some(r.clone());
+                }
                 self.api.wire().render_response(&r, &ctx)
             }
             Operation::Embeddings => egress.decode_embeddings(body, ctx).map(|r| {

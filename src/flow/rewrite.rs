@@ -41,7 +41,9 @@ impl StreamFlow {
         let prefix = provider.endpoint.path_prefix.as_str();
         // Response guardrails read the answer in hub form: translated even
         // when the provider speaks the client's API.
-        let passthrough = passes_through(self.api, provider) && !self.screens_response();
+        // So does the cache, which keeps answers whole in hub form.
+        let passthrough =
+            passes_through(self.api, provider) && !self.screens_response() && self.cache.is_none();
         let (path, body) = if passthrough {
             self.exchange = Exchange::Passthrough;
             let path = match self.api {

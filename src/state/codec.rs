@@ -38,6 +38,10 @@ impl Writer {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
+    pub(crate) fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
     pub(crate) fn u64(mut self, v: u64) -> Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
@@ -85,6 +89,13 @@ impl<'a> Reader<'a> {
         let (head, tail) = self.rest.split_at_checked(N)?;
         self.rest = tail;
         <[u8; N]>::try_from(head).ok()
+    }
+    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take()
+    }
+    /// Everything not read yet (a value's variable-length tail).
+    pub(crate) fn rest(self) -> &'a [u8] {
+        self.rest
     }
     pub(crate) fn u16(&mut self) -> Option<u16> {
         self.take().map(u16::from_le_bytes)

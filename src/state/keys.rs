@@ -44,6 +44,20 @@ pub fn nonce_slots(slots: u32) -> Vec<String> {
     all_slot_keys(NONCES, slots).collect()
 }
 
+/// The response cache's entries: `llmgw/cache#<n>`, `n < entries`; a
+/// digest picks its slot (`cache`).
+pub fn cache_entry(n: u32) -> String {
+    format!("llmgw/cache#{n}")
+}
+
+/// Every cache entry, for pre-creation and the registry.
+pub fn cache_entries(entries: u32) -> impl Iterator<Item = String> {
+    (0..entries).map(cache_entry)
+}
+
+/// The bytes all cache entries hold.
+pub const CACHE_BYTES: &str = "llmgw/cache/bytes";
+
 /// A consumer's token quota for one calendar `window` (`day`, `month`).
 pub fn quota(consumer: &str, window: &str) -> String {
     format!("llmgw/quota/{consumer}/{window}")

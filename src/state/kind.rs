@@ -19,3 +19,7 @@ pub const LATENCY: u8 = 0xD3;
 pub const REGISTRY: u8 = 0xE1;
 /// A bucket of remembered nonces (`replay`).
 pub const NONCES: u8 = 0xF1;
+/// A cached answer (`cache`).
+pub const CACHE_ENTRY: u8 = 0xCA;
+/// The bytes all cached answers hold (`cache`).
+pub const CACHE_BYTES: u8 = 0xCB;

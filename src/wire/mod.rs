@@ -3,6 +3,7 @@
 //! (`hub`), with its own stream framing.
 
 pub mod anthropic;
+pub mod collect;
 pub mod gemini;
 pub mod hub;
 pub mod openai;

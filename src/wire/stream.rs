@@ -30,6 +30,8 @@ pub struct StreamTranslation {
     failed: bool,
     /// The finish reason the client was sent.
     finish: Option<FinishReason>,
+    /// Gathers the answer the client was sent (the response cache).
+    capture: Option<crate::wire::collect::Capture>,
 }
 
 impl StreamTranslation {
@@ -44,6 +46,7 @@ impl StreamTranslation {
             filtered: Vec::new(),
             failed: false,
             finish: None,
+            capture: None,
         }
     }
 
@@ -51,6 +54,21 @@ impl StreamTranslation {
     pub fn with_filter(mut self, filter: Box<dyn EventFilter>) -> Self {
         self.filter = Some(filter);
         self
+    }
+
+    /// The hub events written to the client are also gathered by `capture`.
+    pub fn with_capture(mut self, capture: crate::wire::collect::Capture) -> Self {
+        self.capture = Some(capture);
+        self
+    }
+
+    /// The answer gathered, if the stream ended complete and well.
+    pub fn take_capture(&mut self) -> Option<crate::wire::hub::ChatResponse> {
+        let capture = self.capture.take()?;
+        if self.failed {
+            return None;
+        }
+        capture.take()
     }
 
     /// Translates one upstream body chunk; returns the bytes to send now.
@@ -155,6 +173,9 @@ impl StreamTranslation {
                 StreamEvent::Error(_) => self.failed = true,
                 StreamEvent::Finish { reason, .. } => self.finish = Some(*reason),
                 _ => {}
+            }
+            if let Some(c) = self.capture.as_mut() {
+                c.on_event(&h);
             }
             self.writer.write(&h, out);
         }

@@ -175,6 +175,8 @@ fn access_log(target: &str) -> Value {
         "shadow": "%FILTER_STATE(wasm.llmgw.shadow:PLAIN)%",
         // stop, length, tool_calls or content_filter, whatever the wire.
         "finish_reason": "%FILTER_STATE(wasm.llmgw.finish_reason:PLAIN)%",
+        // hit, miss, store or bypass, for a model with a response cache.
+        "cache": "%FILTER_STATE(wasm.llmgw.cache:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
         "bytes_sent": "%BYTES_SENT%"

@@ -171,7 +171,7 @@ pub struct GatewayFile {
 
 const ENVOY_SECTIONS: [&str; 4] = ["listener", "admin", "envoy", "kubernetes"];
 /// Sections the filter itself reads (`PluginConfig`).
-const PLUGIN_SECTIONS: [&str; 14] = [
+const PLUGIN_SECTIONS: [&str; 15] = [
     "providers",
     "guardrails",
     "log_fields",
@@ -186,6 +186,7 @@ const PLUGIN_SECTIONS: [&str; 14] = [
     "rate_limits",
     "model_map",
     "routing_rules",
+    "cache",
 ];
 
 fn section<T: serde::de::DeserializeOwned>(

@@ -163,6 +163,15 @@ mod wire;
 
 pub use stream::OpenAiChatStream;
 
+/// A chat completion read back into hub form (the response cache keeps
+/// answers in this shape).
+pub fn decode_completion(
+    body: &[u8],
+    ctx: &crate::wire::hub::ResponseContext,
+) -> Result<crate::wire::hub::ChatResponse, ApiError> {
+    response::decode(body, ctx)
+}
+
 use crate::error::ApiError;
 use crate::wire::hub::Operation;
 use crate::wire::hub::{

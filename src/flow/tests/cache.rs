@@ -1,0 +1,328 @@
+//! The response cache through the flow: misses stored, hits answered in
+//! every client API and mode without a provider or a limit, the client's
+//! `cache-control`, scopes, and answers that must not be kept.
+
+use super::*;
+use crate::cache::CACHE_HEADER;
+use crate::testing::MemStore;
+
+const CFG: &str = r#"{
+    "providers": [
+        {"name": "oai", "type": "openai", "base_url": "http://127.0.0.1:18080/v1", "api_key": "sk-oai-secret-1"},
+        {"name": "claude", "type": "anthropic", "base_url": "http://127.0.0.1:18080/v1", "api_key": "sk-ant-secret-2"}
+    ],
+    "models": [
+        {"name": "gpt", "targets": [{"provider": "oai", "model": "gpt-4o-mini"}],
+         "cache": {"ttl_seconds": 60}},
+        {"name": "sonnet", "targets": [{"provider": "claude", "model": "claude-sonnet-4-5"}],
+         "cache": {"scope": "shared", "nondeterministic": true}},
+        {"name": "plain", "targets": [{"provider": "oai", "model": "gpt-4o-mini"}]}
+    ],
+    "consumers": [
+        {"name": "team-a", "api_keys": ["sha256:f10f781241e2246678b6b45c857069208152a53863e47fac33f607ab405006f4"]},
+        {"name": "team-b", "api_keys": ["sha256:a30534a53b23547377ddccbd1ac85a8a84c13db43493c16e55a6abc7b0eba634"]}
+    ],
+    "cache": {"max_bytes": 65536, "max_entry_bytes": 4096, "max_entries": 64}
+}"#;
+
+const REPLY: &str = r#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the model, a reply long enough to be cut into several stream chunks when replayed."},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":20,"total_tokens":27}}"#;
+
+fn gateway() -> Rc<crate::config::Gateway> {
+    gateway_with(|_| {})
+}
+
+fn gateway_with(edit: impl FnOnce(&mut Value)) -> Rc<crate::config::Gateway> {
+    let mut cfg: Value = serde_json::from_str(CFG).unwrap();
+    edit(&mut cfg);
+    let cfg: PluginConfig = serde_json::from_value(cfg).unwrap();
+    Rc::new(compile(&cfg, &|_| None).unwrap())
+}
+
+fn chat(body: Value, key: &str, store: MemStore) -> RecordingHost {
+    let mut h = request("POST", "/v1/chat/completions", &body.to_string());
+    h.request_headers
+        .insert("authorization".into(), format!("Bearer {key}"));
+    h.store = store;
+    h
+}
+
+fn ask(temperature: f64, stream: bool) -> Value {
+    json!({"model": "gpt", "temperature": temperature, "stream": stream,
+           "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// One request through a fresh flow; a forwarded one is answered with
+/// `reply` (whole, or as the stream `chunks`). Returns the host.
+fn exchange(
+    gw: &Rc<crate::config::Gateway>,
+    mut h: RecordingHost,
+    chunks: &[&str],
+) -> RecordingHost {
+    let mut f = StreamFlow::new(Rc::clone(gw), 7);
+    run(&mut f, &mut h);
+    if h.sent.is_none() {
+        let stream = chunks.len() > 1;
+        let ct = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let chunks: Vec<&[u8]> = chunks.iter().map(|c| c.as_bytes()).collect();
+        let out = respond_with(&mut f, &mut h, "200", &[("content-type", ct)], &chunks);
+        h.response_body = out;
+    }
+    f.on_log(&mut h);
+    h
+}
+
+fn store_of(gw: &crate::config::Gateway) -> MemStore {
+    let store = MemStore::default();
+    gw.precreate_state(&store, 0).unwrap();
+    store
+}
+
+fn counter(h: &RecordingHost, prefix: &str) -> u64 {
+    h.metrics
+        .iter()
+        .filter_map(|m| match m {
+            MetricOp::Counter { name, delta } if name.starts_with(prefix) => Some(*delta),
+            _ => None,
+        })
+        .sum()
+}
+
+#[test]
+fn a_miss_is_stored_and_the_same_request_is_answered_from_the_cache() {
+    let gw = gateway();
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", store_of(&gw)), &[REPLY]);
+    assert_eq!(h.response_headers[CACHE_HEADER], "store");
+    assert_eq!(h.stream_values["llmgw.cache"], "store");
+    // Same request, other key order and spacing, streamed this time: the
+    // delivery fields are not part of the key.
+    let body = r#"{ "messages":[{"content":"hi","role":"user"}], "stream":true,
+        "stream_options":{"include_usage":true}, "model":"gpt", "temperature":0, "user":"u-1"}"#;
+    let mut h2 = request("POST", "/v1/chat/completions", body);
+    h2.request_headers
+        .insert("authorization".into(), "Bearer key-a".into());
+    h2.store = h.store;
+    let h2 = exchange(&gw, h2, &[]);
+    let (status, sent) = h2.sent.clone().expect("answered from the cache");
+    assert_eq!(status, 200);
+    let text = String::from_utf8(sent).unwrap();
+    let frames: Vec<&str> = text.split("\n\n").filter(|f| !f.is_empty()).collect();
+    assert!(frames.len() >= 5, "{text}");
+    assert_eq!(*frames.last().unwrap(), "data: [DONE]");
+    let mut content = String::new();
+    let mut usage = None;
+    for f in &frames[..frames.len() - 1] {
+        let v: Value = serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(v["object"], "chat.completion.chunk");
+        if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+            content.push_str(t);
+        }
+        if !v["usage"].is_null() {
+            usage = Some(v["usage"].clone());
+        }
+    }
+    assert_eq!(
+        content,
+        "Hello from the model, a reply long enough to be cut into several stream chunks when replayed."
+    );
+    assert_eq!(usage.unwrap()["completion_tokens"], 20);
+    assert_eq!(h2.stream_values["llmgw.cache"], "hit");
+    // No provider, no limit: the rule's two requests are both still there.
+    assert!(!h2.request_headers.contains_key(CLUSTER_HEADER));
+    assert_eq!(counter(&h2, "llm_gateway_cache_saved_tokens_total"), 27);
+    let third = exchange(&gw, chat(ask(0.0, false), "key-a", h2.store), &[]);
+    let (_, body) = third.sent.clone().unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], content.as_str());
+    assert_eq!(v["model"], "gpt-4o-mini");
+}
+
+#[test]
+fn hits_take_nothing_from_rate_limits() {
+    let gw = gateway_with(|c| {
+        c["rate_limits"] = json!({"rules": [{"name": "rpm", "by": ["consumer"], "requests": {"limit": 2, "per": "hour"}}]});
+    });
+    let mut store = store_of(&gw);
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", store), &[REPLY]);
+    store = h.store;
+    for _ in 0..5 {
+        let h = exchange(&gw, chat(ask(0.0, false), "key-a", store), &[]);
+        assert_eq!(h.sent.as_ref().unwrap().0, 200);
+        store = h.store;
+    }
+    // The rule allows 2 a minute: the miss took one, one is left.
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", store), &[]);
+    store = h.store;
+    let other = json!({"model": "gpt", "temperature": 0, "messages": [{"role": "user", "content": "other"}]});
+    let h = exchange(&gw, chat(other.clone(), "key-a", store), &[REPLY]);
+    assert_eq!(h.response_headers[CACHE_HEADER], "store");
+    let h = exchange(&gw, chat(ask(0.5, false), "key-a", h.store), &[]);
+    assert_eq!(h.sent.as_ref().unwrap().0, 429);
+}
+
+#[test]
+fn consumers_never_see_each_others_answers_unless_shared() {
+    let gw = gateway();
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", store_of(&gw)), &[REPLY]);
+    let h = exchange(&gw, chat(ask(0.0, false), "key-b", h.store), &[REPLY]);
+    assert!(h.sent.is_none(), "team-b got team-a's answer");
+    assert_eq!(h.response_headers[CACHE_HEADER], "store");
+}
+
+#[test]
+fn sampling_requests_bypass_unless_the_model_allows_them() {
+    let gw = gateway();
+    let h = exchange(&gw, chat(ask(0.7, false), "key-a", store_of(&gw)), &[REPLY]);
+    assert_eq!(h.response_headers[CACHE_HEADER], "bypass");
+    let mut no_temp = ask(0.0, false);
+    no_temp.as_object_mut().unwrap().remove("temperature");
+    let h = exchange(&gw, chat(no_temp, "key-a", h.store), &[REPLY]);
+    assert_eq!(h.response_headers[CACHE_HEADER], "bypass");
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", h.store), &[]);
+    assert!(h.sent.is_none(), "nothing was stored");
+    // An uncached model says nothing.
+    let mut plain = ask(0.0, false);
+    plain["model"] = json!("plain");
+    let h = exchange(&gw, chat(plain, "key-a", h.store), &[REPLY]);
+    assert!(!h.response_headers.contains_key(CACHE_HEADER));
+}
+
+#[test]
+fn cache_control_no_cache_skips_the_lookup_and_no_store_skips_both() {
+    let gw = gateway();
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", store_of(&gw)), &[REPLY]);
+    let mut again = chat(ask(0.0, false), "key-a", h.store);
+    again
+        .request_headers
+        .insert("cache-control".into(), "no-cache".into());
+    let h = exchange(&gw, again, &[REPLY]);
+    assert!(h.sent.is_none());
+    assert_eq!(h.response_headers[CACHE_HEADER], "store");
+    let mut none = chat(ask(0.0, false), "key-a", h.store);
+    none.request_headers
+        .insert("cache-control".into(), "no-store".into());
+    let h = exchange(&gw, none, &[REPLY]);
+    assert_eq!(h.response_headers[CACHE_HEADER], "bypass");
+}
+
+#[test]
+fn answers_cut_off_or_filtered_or_failed_are_not_kept() {
+    let gw = gateway();
+    let filtered = REPLY.replace("\"stop\"", "\"content_filter\"");
+    let h = exchange(
+        &gw,
+        chat(ask(0.0, false), "key-a", store_of(&gw)),
+        &[&filtered],
+    );
+    assert_eq!(h.response_headers[CACHE_HEADER], "miss");
+    // A stream that breaks off before its end.
+    let broken = [
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
+    ];
+    let h = exchange(&gw, chat(ask(0.0, true), "key-a", h.store), &broken);
+    assert_eq!(h.stream_values["llmgw.cache"], "miss");
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", h.store), &[]);
+    assert!(h.sent.is_none(), "an incomplete answer was served");
+    // A provider error is passed on, not kept.
+    let mut f = StreamFlow::new(Rc::clone(&gw), 7);
+    let mut e = chat(ask(0.0, false), "key-a", h.store);
+    run(&mut f, &mut e);
+    respond(&mut f, &mut e, "500", &[r#"{"error":{"message":"boom"}}"#]);
+    f.on_log(&mut e);
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", e.store), &[]);
+    assert!(h.sent.is_none());
+}
+
+#[test]
+fn a_streamed_miss_is_stored_and_served_to_other_apis_modes() {
+    let gw = gateway();
+    let chunks = [
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\ndata: [DONE]\n\n",
+    ];
+    let h = exchange(&gw, chat(ask(0.0, true), "key-a", store_of(&gw)), &chunks);
+    assert_eq!(h.response_headers[CACHE_HEADER], "miss");
+    assert_eq!(h.stream_values["llmgw.cache"], "store");
+    let h = exchange(&gw, chat(ask(0.0, false), "key-a", h.store), &[]);
+    let (_, body) = h.sent.clone().expect("hit");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello");
+    assert_eq!(v["usage"]["total_tokens"], 5);
+}
+
+#[test]
+fn anthropic_clients_get_hits_as_messages_and_message_streams() {
+    let gw = gateway();
+    let anthropic_reply = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Bonjour"}],"stop_reason":"end_turn","usage":{"input_tokens":9,"output_tokens":3}}"#;
+    let body = |stream: bool| {
+        json!({"model": "sonnet", "max_tokens": 50, "stream": stream,
+               "messages": [{"role": "user", "content": "hello"}]})
+        .to_string()
+    };
+    let messages = |stream: bool, store: MemStore| {
+        let mut h = request("POST", "/v1/messages", &body(stream));
+        h.request_headers.remove("authorization");
+        h.request_headers.insert("x-api-key".into(), "key-b".into());
+        h.request_headers
+            .insert("anthropic-version".into(), "2023-06-01".into());
+        h.store = store;
+        h
+    };
+    let h = exchange(&gw, messages(false, store_of(&gw)), &[anthropic_reply]);
+    // Cached requests are translated (the answer is read in hub form), so
+    // the provider still sees its own API.
+    assert_eq!(h.response_headers[CACHE_HEADER], "store");
+    let h = exchange(&gw, messages(false, h.store), &[]);
+    let (_, sent) = h.sent.clone().expect("hit");
+    let v: Value = serde_json::from_slice(&sent).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["text"], "Bonjour");
+    assert_eq!(v["stop_reason"], "end_turn");
+    let h = exchange(&gw, messages(true, h.store), &[]);
+    let text = String::from_utf8(h.sent.clone().unwrap().1).unwrap();
+    for event in [
+        "message_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+    ] {
+        assert!(text.contains(&format!("event: {event}")), "{text}");
+    }
+    assert!(text.contains("Bonjour"));
+    // Shared scope: another consumer gets it too.
+    let mut other = messages(false, h.store);
+    other
+        .request_headers
+        .insert("x-api-key".into(), "key-a".into());
+    let h = exchange(&gw, other, &[]);
+    assert!(h.sent.is_some());
+}
+
+#[test]
+fn configuration_errors_name_the_field() {
+    let bad = |cache: Value| {
+        let mut cfg: Value = serde_json::from_str(CFG).unwrap();
+        cfg["models"][0]["cache"] = cache;
+        let cfg: Result<PluginConfig, _> = serde_json::from_value(cfg);
+        match cfg {
+            Err(e) => e.to_string(),
+            Ok(c) => compile(&c, &|_| None).err().unwrap().to_string(),
+        }
+    };
+    assert!(bad(json!({"mode": "semantic"})).contains("models[0].cache.mode"));
+    assert!(bad(json!({"ttl_seconds": 0})).contains("models[0].cache.ttl_seconds"));
+    assert!(bad(json!({"ttl": 5})).contains("unknown field"));
+    let mut cfg: Value = serde_json::from_str(CFG).unwrap();
+    cfg["cache"]["max_entries"] = json!(1_000_000);
+    let c: PluginConfig = serde_json::from_value(cfg).unwrap();
+    assert!(compile(&c, &|_| None)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("cache.max_entries"));
+}
