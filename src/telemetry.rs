@@ -47,6 +47,10 @@ pub struct Telemetry {
     pub cache_saved: Option<Usage>,
     /// A miss: what became of storing its answer.
     pub cache_stored: Option<crate::cache::Stored>,
+    /// A semantic model's lookup: hit, miss or failed (no embedding).
+    pub cache_semantic: Option<&'static str>,
+    /// A semantic hit: how similar the prompts were.
+    pub cache_similarity: Option<f32>,
 }
 
 impl Telemetry {
@@ -189,6 +193,9 @@ impl Telemetry {
         }
         if let Some(c) = self.cache {
             f.push(("llmgw.cache", c.to_string()));
+        }
+        if let Some(s) = self.cache_similarity {
+            f.push(("llmgw.cache_similarity", format!("{s:.4}")));
         }
         f
     }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 /// Most entries (shared-data keys) a store may have: each is a key Envoy
 /// keeps for the life of the process.
 pub const MAX_ENTRIES: u32 = 65_536;
+/// Most prompts one model's semantic index may hold.
+pub const MAX_VECTORS: u32 = 16_384;
 const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DEFAULT_MAX_ENTRY_BYTES: u64 = 256 * 1024;
 const DEFAULT_MAX_ENTRIES: u32 = 4096;
@@ -68,7 +70,7 @@ pub enum Scope {
 }
 
 /// `models[].cache`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelCacheConfig {
     #[serde(default)]
@@ -80,10 +82,34 @@ pub struct ModelCacheConfig {
     /// Also cache requests that sample (`temperature` absent or not 0).
     #[serde(default)]
     pub nondeterministic: bool,
+    /// `mode: semantic`: the gateway model (served by a provider that
+    /// embeds) whose embeddings compare prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings_model: Option<String>,
+    /// `mode: semantic`: the least cosine similarity that counts as the
+    /// same prompt.
+    #[serde(default = "default_similarity")]
+    pub similarity: f64,
+    /// `mode: semantic`: how long the embeddings call may take (then the
+    /// request is a miss).
+    #[serde(default = "default_embeddings_timeout")]
+    pub embeddings_timeout_ms: u64,
+    /// `mode: semantic`: prompts indexed for this model at most.
+    #[serde(default = "default_max_vectors")]
+    pub max_vectors: u32,
 }
 
 fn default_ttl() -> u64 {
     DEFAULT_TTL_SECONDS
+}
+fn default_similarity() -> f64 {
+    0.95
+}
+fn default_embeddings_timeout() -> u64 {
+    500
+}
+fn default_max_vectors() -> u32 {
+    1024
 }
 
 /// The compiled store.
@@ -95,11 +121,22 @@ pub struct Store {
 }
 
 /// A model's compiled policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub ttl_s: u64,
     pub scope: Scope,
     pub nondeterministic: bool,
+    pub semantic: Option<Semantic>,
+}
+
+/// `mode: semantic`, compiled; the config resolves `embeddings_model`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Semantic {
+    pub embeddings_model: String,
+    pub threshold: f32,
+    pub timeout_ms: u64,
+    /// Pages of the index (`max_vectors` / 32, rounded up).
+    pub pages: u32,
 }
 
 impl StoreConfig {
@@ -133,12 +170,22 @@ impl StoreConfig {
 
 impl ModelCacheConfig {
     pub fn compile(&self, field: &str) -> Result<Policy, ConfigError> {
-        if self.mode == Mode::Semantic {
-            return Err(ConfigError::new(
-                format!("{field}.mode"),
-                "semantic caching is not available in this version; use 'exact'",
-            ));
-        }
+        let semantic = match (self.mode, &self.embeddings_model) {
+            (Mode::Exact, None) => None,
+            (Mode::Exact, Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{field}.embeddings_model"),
+                    "only for mode: semantic",
+                ))
+            }
+            (Mode::Semantic, None) => {
+                return Err(ConfigError::new(
+                    format!("{field}.embeddings_model"),
+                    "mode: semantic needs the gateway model that embeds prompts",
+                ))
+            }
+            (Mode::Semantic, Some(m)) => Some(self.semantic(m, field)?),
+        };
         if !(1..=MAX_TTL_SECONDS).contains(&self.ttl_seconds) {
             return Err(ConfigError::new(
                 format!("{field}.ttl_seconds"),
@@ -149,6 +196,36 @@ impl ModelCacheConfig {
             ttl_s: self.ttl_seconds,
             scope: self.scope,
             nondeterministic: self.nondeterministic,
+            semantic,
+        })
+    }
+
+    fn semantic(&self, model: &str, field: &str) -> Result<Semantic, ConfigError> {
+        if !(0.5..=1.0).contains(&self.similarity) {
+            return Err(ConfigError::new(
+                format!("{field}.similarity"),
+                "must be between 0.5 and 1.0",
+            ));
+        }
+        if !(10..=10_000).contains(&self.embeddings_timeout_ms) {
+            return Err(ConfigError::new(
+                format!("{field}.embeddings_timeout_ms"),
+                "must be between 10 and 10000",
+            ));
+        }
+        if !(1..=MAX_VECTORS).contains(&self.max_vectors) {
+            return Err(ConfigError::new(
+                format!("{field}.max_vectors"),
+                format!("must be between 1 and {MAX_VECTORS}"),
+            ));
+        }
+        Ok(Semantic {
+            embeddings_model: model.to_string(),
+            threshold: self.similarity as f32,
+            timeout_ms: self.embeddings_timeout_ms,
+            pages: self
+                .max_vectors
+                .div_ceil(super::semantic::PAGE_VECTORS as u32),
         })
     }
 }

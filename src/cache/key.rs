@@ -46,6 +46,29 @@ pub fn digest(parts: &KeyParts, body: &Map<String, Value>) -> Digest32 {
     Sha256::digest(&canon).into()
 }
 
+/// Request fields a semantic lookup compares by meaning (the prompt), not
+/// exactly.
+const PROMPT_FIELDS: &[&str] = &["messages", "system", "input", "instructions"];
+
+/// The group of a semantic lookup: what must be exactly equal for two
+/// prompts to be compared at all — the parts of `digest` but the prompt,
+/// and the number of turns (`turns`).
+pub fn group_digest(parts: &KeyParts, body: &Map<String, Value>, turns: usize) -> u64 {
+    let mut canon = Vec::with_capacity(128);
+    for part in [parts.api, parts.provider, parts.upstream_model, parts.scope] {
+        canon.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        canon.extend_from_slice(part.as_bytes());
+    }
+    canon.extend_from_slice(&(turns as u64).to_le_bytes());
+    let mut skip: Vec<&str> = IGNORED.to_vec();
+    skip.extend_from_slice(PROMPT_FIELDS);
+    write_object(body, Some(&skip), &mut canon);
+    let d = Sha256::digest(&canon);
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(head)
+}
+
 /// Whether the request asks for the same answer every time: `temperature`
 /// given and 0 (every API here samples when it is absent).
 pub fn deterministic(body: &Map<String, Value>) -> bool {

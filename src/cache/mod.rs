@@ -14,13 +14,16 @@
 mod config;
 mod entry;
 mod key;
+pub mod semantic;
 #[cfg(test)]
 mod tests;
 
 pub use crate::wire::collect::{complete, replay, Capture};
-pub use config::{Mode, ModelCacheConfig, Policy, Scope, Store, StoreConfig, MAX_ENTRIES};
+pub use config::{
+    Mode, ModelCacheConfig, Policy, Scope, Semantic, Store, StoreConfig, MAX_ENTRIES, MAX_VECTORS,
+};
 pub use entry::{insert, lookup, precreate, state_keys, Stored};
-pub use key::{deterministic, digest, Digest32, KeyParts};
+pub use key::{deterministic, digest, group_digest, Digest32, KeyParts};
 
 /// Response header saying what the cache did: `hit`, `miss` (asked the
 /// provider; a whole answer that was then stored says `store`), `bypass`

@@ -231,3 +231,64 @@ fn a_capture_over_its_cap_or_with_an_error_keeps_nothing() {
     unfinished.choices[0].finish_reason = None;
     assert!(!complete(&unfinished));
 }
+
+mod semantic_index {
+    use super::*;
+    use crate::cache::semantic::{quantize, Index, PAGE_VECTORS};
+
+    fn unit(i: usize, dims: usize) -> Vec<f64> {
+        (0..dims)
+            .map(|d| if d == i % dims { 1.0 } else { 0.01 * d as f64 })
+            .collect()
+    }
+
+    #[test]
+    fn quantized_vectors_keep_their_direction() {
+        let (q, n) = quantize(&[0.5, -0.25, 0.0]).unwrap();
+        assert_eq!(q, vec![127, -64, 0]);
+        assert!((n - (127f32 * 127.0 + 64.0 * 64.0).sqrt()).abs() < 0.01);
+        assert_eq!(quantize(&[]), None);
+        assert_eq!(quantize(&[0.0, 0.0]), None);
+        assert_eq!(quantize(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn the_nearest_live_vector_of_the_group_is_found_across_pages() {
+        let s = MemStore::default();
+        let index = Index {
+            prefix: "idx".into(),
+            pages: 4,
+        };
+        index.precreate(&s).unwrap();
+        for n in 0..40u8 {
+            let v = quantize(&unit(n as usize, 64)).unwrap();
+            index.insert(&s, 7, &key(n), v, 100, 50).unwrap();
+        }
+        let q = quantize(&unit(13, 64)).unwrap();
+        let (d, sim) = index.nearest(&s, 7, &q, 0.95, 120).unwrap();
+        assert_eq!(d, key(13));
+        assert!(sim > 0.99);
+        // Another group, or after expiry: nothing.
+        assert_eq!(index.nearest(&s, 8, &q, 0.95, 120), None);
+        assert_eq!(index.nearest(&s, 7, &q, 0.95, 150), None);
+    }
+
+    #[test]
+    fn a_full_page_drops_its_oldest_vector() {
+        let s = MemStore::default();
+        let index = Index {
+            prefix: "idx".into(),
+            pages: 1,
+        };
+        index.precreate(&s).unwrap();
+        for n in 0..(PAGE_VECTORS as u8 + 5) {
+            let v = quantize(&unit(n as usize, 64)).unwrap();
+            index.insert(&s, 1, &key(n), v, u64::from(n), 1000).unwrap();
+        }
+        let first = quantize(&unit(0, 64)).unwrap();
+        assert_eq!(index.nearest(&s, 1, &first, 0.99, 50), None);
+        let last = quantize(&unit(PAGE_VECTORS + 4, 64)).unwrap();
+        assert!(index.nearest(&s, 1, &last, 0.99, 50).is_some());
+        assert_eq!(s.keys().len(), 1, "the index made keys");
+    }
+}

@@ -104,6 +104,20 @@ pub struct Model {
     pub shadow: Option<Shadow>,
     /// Answers kept in the response cache.
     pub cache: Option<crate::cache::Policy>,
+    /// `cache.mode: semantic`: the provider and upstream model that embed
+    /// prompts.
+    pub cache_embedder: Option<(usize, String)>,
+}
+
+impl Model {
+    /// The semantic-cache index of this model, if it has one.
+    pub fn semantic_index(&self) -> Option<crate::cache::semantic::Index> {
+        let s = self.cache.as_ref()?.semantic.as_ref()?;
+        Some(crate::cache::semantic::Index {
+            prefix: crate::state::keys::cache_index(&self.name),
+            pages: s.pages,
+        })
+    }
 }
 
 fn compile_shadow(
@@ -352,7 +366,27 @@ pub fn compile(
                 &field,
                 config.failover.enabled && providers_used.len() > 1,
             )?,
+            cache_embedder: None,
         });
+    }
+    for i in 0..models.len() {
+        let Some(semantic) = models[i].cache.as_ref().and_then(|c| c.semantic.as_ref()) else {
+            continue;
+        };
+        let field = format!("models[{i}].cache.embeddings_model");
+        let embedder = model_index
+            .get(&semantic.embeddings_model)
+            .map(|&j| &models[j])
+            .ok_or_else(|| {
+                ConfigError::new(
+                    &field,
+                    format!("unknown model '{}'", semantic.embeddings_model),
+                )
+            })?;
+        let Some(t) = embedder.targets.first() else {
+            continue;
+        };
+        models[i].cache_embedder = Some((t.provider, t.model.clone()));
     }
     for (i, m) in config.models.iter().enumerate() {
         if let Some(s) = &m.shadow {

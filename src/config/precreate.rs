@@ -38,6 +38,11 @@ impl Gateway {
         if let Some(cache) = &self.cache {
             created += crate::cache::precreate(store, cache)?;
         }
+        for m in &self.models {
+            if let Some(index) = m.semantic_index() {
+                created += index.precreate(store)?;
+            }
+        }
         Ok(created)
     }
 
@@ -63,6 +68,11 @@ impl Gateway {
         }
         if let Some(cache) = &self.cache {
             out.extend(crate::cache::state_keys(cache));
+        }
+        for m in &self.models {
+            if let Some(index) = m.semantic_index() {
+                out.extend(index.keys());
+            }
         }
         for m in &self.models {
             let pool = keys::pool(&m.name);

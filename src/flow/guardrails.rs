@@ -137,6 +137,9 @@ impl StreamFlow {
 
     /// The moderation service answered (or timed out).
     pub fn on_callout_response(&mut self, host: &mut dyn Host, status: Option<u16>, body: &[u8]) {
+        if self.awaits_embedding() {
+            return self.on_embedding(host, status, body);
+        }
         let Some(held) = self.held.take() else {
             return;
         };

@@ -234,6 +234,8 @@ pub struct StreamFlow {
     shadow_pass: Option<(String, String)>,
     /// A cacheable request that missed: its key, and the answer once whole.
     cache: Option<cache::Pending>,
+    /// The request, held while a semantic model embeds its prompt.
+    embedding: Option<cache::Embedding>,
 }
 
 impl StreamFlow {
@@ -273,6 +275,7 @@ impl StreamFlow {
             guard_hits_taken: false,
             shadow_pass: None,
             cache: None,
+            embedding: None,
         }
     }
 

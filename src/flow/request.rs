@@ -274,17 +274,38 @@ impl StreamFlow {
         let Some((target_index, key_index)) = self.choose(&*host, model) else {
             return self.fail(host, &no_target(&gw, model));
         };
-        let mut target = model.targets[target_index].clone();
+        let target = &model.targets[target_index];
         if self.api == Api::CountTokens && gw.providers[target.provider].wire != Wire::Anthropic {
             // Only Anthropic counts tokens itself; others get the estimate
             // the gateway also reserves rate limits with.
             let n = self.facts(&req).prompt_tokens;
             return self.answer(host, 200, &render_count_tokens(n));
         }
-        let upstream = upstream_override.as_deref().unwrap_or(&target.model);
-        if let Some(verdict) = self.cache_lookup(host, &req, model, &target, upstream) {
-            return verdict;
+        let chosen = Chosen {
+            model: model_index,
+            target: target_index,
+            key: key_index,
+            upstream: upstream_override,
+        };
+        match self.cache_lookup(host, req, &chosen) {
+            Ok(req) => self.proceed_to(host, req, chosen),
+            Err(verdict) => verdict,
         }
+    }
+
+    /// The request goes to the chosen target: limits, then the rewrite (or
+    /// the failover pool).
+    pub(super) fn proceed_to(
+        &mut self,
+        host: &mut dyn Host,
+        req: ParsedRequest,
+        chosen: Chosen,
+    ) -> Verdict {
+        let gw = Rc::clone(&self.gw);
+        let model = &gw.models[chosen.model];
+        let (target_index, key_index, upstream_override) =
+            (chosen.target, chosen.key, chosen.upstream);
+        let mut target = model.targets[target_index].clone();
         // A shadow copy takes nothing from the limits clients are held to.
         if self.shadow_pass.is_none() {
             if let Err(verdict) = self.admit(host, &req, &model.name, &target) {
@@ -381,6 +402,15 @@ impl StreamFlow {
         self.phase = Phase::Forwarded;
         Verdict::Continue
     }
+}
+
+/// What serves a request, once chosen.
+pub(super) struct Chosen {
+    pub model: usize,
+    pub target: usize,
+    pub key: Option<usize>,
+    /// The upstream model a model-map entry chose, if one did.
+    pub upstream: Option<String>,
 }
 
 /// An upstream model a model-map entry captured from the client's model

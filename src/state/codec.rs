@@ -93,6 +93,12 @@ impl<'a> Reader<'a> {
     pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take()
     }
+    /// The next `n` bytes.
+    pub(crate) fn slice(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.rest.split_at_checked(n)?;
+        self.rest = tail;
+        Some(head)
+    }
     /// Everything not read yet (a value's variable-length tail).
     pub(crate) fn rest(self) -> &'a [u8] {
         self.rest

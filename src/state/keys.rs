@@ -55,6 +55,11 @@ pub fn cache_entries(entries: u32) -> impl Iterator<Item = String> {
     (0..entries).map(cache_entry)
 }
 
+/// Prefix of a model's semantic-cache index pages (`#<n>` follows).
+pub fn cache_index(model: &str) -> String {
+    format!("llmgw/cache/sem/{model}")
+}
+
 /// The bytes all cache entries hold.
 pub const CACHE_BYTES: &str = "llmgw/cache/bytes";
 

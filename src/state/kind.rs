@@ -23,3 +23,5 @@ pub const NONCES: u8 = 0xF1;
 pub const CACHE_ENTRY: u8 = 0xCA;
 /// The bytes all cached answers hold (`cache`).
 pub const CACHE_BYTES: u8 = 0xCB;
+/// A page of the semantic cache's index (`cache::semantic`).
+pub const CACHE_INDEX: u8 = 0xCC;

@@ -224,3 +224,74 @@ def test_identical_requests_in_flight_together_all_get_the_answer(parts):
     assert {o[1] for o in out} <= {"store", "miss"}
     status, state, _ = one(0)
     assert (status, state) == (200, "hit")
+
+
+def semantic_config(mock, embed_base=None, similarity=0.9):
+    cfg = config(mock)
+    embed = {"name": "embedder", "type": "openai",
+             "base_url": embed_base or f"{mock.url}/v1", "api_key": "sk-upstream"}
+    cfg["providers"].append(embed)
+    cfg["models"][0]["cache"] = {"mode": "semantic", "embeddings_model": "embed",
+                                 "similarity": similarity, "embeddings_timeout_ms": 2000}
+    cfg["models"].append({"name": "embed", "targets": [{"provider": "embedder",
+                                                        "model": "text-embedding-3-small"}]})
+    return cfg
+
+
+@pytest.fixture
+def semantic_parts(tmp_path):
+    made = []
+
+    def start(embed_base=None, similarity=0.9):
+        mock = Mock(extra_args=["--compress"])
+        made.append(mock)
+        cfg = semantic_config(mock, embed_base, similarity)
+        gw = Gateway(cfg, tmp_path / f"gw{len(made)}")
+        made.append(gw)
+        return mock, gw
+    yield start
+    for p in reversed(made):
+        p.stop()
+
+
+def test_semantic_cache_through_envoy_with_the_mock_embedder(semantic_parts):
+    mock, gw = semantic_parts()
+    client = openai_client(gw)
+    first = client.chat.completions.create(
+        model="gpt", temperature=0, messages=[{"role": "user", "content": "same words"}])
+    embeds = [r for r in mock.requests() if r["path"] == "/v1/embeddings"]
+    assert len(embeds) == 1 and json.loads(embeds[0]["body"])["input"] == ["same words"]
+    # Another body (content as parts), the same prompt text: the exact key
+    # differs, the embedding does not.
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt", temperature=0,
+        messages=[{"role": "user", "content": [{"type": "text", "text": "same words"}]}])
+    assert raw.headers["x-llm-gateway-cache"] == "hit"
+    assert raw.parse().choices[0].message.content == first.choices[0].message.content
+    # Other words: the mock's hashed vectors are far apart.
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt", temperature=0, messages=[{"role": "user", "content": "other words"}])
+    assert raw.headers["x-llm-gateway-cache"] == "store"
+    assert len(chats(mock)) == 2
+    time.sleep(0.5)
+    m = scrape(gw)
+    assert value(m, "llm_gateway_cache_semantic_lookups_total", gen_ai_request_model="gpt",
+                 outcome="hit") == 1
+    assert value(m, "llm_gateway_cache_semantic_lookups_total", gen_ai_request_model="gpt",
+                 outcome="miss") == 2
+
+
+def test_an_embedder_that_is_down_makes_misses_not_errors(semantic_parts, tmp_path):
+    from harness import free_port
+    mock, gw = semantic_parts(embed_base=f"http://127.0.0.1:{free_port()}/v1")
+    client = openai_client(gw)
+    for _ in range(2):
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt", temperature=0, messages=[{"role": "user", "content": "still served"}])
+        assert raw.status_code == 200
+    # The second is an exact hit: the embedder is only asked on a miss.
+    assert raw.headers["x-llm-gateway-cache"] == "hit"
+    assert len(chats(mock)) == 1
+    time.sleep(0.5)
+    assert value(scrape(gw), "llm_gateway_cache_semantic_lookups_total",
+                 gen_ai_request_model="gpt", outcome="failed") == 1

@@ -314,7 +314,6 @@ fn configuration_errors_name_the_field() {
             Ok(c) => compile(&c, &|_| None).err().unwrap().to_string(),
         }
     };
-    assert!(bad(json!({"mode": "semantic"})).contains("models[0].cache.mode"));
     assert!(bad(json!({"ttl_seconds": 0})).contains("models[0].cache.ttl_seconds"));
     assert!(bad(json!({"ttl": 5})).contains("unknown field"));
     let mut cfg: Value = serde_json::from_str(CFG).unwrap();
@@ -325,4 +324,196 @@ fn configuration_errors_name_the_field() {
         .unwrap()
         .to_string()
         .contains("cache.max_entries"));
+}
+
+mod semantic {
+    use super::*;
+
+    fn gateway() -> Rc<crate::config::Gateway> {
+        gateway_with(|c| {
+            c["models"][0]["cache"] = json!({"mode": "semantic", "embeddings_model": "embed",
+                                             "similarity": 0.9, "embeddings_timeout_ms": 250});
+            c["models"].as_array_mut().unwrap().push(json!(
+                {"name": "embed", "targets": [{"provider": "oai", "model": "text-embedding-3-small"}]}));
+        })
+    }
+
+    fn embedding(v: &[f64]) -> Vec<u8> {
+        json!({"object": "list", "model": "text-embedding-3-small",
+               "data": [{"object": "embedding", "index": 0, "embedding": v}],
+               "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn ask_text(text: &str) -> Value {
+        json!({"model": "gpt", "temperature": 0,
+               "messages": [{"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": text}]})
+    }
+
+    /// Sends a request that is held for its embedding; answers the
+    /// callout with `vector` (or a failure); then, if forwarded, answers
+    /// with REPLY. Returns the host and the flow's callout.
+    fn semantic_exchange(
+        gw: &Rc<crate::config::Gateway>,
+        body: Value,
+        vector: Option<&[f64]>,
+        store: MemStore,
+    ) -> RecordingHost {
+        let mut f = StreamFlow::new(Rc::clone(gw), 9);
+        let mut h = chat(body, "key-a", store);
+        assert_eq!(run(&mut f, &mut h), Verdict::Pause);
+        assert_eq!(h.callouts.len(), 1, "no embeddings call");
+        match vector {
+            Some(v) => f.on_callout_response(&mut h, Some(200), &embedding(v)),
+            None => f.on_callout_response(&mut h, None, b""),
+        }
+        if h.sent.is_none() {
+            assert_eq!(h.resumed, 1);
+            let out = respond_with(
+                &mut f,
+                &mut h,
+                "200",
+                &[("content-type", "application/json")],
+                &[REPLY.as_bytes()],
+            );
+            h.response_body = out;
+        }
+        f.on_log(&mut h);
+        h
+    }
+
+    #[test]
+    fn a_similar_prompt_is_answered_from_the_cache() {
+        let gw = gateway();
+        let h = semantic_exchange(
+            &gw,
+            ask_text("How do I reverse a list in Python?"),
+            Some(&[1.0, 0.0, 0.2]),
+            store_of(&gw),
+        );
+        let c = &h.callouts[0];
+        assert_eq!(c.cluster, "llmgw_oai");
+        assert_eq!(c.timeout_ms, 250);
+        let header = |n: &str| {
+            c.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header(":path"), Some("/v1/embeddings"));
+        assert_eq!(header("authorization"), Some("Bearer sk-oai-secret-1"));
+        let sent: Value = serde_json::from_slice(&c.body).unwrap();
+        assert_eq!(sent["model"], "text-embedding-3-small");
+        assert_eq!(
+            sent["input"],
+            json!(["Be brief.\nHow do I reverse a list in Python?"])
+        );
+        assert_eq!(h.response_headers[CACHE_HEADER], "store");
+        // Another wording, a near vector: a hit, the provider not asked.
+        let h = semantic_exchange(
+            &gw,
+            ask_text("Python: how can I reverse a list?"),
+            Some(&[0.98, 0.05, 0.22]),
+            h.store,
+        );
+        let (status, body) = h.sent.clone().expect("a semantic hit");
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hello from the model"));
+        assert!(!h.request_headers.contains_key(CLUSTER_HEADER));
+        let similarity: f64 = h.stream_values["llmgw.cache_similarity"].parse().unwrap();
+        assert!(similarity > 0.99, "{similarity}");
+        assert_eq!(
+            counter(
+                &h,
+                "llm_gateway_cache_semantic_lookups_total;gen_ai_request_model=gpt;outcome=hit"
+            ),
+            1
+        );
+        // A far vector: a miss, sent on.
+        let h = semantic_exchange(
+            &gw,
+            ask_text("How do I sort a list in Python?"),
+            Some(&[0.0, 1.0, 0.0]),
+            h.store,
+        );
+        assert!(h.sent.is_none());
+        assert_eq!(h.response_headers[CACHE_HEADER], "store");
+    }
+
+    #[test]
+    fn an_exact_repeat_needs_no_embedding() {
+        let gw = gateway();
+        let h = semantic_exchange(&gw, ask_text("exact"), Some(&[1.0, 0.0]), store_of(&gw));
+        let mut f = StreamFlow::new(Rc::clone(&gw), 9);
+        let mut h2 = chat(ask_text("exact"), "key-a", h.store);
+        run(&mut f, &mut h2);
+        assert!(h2.callouts.is_empty());
+        assert_eq!(h2.sent.as_ref().unwrap().0, 200);
+    }
+
+    #[test]
+    fn other_parameters_or_consumers_never_match_by_meaning() {
+        let gw = gateway();
+        let h = semantic_exchange(
+            &gw,
+            ask_text("same vector"),
+            Some(&[1.0, 0.0]),
+            store_of(&gw),
+        );
+        let mut other = ask_text("same vector, other limit");
+        other["max_tokens"] = json!(5);
+        let h = semantic_exchange(&gw, other, Some(&[1.0, 0.0]), h.store);
+        assert!(h.sent.is_none(), "another max_tokens matched");
+        let mut f = StreamFlow::new(Rc::clone(&gw), 9);
+        let mut b = chat(ask_text("same vector again"), "key-b", h.store);
+        run(&mut f, &mut b);
+        f.on_callout_response(&mut b, Some(200), &embedding(&[1.0, 0.0]));
+        assert!(b.sent.is_none(), "team-b got team-a's answer");
+    }
+
+    #[test]
+    fn a_failed_embedding_is_a_miss_never_an_error() {
+        let gw = gateway();
+        let h = semantic_exchange(&gw, ask_text("no embedder"), None, store_of(&gw));
+        assert!(h.sent.is_none());
+        assert_eq!(h.response_headers[CACHE_HEADER], "store");
+        assert_eq!(
+            counter(
+                &h,
+                "llm_gateway_cache_semantic_lookups_total;gen_ai_request_model=gpt;outcome=failed"
+            ),
+            1
+        );
+        // A bad body is a miss too.
+        let mut f = StreamFlow::new(Rc::clone(&gw), 9);
+        let mut h2 = chat(ask_text("bad body"), "key-a", h.store);
+        run(&mut f, &mut h2);
+        f.on_callout_response(&mut h2, Some(200), b"{\"data\": []}");
+        assert_eq!(h2.resumed, 1);
+        assert!(h2.sent.is_none());
+    }
+
+    #[test]
+    fn semantic_configuration_errors_name_the_field() {
+        let bad = |cache: Value| {
+            let mut cfg: Value = serde_json::from_str(CFG).unwrap();
+            cfg["models"][0]["cache"] = cache;
+            let c: PluginConfig = serde_json::from_value(cfg).unwrap();
+            compile(&c, &|_| None).err().unwrap().to_string()
+        };
+        assert!(bad(json!({"mode": "semantic"})).contains("models[0].cache.embeddings_model"));
+        assert!(bad(json!({"mode": "semantic", "embeddings_model": "nope"}))
+            .contains("unknown model 'nope'"));
+        assert!(
+            bad(json!({"mode": "semantic", "embeddings_model": "plain", "similarity": 0.2}))
+                .contains("models[0].cache.similarity")
+        );
+        assert!(bad(json!({"embeddings_model": "plain"})).contains("only for mode: semantic"));
+    }
 }

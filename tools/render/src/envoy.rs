@@ -177,6 +177,8 @@ fn access_log(target: &str) -> Value {
         "finish_reason": "%FILTER_STATE(wasm.llmgw.finish_reason:PLAIN)%",
         // hit, miss, store or bypass, for a model with a response cache.
         "cache": "%FILTER_STATE(wasm.llmgw.cache:PLAIN)%",
+        // A semantic hit: the cosine similarity of the prompts.
+        "cache_similarity": "%FILTER_STATE(wasm.llmgw.cache_similarity:PLAIN)%",
         "request_id": "%REQ(X-REQUEST-ID)%",
         "bytes_received": "%BYTES_RECEIVED%",
         "bytes_sent": "%BYTES_SENT%"
