@@ -361,11 +361,7 @@ pub fn compile(
             targets,
             policy,
             shadow: None,
-            cache: compile_cache(
-                m,
-                &field,
-                config.failover.enabled && providers_used.len() > 1,
-            )?,
+            cache: compile_cache(m, &field)?,
             cache_embedder: None,
         });
     }
@@ -390,12 +386,6 @@ pub fn compile(
     }
     for (i, m) in config.models.iter().enumerate() {
         if let Some(s) = &m.shadow {
-            if m.cache.is_some() {
-                return Err(ConfigError::new(
-                    format!("models[{i}].cache"),
-                    "a model with a shadow cannot be cached (its requests leave in the client's form)",
-                ));
-            }
             models[i].shadow = Some(compile_shadow(
                 s,
                 i,
@@ -468,22 +458,14 @@ pub fn compile(
     })
 }
 
-/// A model's cache policy. Failover pools translate each attempt in the
-/// router's upstream filter, where no answer is gathered for the cache.
+/// A model's cache policy.
 fn compile_cache(
     m: &super::ModelConfig,
     field: &str,
-    failover: bool,
 ) -> Result<Option<crate::cache::Policy>, ConfigError> {
     let Some(c) = &m.cache else {
         return Ok(None);
     };
-    if failover {
-        return Err(ConfigError::new(
-            format!("{field}.cache"),
-            "a model served by a failover pool (targets on 2+ providers) cannot be cached yet; set failover.enabled: false or use one provider",
-        ));
-    }
     c.compile(&format!("{field}.cache")).map(Some)
 }
 

@@ -6,7 +6,7 @@
 //! looks for a similar prompt.
 
 use super::request::Chosen;
-use super::{Phase, StreamFlow, Verdict, TARGET_HEADER};
+use super::{Phase, Placement, StreamFlow, Verdict, CACHE_KEY, CACHE_STORED_KEY, TARGET_HEADER};
 use crate::cache::{self, Directives, KeyParts, Scope, CACHE_HEADER};
 use crate::host::{Host, LogLevel, MetricOp};
 use crate::metrics;
@@ -67,10 +67,15 @@ impl StreamFlow {
         let target = &model.targets[chosen.target];
         let upstream = chosen.upstream.as_deref().unwrap_or(&target.model);
         let consumer = self.consumer.and_then(|i| gw.consumers.get(i));
+        // A failover pool's answer may come from any of its targets.
+        let (provider, upstream_key) = match model.failover {
+            true => ("pool", model.name.as_str()),
+            false => (gw.providers[target.provider].name.as_str(), upstream),
+        };
         let parts = KeyParts {
             api: self.api.name(),
-            provider: &gw.providers[target.provider].name,
-            upstream_model: upstream,
+            provider,
+            upstream_model: upstream_key,
             scope: match policy.scope {
                 Scope::Consumer => consumer.map_or("", |c| c.name.as_str()),
                 Scope::Shared => "",
@@ -341,9 +346,102 @@ impl StreamFlow {
         Some(self.answer_with(host, 200, &body, &headers))
     }
 
+    /// A pooled request: its key goes to the attempts (the attempt that
+    /// answers stores the answer it translated).
+    pub(super) fn hand_cache_to_attempts(&self, host: &mut dyn Host) {
+        if let Some(p) = &self.cache {
+            let hex: String = p.digest.iter().map(|b| format!("{b:02x}")).collect();
+            host.set_stream_value(CACHE_KEY, &format!("{hex}\n{}", p.ttl_s));
+        }
+    }
+
+    /// An attempt of a cacheable pooled request.
+    pub(super) fn take_cache_from_pool(&mut self, host: &dyn Host) {
+        let Some(value) = host.stream_value(CACHE_KEY) else {
+            return;
+        };
+        let (hex, ttl) = value.split_once('\n').unwrap_or_default();
+        let mut digest = [0u8; 32];
+        let parsed = hex.len() == 64
+            && digest.iter_mut().enumerate().all(|(i, b)| {
+                u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("x"), 16)
+                    .map(|v| *b = v)
+                    .is_ok()
+            });
+        if let (true, Ok(ttl_s)) = (parsed, ttl.parse::<u64>()) {
+            self.cache = Some(Pending {
+                digest,
+                ttl_s,
+                semantic: None,
+                answer: None,
+            });
+        }
+    }
+
+    /// Downstream of a pool: what the attempt stored, and the prompt
+    /// indexed for it.
+    fn take_pool_store(&mut self, host: &mut dyn Host) -> bool {
+        let Some(value) = host.stream_value(CACHE_STORED_KEY) else {
+            return false;
+        };
+        let mut parts = value.split(':');
+        let outcome = match parts.next() {
+            Some("stored") => {
+                let bytes_in_use = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                let evicted = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                cache::Stored::Yes {
+                    evicted,
+                    bytes_in_use,
+                }
+            }
+            Some("too_large") => cache::Stored::TooLarge,
+            Some("full") => cache::Stored::Full,
+            _ => cache::Stored::Raced,
+        };
+        self.telemetry.cache_stored = Some(outcome);
+        let stored = matches!(outcome, cache::Stored::Yes { .. });
+        if stored {
+            self.telemetry.cache = Some("store");
+            self.index_prompt(host);
+        }
+        stored
+    }
+
+    /// A semantic model's stored answer: its prompt goes into the index.
+    fn index_prompt(&mut self, host: &mut dyn Host) {
+        let Some(pending) = self.cache.as_mut() else {
+            return;
+        };
+        let (digest, ttl_s) = (pending.digest, pending.ttl_s);
+        let Some((group, q)) = pending.semantic.take() else {
+            return;
+        };
+        let index = self
+            .telemetry
+            .request_model
+            .as_deref()
+            .and_then(|m| self.gw.model(m))
+            .and_then(|m| m.semantic_index());
+        let now_s = host.now_nanos() / 1_000_000_000;
+        if let Some(index) = index {
+            if index
+                .insert(host.store(), group, &digest, q, now_s, ttl_s)
+                .is_err()
+            {
+                host.log(
+                    LogLevel::Warn,
+                    "semantic cache: the prompt could not be indexed",
+                );
+            }
+        }
+    }
+
     /// The response ended: stores a complete answer (and indexes its
     /// prompt for a semantic model). Returns whether it was stored.
     pub(super) fn cache_finish(&mut self, host: &mut dyn Host) -> bool {
+        if self.pooled && self.cache.is_some() {
+            return self.take_pool_store(host);
+        }
         let Some(pending) = self.cache.as_mut() else {
             return false;
         };
@@ -366,30 +464,25 @@ impl StreamFlow {
         }
         let now_s = host.now_nanos() / 1_000_000_000;
         let (digest, ttl_s) = (pending.digest, pending.ttl_s);
-        let semantic = pending.semantic.take();
         let outcome = cache::insert(host.store(), &store, &digest, &body, now_s, ttl_s);
         self.telemetry.cache_stored = Some(outcome);
+        if self.placement == Placement::Upstream {
+            let said = match outcome {
+                cache::Stored::Yes {
+                    evicted,
+                    bytes_in_use,
+                } => format!("stored:{bytes_in_use}:{evicted}"),
+                cache::Stored::TooLarge => "too_large".into(),
+                cache::Stored::Full => "full".into(),
+                cache::Stored::Raced => "raced".into(),
+            };
+            host.set_stream_value(CACHE_STORED_KEY, &said);
+        }
         if !matches!(outcome, cache::Stored::Yes { .. }) {
             return false;
         }
         self.telemetry.cache = Some("store");
-        let index = self
-            .telemetry
-            .request_model
-            .as_deref()
-            .and_then(|m| self.gw.model(m))
-            .and_then(|m| m.semantic_index());
-        if let (Some((group, q)), Some(index)) = (semantic, index) {
-            if index
-                .insert(host.store(), group, &digest, q, now_s, ttl_s)
-                .is_err()
-            {
-                host.log(
-                    LogLevel::Warn,
-                    "semantic cache: the prompt could not be indexed",
-                );
-            }
-        }
+        self.index_prompt(host);
         true
     }
 }

@@ -86,6 +86,11 @@ pub const POOL_KEY: &str = "llmgw.pool";
 pub const USAGE_KEY: &str = "llmgw.usage";
 /// Stream value in which a pool attempt hands back how the model finished.
 pub const FINISH_KEY: &str = "llmgw.finish";
+/// Stream value carrying a cacheable pooled request's key and TTL
+/// (`hex digest\nttl`) to the attempt that stores its answer.
+pub const CACHE_KEY: &str = "llmgw.cache_key";
+/// Stream value in which the attempt says what became of the store.
+pub const CACHE_STORED_KEY: &str = "llmgw.cache_stored";
 
 /// Where this filter instance sits in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -172,6 +172,7 @@ impl StreamFlow {
         if let Some(set) = host.stream_value(GUARD_KEY) {
             self.guard_response = decode_set(&set);
         }
+        self.take_cache_from_pool(&*host);
         if end_of_stream {
             return self.fail(host, &empty_body());
         }
@@ -390,6 +391,7 @@ impl StreamFlow {
             pool.push_str(u);
         }
         host.set_stream_value(POOL_KEY, &pool);
+        self.hand_cache_to_attempts(host);
         if !self.guard_response.is_empty() {
             host.set_stream_value(GUARD_KEY, &encode_set(self.guard_response));
         }

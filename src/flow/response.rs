@@ -41,7 +41,13 @@ impl StreamFlow {
             let label = format!("{}/{}", self.gw.providers[*provider].name, model);
             host.set_response_header(TARGET_HEADER, Some(&label));
         }
-        if let Some(state) = self.telemetry.cache {
+        // The attempt of a pool says `store` itself (a provider never does).
+        if self.placement == Placement::Upstream {
+            host.set_response_header(crate::cache::CACHE_HEADER, None);
+        }
+        let said = self.pooled
+            && host.response_header(crate::cache::CACHE_HEADER).as_deref() == Some("store");
+        if let (Some(state), false) = (self.telemetry.cache, said) {
             host.set_response_header(crate::cache::CACHE_HEADER, Some(state));
         }
         if let Some(reservation) = &self.reservation {
@@ -162,6 +168,8 @@ impl StreamFlow {
         if self.response.buffers() && !end_of_stream {
             return Verdict::Pause;
         }
+        // Its headers were held with the body: they may still change.
+        let held = self.response.buffers();
         let reads = self.decoder.is_some()
             || self.redactor.is_some()
             || !matches!(self.response, ResponseMode::Passthrough);
@@ -174,8 +182,7 @@ impl StreamFlow {
         if end_of_stream {
             self.response_done = true;
             self.telemetry.end(host.now_nanos());
-            let whole = matches!(self.response, ResponseMode::Passthrough);
-            if self.cache_finish(host) && whole && !self.telemetry.stream {
+            if self.cache_finish(host) && held {
                 // A whole answer's headers are still held.
                 host.set_response_header(crate::cache::CACHE_HEADER, Some("store"));
             }

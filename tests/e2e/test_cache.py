@@ -295,3 +295,46 @@ def test_an_embedder_that_is_down_makes_misses_not_errors(semantic_parts, tmp_pa
     time.sleep(0.5)
     assert value(scrape(gw), "llm_gateway_cache_semantic_lookups_total",
                  gen_ai_request_model="gpt", outcome="failed") == 1
+
+
+def test_a_failover_pool_answer_is_cached_whichever_provider_gave_it(tmp_path):
+    from harness import free_port
+    mock = Mock(extra_args=["--compress"])
+    try:
+        gw = Gateway({
+            "providers": [
+                # The primary is down: Envoy fails over to the Anthropic target.
+                {"name": "oai", "type": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                 "api_key": "sk-upstream"},
+                {"name": "claude", "type": "anthropic", "base_url": f"{mock.url}/v1", "api_key": "sk-upstream"},
+            ],
+            "models": [{"name": "pooled", "cache": {},
+                        "targets": [{"provider": "oai", "model": "gpt-4o-mini"},
+                                    {"provider": "claude", "model": "claude-sonnet-4-5", "priority": 1}]}],
+        }, tmp_path / "gw")
+    except Exception:
+        mock.stop()
+        raise
+    try:
+        client = OpenAI(base_url=gw.url + "/v1", api_key="any", max_retries=0)
+        ask = dict(model="pooled", temperature=0, messages=[{"role": "user", "content": "fail over"}])
+        raw = with_headers(client, **ask)
+        assert raw.headers["x-llm-gateway-target"] == "claude/claude-sonnet-4-5"
+        assert raw.headers["x-llm-gateway-cache"] == "store"
+        first = raw.parse().choices[0].message.content
+        chunks = list(client.chat.completions.create(**ask, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == first
+        raw = with_headers(client, **ask)
+        assert raw.headers["x-llm-gateway-cache"] == "hit"
+        assert len([r for r in mock.requests() if r["path"] == "/v1/messages"]) == 1
+        # A streamed miss through the pool is stored too.
+        ask2 = dict(ask, messages=[{"role": "user", "content": "stream through the pool"}])
+        streamed = list(client.chat.completions.create(**ask2, stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        time.sleep(0.3)
+        hit = with_headers(client, **ask2)
+        assert hit.headers["x-llm-gateway-cache"] == "hit"
+        assert hit.parse().choices[0].message.content == text
+    finally:
+        gw.stop()
+        mock.stop()

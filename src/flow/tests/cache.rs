@@ -517,3 +517,70 @@ mod semantic {
         assert!(bad(json!({"embeddings_model": "plain"})).contains("only for mode: semantic"));
     }
 }
+
+/// A failover pool: the downstream filter looks up and hands the key on;
+/// the attempt that answers translates and stores.
+#[test]
+fn a_failover_pools_answer_is_stored_by_its_attempt_and_served_downstream() {
+    use crate::flow::Placement;
+    let gw = gateway_with(|c| {
+        c["models"].as_array_mut().unwrap().push(json!(
+            {"name": "pooled", "cache": {},
+             "targets": [{"provider": "oai", "model": "gpt-4o-mini"},
+                         {"provider": "claude", "model": "claude-sonnet-4-5", "priority": 1}]}));
+    });
+    let mut body = ask(0.0, false);
+    body["model"] = json!("pooled");
+    let mut d = StreamFlow::new(Rc::clone(&gw), 7);
+    let mut hd = chat(body.clone(), "key-a", store_of(&gw));
+    assert_eq!(run(&mut d, &mut hd), Verdict::Continue);
+    assert!(
+        hd.request_headers[CLUSTER_HEADER].starts_with("llmgw_pool"),
+        "{:?}",
+        hd.request_headers
+    );
+    assert!(hd.stream_values.contains_key("llmgw.cache_key"));
+    // The attempt Envoy sends to the Anthropic target.
+    let mut a = StreamFlow::with_placement(Rc::clone(&gw), 8, Placement::Upstream);
+    let mut ha = RecordingHost {
+        request_headers: hd.request_headers.clone(),
+        request_body: hd.request_body.clone(),
+        stream_values: hd.stream_values.clone(),
+        upstream_provider: Some("claude".into()),
+        store: std::mem::take(&mut hd.store),
+        ..RecordingHost::default()
+    };
+    assert_eq!(run(&mut a, &mut ha), Verdict::Continue);
+    assert_eq!(ha.request_headers[":path"], "/v1/messages");
+    let anthropic_reply = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"From the fallback"}],"stop_reason":"end_turn","usage":{"input_tokens":9,"output_tokens":3}}"#;
+    let client_bytes = respond_with(
+        &mut a,
+        &mut ha,
+        "200",
+        &[("content-type", "application/json")],
+        &[anthropic_reply.as_bytes()],
+    );
+    a.on_log(&mut ha);
+    assert_eq!(ha.response_headers[CACHE_HEADER], "store");
+    // Back downstream: the attempt's headers and values came along.
+    hd.stream_values = ha.stream_values.clone();
+    hd.store = std::mem::take(&mut ha.store);
+    hd.response_headers = ha.response_headers.clone();
+    respond_with(&mut d, &mut hd, "200", &[], &[&client_bytes]);
+    d.on_log(&mut hd);
+    assert_eq!(hd.response_headers[CACHE_HEADER], "store");
+    assert_eq!(hd.stream_values["llmgw.cache"], "store");
+    assert_eq!(
+        counter(
+            &hd,
+            "llm_gateway_cache_stores_total;gen_ai_request_model=pooled;outcome=stored"
+        ),
+        1
+    );
+    // The next identical request is answered downstream, no pool.
+    let h = exchange(&gw, chat(body, "key-a", hd.store), &[]);
+    let (status, sent) = h.sent.clone().expect("a hit");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&sent).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "From the fallback");
+}
