@@ -74,8 +74,9 @@ fn pieces(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Gathers a streamed answer from the hub events sent to the client, up to
-/// `cap` bytes of text.
+/// Gathers a stream's hub events into one response, up to `cap` bytes of
+/// text (the response cache's capture of what the client was sent, and a
+/// whole Gemini answer decoded from its chunks).
 pub struct Capture {
     response: ChatResponse,
     bytes: usize,
@@ -85,8 +86,13 @@ pub struct Capture {
 
 impl Capture {
     pub fn new(cap: usize) -> Self {
+        Self::starting(ChatResponse::default(), cap)
+    }
+
+    /// Gathers onto `response` (its choices, id and usage as a start).
+    pub fn starting(response: ChatResponse, cap: usize) -> Self {
         Self {
-            response: ChatResponse::default(),
+            response,
             bytes: 0,
             cap,
             spoiled: false,
@@ -94,23 +100,29 @@ impl Capture {
     }
 
     pub fn on_event(&mut self, event: &StreamEvent) {
+        if !self.spoiled {
+            self.push(event.clone());
+        }
+    }
+
+    pub fn push(&mut self, event: StreamEvent) {
         if self.spoiled {
             return;
         }
         match event {
             StreamEvent::Start { id, model } => {
-                self.response.id.clone_from(id);
-                self.response.model.clone_from(model);
+                self.response.id = id;
+                self.response.model = model;
             }
             StreamEvent::Text { choice, text } => {
                 self.grow(text.len());
-                let c = self.choice(*choice);
-                c.content.get_or_insert_with(String::new).push_str(text);
+                let c = self.choice(choice);
+                c.content.get_or_insert_with(String::new).push_str(&text);
             }
             StreamEvent::Reasoning { choice, text } => {
                 self.grow(text.len());
-                let c = self.choice(*choice);
-                c.reasoning.get_or_insert_with(String::new).push_str(text);
+                let c = self.choice(choice);
+                c.reasoning.get_or_insert_with(String::new).push_str(&text);
             }
             StreamEvent::ToolCallStart {
                 choice,
@@ -119,14 +131,14 @@ impl Capture {
                 name,
             } => {
                 self.grow(id.len() + name.len());
-                let c = self.choice(*choice);
-                if *index as usize != c.tool_calls.len() {
+                let c = self.choice(choice);
+                if index as usize != c.tool_calls.len() {
                     self.spoiled = true;
                     return;
                 }
                 c.tool_calls.push(ToolCall {
-                    id: id.clone(),
-                    name: name.clone(),
+                    id,
+                    name,
                     arguments: String::new(),
                 });
             }
@@ -136,16 +148,16 @@ impl Capture {
                 fragment,
             } => {
                 self.grow(fragment.len());
-                let c = self.choice(*choice);
-                match c.tool_calls.get_mut(*index as usize) {
-                    Some(call) => call.arguments.push_str(fragment),
+                let c = self.choice(choice);
+                match c.tool_calls.get_mut(index as usize) {
+                    Some(call) => call.arguments.push_str(&fragment),
                     None => self.spoiled = true,
                 }
             }
             StreamEvent::Finish { choice, reason } => {
-                self.choice(*choice).finish_reason = Some(*reason);
+                self.choice(choice).finish_reason = Some(reason);
             }
-            StreamEvent::Usage(u) => self.response.usage = Some(*u),
+            StreamEvent::Usage(u) => self.response.usage = Some(u),
             StreamEvent::Error(_) => self.spoiled = true,
         }
     }
@@ -172,7 +184,13 @@ impl Capture {
         &mut choices[at]
     }
 
-    /// The answer, if it is one worth keeping (see [`complete`]).
+    /// The response gathered, whatever came.
+    pub fn into_response(self) -> ChatResponse {
+        self.response
+    }
+
+    /// The answer, if it is one worth keeping (see [`complete`]): nothing
+    /// went wrong and it stayed within the cap.
     pub fn take(self) -> Option<ChatResponse> {
         (!self.spoiled && complete(&self.response)).then_some(self.response)
     }

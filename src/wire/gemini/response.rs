@@ -5,9 +5,8 @@
 use super::error::bad_upstream;
 use super::GeminiStream;
 use crate::error::ApiError;
-use crate::wire::hub::{
-    ChatResponse, Choice, FinishReason, ResponseContext, StreamEvent, ToolCall, Usage,
-};
+use crate::wire::collect::Capture;
+use crate::wire::hub::{ChatResponse, Choice, FinishReason, ResponseContext, StreamEvent, Usage};
 use serde_json::Value;
 
 pub(super) fn finish_reason(reason: &str, called: bool) -> FinishReason {
@@ -53,10 +52,6 @@ pub(super) fn usage_from(meta: &Value) -> Usage {
     }
 }
 
-fn choice_mut(choices: &mut [Choice], index: u32) -> Option<&mut Choice> {
-    choices.iter_mut().find(|c| c.index == index)
-}
-
 pub(super) fn decode_chat(body: &[u8], ctx: &ResponseContext) -> Result<ChatResponse, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         bad_upstream(format!(
@@ -73,7 +68,7 @@ pub(super) fn decode_chat(body: &[u8], ctx: &ResponseContext) -> Result<ChatResp
     for chunk in chunks {
         decoder.translate(chunk, &mut events)?;
     }
-    let mut resp = ChatResponse {
+    let resp = ChatResponse {
         id: format!("chatcmpl-{}", ctx.request_id),
         model: ctx.model.clone(),
         created: ctx.created,
@@ -92,55 +87,12 @@ pub(super) fn decode_chat(body: &[u8], ctx: &ResponseContext) -> Result<ChatResp
             "Gemini returned no candidates (and no promptFeedback.blockReason).",
         ));
     }
+    let mut gathered = Capture::starting(resp, usize::MAX);
     for event in events {
-        match event {
-            StreamEvent::Start { id, model } => {
-                resp.id = id;
-                resp.model = model;
-            }
-            StreamEvent::Text { choice, text } => {
-                if let Some(c) = choice_mut(&mut resp.choices, choice) {
-                    c.content.get_or_insert_with(String::new).push_str(&text);
-                }
-            }
-            StreamEvent::Reasoning { choice, text } => {
-                if let Some(c) = choice_mut(&mut resp.choices, choice) {
-                    c.reasoning.get_or_insert_with(String::new).push_str(&text);
-                }
-            }
-            StreamEvent::ToolCallStart {
-                choice, id, name, ..
-            } => {
-                if let Some(c) = choice_mut(&mut resp.choices, choice) {
-                    c.tool_calls.push(ToolCall {
-                        id,
-                        name,
-                        arguments: String::new(),
-                    });
-                }
-            }
-            StreamEvent::ToolCallArgs {
-                choice,
-                index,
-                fragment,
-            } => {
-                let call = choice_mut(&mut resp.choices, choice).and_then(|c| {
-                    usize::try_from(index)
-                        .ok()
-                        .and_then(|i| c.tool_calls.get_mut(i))
-                });
-                if let Some(call) = call {
-                    call.arguments.push_str(&fragment);
-                }
-            }
-            StreamEvent::Finish { choice, reason } => {
-                if let Some(c) = choice_mut(&mut resp.choices, choice) {
-                    c.finish_reason = Some(reason);
-                }
-            }
-            StreamEvent::Usage(u) => resp.usage = Some(u),
-            StreamEvent::Error(e) => return Err(e),
+        if let StreamEvent::Error(e) = event {
+            return Err(e);
         }
+        gathered.push(event);
     }
-    Ok(resp)
+    Ok(gathered.into_response())
 }
