@@ -292,3 +292,46 @@ mod semantic_index {
         assert_eq!(s.keys().len(), 1, "the index made keys");
     }
 }
+
+/// Shared data is written only by this filter, but a value of another
+/// build or a torn configuration must read as absent, never panic.
+#[test]
+fn garbage_in_shared_data_reads_as_nothing() {
+    let s = MemStore::default();
+    let cfg = store_cfg(1 << 20, 4);
+    let index = semantic::Index {
+        prefix: "idx".into(),
+        pages: 2,
+    };
+    let mut x: u64 = 0x1234_5678;
+    for len in 0..300usize {
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Valid headers now and then, so the bodies get read.
+                match (i, len % 3) {
+                    (0, 0) => crate::state::kind::CACHE_ENTRY,
+                    (0, 1) => crate::state::kind::CACHE_INDEX,
+                    (1, _) => 1,
+                    _ => x as u8,
+                }
+            })
+            .collect();
+        for n in 0..4 {
+            s.put_raw(&crate::state::keys::cache_entry(n), &bytes);
+        }
+        s.put_raw("idx#0", &bytes);
+        s.put_raw("idx#1", &bytes);
+        assert_eq!(lookup(&s, &cfg, &key(1), 0), None);
+        let q = semantic::quantize(&[1.0, 0.5]).unwrap();
+        assert_eq!(index.nearest(&s, 0, &q, 0.5, 0), None);
+        // Writing over garbage works.
+        assert!(index.insert(&s, 0, &key(2), q, 0, 10).is_ok());
+        assert!(matches!(
+            insert(&s, &cfg, &key(3), b"ok", 0, 10),
+            Stored::Yes { .. }
+        ));
+    }
+}
