@@ -109,12 +109,7 @@ impl StreamFlow {
                 self.phase = Phase::Held;
                 self.embedding = Some(Embedding {
                     req,
-                    chosen: Chosen {
-                        model: chosen.model,
-                        target: chosen.target,
-                        key: chosen.key,
-                        upstream: chosen.upstream.clone(),
-                    },
+                    chosen: chosen.clone(),
                     group,
                     skip_lookup: directives.skip_lookup,
                 });
@@ -209,18 +204,9 @@ impl StreamFlow {
             Some(s) => Err(format!("the embeddings model answered HTTP {s}")),
             None => Err("the embeddings call failed or timed out".into()),
         };
-        let (semantic, index) = match (&model.cache, model.semantic_index()) {
-            (Some(p), Some(index)) => (p.semantic.as_ref(), index),
-            _ => (
-                None,
-                cache::semantic::Index {
-                    prefix: String::new(),
-                    pages: 0,
-                },
-            ),
-        };
-        match (vector, semantic) {
-            (Ok(q), Some(s)) => {
+        let semantic = model.cache.as_ref().and_then(|p| p.semantic.as_ref());
+        match (vector, semantic.zip(model.semantic_index())) {
+            (Ok(q), Some((s, index))) => {
                 let now_s = host.now_nanos() / 1_000_000_000;
                 let found = (!held.skip_lookup)
                     .then(|| index.nearest(host.store(), held.group, &q, s.threshold, now_s))

@@ -407,6 +407,7 @@ impl StreamFlow {
 }
 
 /// What serves a request, once chosen.
+#[derive(Clone)]
 pub(super) struct Chosen {
     pub model: usize,
     pub target: usize,
