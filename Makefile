@@ -8,15 +8,21 @@ WASM := target/wasm32-wasip1/release/llm_gateway.wasm
 RENDER := target/release/llm-gateway-render
 MOCK_DIR := tools/mock-provider
 MOCK := target/mock/release/mock-provider
+RLS_DIR := tools/ratelimit-service
+RLS := target/rls/release/llm-gateway-rls
+# limitador needs RocksDB to compile (never used here): Debian's, linked
+# instead of compiling RocksDB's C++ (minutes on two cores).
+RLS_ENV := CARGO_TARGET_DIR=target/rls ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu
 VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY
 
-.PHONY: help build tools deps render run test test-unit test-e2e test-mesh-envoys lint fmt bench profile soak clean fuzz fuzz-replay oci
+.PHONY: help build tools rls run-cluster deps render run test test-unit test-e2e test-mesh-envoys lint fmt bench profile soak clean fuzz fuzz-replay oci
 
 help:
 	@echo "make run     build, then start Envoy + the filter + the mock provider (Ctrl-C stops)"
 	@echo "make test    unit tests, mock tests, then end-to-end tests against a real Envoy"
+	@echo "make run-cluster  Redis + the Rate Limit Service + two Envoy replicas (scope: cluster limits)"
 	@echo "make build   the release .wasm ($(WASM))"
 	@echo "make render  re-render the shipped envoy/*.yaml and istio/ from config/*.yaml"
 	@echo "make lint    rustfmt + clippy -D warnings (host and wasm)"
@@ -38,6 +44,11 @@ tools:
 	@cargo build --release -q -p llm-gateway-render
 	@CARGO_TARGET_DIR=target/mock cargo build --release -q --manifest-path $(MOCK_DIR)/Cargo.toml
 
+# The Rate Limit Service for `scope: cluster` rules (and redis-server).
+rls:
+	@scripts/install-deps.sh rls
+	@$(RLS_ENV) cargo build --release -q --manifest-path $(RLS_DIR)/Cargo.toml
+
 deps:
 	@scripts/install-deps.sh venv
 
@@ -53,11 +64,15 @@ render: tools
 run: build tools deps
 	@scripts/run.sh $(CONFIG)
 
-test-unit: fuzz-replay
+run-cluster: build tools rls deps
+	@scripts/run-cluster.sh config/gateway.cluster.yaml
+
+test-unit: fuzz-replay rls
 	cargo test --workspace -q
 	CARGO_TARGET_DIR=target/mock cargo test -q --manifest-path $(MOCK_DIR)/Cargo.toml
+	$(RLS_ENV) cargo test --release -q --manifest-path $(RLS_DIR)/Cargo.toml
 
-test-e2e: build tools deps
+test-e2e: build tools rls deps
 	@scripts/install-deps.sh claude-code
 	$(VENV)/bin/python -m pytest tests/e2e -q -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-mesh-envoys
@@ -79,16 +94,19 @@ test: test-unit test-e2e
 lint:
 	cargo fmt --all --check
 	cargo fmt --manifest-path $(MOCK_DIR)/Cargo.toml --check
+	cargo fmt --manifest-path $(RLS_DIR)/Cargo.toml --check
 	cargo fmt --manifest-path fuzz/Cargo.toml --check
 	cargo clippy --workspace --all-targets -q -- -D warnings
 	CARGO_TARGET_DIR=target/mock cargo clippy --manifest-path $(MOCK_DIR)/Cargo.toml --all-targets -q -- -D warnings
+	$(RLS_ENV) cargo clippy --release --manifest-path $(RLS_DIR)/Cargo.toml --all-targets -q -- -D warnings
 	scripts/build-wasm.sh clippy
 
-bench: build tools deps profile
+bench: build tools rls deps profile
 	@scripts/install-deps.sh wrk bench
 	@mkdir -p target/bench
 	{ cargo bench -q --bench translate; cargo bench -q --bench flow; cargo bench -q --bench guardrails; cargo bench -q --bench cache; } | tee target/bench/translate.txt
 	.venv-bench/bin/python bench/run.py --native target/bench/translate.txt --profile target/bench/profile.json
+	$(VENV)/bin/python bench/cluster_limits.py | tee target/bench/cluster-limits.md
 
 profile: build tools deps
 	@scripts/build-wasm.sh build llm-gateway-floor

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, idempotently,
-# saying what it installs. Parts: wasm-debian, venv, wrk, bench, claude-code,
+# saying what it installs. Parts: wasm-debian, venv, rls, wrk, bench, claude-code,
 # envoy-VERSION (an older Envoy, e.g. envoy-1.36.4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +90,9 @@ for part in "$@"; do
     valgrind) apt_install valgrind ;;
     bench) bench ;;
     claude-code) claude_code ;;
+    # The Rate Limit Service: Redis to keep its counters; RocksDB and libclang
+    # only so limitador compiles (see the Makefile).
+    rls) apt_install redis-server librocksdb-dev libclang-dev ;;
     envoy-[0-9]*) envoy_version "${part#envoy-}" ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac

@@ -21,6 +21,50 @@ pub struct RateLimitsConfig {
     pub default_max_tokens: u32,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// The Rate Limit Service that keeps `scope: cluster` rules for every
+    /// replica (read by the renderer; the filter only needs to know it is
+    /// there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The Rate Limit Service's gRPC address, `HOST:PORT`.
+    pub service: String,
+    /// How long Envoy waits for the service before `failure_mode` applies.
+    #[serde(default = "default_cluster_timeout_ms")]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+}
+
+fn default_cluster_timeout_ms() -> u32 {
+    100
+}
+
+/// What a request gets when the Rate Limit Service (or its Redis) does not
+/// answer in time.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Refuse with a 503 in the client's protocol.
+    #[default]
+    Deny,
+    /// Admit; only the instance rules apply.
+    Allow,
+}
+
+/// Where a rule's counters live.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// This Envoy's shared data: exact across its workers, per replica.
+    #[default]
+    Instance,
+    /// The Rate Limit Service's Redis: one count for every replica.
+    Cluster,
 }
 
 fn default_max_tokens() -> u32 {
@@ -34,6 +78,7 @@ impl Default for RateLimitsConfig {
             trusted_hops: 0,
             default_max_tokens: default_max_tokens(),
             rules: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -55,6 +100,12 @@ pub struct RuleConfig {
     /// distinct values shares this many, so memory stays bounded.
     #[serde(default = "default_slots")]
     pub slots: u32,
+    #[serde(default, skip_serializing_if = "is_instance")]
+    pub scope: Scope,
+}
+
+fn is_instance(s: &Scope) -> bool {
+    *s == Scope::Instance
 }
 
 fn default_slots() -> u32 {
@@ -136,6 +187,10 @@ pub struct Rule {
     pub spec: BucketSpec,
     /// Some(n) when a dimension is client-controlled: keys hash into n slots.
     pub slots: Option<u32>,
+    pub scope: Scope,
+    /// The per-window limit as written (cluster rules count fixed windows).
+    pub limit: u64,
+    pub per: Per,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -144,6 +199,18 @@ pub struct Rules {
     pub fail_open: bool,
     pub trusted_hops: u32,
     pub default_max_tokens: u32,
+    /// Set when a Rate Limit Service keeps the `scope: cluster` rules.
+    pub cluster: Option<ClusterConfig>,
+}
+
+impl Rules {
+    pub fn instance(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(|r| r.scope == Scope::Instance)
+    }
+
+    pub fn cluster(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(|r| r.scope == Scope::Cluster)
+    }
 }
 
 fn spec(limit: u64, per: Per) -> BucketSpec {
@@ -199,9 +266,9 @@ impl Rules {
                 };
                 dims.push(dim);
             }
-            let (measure, spec) = match (&r.requests, &r.tokens) {
-                (Some(q), None) if q.limit > 0 => (Measure::Requests, spec(q.limit, q.per)),
-                (None, Some(t)) if t.limit > 0 => (Measure::Tokens(t.count), spec(t.limit, t.per)),
+            let (measure, limit, per) = match (&r.requests, &r.tokens) {
+                (Some(q), None) if q.limit > 0 => (Measure::Requests, q.limit, q.per),
+                (None, Some(t)) if t.limit > 0 => (Measure::Tokens(t.count), t.limit, t.per),
                 (Some(_), Some(_)) => {
                     return Err(ConfigError::new(
                         field,
@@ -218,7 +285,15 @@ impl Rules {
                     ))
                 }
             };
-            let dynamic = dims.iter().any(|d| !d.is_static());
+            if r.scope == Scope::Cluster && c.cluster.is_none() {
+                return Err(ConfigError::new(
+                    format!("{field}.scope"),
+                    "'cluster' needs rate_limits.cluster (the Rate Limit Service's address)",
+                ));
+            }
+            // Cluster counters are Redis keys that expire with their window:
+            // no slots needed.
+            let dynamic = r.scope == Scope::Instance && dims.iter().any(|d| !d.is_static());
             if dynamic && !(1..=65536).contains(&r.slots) {
                 return Err(ConfigError::new(
                     format!("{field}.slots"),
@@ -229,8 +304,11 @@ impl Rules {
                 name: r.name.clone(),
                 dims,
                 measure,
-                spec,
+                spec: spec(limit, per),
                 slots: dynamic.then_some(r.slots),
+                scope: r.scope,
+                limit,
+                per,
             });
         }
         if c.default_max_tokens == 0 {
@@ -239,11 +317,35 @@ impl Rules {
                 "must be at least 1",
             ));
         }
+        if let Some(cl) = &c.cluster {
+            check_cluster(cl)?;
+        }
         Ok(Self {
             rules,
             fail_open: c.fail_open,
             trusted_hops: c.trusted_hops,
             default_max_tokens: c.default_max_tokens,
+            cluster: c.cluster.clone(),
         })
     }
+}
+
+fn check_cluster(c: &ClusterConfig) -> Result<(), ConfigError> {
+    let port_ok = c
+        .service
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok {
+        return Err(ConfigError::new(
+            "rate_limits.cluster.service",
+            format!("'{}' must be HOST:PORT", c.service),
+        ));
+    }
+    if !(1..=60_000).contains(&c.timeout_ms) {
+        return Err(ConfigError::new(
+            "rate_limits.cluster.timeout_ms",
+            "must be between 1 and 60000",
+        ));
+    }
+    Ok(())
 }

@@ -35,11 +35,19 @@ fn push(out: &mut Vec<(String, String)>, kind: &str, a: &Admission) {
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest
 /// request and token limits that applied.
 pub fn rate_limit_headers(t: &Reservation) -> Vec<(String, String)> {
+    limit_headers(t.requests.as_ref(), t.tokens.as_ref())
+}
+
+/// The same headers for any pair of tightest limits.
+pub fn limit_headers(
+    requests: Option<&Admission>,
+    tokens: Option<&Admission>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if let Some(a) = &t.requests {
+    if let Some(a) = requests {
         push(&mut out, "requests", a);
     }
-    if let Some(a) = &t.tokens {
+    if let Some(a) = tokens {
         push(&mut out, "tokens", a);
     }
     out

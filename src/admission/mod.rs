@@ -2,11 +2,12 @@
 //! consumer's quotas are checked (and reserved) before the request may cost
 //! money; at the end, token reservations are reconciled with real usage.
 
+pub mod cluster;
 pub mod config;
 mod headers;
 
 pub use config::{RateLimitsConfig, Rules};
-pub use headers::{rate_limit_headers, reset_string};
+pub use headers::{limit_headers, rate_limit_headers, reset_string};
 
 use crate::consumers::Consumers;
 use crate::error::ApiError;
@@ -142,7 +143,7 @@ pub fn limit_keys<'a>(
         .iter()
         .map(|o| o.name().to_string())
         .collect();
-    for rule in &rules.rules {
+    for rule in rules.instance() {
         match rule.slots {
             Some(slots) => {
                 for key in keys::rate_limit_slots(&rule.name, slots) {
@@ -218,7 +219,7 @@ pub fn admit(
     now_ns: u64,
 ) -> Result<Reservation, Box<Refusal>> {
     let mut reservation = Reservation::default();
-    for rule in &rules.rules {
+    for rule in rules.instance() {
         let key = rule_key(rule, f);
         let (amount, count) = match rule.measure {
             Measure::Requests => (1, None),

@@ -249,3 +249,43 @@ fn refused_requests_give_back_their_request_units() {
     assert_eq!(t.requests.unwrap().remaining, 3);
     assert_eq!(t.tokens.unwrap().remaining, 68);
 }
+
+#[test]
+fn cluster_scope_needs_the_service_and_skips_slots() {
+    let mut c: RateLimitsConfig = serde_json::from_str(
+        r#"{"rules": [{"name": "ip", "scope": "cluster", "by": ["client_ip"], "requests": {"limit": 1, "per": "second"}}]}"#,
+    )
+    .unwrap();
+    let e = Rules::compile(&c).unwrap_err();
+    assert_eq!(e.field, "rate_limits.rules[0].scope");
+    c.cluster = Some(config::ClusterConfig {
+        service: "rls:8081".into(),
+        timeout_ms: 100,
+        failure_mode: config::FailureMode::Deny,
+    });
+    let rules = Rules::compile(&c).unwrap();
+    assert_eq!(rules.rules[0].slots, None);
+    assert_eq!(rules.instance().count(), 0);
+    assert_eq!(rules.cluster().count(), 1);
+    for (service, timeout) in [
+        ("rls", 100),
+        ("rls:0", 100),
+        (":8081", 100),
+        ("rls:8081", 0),
+    ] {
+        let mut bad = c.clone();
+        let cl = bad.cluster.as_mut().unwrap();
+        cl.service = service.into();
+        cl.timeout_ms = timeout;
+        let e = Rules::compile(&bad).unwrap_err();
+        assert!(
+            e.field.starts_with("rate_limits.cluster."),
+            "{service}: {}",
+            e.field
+        );
+    }
+    let unknown = serde_json::from_str::<RateLimitsConfig>(
+        r#"{"cluster": {"service": "a:1", "mode": "deny"}}"#,
+    );
+    assert!(unknown.is_err());
+}

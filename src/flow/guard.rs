@@ -65,8 +65,20 @@ impl StreamFlow {
                 prompt_tokens,
                 max_tokens,
             };
-            admission::admit(&gw.rules, &gw.consumers, reader.store(), &facts, now)
+            let outcome = admission::admit(&gw.rules, &gw.consumers, reader.store(), &facts, now);
+            let cluster = outcome
+                .is_ok()
+                .then(|| admission::cluster::plan(&gw.rules, &facts))
+                .flatten();
+            (outcome, cluster)
         };
+        let (outcome, cluster) = outcome;
+        if let Some((values, hold)) = cluster {
+            for (name, value) in &values {
+                host.set_stream_value(name, value);
+            }
+            self.cluster = Some(hold);
+        }
         match outcome {
             Ok(reservation) => self.reservation = Some(reservation),
             Err(refusal) => {
@@ -131,7 +143,7 @@ impl StreamFlow {
 
     /// Settles reservations with what the request really used.
     pub(super) fn settle(&mut self, host: &mut dyn Host, now: u64) {
-        if !self.pooled {
+        if !self.pooled && !self.cluster_refused {
             // Pool attempts record their own health upstream.
             self.record_target_health(host, now);
         }
@@ -143,7 +155,7 @@ impl StreamFlow {
         let t = &self.telemetry;
         let success = (200..300).contains(&t.status) && !t.stream_error;
         if let Some(reservation) = self.reservation.take() {
-            if self.phase == super::Phase::Answered {
+            if self.phase == super::Phase::Answered || self.cluster_refused {
                 // Refused after admission (e.g. the provider's translation
                 // rejected it): it never reached a provider.
                 admission::release(&reservation, host.store(), now);
@@ -174,6 +186,20 @@ impl StreamFlow {
                 let name = self.gw.providers[*provider].name.clone();
                 host.metric(&metrics::adaptive_limit(&name, model, limit));
             }
+        }
+    }
+
+    /// Tells Envoy's rate-limit filter what the request used, for the
+    /// cluster token rules it settles when the stream is done. Runs when
+    /// the response ends and again at the log (same values).
+    pub(super) fn settle_cluster(&mut self, host: &mut dyn Host) {
+        let Some(hold) = &self.cluster else {
+            return;
+        };
+        let t = &self.telemetry;
+        let success = (200..300).contains(&t.status) && !t.stream_error && !self.cluster_refused;
+        for (name, value) in admission::cluster::settlement(hold, t.usage.as_ref(), success) {
+            host.set_stream_value(&name, &value);
         }
     }
 

@@ -29,6 +29,7 @@ mod select;
 #[cfg(test)]
 mod tests;
 
+use crate::admission::cluster::ClusterHold;
 use crate::admission::Reservation;
 use crate::config::Gateway;
 use crate::host::Host;
@@ -208,6 +209,11 @@ pub struct StreamFlow {
     signature: Option<SignatureHeaders>,
     /// Rate-limit and quota reservations, settled when the stream ends.
     reservation: Option<Reservation>,
+    /// What the request asked of the `scope: cluster` rules.
+    cluster: Option<ClusterHold>,
+    /// Envoy's rate-limit filter refused the request (a cluster rule, or
+    /// the Rate Limit Service could not be asked): it reached no provider.
+    cluster_refused: bool,
     /// The adaptive-limit slot held on the target: key, spec, taken at.
     adaptive: Option<(String, AdaptiveSpec, u64)>,
     /// Index of the provider key used, in the provider's pool.
@@ -265,6 +271,8 @@ impl StreamFlow {
             consumer: None,
             signature: None,
             reservation: None,
+            cluster: None,
+            cluster_refused: false,
             adaptive: None,
             key: None,
             retry_after_ms: None,
@@ -394,6 +402,7 @@ impl StreamFlow {
         let now = self.telemetry.end_ns().unwrap_or_else(|| host.now_nanos());
         self.telemetry.end(now);
         self.take_pool_usage(host);
+        self.settle_cluster(host);
         self.record_guardrails(host);
         self.settle(host, now);
         for op in self

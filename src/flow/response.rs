@@ -50,20 +50,19 @@ impl StreamFlow {
         if let (Some(state), false) = (self.telemetry.cache, said) {
             host.set_response_header(crate::cache::CACHE_HEADER, Some(state));
         }
-        if let Some(reservation) = &self.reservation {
-            for (name, value) in admission::rate_limit_headers(reservation) {
-                host.set_response_header(&name, Some(&value));
-            }
-        }
         let status = host
             .response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
+        self.rate_limit_headers(host, status);
         self.telemetry.status = status;
         if status == 429 {
             self.retry_after_ms = retry_after_ms(&*host);
         }
-        self.record_key_health(&*host, status);
+        // A refusal by Envoy's rate-limit filter asked no provider.
+        if !self.cluster_refused {
+            self.record_key_health(&*host, status);
+        }
         if self.placement == Placement::Upstream {
             // Envoy may retry this attempt elsewhere: record it now.
             let now = host.now_nanos();
@@ -188,6 +187,7 @@ impl StreamFlow {
             }
             self.hand_over_usage(host);
             self.take_pool_usage(&*host);
+            self.settle_cluster(host);
             self.publish_log_fields(host);
         }
         Verdict::Continue
@@ -223,6 +223,7 @@ impl StreamFlow {
         self.cache_finish(host);
         self.hand_over_usage(host);
         self.take_pool_usage(&*host);
+        self.settle_cluster(host);
         self.publish_log_fields(host);
         Verdict::Continue
     }
@@ -503,6 +504,60 @@ impl StreamFlow {
             Err(name) => Some(format!(
                 "The provider answered with content-encoding '{name}', which the gateway did not ask for and cannot decode"
             )),
+        }
+    }
+
+    /// `x-ratelimit-*` for the tightest limits of either scope: this
+    /// instance's reservation and what the Rate Limit Service reported for
+    /// the cluster rules (its own headers are removed). A refusal by
+    /// Envoy's rate-limit filter is noted: the request reached no provider.
+    fn rate_limit_headers(&mut self, host: &mut dyn Host, status: u16) {
+        use admission::cluster;
+        if self.placement == Placement::Upstream {
+            return;
+        }
+        let mut requests = self.reservation.as_ref().and_then(|r| r.requests);
+        let mut tokens = self.reservation.as_ref().and_then(|r| r.tokens);
+        if self.cluster.is_some() {
+            for (header, slot) in [
+                (cluster::REQUESTS_HEADER, &mut requests),
+                (cluster::TOKENS_HEADER, &mut tokens),
+            ] {
+                if let Some(a) = host
+                    .response_header(header)
+                    .and_then(|v| cluster::parse_status(&v))
+                {
+                    *slot = match *slot {
+                        Some(c) if c.remaining <= a.remaining => Some(c),
+                        _ => Some(a),
+                    };
+                }
+            }
+            let details = host.response_details().unwrap_or_default();
+            if matches!(status, 429 | 500..=599)
+                && matches!(
+                    details.as_str(),
+                    "request_rate_limited" | "rate_limiter_error"
+                )
+            {
+                self.cluster_refused = true;
+                let rule = host
+                    .response_header(cluster::RULE_HEADER)
+                    .unwrap_or_else(|| "cluster_unavailable".into());
+                host.metric(&crate::metrics::rate_limited(&rule));
+            }
+        }
+        if self.gw.rules.cluster.is_some() {
+            for h in [
+                cluster::REQUESTS_HEADER,
+                cluster::TOKENS_HEADER,
+                cluster::RULE_HEADER,
+            ] {
+                host.set_response_header(h, None);
+            }
+        }
+        for (name, value) in admission::limit_headers(requests.as_ref(), tokens.as_ref()) {
+            host.set_response_header(&name, Some(&value));
         }
     }
 

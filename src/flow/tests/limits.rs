@@ -201,3 +201,101 @@ fn a_rotated_pool_key_starts_with_fresh_health() {
     assert_eq!(after.providers[0].keys[0].id.len(), 12);
     assert!(!health(&after, 0).contains("sk-rotated"));
 }
+
+const CLUSTER_CFG: &str = r#"{
+    "providers": [{"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k"}],
+    "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
+    "rate_limits": {"cluster": {"service": "127.0.0.1:8081"}, "rules": [
+        {"name": "local", "requests": {"limit": 1, "per": "hour"}},
+        {"name": "shared", "scope": "cluster", "by": ["model"], "requests": {"limit": 5, "per": "minute"}},
+        {"name": "tpm", "scope": "cluster", "tokens": {"limit": 100, "per": "minute", "count": "output"}}
+    ]}
+}"#;
+
+fn cluster_gateway() -> (Rc<crate::config::Gateway>, MemStore) {
+    let gw = Rc::new(
+        compile(
+            &PluginConfig::from_json(CLUSTER_CFG.as_bytes()).unwrap(),
+            &|_| None,
+        )
+        .unwrap(),
+    );
+    let store = MemStore::default();
+    // Only the instance rule has shared-data keys.
+    assert_eq!(gw.precreate_state(&store, 1).unwrap(), 1);
+    (gw, store)
+}
+
+#[test]
+fn cluster_rules_hand_their_keys_and_amounts_to_envoys_rate_limit_filter() {
+    let (gw, store) = cluster_gateway();
+    let body = r#"{"model":"m","max_tokens":7,"messages":[{"role":"user","content":"x"}]}"#;
+    let mut h = request("POST", "/v1/chat/completions", body);
+    h.store = store;
+    let mut f = StreamFlow::new(Rc::clone(&gw), 1);
+    assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+    let v = &h.stream_values;
+    assert_eq!(v["llmgw.rl.shared"], "m");
+    assert_eq!(v["llmgw.rl.tpm"], "-");
+    // An output-token rule reserves max_tokens; nothing is used yet.
+    assert_eq!(v["llmgw.rl.hits.output"], "7");
+    assert_eq!(v["llmgw.rl.used.output"], "0");
+    assert!(!v.contains_key("llmgw.rl.local"));
+    // The answer's usage settles the reservation when the response ends.
+    let usage = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}"#;
+    h.response_headers.insert(
+        crate::admission::cluster::TOKENS_HEADER.into(),
+        "100,93,60000".into(),
+    );
+    h.response_headers.insert(
+        crate::admission::cluster::REQUESTS_HEADER.into(),
+        "5,4,60000".into(),
+    );
+    respond(&mut f, &mut h, "200", &[usage]);
+    assert_eq!(h.stream_values["llmgw.rl.used.output"], "5");
+    // The tightest limits of either scope; the service's headers removed.
+    assert_eq!(h.response_headers["x-ratelimit-remaining-requests"], "0");
+    assert_eq!(h.response_headers["x-ratelimit-limit-requests"], "1");
+    assert_eq!(h.response_headers["x-ratelimit-remaining-tokens"], "93");
+    assert!(!h
+        .response_headers
+        .keys()
+        .any(|k| k.starts_with("x-llm-gateway-cluster")));
+}
+
+#[test]
+fn a_cluster_refusal_returns_the_instance_units_and_blames_no_provider() {
+    let (gw, store) = cluster_gateway();
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#;
+    let mut h = request("POST", "/v1/chat/completions", body);
+    h.store = store;
+    let mut f = StreamFlow::new(Rc::clone(&gw), 1);
+    run(&mut f, &mut h);
+    // Envoy's rate-limit filter refuses with the service's OpenAI error.
+    h.response_details = Some("request_rate_limited".into());
+    let refusal = r#"{"error":{"message":"Cluster rate limit 'shared' reached","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}"#;
+    let client = respond_with(
+        &mut f,
+        &mut h,
+        "429",
+        &[(crate::admission::cluster::RULE_HEADER, "shared")],
+        &[refusal.as_bytes()],
+    );
+    let v: Value = serde_json::from_slice(&client).unwrap();
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert!(h.metrics.iter().any(|m| matches!(m, MetricOp::Counter { name, .. } if name.as_str() == "llm_gateway_rate_limited_total;rate_limit=shared")));
+    f.on_log(&mut h);
+    // Nothing was used; the instance rule's unit is back: a second request
+    // is admitted (its limit is 1 per hour).
+    assert_eq!(h.stream_values["llmgw.rl.used.output"], "0");
+    let mut second = request("POST", "/v1/chat/completions", body);
+    second.store = std::mem::take(&mut h.store);
+    let mut f = StreamFlow::new(Rc::clone(&gw), 2);
+    assert_eq!(run(&mut f, &mut second), Verdict::Continue);
+    // And the target was not marked throttled by a 429 it never sent.
+    assert!(!second
+        .store
+        .keys()
+        .iter()
+        .any(|k| k.starts_with("llmgw/health/")));
+}

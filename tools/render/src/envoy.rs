@@ -402,6 +402,8 @@ fn http_filters(gw: &GatewayFile, wasm: Value, router: Value) -> Value {
         }));
     }
     filters.push(wasm);
+    // After the Wasm filter: it reads what the filter decided.
+    filters.extend(crate::cluster_limits::filter(gw));
     filters.push(json!({"name": "envoy.filters.http.router", "typed_config": router}));
     Value::Array(filters)
 }
@@ -499,6 +501,7 @@ pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> 
         .map(|p| cluster(p, gw))
         .collect();
     clusters.extend(pool_clusters(gw));
+    clusters.extend(crate::cluster_limits::cluster(gw));
     if let Some(t) = &gw.envoy.tracing {
         hcm["tracing"] = tracing(t);
         clusters.push(collector_cluster(t));

@@ -117,6 +117,16 @@ fn from_envoy() -> Value {
     }})
 }
 
+fn details_are(details: &str) -> Value {
+    json!({"extension_filter": {
+        "name": "envoy.access_loggers.extension_filters.cel",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+            "expression": format!("response.code_details == '{details}'")
+        }
+    }})
+}
+
 fn status_is(op: &str, status: u16) -> Value {
     json!({"status_code_filter": {"comparison": {
         "op": op,
@@ -157,6 +167,22 @@ pub fn config(max_request_body_bytes: u64) -> Value {
     };
     let mut anthropic = Vec::new();
     let mut openai = Vec::new();
+    // A cluster rule's refusal already carries the Rate Limit Service's
+    // OpenAI error (the filter reshapes it for Anthropic clients): kept.
+    anthropic.push(json!({"filter": {"and_filter": {"filters": [
+        status_is("EQ", 429), details_are("request_rate_limited")
+    ]}}}));
+    let unavailable = "The cluster rate-limit service could not be asked (%RESPONSE_CODE_DETAILS%); the request was refused (rate_limits.cluster.failure_mode: deny). Retry shortly.";
+    anthropic.push(json!({
+        "filter": {"and_filter": {"filters": [
+            details_are("rate_limiter_error"), anthropic_client()
+        ]}},
+        "body_format_override": anthropic_body("api_error", unavailable)
+    }));
+    openai.push(json!({
+        "filter": details_are("rate_limiter_error"),
+        "body_format_override": body("api_error", Some("rate_limit_unavailable"), unavailable)
+    }));
     for &(status, kind, code, text) in REPLIES {
         let text = message(status, text);
         anthropic.push(json!({

@@ -2,6 +2,7 @@
 //! directory of watched files Envoy reloads from (`--out-dir`, `--watch`).
 
 mod apply;
+mod cluster_limits;
 mod envoy;
 mod gateway_file;
 mod keys;

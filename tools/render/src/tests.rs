@@ -624,3 +624,82 @@ fn kubernetes_configmap_binds_every_address_and_names_the_mounted_filter() {
     assert!(get("lds.json").contains("\"0.0.0.0\""));
     assert!(get("ecds-llm_gateway.json").contains("/etc/llm-gateway/plugin/llm_gateway.wasm"));
 }
+
+const CLUSTER_LIMITS: &str = r#"
+rate_limits:
+  cluster: {service: "10.0.0.5:8081", timeout_ms: 150, failure_mode: allow}
+  rules:
+    - {name: local, requests: {limit: 9, per: second}}
+    - {name: team-rpm, scope: cluster, by: [consumer], requests: {limit: 60, per: minute}}
+    - {name: team-tpm, scope: cluster, by: [consumer], tokens: {limit: 9000, per: minute, count: input}}
+"#;
+
+#[test]
+fn cluster_rules_add_envoys_rate_limit_filter_after_ours() {
+    let gw = GatewayFile::parse(&format!("{FILE}{CLUSTER_LIMITS}")).unwrap();
+    let b = render(&gw, "/x/llm_gateway.wasm");
+    let hcm =
+        &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let filters = hcm["http_filters"].as_array().unwrap();
+    let names: Vec<&str> = filters
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    let at = names
+        .iter()
+        .position(|n| *n == "envoy.filters.http.ratelimit")
+        .unwrap();
+    assert_eq!(names[at - 1], "envoy.filters.http.wasm");
+    assert_eq!(names[at + 1], "envoy.filters.http.router");
+    let rl = &filters[at]["typed_config"];
+    assert_eq!(rl["domain"], "llm-gateway");
+    assert_eq!(rl["failure_mode_deny"], false);
+    assert_eq!(rl["timeout"], "0.150s");
+    let limits = rl["rate_limits"].as_array().unwrap();
+    // One descriptor per request rule; two per token rule (admission and
+    // settlement when the stream is done); none for the instance rule.
+    assert_eq!(limits.len(), 3);
+    assert_eq!(
+        limits[0]["actions"][1]["extension"]["typed_config"]["key"],
+        "wasm.llmgw.rl.team-rpm"
+    );
+    assert!(limits[0].get("hits_addend").is_none());
+    assert_eq!(
+        limits[1]["hits_addend"]["format"],
+        "%FILTER_STATE(wasm.llmgw.rl.hits.input:PLAIN)%"
+    );
+    assert_eq!(limits[2]["apply_on_stream_done"], true);
+    assert_eq!(
+        limits[2]["hits_addend"]["format"],
+        "%FILTER_STATE(wasm.llmgw.rl.used.input:PLAIN)%"
+    );
+    assert_eq!(
+        limits[2]["actions"][2]["metadata"]["metadata_key"]["path"][1]["key"],
+        "team-tpm"
+    );
+    let clusters = b["static_resources"]["clusters"].as_array().unwrap();
+    let rls = clusters
+        .iter()
+        .find(|c| c["name"] == "llmgw_ratelimit")
+        .unwrap();
+    assert_eq!(rls["type"], "STATIC");
+    let addr = &rls["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"];
+    assert_eq!(addr["socket_address"]["port_value"], 8081);
+    // The service's refusal keeps its body; its outage has its own reply.
+    let mappers = hcm["local_reply_config"]["mappers"].as_array().unwrap();
+    assert!(mappers[0].get("body_format_override").is_none());
+    assert!(mappers.iter().any(
+        |m| m["body_format_override"]["json_format"]["error"]["code"] == "rate_limit_unavailable"
+    ));
+    // Without cluster rules, neither the filter nor the cluster.
+    let plain = render(&GatewayFile::parse(FILE).unwrap(), "/x/llm_gateway.wasm");
+    assert!(!plain.to_string().contains("envoy.filters.http.ratelimit"));
+    assert!(!plain.to_string().contains("llmgw_ratelimit"));
+}
+
+#[test]
+fn istio_modes_refuse_cluster_rules_and_name_the_rule() {
+    let gw = GatewayFile::parse(&format!("{KUBE}{CLUSTER_LIMITS}")).unwrap();
+    let err = crate::kube::render(&gw).err().unwrap();
+    assert!(err.contains("rule 'team-rpm' has scope cluster"), "{err}");
+}

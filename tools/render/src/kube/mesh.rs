@@ -473,6 +473,12 @@ pub fn sidecar_pod_patch(k: &KubeConfig, gw: &GatewayFile) -> Doc {
 /// the per-attempt filter in the router) nor shadow models (a mirror to an
 /// internal listener chosen by a header).
 pub fn check_istio(gw: &GatewayFile) -> Result<(), String> {
+    if let Some(rule) = gw.gateway.rules.cluster().next() {
+        return Err(format!(
+            "rate_limits rule '{}' has scope cluster, which the mesh modes do not render (the rate-limit filter reads the filter's state right after it); use scope: instance here, or deploy kubernetes/ (Envoy with the rendered bootstrap), which has it",
+            rule.name
+        ));
+    }
     let what = |m: &llm_gateway::config::Model| {
         if m.failover {
             Some("a failover pool (the mesh has no aggregate clusters with the per-attempt filter); set `failover: {enabled: false}`")

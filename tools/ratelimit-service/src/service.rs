@@ -1,0 +1,535 @@
+//! Envoy's `ShouldRateLimit`, answered with limitador.
+//!
+//! Admission (descriptors without a `reservation` entry): every descriptor
+//! reserves its hits (1 for a request rule, the filter's estimate for a
+//! token rule); all or nothing — a refusal releases what the call already
+//! reserved. Request units are committed at once; token reservations stay
+//! until the stream is done, their ids handed to Envoy as dynamic metadata.
+//! Settlement (a `reservation` entry, sent when the stream is done): the
+//! tokens really used are committed and the reservation released.
+//!
+//! Reservations are limitador's one atomic check-and-take on Redis (one
+//! script), so replicas never admit more than a limit together; its plain
+//! check-and-update reads and then writes, which two replicas can race.
+
+use crate::rules::ClusterRule;
+use envoy_types::pb::envoy::config::core::v3::HeaderValue;
+use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{Code, DescriptorStatus};
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
+use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
+use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
+use limitador::counter::Counter;
+use limitador::limit::Context;
+use limitador::reservation::ReservationId;
+use limitador::AsyncRateLimiter;
+use llm_gateway::admission::cluster::{
+    format_status, REQUESTS_HEADER, RESERVATIONS_METADATA as RESERVATIONS, RULE_HEADER,
+    TOKENS_HEADER,
+};
+use llm_gateway::admission::reset_string;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+const NO_RESERVATION: &str = "-";
+const MAX_DESCRIPTORS: usize = 64;
+const MAX_VALUE_BYTES: usize = 512;
+const RECHECK_AFTER: Duration = Duration::from_millis(2);
+
+pub struct Limits {
+    pub limiter: AsyncRateLimiter,
+    pub rules: HashMap<String, ClusterRule>,
+    pub namespace: limitador::limit::Namespace,
+    pub reservation_ttl: Duration,
+    /// Bound on each Redis round trip: a hung Redis fails the call (Envoy
+    /// then applies its failure mode) instead of piling up waiters.
+    pub store_timeout: Duration,
+    pub stats: Arc<Stats>,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub ok: AtomicU64,
+    pub over_limit: AtomicU64,
+    pub settled: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// One descriptor as the filter's actions build it.
+#[derive(Debug, PartialEq)]
+pub struct Ask<'a> {
+    pub rule: &'a str,
+    pub key: &'a str,
+    pub reservation: Option<&'a str>,
+    pub hits: u64,
+}
+
+/// Reads a descriptor; `Err` names what is wrong (the caller answers
+/// INVALID_ARGUMENT, which Envoy treats as a service error).
+pub fn parse<'a>(d: &'a RateLimitDescriptor, request_hits: u32) -> Result<Ask<'a>, String> {
+    let mut rule = None;
+    let mut key = None;
+    let mut reservation = None;
+    for e in &d.entries {
+        if e.value.len() > MAX_VALUE_BYTES {
+            return Err(format!(
+                "descriptor entry '{}' is longer than {MAX_VALUE_BYTES} bytes",
+                e.key
+            ));
+        }
+        match e.key.as_str() {
+            "rule" => rule = Some(e.value.as_str()),
+            "key" => key = Some(e.value.as_str()),
+            "reservation" => reservation = Some(e.value.as_str()),
+            other => return Err(format!("unknown descriptor entry '{other}'")),
+        }
+    }
+    let (Some(rule), Some(key)) = (rule, key) else {
+        return Err("a descriptor needs 'rule' and 'key' entries".into());
+    };
+    // Envoy's rule: the descriptor's own hits_addend, else the request's,
+    // else 1.
+    let hits = match (&d.hits_addend, request_hits) {
+        (Some(h), _) => h.value,
+        (None, 0) => 1,
+        (None, n) => u64::from(n),
+    };
+    Ok(Ask {
+        rule,
+        key,
+        reservation,
+        hits,
+    })
+}
+
+fn context(ask: &Ask) -> Context<'static> {
+    let mut ctx = Context::default();
+    let entries = HashMap::from([
+        ("rule".to_string(), ask.rule.to_string()),
+        ("key".to_string(), ask.key.to_string()),
+    ]);
+    ctx.list_binding("descriptors".into(), vec![entries]);
+    ctx
+}
+
+fn header(key: &str, value: String) -> HeaderValue {
+    HeaderValue {
+        key: key.into(),
+        value,
+        ..Default::default()
+    }
+}
+
+/// The tightest counter of a kind: fewest units left.
+#[derive(Clone, Copy)]
+struct Tightest {
+    limit: u64,
+    remaining: u64,
+    reset_ms: u64,
+}
+
+fn tighter(current: Option<Tightest>, counters: &[Counter]) -> Option<Tightest> {
+    counters.iter().fold(current, |best, c| {
+        let t = Tightest {
+            limit: c.max_value(),
+            remaining: c.remaining().unwrap_or(c.max_value()),
+            reset_ms: c
+                .expires_in()
+                .map_or(c.window().as_millis() as u64, |d| d.as_millis() as u64),
+        };
+        match best {
+            Some(b) if b.remaining <= t.remaining => Some(b),
+            _ => Some(t),
+        }
+    })
+}
+
+/// The OpenAI error the client gets when a cluster rule refuses.
+pub fn refusal_body(rule: &ClusterRule, hits: u64, reset_ms: u64) -> String {
+    let what = if rule.tokens { "tokens" } else { "requests" };
+    let (message, code) = if hits > rule.limit {
+        (
+            format!(
+                "This request needs {hits} tokens, more than cluster rate limit '{}' allows per {} ({}); lower max_tokens or shorten the prompt.",
+                rule.name, rule.per, rule.limit
+            ),
+            "request_exceeds_rate_limit",
+        )
+    } else {
+        (
+            format!(
+                "Cluster rate limit '{}' reached: {} {what} per {} across all gateway replicas; retry after {}.",
+                rule.name,
+                rule.limit,
+                rule.per,
+                reset_string(reset_ms)
+            ),
+            if rule.tokens { "tokens_rate_limit_exceeded" } else { "rate_limit_exceeded" },
+        )
+    };
+    serde_json::json!({"error": {
+        "message": message,
+        "type": "rate_limit_error",
+        "param": null,
+        "code": code
+    }})
+    .to_string()
+}
+
+fn store_error(e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("rate-limit store: {e}"))
+}
+
+impl Limits {
+    async fn timed<T, E: std::fmt::Display>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Status> {
+        match tokio::time::timeout(self.store_timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(store_error(e)),
+            Err(_) => Err(store_error("timed out")),
+        }
+    }
+
+    fn rule(&self, name: &str) -> Result<&ClusterRule, Status> {
+        self.rules
+            .get(name)
+            .ok_or_else(|| Status::invalid_argument(format!("unknown rule '{name}'")))
+    }
+
+    async fn settle(&self, asks: &[Ask<'_>]) -> Result<RateLimitResponse, Status> {
+        for ask in asks {
+            self.rule(ask.rule)?;
+            let id = ask
+                .reservation
+                .filter(|r| *r != NO_RESERVATION)
+                .map(|r| ReservationId::from(r.to_string()));
+            let ctx = context(ask);
+            self.timed(self.limiter.commit_reservation(
+                &self.namespace,
+                &ctx,
+                id.as_ref(),
+                ask.hits,
+            ))
+            .await?;
+        }
+        self.stats.settled.fetch_add(1, Ordering::Relaxed);
+        Ok(RateLimitResponse {
+            overall_code: Code::Ok as i32,
+            statuses: asks.iter().map(|_| ok_status()).collect(),
+            ..Default::default()
+        })
+    }
+
+    /// Gives back what an admission call reserved before it failed.
+    async fn undo(&self, held: &[(Ask<'_>, Option<ReservationId>)]) {
+        for (ask, id) in held {
+            if let Some(id) = id {
+                let ctx = context(ask);
+                let _ = self
+                    .timed(
+                        self.limiter
+                            .commit_reservation(&self.namespace, &ctx, Some(id), 0),
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn admit(self: &Arc<Self>, asks: Vec<Ask<'_>>) -> Result<RateLimitResponse, Status> {
+        let mut held: Vec<(Ask, Option<ReservationId>)> = Vec::with_capacity(asks.len());
+        let mut requests = None;
+        let mut tokens = None;
+        for ask in asks {
+            let rule = match self.rule(ask.rule) {
+                Ok(r) => r.clone(),
+                Err(e) => {
+                    self.undo(&held).await;
+                    return Err(e);
+                }
+            };
+            let ctx = context(&ask);
+            let mut reserved = self
+                .timed(self.limiter.reserve(
+                    &self.namespace,
+                    &ctx,
+                    ask.hits,
+                    Some(self.reservation_ttl),
+                ))
+                .await;
+            if reserved.as_ref().is_ok_and(|r| r.limited) {
+                // A commit elsewhere adds its units before it releases its
+                // hold: for that instant a unit counts twice. Ask once more
+                // after it, so the last units of a window are not refused.
+                tokio::time::sleep(RECHECK_AFTER).await;
+                reserved = self
+                    .timed(self.limiter.reserve(
+                        &self.namespace,
+                        &ctx,
+                        ask.hits,
+                        Some(self.reservation_ttl),
+                    ))
+                    .await;
+            }
+            let result = match reserved {
+                Ok(r) => r,
+                Err(e) => {
+                    self.undo(&held).await;
+                    return Err(e);
+                }
+            };
+            if result.limited {
+                self.undo(&held).await;
+                self.stats.over_limit.fetch_add(1, Ordering::Relaxed);
+                let t = tighter(None, &result.counters);
+                let reset_ms = t.map_or(rule.seconds * 1000, |t| t.reset_ms);
+                return Ok(over_limit(&rule, ask.hits, reset_ms));
+            }
+            if rule.tokens {
+                tokens = tighter(tokens, &result.counters);
+            } else {
+                requests = tighter(requests, &result.counters);
+            }
+            held.push((ask, result.reservation_id));
+        }
+        // Request units are spent; token reservations wait for the tokens
+        // used. Until its commit lands a unit is held, which counts the
+        // same: the commits go on after the answer, off Envoy's path.
+        let mut reservations = BTreeMap::new();
+        let mut commits = Vec::new();
+        for (ask, id) in &held {
+            let tokens_rule = self.rules.get(ask.rule).is_some_and(|r| r.tokens);
+            match (tokens_rule, id) {
+                (true, Some(id)) => {
+                    reservations.insert(ask.rule.to_string(), id.as_str().to_string());
+                }
+                (true, None) => {}
+                (false, _) => commits.push((
+                    ask.rule.to_string(),
+                    ask.key.to_string(),
+                    id.clone(),
+                    ask.hits,
+                )),
+            }
+        }
+        if !commits.is_empty() {
+            let limits = Arc::clone(self);
+            tokio::spawn(async move {
+                for (rule, key, id, hits) in commits {
+                    let ask = Ask {
+                        rule: &rule,
+                        key: &key,
+                        reservation: None,
+                        hits,
+                    };
+                    let ctx = context(&ask);
+                    let done = limits
+                        .timed(limits.limiter.commit_reservation(
+                            &limits.namespace,
+                            &ctx,
+                            id.as_ref(),
+                            hits,
+                        ))
+                        .await;
+                    if done.is_err() {
+                        limits.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        self.stats.ok.fetch_add(1, Ordering::Relaxed);
+        let mut headers = Vec::new();
+        for (name, t) in [(REQUESTS_HEADER, requests), (TOKENS_HEADER, tokens)] {
+            if let Some(t) = t {
+                headers.push(header(
+                    name,
+                    format_status(t.limit, t.remaining, t.reset_ms),
+                ));
+            }
+        }
+        Ok(RateLimitResponse {
+            overall_code: Code::Ok as i32,
+            statuses: held.iter().map(|_| ok_status()).collect(),
+            response_headers_to_add: headers,
+            dynamic_metadata: (!reservations.is_empty()).then(|| metadata(reservations)),
+            ..Default::default()
+        })
+    }
+}
+
+fn ok_status() -> DescriptorStatus {
+    DescriptorStatus {
+        code: Code::Ok as i32,
+        ..Default::default()
+    }
+}
+
+fn over_limit(rule: &ClusterRule, hits: u64, reset_ms: u64) -> RateLimitResponse {
+    RateLimitResponse {
+        overall_code: Code::OverLimit as i32,
+        statuses: vec![DescriptorStatus {
+            code: Code::OverLimit as i32,
+            limit_remaining: 0,
+            duration_until_reset: Some(envoy_types::pb::google::protobuf::Duration {
+                seconds: reset_ms.div_ceil(1000) as i64,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }],
+        response_headers_to_add: vec![
+            header("content-type", "application/json".into()),
+            header(RULE_HEADER, rule.name.clone()),
+            header("retry-after", reset_ms.div_ceil(1000).max(1).to_string()),
+            header(
+                if rule.tokens {
+                    TOKENS_HEADER
+                } else {
+                    REQUESTS_HEADER
+                },
+                format_status(rule.limit, 0, reset_ms),
+            ),
+        ],
+        raw_body: refusal_body(rule, hits, reset_ms).into_bytes(),
+        ..Default::default()
+    }
+}
+
+fn metadata(reservations: BTreeMap<String, String>) -> Struct {
+    let inner = Struct {
+        fields: reservations
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    Value {
+                        kind: Some(Kind::StringValue(v)),
+                    },
+                )
+            })
+            .collect(),
+    };
+    Struct {
+        fields: [(
+            RESERVATIONS.to_string(),
+            Value {
+                kind: Some(Kind::StructValue(inner)),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
+pub struct Service(pub Arc<Limits>);
+
+#[tonic::async_trait]
+impl RateLimitService for Service {
+    async fn should_rate_limit(
+        &self,
+        request: Request<RateLimitRequest>,
+    ) -> Result<Response<RateLimitResponse>, Status> {
+        let req = request.into_inner();
+        let limits = &self.0;
+        if req.domain != llm_gateway::admission::cluster::DOMAIN {
+            return Err(Status::invalid_argument(format!(
+                "unknown domain '{}'",
+                req.domain
+            )));
+        }
+        if req.descriptors.len() > MAX_DESCRIPTORS {
+            return Err(Status::invalid_argument("too many descriptors"));
+        }
+        let asks = req
+            .descriptors
+            .iter()
+            .map(|d| parse(d, req.hits_addend))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Status::invalid_argument)?;
+        let settling = asks.iter().any(|a| a.reservation.is_some());
+        let answer = if settling {
+            limits.settle(&asks).await
+        } else {
+            limits.admit(asks).await
+        };
+        if answer.is_err() {
+            limits.stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        answer.map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::Entry;
+    use envoy_types::pb::google::protobuf::UInt64Value;
+
+    fn descriptor(entries: &[(&str, &str)], hits: Option<u64>) -> RateLimitDescriptor {
+        RateLimitDescriptor {
+            entries: entries
+                .iter()
+                .map(|(k, v)| Entry {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            hits_addend: hits.map(|value| UInt64Value { value }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn descriptors_parse_with_envoys_hits_rules() {
+        let d = descriptor(&[("rule", "rpm"), ("key", "team-a")], None);
+        assert_eq!(
+            parse(&d, 0).unwrap(),
+            Ask {
+                rule: "rpm",
+                key: "team-a",
+                reservation: None,
+                hits: 1
+            }
+        );
+        assert_eq!(parse(&d, 7).unwrap().hits, 7);
+        let d = descriptor(
+            &[("rule", "tpm"), ("key", "-"), ("reservation", "abc")],
+            Some(0),
+        );
+        let ask = parse(&d, 3).unwrap();
+        assert_eq!((ask.hits, ask.reservation), (0, Some("abc")));
+    }
+
+    #[test]
+    fn bad_descriptors_are_refused() {
+        assert!(parse(&descriptor(&[("rule", "rpm")], None), 0).is_err());
+        assert!(parse(&descriptor(&[("key", "x")], None), 0).is_err());
+        assert!(parse(
+            &descriptor(&[("rule", "r"), ("key", "k"), ("path", "/")], None),
+            0
+        )
+        .is_err());
+        let long = "x".repeat(MAX_VALUE_BYTES + 1);
+        assert!(parse(&descriptor(&[("rule", "r"), ("key", &long)], None), 0).is_err());
+    }
+
+    #[test]
+    fn refusals_are_openai_errors_naming_the_rule() {
+        let rule = ClusterRule {
+            name: "tpm".into(),
+            tokens: true,
+            limit: 100,
+            seconds: 60,
+            per: "minute",
+        };
+        let v: serde_json::Value = serde_json::from_str(&refusal_body(&rule, 10, 30_000)).unwrap();
+        assert_eq!(v["error"]["code"], "tokens_rate_limit_exceeded");
+        assert!(v["error"]["message"].as_str().unwrap().contains("'tpm'"));
+        assert!(v["error"]["message"].as_str().unwrap().contains("30s"));
+        let v: serde_json::Value = serde_json::from_str(&refusal_body(&rule, 101, 1)).unwrap();
+        assert_eq!(v["error"]["code"], "request_exceeds_rate_limit");
+    }
+}
