@@ -8,7 +8,8 @@
 
 use super::config::{Measure, Rule, Rules, TokenCount};
 use super::{dim_value, reserve, used, Facts};
-use crate::ratelimit::Admission;
+use crate::consumers::Consumers;
+use crate::ratelimit::{Admission, Period};
 use crate::wire::hub::Usage;
 use sha2::{Digest, Sha256};
 
@@ -88,25 +89,62 @@ pub struct ClusterHold {
     pub reserved: Vec<(TokenCount, u64)>,
 }
 
+/// The descriptor entry naming a consumer quota's period (`day`, `month`).
+pub const QUOTA_ENTRY: &str = "quota";
+/// Stream value holding the consumer whose quota a request charges.
+pub const QUOTA_CONSUMER_VALUE: &str = "llmgw.rl.quota.consumer";
+
+/// Stream value holding the UTC window (day or month) a quota charges:
+/// each calendar window is its own counter.
+pub fn quota_value(period: Period) -> String {
+    format!("llmgw.rl.quota.{}", period.name())
+}
+
 /// The stream values that make Envoy's rate-limit filter charge this
-/// request to every cluster rule, and what the request holds; `None` when
-/// no rule has cluster scope.
-pub fn plan(rules: &Rules, f: &Facts) -> Option<(Vec<(String, String)>, ClusterHold)> {
+/// request to every cluster rule (and, with `cluster.quotas`, to its
+/// consumer's quotas), and what the request holds; `None` when nothing is
+/// counted in the cluster.
+pub fn plan(
+    rules: &Rules,
+    consumers: &Consumers,
+    f: &Facts,
+    now_ns: u64,
+) -> Option<(Vec<(String, String)>, ClusterHold)> {
+    let quotas: Vec<(Period, u64)> = match (rules.cluster_quotas(), f.consumer) {
+        (true, Some(name)) => consumers
+            .all()
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.quotas().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let cluster: Vec<&Rule> = rules.cluster().collect();
-    if cluster.is_empty() {
+    if cluster.is_empty() && quotas.is_empty() {
         return None;
     }
-    let mut values = Vec::with_capacity(cluster.len() + 6);
+    let mut values = Vec::with_capacity(cluster.len() + quotas.len() + 7);
     let mut hold = ClusterHold::default();
+    let reserve_for = |count: TokenCount, hold: &mut ClusterHold| {
+        if !hold.reserved.iter().any(|(c, _)| *c == count) {
+            hold.reserved
+                .push((count, reserve(count, f, rules.default_max_tokens)));
+        }
+    };
     for rule in &cluster {
         let dims: Vec<String> = rule.dims.iter().map(|d| dim_value(d, f)).collect();
         values.push((key_value(&rule.name), descriptor_key(&dims)));
         if let Measure::Tokens(count) = rule.measure {
-            if !hold.reserved.iter().any(|(c, _)| *c == count) {
-                hold.reserved
-                    .push((count, reserve(count, f, rules.default_max_tokens)));
-            }
+            reserve_for(count, &mut hold);
         }
+    }
+    if let (false, Some(name)) = (quotas.is_empty(), f.consumer) {
+        values.push((QUOTA_CONSUMER_VALUE.into(), name.to_string()));
+        for (period, _) in &quotas {
+            values.push((quota_value(*period), period.window(now_ns).0.to_string()));
+        }
+        // Quotas count every token, like the instance ones.
+        reserve_for(TokenCount::Total, &mut hold);
     }
     for (count, amount) in &hold.reserved {
         values.push((hits_value(*count), amount.to_string()));

@@ -38,6 +38,10 @@ pub struct ClusterConfig {
     pub timeout_ms: u32,
     #[serde(default)]
     pub failure_mode: FailureMode,
+    /// Consumer quotas (`consumers[].quota`) counted for every replica too,
+    /// per UTC day and month, instead of per instance.
+    #[serde(default)]
+    pub quotas: bool,
 }
 
 fn default_cluster_timeout_ms() -> u32 {
@@ -210,6 +214,11 @@ impl Rules {
 
     pub fn cluster(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter().filter(|r| r.scope == Scope::Cluster)
+    }
+
+    /// Whether consumer quotas are kept by the Rate Limit Service.
+    pub fn cluster_quotas(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.quotas)
     }
 }
 

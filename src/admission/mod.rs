@@ -178,7 +178,7 @@ pub fn limit_keys<'a>(
             }
         }
     }
-    for c in consumers.all() {
+    for c in consumers.all().iter().filter(|_| !rules.cluster_quotas()) {
         for (period, _) in c.quotas() {
             out.push((
                 keys::quota(&c.name, period.name()),
@@ -286,8 +286,10 @@ pub fn admit(
             reserved: amount,
         });
     }
+    let quotas_here = !rules.cluster_quotas();
     if let Some(consumer) = f
         .consumer
+        .filter(|_| quotas_here)
         .and_then(|n| consumers.all().iter().find(|c| c.name == n))
     {
         let amount = reserve(TokenCount::Total, f, rules.default_max_tokens);

@@ -262,6 +262,7 @@ fn cluster_scope_needs_the_service_and_skips_slots() {
         service: "rls:8081".into(),
         timeout_ms: 100,
         failure_mode: config::FailureMode::Deny,
+        quotas: false,
     });
     let rules = Rules::compile(&c).unwrap();
     assert_eq!(rules.rules[0].slots, None);

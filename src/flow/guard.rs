@@ -68,7 +68,7 @@ impl StreamFlow {
             let outcome = admission::admit(&gw.rules, &gw.consumers, reader.store(), &facts, now);
             let cluster = outcome
                 .is_ok()
-                .then(|| admission::cluster::plan(&gw.rules, &facts))
+                .then(|| admission::cluster::plan(&gw.rules, &gw.consumers, &facts, now))
                 .flatten();
             (outcome, cluster)
         };

@@ -39,12 +39,13 @@ class Redis:
         raise RuntimeError("redis-server did not start")
 
     def counters(self, rule):
-        """{descriptor key: value} of a rule's live counters."""
-        out = {}
-        for key in self.cli("--scan", "--pattern", f"*{rule}*").split():
-            if self.cli("type", key).strip() == "string":
-                out[key] = int(self.cli("get", key).strip())
-        return out
+        """The values of a limit's live counters (keys are binary: read in
+        Redis itself)."""
+        script = ("local out = {} for _, k in ipairs(redis.call('keys', ARGV[1])) do "
+                  "if redis.call('type', k).ok == 'string' then "
+                  "table.insert(out, redis.call('get', k)) end end return out")
+        out = self.cli("eval", script, "0", f"*{rule}*")
+        return sorted(int(v) for v in out.split())
 
     def stop(self):
         stop(self.proc)
@@ -89,7 +90,8 @@ class Cluster:
         self.rls_port = free_port()
         config = dict(config)
         limits = dict(config.get("rate_limits") or {})
-        limits["cluster"] = {"service": f"127.0.0.1:{self.rls_port}", "timeout_ms": timeout_ms,
+        limits["cluster"] = {**limits.get("cluster", {}),
+                             "service": f"127.0.0.1:{self.rls_port}", "timeout_ms": timeout_ms,
                              "failure_mode": failure_mode}
         config["rate_limits"] = limits
         self.config_path = tmp / "cluster.yaml"
@@ -114,6 +116,6 @@ class Cluster:
     def stop(self):
         for gw in self.replicas:
             gw.stop()
-        log = self.rls.stop()
+        self.rls_log = self.rls.stop()
         self.redis.stop()
-        return log
+        return self.rls_log

@@ -299,3 +299,57 @@ fn a_cluster_refusal_returns_the_instance_units_and_blames_no_provider() {
         .iter()
         .any(|k| k.starts_with("llmgw/health/")));
 }
+
+#[test]
+fn cluster_quotas_charge_the_consumers_utc_window_instead_of_shared_data() {
+    let cfg = format!(
+        r#"{{
+        "providers": [{{"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k"}}],
+        "models": [{{"name": "m", "targets": [{{"provider": "mock"}}]}}],
+        "consumers": [{{"name": "team-a", "api_keys": ["sha256:{}"],
+            "quota": {{"tokens_per_day": 10, "tokens_per_month": 20}}}}],
+        "rate_limits": {{"cluster": {{"service": "127.0.0.1:8081", "quotas": true}}}}
+    }}"#,
+        // sha256("k-a")
+        "a1f8d3c4ac1b1b4ebeb6b82f37a5d81b22bca4ee56153b5edd7e5ed0b6ba9d0d"
+    );
+    let gw =
+        Rc::new(compile(&PluginConfig::from_json(cfg.as_bytes()).unwrap(), &|_| None).unwrap());
+    let store = MemStore::default();
+    // No quota key in shared data: the service keeps them.
+    assert_eq!(gw.precreate_state(&store, 1).unwrap(), 0);
+    let consumers = &gw.consumers;
+    let rules = &gw.rules;
+    let header = |_: &str| None;
+    let facts = crate::admission::Facts {
+        consumer: Some("team-a"),
+        model: "m",
+        route: "chat",
+        client_ip: None,
+        header: &header,
+        prompt_tokens: 3,
+        max_tokens: Some(5),
+    };
+    // 2026-12-04T10:00Z: day 20,791 since the epoch; month 2026 × 12 + 11.
+    let now = 20_791 * 86_400 * 1_000_000_000 + 10 * 3_600 * 1_000_000_000;
+    let (values, hold) = crate::admission::cluster::plan(rules, consumers, &facts, now).unwrap();
+    let v: std::collections::BTreeMap<_, _> = values.into_iter().collect();
+    assert_eq!(v["llmgw.rl.quota.consumer"], "team-a");
+    assert_eq!(v["llmgw.rl.quota.day"], "20791");
+    assert_eq!(v["llmgw.rl.quota.month"], (2026 * 12 + 11).to_string());
+    assert_eq!(v["llmgw.rl.hits.total"], "8");
+    assert_eq!(
+        hold.reserved,
+        [(crate::admission::config::TokenCount::Total, 8)]
+    );
+    // Instance admission leaves the quota alone.
+    let reservation = crate::admission::admit(rules, consumers, &store, &facts, now).unwrap();
+    assert!(reservation.requests.is_none() && reservation.tokens.is_none());
+    assert!(store.keys().is_empty());
+    // A consumer without a quota sends nothing.
+    let anonymous = crate::admission::Facts {
+        consumer: None,
+        ..facts
+    };
+    assert!(crate::admission::cluster::plan(rules, consumers, &anonymous, now).is_none());
+}

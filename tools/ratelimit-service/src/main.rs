@@ -128,7 +128,7 @@ async fn main() {
     let stats = Arc::new(Stats::default());
     let limits = Arc::new(Limits {
         limiter,
-        rules: rules::by_name(&cluster_rules),
+        rules: rules::by_lookup(&cluster_rules),
         namespace: llm_gateway::admission::cluster::DOMAIN.into(),
         reservation_ttl: args.reservation_ttl,
         store_timeout: args.store_timeout,

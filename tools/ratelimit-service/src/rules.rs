@@ -1,27 +1,72 @@
-//! The gateway's `scope: cluster` rules as limitador limits.
+//! The gateway's `scope: cluster` rules (and, with `cluster.quotas`, its
+//! consumers' quotas) as limitador limits.
 //!
-//! Each rule is one limit in the `llm-gateway` namespace: it applies to the
-//! descriptors whose `rule` entry names it, and counts per `key` entry (the
-//! rule's dimension values, which the filter decided). Windows are fixed
-//! (limitador's): `limit` per `per`, starting at the first hit.
+//! A rule is one limit applying to the descriptors whose `rule` entry names
+//! it, counted per `key` entry (the rule's dimension values, which the
+//! filter decided); its windows are fixed (limitador's): `limit` per `per`,
+//! from the window's first hit. A consumer quota is one limit per consumer
+//! and period, applying to descriptors with `quota` = the period and
+//! `consumer` = the consumer, counted per `key` = the UTC day or month the
+//! filter named, so each calendar window is its own counter.
 
 use limitador::limit::{Expression, Limit, Predicate};
 use llm_gateway::admission::cluster::DOMAIN;
 use llm_gateway::admission::config::{Measure, RateLimitsConfig, Rule, Rules};
+use llm_gateway::consumers::ConsumerConfig;
+use llm_gateway::ratelimit::Period;
 use std::collections::HashMap;
 
-/// A cluster rule as the service needs it.
+/// What a limit counts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Rule { tokens: bool },
+    Quota { period: Period, consumer: String },
+}
+
+/// A cluster limit as the service needs it.
 #[derive(Debug, Clone)]
 pub struct ClusterRule {
+    /// The rule's name, or `quota_day` / `quota_month`.
     pub name: String,
-    pub tokens: bool,
+    pub kind: Kind,
     pub limit: u64,
     pub seconds: u64,
     pub per: &'static str,
 }
 
-/// Reads `rate_limits` from the gateway's YAML and compiles it with the
-/// filter's own rules (same validation, same errors).
+impl ClusterRule {
+    pub fn tokens(&self) -> bool {
+        matches!(self.kind, Kind::Rule { tokens: true } | Kind::Quota { .. })
+    }
+
+    /// How a descriptor names this limit.
+    pub fn lookup(&self) -> String {
+        match &self.kind {
+            Kind::Rule { .. } => lookup_rule(&self.name),
+            Kind::Quota { period, consumer } => lookup_quota(period.name(), consumer),
+        }
+    }
+
+    /// Key of its reservation id in the dynamic metadata.
+    pub fn metadata_key(&self) -> String {
+        match &self.kind {
+            Kind::Rule { .. } => format!("rule:{}", self.name),
+            Kind::Quota { period, .. } => format!("quota:{}", period.name()),
+        }
+    }
+}
+
+pub fn lookup_rule(name: &str) -> String {
+    format!("rule:{name}")
+}
+
+pub fn lookup_quota(period: &str, consumer: &str) -> String {
+    format!("quota:{period}:{consumer}")
+}
+
+/// Reads `rate_limits` (and `consumers`, for cluster quotas) from the
+/// gateway's YAML and compiles them with the filter's own code (same
+/// validation, same errors).
 pub fn load(yaml: &str) -> Result<Vec<ClusterRule>, String> {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).map_err(|e| format!("config: {e}"))?;
     let section = doc
@@ -31,18 +76,63 @@ pub fn load(yaml: &str) -> Result<Vec<ClusterRule>, String> {
     let config: RateLimitsConfig =
         serde_yaml::from_value(section).map_err(|e| format!("config: rate_limits: {e}"))?;
     let rules = Rules::compile(&config).map_err(|e| format!("config: {e}"))?;
-    let cluster: Vec<ClusterRule> = rules.cluster().map(from_rule).collect();
-    if cluster.is_empty() {
-        return Err("config: no rate_limits rule has scope: cluster".into());
+    let mut out: Vec<ClusterRule> = rules.cluster().map(from_rule).collect();
+    if rules.cluster_quotas() {
+        let consumers: Vec<ConsumerConfig> = match doc.get("consumers") {
+            Some(v) => {
+                serde_yaml::from_value(v.clone()).map_err(|e| format!("config: consumers: {e}"))?
+            }
+            None => Vec::new(),
+        };
+        for c in &consumers {
+            let safe = !c.name.is_empty()
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !safe {
+                return Err(format!(
+                    "config: consumers: '{}' is not a valid consumer name",
+                    c.name
+                ));
+            }
+            let Some(q) = &c.quota else { continue };
+            for (period, limit) in [
+                (Period::Day, q.tokens_per_day),
+                (Period::Month, q.tokens_per_month),
+            ] {
+                if let Some(limit) = limit {
+                    out.push(ClusterRule {
+                        name: format!("quota_{}", period.name()),
+                        kind: Kind::Quota {
+                            period,
+                            consumer: c.name.clone(),
+                        },
+                        limit,
+                        // Longer than any calendar window: the key changes
+                        // with the window; this only cleans up.
+                        seconds: match period {
+                            Period::Day => 86_400,
+                            Period::Month => 31 * 86_400,
+                        },
+                        per: period.name(),
+                    });
+                }
+            }
+        }
     }
-    Ok(cluster)
+    if out.is_empty() {
+        return Err("config: no rate_limits rule has scope: cluster (and no cluster quota)".into());
+    }
+    Ok(out)
 }
 
 fn from_rule(r: &Rule) -> ClusterRule {
     let seconds = r.per.seconds() as u64;
     ClusterRule {
         name: r.name.clone(),
-        tokens: matches!(r.measure, Measure::Tokens(_)),
+        kind: Kind::Rule {
+            tokens: matches!(r.measure, Measure::Tokens(_)),
+        },
         limit: r.limit,
         seconds,
         per: match seconds {
@@ -54,27 +144,33 @@ fn from_rule(r: &Rule) -> ClusterRule {
     }
 }
 
-/// The limitador limit of a rule. Rule names are `[A-Za-z0-9_-]`, safe
-/// inside a CEL string.
+/// The limitador limit. Rule and consumer names are `[A-Za-z0-9_.-]`
+/// (validated by the filter's config code), safe inside a CEL string.
 pub fn limit(rule: &ClusterRule) -> Result<Limit, String> {
-    let condition = Predicate::parse(format!("descriptors[0].rule == '{}'", rule.name))
-        .map_err(|e| format!("rule {}: {e}", rule.name))?;
+    let parse = |c: String| Predicate::parse(c).map_err(|e| format!("rule {}: {e}", rule.name));
+    let conditions = match &rule.kind {
+        Kind::Rule { .. } => vec![parse(format!("descriptors[0].rule == '{}'", rule.name))?],
+        Kind::Quota { period, consumer } => vec![
+            parse(format!("descriptors[0].quota == '{}'", period.name()))?,
+            parse(format!("descriptors[0].consumer == '{consumer}'"))?,
+        ],
+    };
     let variable =
         Expression::parse("descriptors[0].key").map_err(|e| format!("rule {}: {e}", rule.name))?;
     let mut limit = Limit::with_id(
-        rule.name.clone(),
+        rule.lookup(),
         DOMAIN,
         rule.limit,
         rule.seconds,
-        [condition],
+        conditions,
         [variable],
     );
     limit.set_name(rule.name.clone());
     Ok(limit)
 }
 
-pub fn by_name(rules: &[ClusterRule]) -> HashMap<String, ClusterRule> {
-    rules.iter().map(|r| (r.name.clone(), r.clone())).collect()
+pub fn by_lookup(rules: &[ClusterRule]) -> HashMap<String, ClusterRule> {
+    rules.iter().map(|r| (r.lookup(), r.clone())).collect()
 }
 
 #[cfg(test)]
@@ -83,6 +179,9 @@ mod tests {
 
     const CONFIG: &str = r#"
 providers: []
+consumers:
+  - {name: team-a, api_keys: ["env:KEY_A"], quota: {tokens_per_day: 500}}
+  - {name: team-b, api_keys: ["env:KEY_B"]}
 rate_limits:
   cluster: {service: "127.0.0.1:8081"}
   rules:
@@ -97,17 +196,43 @@ rate_limits:
         let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["rpm", "tpm"]);
         assert_eq!(
-            (rules[0].limit, rules[0].seconds, rules[0].tokens),
+            (rules[0].limit, rules[0].seconds, rules[0].tokens()),
             (60, 60, false)
         );
         assert_eq!(
-            (rules[1].limit, rules[1].seconds, rules[1].tokens),
+            (rules[1].limit, rules[1].seconds, rules[1].tokens()),
             (1000, 3600, true)
         );
         let l = limit(&rules[0]).expect("limit");
         assert_eq!(l.max_value(), 60);
         assert_eq!(l.seconds(), 60);
         assert!(l.has_variable("descriptors"));
+    }
+
+    #[test]
+    fn cluster_quotas_become_one_limit_per_consumer_and_period() {
+        let with = CONFIG.replace(
+            r#"service: "127.0.0.1:8081""#,
+            r#"service: "127.0.0.1:8081", quotas: true"#,
+        );
+        let rules = load(&with).expect("loads");
+        let quota = rules
+            .iter()
+            .find(|r| r.name == "quota_day")
+            .expect("team-a's day quota");
+        assert_eq!(
+            quota.kind,
+            Kind::Quota {
+                period: Period::Day,
+                consumer: "team-a".into()
+            }
+        );
+        assert_eq!(
+            (quota.limit, quota.lookup().as_str()),
+            (500, "quota:day:team-a")
+        );
+        assert_eq!(rules.len(), 3);
+        assert_eq!(limit(quota).expect("limit").conditions().len(), 2);
     }
 
     #[test]

@@ -12,13 +12,13 @@
 //! script), so replicas never admit more than a limit together; its plain
 //! check-and-update reads and then writes, which two replicas can race.
 
-use crate::rules::ClusterRule;
+use crate::rules::{self, ClusterRule, Kind};
 use envoy_types::pb::envoy::config::core::v3::HeaderValue;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{Code, DescriptorStatus};
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
-use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
+use envoy_types::pb::google::protobuf::{value::Kind as ValueKind, Struct, Value};
 use limitador::counter::Counter;
 use limitador::limit::Context;
 use limitador::reservation::ReservationId;
@@ -28,10 +28,11 @@ use llm_gateway::admission::cluster::{
     TOKENS_HEADER,
 };
 use llm_gateway::admission::reset_string;
+use llm_gateway::ratelimit::Period;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
 
 const NO_RESERVATION: &str = "-";
@@ -58,21 +59,35 @@ pub struct Stats {
     pub errors: AtomicU64,
 }
 
-/// One descriptor as the filter's actions build it.
+/// One descriptor as the filter's actions build it: a rule's (`rule`,
+/// `key`) or a consumer quota's (`quota`, `consumer`, `key`); `reservation`
+/// when the stream is done.
 #[derive(Debug, PartialEq)]
 pub struct Ask<'a> {
-    pub rule: &'a str,
+    pub rule: Option<&'a str>,
+    pub quota: Option<&'a str>,
+    pub consumer: Option<&'a str>,
     pub key: &'a str,
     pub reservation: Option<&'a str>,
     pub hits: u64,
 }
 
+impl Ask<'_> {
+    /// The limit it names (see `rules::ClusterRule::lookup`).
+    pub fn lookup(&self) -> String {
+        match (self.rule, self.quota, self.consumer) {
+            (Some(rule), _, _) => rules::lookup_rule(rule),
+            (None, Some(period), Some(consumer)) => rules::lookup_quota(period, consumer),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Reads a descriptor; `Err` names what is wrong (the caller answers
 /// INVALID_ARGUMENT, which Envoy treats as a service error).
-pub fn parse<'a>(d: &'a RateLimitDescriptor, request_hits: u32) -> Result<Ask<'a>, String> {
-    let mut rule = None;
-    let mut key = None;
-    let mut reservation = None;
+pub fn parse(d: &RateLimitDescriptor, request_hits: u32) -> Result<Ask<'_>, String> {
+    let (mut rule, mut quota, mut consumer, mut key, mut reservation) =
+        (None, None, None, None, None);
     for e in &d.entries {
         if e.value.len() > MAX_VALUE_BYTES {
             return Err(format!(
@@ -80,16 +95,23 @@ pub fn parse<'a>(d: &'a RateLimitDescriptor, request_hits: u32) -> Result<Ask<'a
                 e.key
             ));
         }
-        match e.key.as_str() {
-            "rule" => rule = Some(e.value.as_str()),
-            "key" => key = Some(e.value.as_str()),
-            "reservation" => reservation = Some(e.value.as_str()),
+        let slot = match e.key.as_str() {
+            "rule" => &mut rule,
+            "quota" => &mut quota,
+            "consumer" => &mut consumer,
+            "key" => &mut key,
+            "reservation" => &mut reservation,
             other => return Err(format!("unknown descriptor entry '{other}'")),
-        }
+        };
+        *slot = Some(e.value.as_str());
     }
-    let (Some(rule), Some(key)) = (rule, key) else {
-        return Err("a descriptor needs 'rule' and 'key' entries".into());
+    let Some(key) = key else {
+        return Err("a descriptor needs a 'key' entry".into());
     };
+    match (rule, quota, consumer) {
+        (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+        _ => return Err("a descriptor names a 'rule', or a 'quota' and its 'consumer'".into()),
+    }
     // Envoy's rule: the descriptor's own hits_addend, else the request's,
     // else 1.
     let hits = match (&d.hits_addend, request_hits) {
@@ -99,16 +121,28 @@ pub fn parse<'a>(d: &'a RateLimitDescriptor, request_hits: u32) -> Result<Ask<'a
     };
     Ok(Ask {
         rule,
+        quota,
+        consumer,
         key,
         reservation,
         hits,
     })
 }
 
+/// Every limit's conditions read `rule`, `quota` and `consumer`: all are
+/// bound (empty when absent), so no condition meets a missing key.
 fn context(ask: &Ask) -> Context<'static> {
     let mut ctx = Context::default();
     let entries = HashMap::from([
-        ("rule".to_string(), ask.rule.to_string()),
+        ("rule".to_string(), ask.rule.unwrap_or_default().to_string()),
+        (
+            "quota".to_string(),
+            ask.quota.unwrap_or_default().to_string(),
+        ),
+        (
+            "consumer".to_string(),
+            ask.consumer.unwrap_or_default().to_string(),
+        ),
         ("key".to_string(), ask.key.to_string()),
     ]);
     ctx.list_binding("descriptors".into(), vec![entries]);
@@ -147,19 +181,27 @@ fn tighter(current: Option<Tightest>, counters: &[Counter]) -> Option<Tightest> 
     })
 }
 
-/// The OpenAI error the client gets when a cluster rule refuses.
+/// The OpenAI error the client gets when a cluster limit refuses.
 pub fn refusal_body(rule: &ClusterRule, hits: u64, reset_ms: u64) -> String {
-    let what = if rule.tokens { "tokens" } else { "requests" };
-    let (message, code) = if hits > rule.limit {
-        (
+    let what = if rule.tokens() { "tokens" } else { "requests" };
+    let (message, code) = match &rule.kind {
+        Kind::Quota { period, consumer } => (
+            format!(
+                "Consumer '{consumer}' has used its token quota for this {} ({} tokens) across all gateway replicas; it resets in {}.",
+                period.name(),
+                rule.limit,
+                reset_string(reset_ms)
+            ),
+            "insufficient_quota",
+        ),
+        Kind::Rule { .. } if hits > rule.limit => (
             format!(
                 "This request needs {hits} tokens, more than cluster rate limit '{}' allows per {} ({}); lower max_tokens or shorten the prompt.",
                 rule.name, rule.per, rule.limit
             ),
             "request_exceeds_rate_limit",
-        )
-    } else {
-        (
+        ),
+        Kind::Rule { tokens } => (
             format!(
                 "Cluster rate limit '{}' reached: {} {what} per {} across all gateway replicas; retry after {}.",
                 rule.name,
@@ -167,16 +209,25 @@ pub fn refusal_body(rule: &ClusterRule, hits: u64, reset_ms: u64) -> String {
                 rule.per,
                 reset_string(reset_ms)
             ),
-            if rule.tokens { "tokens_rate_limit_exceeded" } else { "rate_limit_exceeded" },
-        )
+            if *tokens { "tokens_rate_limit_exceeded" } else { "rate_limit_exceeded" },
+        ),
     };
     serde_json::json!({"error": {
         "message": message,
-        "type": "rate_limit_error",
+        "type": if code == "insufficient_quota" { "insufficient_quota" } else { "rate_limit_error" },
         "param": null,
         "code": code
     }})
     .to_string()
+}
+
+/// Milliseconds until a quota's UTC window ends.
+fn quota_reset_ms(period: Period) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let end = period.window(now).1;
+    (end.saturating_sub(u128::from(now)) / 1_000_000) as u64
 }
 
 fn store_error(e: impl std::fmt::Display) -> Status {
@@ -195,15 +246,16 @@ impl Limits {
         }
     }
 
-    fn rule(&self, name: &str) -> Result<&ClusterRule, Status> {
+    fn rule(&self, ask: &Ask) -> Result<&ClusterRule, Status> {
+        let lookup = ask.lookup();
         self.rules
-            .get(name)
-            .ok_or_else(|| Status::invalid_argument(format!("unknown rule '{name}'")))
+            .get(&lookup)
+            .ok_or_else(|| Status::invalid_argument(format!("unknown limit '{lookup}'")))
     }
 
     async fn settle(&self, asks: &[Ask<'_>]) -> Result<RateLimitResponse, Status> {
         for ask in asks {
-            self.rule(ask.rule)?;
+            self.rule(ask)?;
             let id = ask
                 .reservation
                 .filter(|r| *r != NO_RESERVATION)
@@ -245,7 +297,7 @@ impl Limits {
         let mut requests = None;
         let mut tokens = None;
         for ask in asks {
-            let rule = match self.rule(ask.rule) {
+            let rule = match self.rule(&ask) {
                 Ok(r) => r.clone(),
                 Err(e) => {
                     self.undo(&held).await;
@@ -285,14 +337,19 @@ impl Limits {
             if result.limited {
                 self.undo(&held).await;
                 self.stats.over_limit.fetch_add(1, Ordering::Relaxed);
-                let t = tighter(None, &result.counters);
-                let reset_ms = t.map_or(rule.seconds * 1000, |t| t.reset_ms);
+                let reset_ms = match &rule.kind {
+                    Kind::Quota { period, .. } => quota_reset_ms(*period),
+                    Kind::Rule { .. } => {
+                        tighter(None, &result.counters).map_or(rule.seconds * 1000, |t| t.reset_ms)
+                    }
+                };
                 return Ok(over_limit(&rule, ask.hits, reset_ms));
             }
-            if rule.tokens {
-                tokens = tighter(tokens, &result.counters);
-            } else {
-                requests = tighter(requests, &result.counters);
+            // Quotas are budgets, not rates: not in `x-ratelimit-*`.
+            match rule.kind {
+                Kind::Rule { tokens: true } => tokens = tighter(tokens, &result.counters),
+                Kind::Rule { tokens: false } => requests = tighter(requests, &result.counters),
+                Kind::Quota { .. } => {}
             }
             held.push((ask, result.reservation_id));
         }
@@ -302,37 +359,28 @@ impl Limits {
         let mut reservations = BTreeMap::new();
         let mut commits = Vec::new();
         for (ask, id) in &held {
-            let tokens_rule = self.rules.get(ask.rule).is_some_and(|r| r.tokens);
-            match (tokens_rule, id) {
+            let Some(rule) = self.rules.get(&ask.lookup()) else {
+                continue;
+            };
+            match (rule.tokens(), id) {
                 (true, Some(id)) => {
-                    reservations.insert(ask.rule.to_string(), id.as_str().to_string());
+                    reservations.insert(rule.metadata_key(), id.as_str().to_string());
                 }
                 (true, None) => {}
-                (false, _) => commits.push((
-                    ask.rule.to_string(),
-                    ask.key.to_string(),
-                    id.clone(),
-                    ask.hits,
-                )),
+                (false, _) => commits.push(Owned::of(ask, id.clone())),
             }
         }
         if !commits.is_empty() {
             let limits = Arc::clone(self);
             tokio::spawn(async move {
-                for (rule, key, id, hits) in commits {
-                    let ask = Ask {
-                        rule: &rule,
-                        key: &key,
-                        reservation: None,
-                        hits,
-                    };
-                    let ctx = context(&ask);
+                for c in commits {
+                    let ctx = context(&c.ask());
                     let done = limits
                         .timed(limits.limiter.commit_reservation(
                             &limits.namespace,
                             &ctx,
-                            id.as_ref(),
-                            hits,
+                            c.id.as_ref(),
+                            c.hits,
                         ))
                         .await;
                     if done.is_err() {
@@ -361,6 +409,40 @@ impl Limits {
     }
 }
 
+/// An admitted ask's commit, done after the answer.
+struct Owned {
+    rule: Option<String>,
+    quota: Option<String>,
+    consumer: Option<String>,
+    key: String,
+    id: Option<ReservationId>,
+    hits: u64,
+}
+
+impl Owned {
+    fn of(ask: &Ask, id: Option<ReservationId>) -> Self {
+        Self {
+            rule: ask.rule.map(str::to_string),
+            quota: ask.quota.map(str::to_string),
+            consumer: ask.consumer.map(str::to_string),
+            key: ask.key.to_string(),
+            id,
+            hits: ask.hits,
+        }
+    }
+
+    fn ask(&self) -> Ask<'_> {
+        Ask {
+            rule: self.rule.as_deref(),
+            quota: self.quota.as_deref(),
+            consumer: self.consumer.as_deref(),
+            key: &self.key,
+            reservation: None,
+            hits: self.hits,
+        }
+    }
+}
+
 fn ok_status() -> DescriptorStatus {
     DescriptorStatus {
         code: Code::Ok as i32,
@@ -384,15 +466,20 @@ fn over_limit(rule: &ClusterRule, hits: u64, reset_ms: u64) -> RateLimitResponse
             header("content-type", "application/json".into()),
             header(RULE_HEADER, rule.name.clone()),
             header("retry-after", reset_ms.div_ceil(1000).max(1).to_string()),
-            header(
-                if rule.tokens {
+        ]
+        .into_iter()
+        .chain(match rule.kind {
+            Kind::Rule { tokens } => Some(header(
+                if tokens {
                     TOKENS_HEADER
                 } else {
                     REQUESTS_HEADER
                 },
                 format_status(rule.limit, 0, reset_ms),
-            ),
-        ],
+            )),
+            Kind::Quota { .. } => None,
+        })
+        .collect(),
         raw_body: refusal_body(rule, hits, reset_ms).into_bytes(),
         ..Default::default()
     }
@@ -406,7 +493,7 @@ fn metadata(reservations: BTreeMap<String, String>) -> Struct {
                 (
                     k,
                     Value {
-                        kind: Some(Kind::StringValue(v)),
+                        kind: Some(ValueKind::StringValue(v)),
                     },
                 )
             })
@@ -416,7 +503,7 @@ fn metadata(reservations: BTreeMap<String, String>) -> Struct {
         fields: [(
             RESERVATIONS.to_string(),
             Value {
-                kind: Some(Kind::StructValue(inner)),
+                kind: Some(ValueKind::StructValue(inner)),
             },
         )]
         .into_iter()
@@ -485,15 +572,12 @@ mod tests {
     #[test]
     fn descriptors_parse_with_envoys_hits_rules() {
         let d = descriptor(&[("rule", "rpm"), ("key", "team-a")], None);
+        let ask = parse(&d, 0).unwrap();
         assert_eq!(
-            parse(&d, 0).unwrap(),
-            Ask {
-                rule: "rpm",
-                key: "team-a",
-                reservation: None,
-                hits: 1
-            }
+            (ask.rule, ask.key, ask.reservation, ask.hits),
+            (Some("rpm"), "team-a", None, 1)
         );
+        assert_eq!(ask.lookup(), "rule:rpm");
         assert_eq!(parse(&d, 7).unwrap().hits, 7);
         let d = descriptor(
             &[("rule", "tpm"), ("key", "-"), ("reservation", "abc")],
@@ -501,26 +585,39 @@ mod tests {
         );
         let ask = parse(&d, 3).unwrap();
         assert_eq!((ask.hits, ask.reservation), (0, Some("abc")));
+        let d = descriptor(
+            &[("quota", "day"), ("consumer", "team-a"), ("key", "20426")],
+            Some(9),
+        );
+        let ask = parse(&d, 0).unwrap();
+        assert_eq!((ask.lookup().as_str(), ask.hits), ("quota:day:team-a", 9));
     }
 
     #[test]
     fn bad_descriptors_are_refused() {
-        assert!(parse(&descriptor(&[("rule", "rpm")], None), 0).is_err());
-        assert!(parse(&descriptor(&[("key", "x")], None), 0).is_err());
-        assert!(parse(
-            &descriptor(&[("rule", "r"), ("key", "k"), ("path", "/")], None),
-            0
-        )
-        .is_err());
+        for entries in [
+            &[("rule", "rpm")][..],
+            &[("key", "x")],
+            &[("rule", "r"), ("key", "k"), ("path", "/")],
+            &[("quota", "day"), ("key", "1")],
+            &[
+                ("rule", "r"),
+                ("quota", "day"),
+                ("consumer", "c"),
+                ("key", "1"),
+            ],
+        ] {
+            assert!(parse(&descriptor(entries, None), 0).is_err(), "{entries:?}");
+        }
         let long = "x".repeat(MAX_VALUE_BYTES + 1);
         assert!(parse(&descriptor(&[("rule", "r"), ("key", &long)], None), 0).is_err());
     }
 
     #[test]
-    fn refusals_are_openai_errors_naming_the_rule() {
+    fn refusals_are_openai_errors_naming_the_limit() {
         let rule = ClusterRule {
             name: "tpm".into(),
-            tokens: true,
+            kind: Kind::Rule { tokens: true },
             limit: 100,
             seconds: 60,
             per: "minute",
@@ -531,5 +628,23 @@ mod tests {
         assert!(v["error"]["message"].as_str().unwrap().contains("30s"));
         let v: serde_json::Value = serde_json::from_str(&refusal_body(&rule, 101, 1)).unwrap();
         assert_eq!(v["error"]["code"], "request_exceeds_rate_limit");
+        let quota = ClusterRule {
+            name: "quota_day".into(),
+            kind: Kind::Quota {
+                period: Period::Day,
+                consumer: "team-a".into(),
+            },
+            limit: 500,
+            seconds: 86_400,
+            per: "day",
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&refusal_body(&quota, 10, 3_600_000)).unwrap();
+        assert_eq!(v["error"]["code"], "insufficient_quota");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Consumer 'team-a'"));
+        assert!(v["error"]["message"].as_str().unwrap().contains("1h0m0s"));
     }
 }

@@ -11,9 +11,11 @@
 
 use crate::gateway_file::GatewayFile;
 use llm_gateway::admission::cluster::{
-    hits_value, key_value, used_value, DOMAIN, RESERVATIONS_METADATA as RESERVATIONS,
+    hits_value, key_value, quota_value, used_value, DOMAIN, QUOTA_CONSUMER_VALUE, QUOTA_ENTRY,
+    RESERVATIONS_METADATA as RESERVATIONS,
 };
-use llm_gateway::admission::config::{ClusterConfig, FailureMode, Measure, Rule};
+use llm_gateway::admission::config::{ClusterConfig, FailureMode, Measure, Rule, TokenCount};
+use llm_gateway::ratelimit::Period;
 use serde_json::{json, Value};
 
 /// The Rate Limit Service's cluster.
@@ -21,16 +23,30 @@ pub const CLUSTER: &str = "llmgw_ratelimit";
 /// Dynamic metadata namespace of the rate-limit filter (Envoy's default).
 const METADATA_NAMESPACE: &str = "envoy.filters.http.ratelimit";
 
-fn settings(gw: &GatewayFile) -> Option<(&ClusterConfig, Vec<&Rule>)> {
+fn settings(gw: &GatewayFile) -> Option<(&ClusterConfig, Vec<&Rule>, Vec<Period>)> {
     let rules = &gw.gateway.rules;
     let c = rules.cluster.as_ref()?;
     let cluster: Vec<&Rule> = rules.cluster().collect();
-    (!cluster.is_empty()).then_some((c, cluster))
+    let mut periods = Vec::new();
+    if c.quotas {
+        for consumer in gw.gateway.consumers.all() {
+            for (p, _) in consumer.quotas() {
+                if !periods.contains(&p) {
+                    periods.push(p);
+                }
+            }
+        }
+    }
+    (!cluster.is_empty() || !periods.is_empty()).then_some((c, cluster, periods))
 }
 
 fn filter_state(key: &str) -> Value {
+    named_filter_state("key", key)
+}
+
+fn named_filter_state(entry: &str, key: &str) -> Value {
     json!({"extension": {
-        "name": "key",
+        "name": entry,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.FilterStateInput",
             "key": format!("wasm.{key}")
@@ -60,7 +76,7 @@ fn descriptors(rule: &Rule) -> Vec<Value> {
                 "actions": [rule_entry(rule), key, {"metadata": {
                     "descriptor_key": "reservation",
                     "metadata_key": {"key": METADATA_NAMESPACE, "path": [
-                        {"key": RESERVATIONS}, {"key": rule.name}
+                        {"key": RESERVATIONS}, {"key": format!("rule:{}", rule.name)}
                     ]},
                     "default_value": "-",
                     "source": "DYNAMIC"
@@ -71,6 +87,35 @@ fn descriptors(rule: &Rule) -> Vec<Value> {
     }
 }
 
+/// A consumer quota's descriptors: its period, the consumer, the UTC
+/// window; all its tokens reserved, then settled when the stream is done.
+fn quota_descriptors(period: Period) -> Vec<Value> {
+    let entries = || {
+        vec![
+            json!({"generic_key": {"descriptor_key": QUOTA_ENTRY, "descriptor_value": period.name()}}),
+            named_filter_state("consumer", QUOTA_CONSUMER_VALUE),
+            filter_state(&quota_value(period)),
+        ]
+    };
+    let mut settle = entries();
+    settle.push(json!({"metadata": {
+        "descriptor_key": "reservation",
+        "metadata_key": {"key": METADATA_NAMESPACE, "path": [
+            {"key": RESERVATIONS}, {"key": format!("quota:{}", period.name())}
+        ]},
+        "default_value": "-",
+        "source": "DYNAMIC"
+    }}));
+    vec![
+        json!({"actions": entries(), "hits_addend": {"format": plain(&hits_value(TokenCount::Total))}}),
+        json!({
+            "apply_on_stream_done": true,
+            "actions": settle,
+            "hits_addend": {"format": plain(&used_value(TokenCount::Total))}
+        }),
+    ]
+}
+
 fn seconds(ms: u32) -> String {
     format!("{:.3}s", f64::from(ms) / 1000.0)
 }
@@ -78,8 +123,9 @@ fn seconds(ms: u32) -> String {
 /// The rate-limit filter, placed right after the Wasm filter; None when no
 /// rule has cluster scope.
 pub fn filter(gw: &GatewayFile) -> Option<Value> {
-    let (c, rules) = settings(gw)?;
-    let rate_limits: Vec<Value> = rules.iter().flat_map(|r| descriptors(r)).collect();
+    let (c, rules, periods) = settings(gw)?;
+    let mut rate_limits: Vec<Value> = rules.iter().flat_map(|r| descriptors(r)).collect();
+    rate_limits.extend(periods.into_iter().flat_map(quota_descriptors));
     Some(json!({
         "name": "envoy.filters.http.ratelimit",
         "typed_config": {
@@ -103,7 +149,7 @@ pub fn filter(gw: &GatewayFile) -> Option<Value> {
 
 /// The Rate Limit Service's gRPC cluster; None without cluster rules.
 pub fn cluster(gw: &GatewayFile) -> Option<Value> {
-    let (c, _) = settings(gw)?;
+    let (c, _, _) = settings(gw)?;
     let (host, port) = c.service.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
     let is_ip = host.parse::<std::net::IpAddr>().is_ok();

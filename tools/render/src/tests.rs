@@ -675,7 +675,7 @@ fn cluster_rules_add_envoys_rate_limit_filter_after_ours() {
     );
     assert_eq!(
         limits[2]["actions"][2]["metadata"]["metadata_key"]["path"][1]["key"],
-        "team-tpm"
+        "rule:team-tpm"
     );
     let clusters = b["static_resources"]["clusters"].as_array().unwrap();
     let rls = clusters
@@ -702,4 +702,35 @@ fn istio_modes_refuse_cluster_rules_and_name_the_rule() {
     let gw = GatewayFile::parse(&format!("{KUBE}{CLUSTER_LIMITS}")).unwrap();
     let err = crate::kube::render(&gw).err().unwrap();
     assert!(err.contains("rule 'team-rpm' has scope cluster"), "{err}");
+}
+
+#[test]
+fn cluster_quotas_add_a_descriptor_pair_per_period() {
+    let text = format!(
+        "{FILE}consumers:\n  - {{name: team-a, api_keys: [\"env:K\"], quota: {{tokens_per_day: 100}}}}\nrate_limits:\n  cluster: {{service: \"127.0.0.1:8081\", quotas: true}}\n"
+    );
+    let b = render(&GatewayFile::parse(&text).unwrap(), "/x/llm_gateway.wasm");
+    let hcm =
+        &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let rl = hcm["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "envoy.filters.http.ratelimit")
+        .unwrap();
+    let limits = rl["typed_config"]["rate_limits"].as_array().unwrap();
+    // Only the day: no consumer has a monthly quota.
+    assert_eq!(limits.len(), 2);
+    let actions = &limits[0]["actions"];
+    assert_eq!(actions[0]["generic_key"]["descriptor_value"], "day");
+    assert_eq!(actions[1]["extension"]["name"], "consumer");
+    assert_eq!(
+        actions[2]["extension"]["typed_config"]["key"],
+        "wasm.llmgw.rl.quota.day"
+    );
+    assert_eq!(limits[1]["apply_on_stream_done"], true);
+    assert_eq!(
+        limits[1]["actions"][3]["metadata"]["metadata_key"]["path"][1]["key"],
+        "quota:day"
+    );
 }
