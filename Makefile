@@ -12,7 +12,7 @@ RLS_DIR := tools/ratelimit-service
 RLS := target/rls/release/llm-gateway-rls
 # limitador needs RocksDB to compile (never used here): Debian's, linked
 # instead of compiling RocksDB's C++ (minutes on two cores).
-RLS_ENV := CARGO_TARGET_DIR=target/rls ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu
+RLS_ENV := CARGO_TARGET_DIR=target/rls ROCKSDB_LIB_DIR=/usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 VENV := .venv
 ENVOY ?= $(shell command -v envoy 2>/dev/null || echo $(VENV)/bin/envoy)
 export ENVOY

@@ -13,11 +13,14 @@ Input layouts (see each check's module doc in fuzz/src/):
   request_*, model_splice, config:   the body as is
   model_map: a line-based text format (fuzz/src/model_map.rs)
   guard_stream:                      [actions, seed, text...]
+  eventstream:                       [seed, AWS event-stream bytes...]
 """
 
 import json
 import re
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import yaml
@@ -376,6 +379,60 @@ for i, text in enumerate(GUARD_TEXTS):
     for actions in (0, 0b010101, 0b101010, 0b100100):
         seed("guard_stream", f"text{i}-actions{actions}",
              bytes([actions, (i * 37 + actions) % 256]) + text.encode())
+
+# -- eventstream: Bedrock-style streams in AWS's binary framing ---------------------
+
+
+def es_header(name, tag, value=b""):
+    n = name.encode()
+    return bytes([len(n)]) + n + bytes([tag]) + value
+
+
+def es_string(name, text):
+    v = text.encode()
+    return es_header(name, 7, struct.pack(">H", len(v)) + v)
+
+
+def es_message(headers, payload):
+    h = b"".join(headers)
+    prelude = struct.pack(">II", 16 + len(h) + len(payload), len(h))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    body = prelude + h + payload
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def es_event(kind, obj):
+    return es_message([es_string(":event-type", kind), es_string(":content-type", "application/json"),
+                       es_string(":message-type", "event")], json.dumps(obj).encode())
+
+
+BEDROCK = [
+    es_event("messageStart", {"role": "assistant"}),
+    es_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hello 你好"}}),
+    es_event("contentBlockStop", {"contentBlockIndex": 0}),
+    es_event("messageStop", {"stopReason": "end_turn"}),
+    es_event("metadata", {"usage": {"inputTokens": 3, "outputTokens": 8, "totalTokens": 11},
+                          "metrics": {"latencyMs": 120}}),
+]
+EXCEPTION = es_message([es_string(":exception-type", "throttlingException"),
+                        es_string(":content-type", "application/json"),
+                        es_string(":message-type", "exception")],
+                       b'{"message":"Too many requests, please wait before trying again."}')
+EVERY_TYPE = es_message([es_header("t", 0), es_header("f", 1), es_header("b", 2, b"\xf9"),
+                         es_header("s", 3, struct.pack(">h", -300)), es_header("i", 4, struct.pack(">i", 70000)),
+                         es_header("l", 5, struct.pack(">q", -5)), es_header("y", 6, b"\x00\x03abc"),
+                         es_header("ts", 8, struct.pack(">q", 1700000000000)), es_header("u", 9, bytes(16))],
+                        b"{}")
+ES_CASES = {
+    "bedrock-text": b"".join(BEDROCK),
+    "exception": BEDROCK[0] + EXCEPTION,
+    "every-header-type": EVERY_TYPE,
+    "empty-message": es_message([], b""),
+    "truncated": b"".join(BEDROCK)[:-7],
+    "bad-crc": b"".join(BEDROCK)[:-1] + b"\x00",
+}
+for i, (name, body) in enumerate(ES_CASES.items()):
+    seed("eventstream", name, bytes([i * 53 % 256]) + body)
 
 # -- write -------------------------------------------------------------------------
 

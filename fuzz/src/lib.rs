@@ -14,6 +14,7 @@
 mod alloc_guard;
 mod common;
 mod config;
+mod eventstream;
 mod guard_stream;
 mod model_map;
 mod model_splice;
@@ -25,6 +26,7 @@ mod sse_framer;
 mod stream;
 
 pub use config::config;
+pub use eventstream::eventstream;
 pub use guard_stream::guard_stream;
 pub use model_map::model_map;
 pub use model_splice::model_splice;
@@ -57,6 +59,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("model_map", model_map),
     ("config", config),
     ("guard_stream", guard_stream),
+    ("eventstream", eventstream),
 ];
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ replay_tests!(
     model_map,
     config,
     guard_stream,
+    eventstream,
 );
 
 /// `known-bugs/<target>/`: reproducers of bugs found in `src/` and not yet

@@ -74,8 +74,7 @@ pub fn descriptor_key(values: &[String]) -> String {
                 v.clone()
             } else {
                 let digest = Sha256::digest(v.as_bytes());
-                let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-                format!("%{hex}")
+                format!("%{}", crate::secrets::signature::hex(&digest[..16]))
             }
         })
         .collect();

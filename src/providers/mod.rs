@@ -2,6 +2,7 @@
 //! and holds what they share (auth styles, API operations).
 
 pub mod azure;
+pub mod sigv4;
 mod table;
 
 pub use table::{known_types, type_spec, ProviderType, TYPES};

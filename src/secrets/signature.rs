@@ -8,7 +8,7 @@ pub const TIMESTAMP_HEADER: &str = "x-llmgw-timestamp";
 pub const NONCE_HEADER: &str = "x-llmgw-nonce";
 pub const SIGNATURE_HEADER: &str = "x-llmgw-signature";
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod collect;
+pub mod eventstream;
 pub mod gemini;
 pub mod hub;
 pub mod openai;

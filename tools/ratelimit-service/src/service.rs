@@ -21,7 +21,7 @@ use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimit
 use envoy_types::pb::google::protobuf::{value::Kind as ValueKind, Struct, Value};
 use limitador::counter::Counter;
 use limitador::limit::Context;
-use limitador::reservation::ReservationId;
+use limitador::reservation::{ReservationId, ReserveResult};
 use limitador::AsyncRateLimiter;
 use llm_gateway::admission::cluster::{
     format_status, REQUESTS_HEADER, RESERVATIONS_METADATA as RESERVATIONS, RULE_HEADER,
@@ -277,6 +277,14 @@ impl Limits {
         })
     }
 
+    async fn reserve(&self, ctx: &Context<'_>, hits: u64) -> Result<ReserveResult, Status> {
+        self.timed(
+            self.limiter
+                .reserve(&self.namespace, ctx, hits, Some(self.reservation_ttl)),
+        )
+        .await
+    }
+
     /// Gives back what an admission call reserved before it failed.
     async fn undo(&self, held: &[(Ask<'_>, Option<ReservationId>)]) {
         for (ask, id) in held {
@@ -305,27 +313,13 @@ impl Limits {
                 }
             };
             let ctx = context(&ask);
-            let mut reserved = self
-                .timed(self.limiter.reserve(
-                    &self.namespace,
-                    &ctx,
-                    ask.hits,
-                    Some(self.reservation_ttl),
-                ))
-                .await;
+            let mut reserved = self.reserve(&ctx, ask.hits).await;
             if reserved.as_ref().is_ok_and(|r| r.limited) {
                 // A commit elsewhere adds its units before it releases its
                 // hold: for that instant a unit counts twice. Ask once more
                 // after it, so the last units of a window are not refused.
                 tokio::time::sleep(RECHECK_AFTER).await;
-                reserved = self
-                    .timed(self.limiter.reserve(
-                        &self.namespace,
-                        &ctx,
-                        ask.hits,
-                        Some(self.reservation_ttl),
-                    ))
-                    .await;
+                reserved = self.reserve(&ctx, ask.hits).await;
             }
             let result = match reserved {
                 Ok(r) => r,
