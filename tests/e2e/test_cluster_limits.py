@@ -296,3 +296,55 @@ def test_a_consumer_quota_in_cluster_mode_is_one_budget_for_every_replica(mock, 
     assert e["code"] == "insufficient_quota"
     assert "Consumer 'team-a' has used its token quota for this day (100 tokens) across all gateway replicas" in e["message"]
     assert int(refused[0].headers["retry-after"]) <= 86400
+
+
+def test_the_service_applies_a_changed_gateway_file_without_restart(mock, tmp_path):
+    c = Cluster(config(mock, [
+        {"name": "shared", "scope": "cluster", "requests": {"limit": 2, "per": "minute"}}]),
+        tmp_path, replicas=1)
+    try:
+        gw = c.replicas[0]
+        before = [chat_status(gw) for _ in range(3)]
+        # The limit is raised and a rule the Envoys do not send yet is added.
+        cfg = json.loads(c.config_path.read_text())
+        cfg["rate_limits"]["rules"] = [
+            {"name": "shared", "scope": "cluster", "requests": {"limit": 4, "per": "minute"}},
+            {"name": "later", "scope": "cluster", "requests": {"limit": 1, "per": "minute"}}]
+        c.config_path.write_text(json.dumps(cfg))
+        deadline = time.time() + 10
+        while "applied" not in c.rls.log_path.read_text() and time.time() < deadline:
+            time.sleep(0.1)
+        after = [chat_status(gw) for _ in range(3)]
+        # A file that does not load keeps the limits in force.
+        c.config_path.write_text("rate_limits: {rules: [{name: x, scope: galaxy}]}")
+        deadline = time.time() + 10
+        while "kept the previous limits" not in c.rls.log_path.read_text() and time.time() < deadline:
+            time.sleep(0.1)
+        last = chat_status(gw)
+    finally:
+        log = c.stop()
+    assert before == [200, 200, 429], log
+    # The counter of the rule that stayed was kept (2 used of the new 4).
+    assert after == [200, 200, 429], log
+    assert last == 429, log
+    assert "applied" in log and "kept the previous limits" in log
+
+
+def test_descriptors_of_a_rule_the_service_does_not_have_are_let_through(mock, tmp_path):
+    c = Cluster(config(mock, [
+        {"name": "shared", "scope": "cluster", "requests": {"limit": 100, "per": "minute"}}]),
+        tmp_path, replicas=1)
+    try:
+        # The service restarts with a file that lacks the Envoys' rule (its
+        # config is rolled out after theirs): requests are not refused.
+        c.rls.stop()
+        cfg = json.loads(c.config_path.read_text())
+        cfg["rate_limits"]["rules"][0]["name"] = "other"
+        c.config_path.write_text(json.dumps(cfg))
+        from cluster import RateLimitService
+        c.rls = RateLimitService(c.config_path, c.redis, tmp_path / "rls2.log", port=c.rls_port)
+        statuses = [chat_status(c.replicas[0]) for _ in range(3)]
+    finally:
+        log = c.stop()
+    assert statuses == [200, 200, 200], log
+    assert "unknown 3" in log

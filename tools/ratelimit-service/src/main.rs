@@ -128,12 +128,13 @@ async fn main() {
     let stats = Arc::new(Stats::default());
     let limits = Arc::new(Limits {
         limiter,
-        rules: rules::by_lookup(&cluster_rules),
+        rules: std::sync::RwLock::new(rules::by_lookup(&cluster_rules)),
         namespace: llm_gateway::admission::cluster::DOMAIN.into(),
         reservation_ttl: args.reservation_ttl,
         store_timeout: args.store_timeout,
         stats: Arc::clone(&stats),
     });
+    tokio::spawn(watch(args.config.clone(), yaml, Arc::clone(&limits)));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -164,14 +165,48 @@ async fn main() {
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     println!(
-        "llm-gateway-rls: ok {} over_limit {} settled {} errors {}",
+        "llm-gateway-rls: ok {} over_limit {} settled {} errors {} unknown {}",
         stats.ok.load(Ordering::Relaxed),
         stats.over_limit.load(Ordering::Relaxed),
         stats.settled.load(Ordering::Relaxed),
-        stats.errors.load(Ordering::Relaxed)
+        stats.errors.load(Ordering::Relaxed),
+        stats.unknown.load(Ordering::Relaxed)
     );
     if let Err(e) = served {
         eprintln!("llm-gateway-rls: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Applies every saved change of the gateway file (polled each second, as
+/// `make run`'s watcher does): limits that stay keep their counters; a file
+/// that does not load keeps the previous limits.
+async fn watch(path: String, mut applied: String, limits: Arc<Limits>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if text == applied {
+            continue;
+        }
+        match rules::load(&text) {
+            Ok(new) => match limits.replace(&new).await {
+                Ok(()) => {
+                    let names: Vec<&str> = new.iter().map(|r| r.name.as_str()).collect();
+                    println!(
+                        "llm-gateway-rls: applied {path}: rules {}",
+                        names.join(", ")
+                    );
+                    applied = text;
+                }
+                Err(e) => eprintln!("llm-gateway-rls: {path}: {e}; will retry"),
+            },
+            Err(e) => {
+                eprintln!("llm-gateway-rls: {path}: {e}; kept the previous limits");
+                applied = text;
+            }
+        }
     }
 }

@@ -31,7 +31,7 @@ use llm_gateway::admission::reset_string;
 use llm_gateway::ratelimit::Period;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
 
@@ -42,7 +42,8 @@ const RECHECK_AFTER: Duration = Duration::from_millis(2);
 
 pub struct Limits {
     pub limiter: AsyncRateLimiter,
-    pub rules: HashMap<String, ClusterRule>,
+    /// By `ClusterRule::lookup`; swapped whole when the config file changes.
+    pub rules: RwLock<HashMap<String, ClusterRule>>,
     pub namespace: limitador::limit::Namespace,
     pub reservation_ttl: Duration,
     /// Bound on each Redis round trip: a hung Redis fails the call (Envoy
@@ -57,6 +58,10 @@ pub struct Stats {
     pub over_limit: AtomicU64,
     pub settled: AtomicU64,
     pub errors: AtomicU64,
+    /// Descriptors naming a limit this service does not have (the filter's
+    /// config ran ahead of the service's): let through, like
+    /// envoyproxy/ratelimit does with descriptors it has no rule for.
+    pub unknown: AtomicU64,
 }
 
 /// One descriptor as the filter's actions build it: a rule's (`rule`,
@@ -246,16 +251,36 @@ impl Limits {
         }
     }
 
-    fn rule(&self, ask: &Ask) -> Result<&ClusterRule, Status> {
-        let lookup = ask.lookup();
-        self.rules
-            .get(&lookup)
-            .ok_or_else(|| Status::invalid_argument(format!("unknown limit '{lookup}'")))
+    /// The limit a descriptor names; None (counted) when there is none.
+    fn rule(&self, ask: &Ask) -> Option<ClusterRule> {
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+        let found = rules.get(&ask.lookup()).cloned();
+        if found.is_none() {
+            self.stats.unknown.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// Replaces the limits (a changed config file); counters of limits
+    /// that stay are kept.
+    pub async fn replace(&self, rules: &[ClusterRule]) -> Result<(), String> {
+        let mut limits = Vec::with_capacity(rules.len());
+        for r in rules {
+            limits.push(crate::rules::limit(r)?);
+        }
+        self.timed(self.limiter.configure_with(limits))
+            .await
+            .map_err(|e| e.message().to_string())?;
+        let mut current = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        *current = crate::rules::by_lookup(rules);
+        Ok(())
     }
 
     async fn settle(&self, asks: &[Ask<'_>]) -> Result<RateLimitResponse, Status> {
         for ask in asks {
-            self.rule(ask)?;
+            if self.rule(ask).is_none() {
+                continue;
+            }
             let id = ask
                 .reservation
                 .filter(|r| *r != NO_RESERVATION)
@@ -286,8 +311,8 @@ impl Limits {
     }
 
     /// Gives back what an admission call reserved before it failed.
-    async fn undo(&self, held: &[(Ask<'_>, Option<ReservationId>)]) {
-        for (ask, id) in held {
+    async fn undo(&self, held: &[(Ask<'_>, ClusterRule, Option<ReservationId>)]) {
+        for (ask, _, id) in held {
             if let Some(id) = id {
                 let ctx = context(ask);
                 let _ = self
@@ -301,16 +326,14 @@ impl Limits {
     }
 
     async fn admit(self: &Arc<Self>, asks: Vec<Ask<'_>>) -> Result<RateLimitResponse, Status> {
-        let mut held: Vec<(Ask, Option<ReservationId>)> = Vec::with_capacity(asks.len());
+        let descriptors = asks.len();
+        let mut held: Vec<(Ask, ClusterRule, Option<ReservationId>)> =
+            Vec::with_capacity(descriptors);
         let mut requests = None;
         let mut tokens = None;
         for ask in asks {
-            let rule = match self.rule(&ask) {
-                Ok(r) => r.clone(),
-                Err(e) => {
-                    self.undo(&held).await;
-                    return Err(e);
-                }
+            let Some(rule) = self.rule(&ask) else {
+                continue;
             };
             let ctx = context(&ask);
             let mut reserved = self.reserve(&ctx, ask.hits).await;
@@ -345,17 +368,14 @@ impl Limits {
                 Kind::Rule { tokens: false } => requests = tighter(requests, &result.counters),
                 Kind::Quota { .. } => {}
             }
-            held.push((ask, result.reservation_id));
+            held.push((ask, rule, result.reservation_id));
         }
         // Request units are spent; token reservations wait for the tokens
         // used. Until its commit lands a unit is held, which counts the
         // same: the commits go on after the answer, off Envoy's path.
         let mut reservations = BTreeMap::new();
         let mut commits = Vec::new();
-        for (ask, id) in &held {
-            let Some(rule) = self.rules.get(&ask.lookup()) else {
-                continue;
-            };
+        for (ask, rule, id) in &held {
             match (rule.tokens(), id) {
                 (true, Some(id)) => {
                     reservations.insert(rule.metadata_key(), id.as_str().to_string());
@@ -395,7 +415,7 @@ impl Limits {
         }
         Ok(RateLimitResponse {
             overall_code: Code::Ok as i32,
-            statuses: held.iter().map(|_| ok_status()).collect(),
+            statuses: (0..descriptors).map(|_| ok_status()).collect(),
             response_headers_to_add: headers,
             dynamic_metadata: (!reservations.is_empty()).then(|| metadata(reservations)),
             ..Default::default()
