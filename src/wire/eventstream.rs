@@ -82,17 +82,36 @@ fn be32(b: &[u8]) -> usize {
 }
 
 /// Incremental decoder: `feed` any chunks, `finish` at the end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already decoded (compacted lazily).
     start: usize,
     failed: Option<FrameError>,
+    /// Largest message accepted (and so held).
+    max_message: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::with_max(MAX_MESSAGE)
+    }
 }
 
 impl Decoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder refusing messages over `max_message` bytes (at least the
+    /// 16-byte minimum, at most AWS's 16 MiB).
+    pub fn with_max(max_message: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            failed: None,
+            max_message: max_message.clamp(OVERHEAD, MAX_MESSAGE),
+        }
     }
 
     /// Bytes held for an incomplete message.
@@ -154,7 +173,7 @@ impl Decoder {
         if crc32(&[&rest[0..8]]) != be32(&rest[8..12]) as u32 {
             return Err(FrameError::PreludeCrc);
         }
-        if !(OVERHEAD..=MAX_MESSAGE).contains(&total)
+        if !(OVERHEAD..=self.max_message).contains(&total)
             || headers_len > MAX_HEADERS
             || headers_len > total - OVERHEAD
         {

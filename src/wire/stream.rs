@@ -4,6 +4,7 @@
 //! framer cap.
 
 use crate::error::ApiError;
+use crate::wire::eventstream;
 use crate::wire::hub::{FinishReason, StreamDecoder, StreamEvent, StreamWriter, Usage};
 use crate::wire::sse::{SseEvent, SseFramer};
 
@@ -19,8 +20,69 @@ pub trait EventFilter {
     fn finish(&mut self, out: &mut Vec<StreamEvent>);
 }
 
+/// How a provider frames its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (every provider so far).
+    Sse,
+    /// AWS's binary event stream (Amazon Bedrock).
+    AwsEventStream,
+}
+
+/// Cuts the upstream bytes into events for the provider's decoder. An AWS
+/// event-stream message becomes an event named by its `:event-type` (an
+/// exception by its `:exception-type`) whose data is its payload.
+enum Framer {
+    Sse(SseFramer),
+    Aws(eventstream::Decoder, Vec<eventstream::Message>),
+}
+
+impl Framer {
+    fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Sse => Self::Sse(SseFramer::new(MAX_EVENT_BYTES)),
+            Framing::AwsEventStream => {
+                Self::Aws(eventstream::Decoder::with_max(MAX_EVENT_BYTES), Vec::new())
+            }
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), String> {
+        match self {
+            Self::Sse(f) => f.feed(chunk, out).map_err(|e| e.to_string()),
+            Self::Aws(d, messages) => {
+                let result = d.feed(chunk, messages).map_err(|e| e.to_string());
+                out.extend(messages.drain(..).map(as_event));
+                result
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), String> {
+        match self {
+            Self::Sse(f) => f.finish(out).map_err(|e| e.to_string()),
+            Self::Aws(d, _) => d.finish().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn as_event(m: eventstream::Message) -> SseEvent {
+    let name = match m.header_str(":message-type") {
+        Some("exception") | Some("error") => m
+            .header_str(":exception-type")
+            .or_else(|| m.header_str(":error-code"))
+            .unwrap_or("exception"),
+        _ => m.header_str(":event-type").unwrap_or_default(),
+    };
+    SseEvent {
+        event: Some(name.to_string()),
+        data: String::from_utf8_lossy(&m.payload).into_owned(),
+        id: None,
+    }
+}
+
 pub struct StreamTranslation {
-    framer: SseFramer,
+    framer: Framer,
     decoder: Box<dyn StreamDecoder>,
     writer: Box<dyn StreamWriter>,
     filter: Option<Box<dyn EventFilter>>,
@@ -37,7 +99,7 @@ pub struct StreamTranslation {
 impl StreamTranslation {
     pub fn new(decoder: Box<dyn StreamDecoder>, writer: Box<dyn StreamWriter>) -> Self {
         Self {
-            framer: SseFramer::new(MAX_EVENT_BYTES),
+            framer: Framer::new(Framing::Sse),
             decoder,
             writer,
             filter: None,
@@ -48,6 +110,12 @@ impl StreamTranslation {
             finish: None,
             capture: None,
         }
+    }
+
+    /// The provider frames its stream as `framing` (SSE by default).
+    pub fn with_framing(mut self, framing: Framing) -> Self {
+        self.framer = Framer::new(framing);
+        self
     }
 
     /// Hub events pass through `filter` on their way to the writer.
@@ -78,7 +146,7 @@ impl StreamTranslation {
             return out;
         }
         if let Err(e) = self.framer.feed(chunk, &mut self.events) {
-            self.fail(&e.to_string(), &mut out);
+            self.fail(&e, &mut out);
         }
         self.drain(&mut out);
         out
@@ -89,7 +157,7 @@ impl StreamTranslation {
         let mut out = Vec::new();
         if !self.failed {
             if let Err(e) = self.framer.finish(&mut self.events) {
-                self.fail(&e.to_string(), &mut out);
+                self.fail(&e, &mut out);
             }
             self.drain(&mut out);
         }
@@ -197,5 +265,102 @@ impl StreamTranslation {
         self.hub.push(StreamEvent::Error(e));
         self.render(out);
         self.failed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::anthropic::AnthropicStreamDecoder;
+    use crate::wire::eventstream::{encode, event, HeaderValue, Message};
+    use crate::wire::hub::ResponseContext;
+    use crate::wire::Wire;
+
+    const SSE: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello 你好\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":8}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+    fn ctx() -> ResponseContext {
+        ResponseContext {
+            model: "claude".into(),
+            created: 1,
+            request_id: "r".into(),
+            input_tokens_estimate: 3,
+        }
+    }
+
+    fn translate(framing: Framing, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
+        let mut t = StreamTranslation::new(
+            Box::new(AnthropicStreamDecoder::new()),
+            Wire::OpenAiChat.writer(&ctx(), true),
+        )
+        .with_framing(framing);
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(t.feed(c));
+        }
+        out.extend(t.finish());
+        (out, t.failed())
+    }
+
+    /// The same events, as AWS event-stream messages named by event type.
+    fn as_aws() -> Vec<u8> {
+        let mut events = Vec::new();
+        crate::wire::sse::SseFramer::new(MAX_EVENT_BYTES)
+            .feed(SSE.as_bytes(), &mut events)
+            .expect("framed");
+        events
+            .iter()
+            .flat_map(|e| encode(&event(e.event.as_deref().unwrap_or(""), e.data.as_bytes())))
+            .collect()
+    }
+
+    #[test]
+    fn an_aws_event_stream_translates_like_the_same_events_over_sse() {
+        let (sse, failed) = translate(Framing::Sse, &[SSE.as_bytes()]);
+        assert!(!failed);
+        assert!(String::from_utf8_lossy(&sse).contains("Hello 你好"));
+        let aws = as_aws();
+        for cut in 0..=aws.len() {
+            let (out, failed) = translate(Framing::AwsEventStream, &[&aws[..cut], &aws[cut..]]);
+            assert!(!failed, "cut at {cut}");
+            assert_eq!(out, sse, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_broken_event_stream_ends_in_one_error_after_what_was_framed() {
+        let mut aws = as_aws();
+        let last = aws.len() - 1;
+        aws[last] ^= 0xff;
+        let (out, failed) = translate(Framing::AwsEventStream, &[&aws]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(failed);
+        assert!(text.contains("Hello 你好"), "{text}");
+        assert_eq!(text.matches("upstream_stream_error").count(), 1, "{text}");
+        assert!(text.contains("event-stream message CRC mismatch"), "{text}");
+    }
+
+    #[test]
+    fn exceptions_are_named_by_their_type() {
+        let m = Message {
+            headers: vec![
+                (
+                    ":exception-type".into(),
+                    HeaderValue::String("throttlingException".into()),
+                ),
+                (
+                    ":message-type".into(),
+                    HeaderValue::String("exception".into()),
+                ),
+            ],
+            payload: br#"{"message":"slow down"}"#.to_vec(),
+        };
+        let e = as_event(m);
+        assert_eq!(e.event.as_deref(), Some("throttlingException"));
+        assert_eq!(e.data, r#"{"message":"slow down"}"#);
     }
 }
