@@ -7,7 +7,7 @@
 //! and, when the response ends, the tokens really used.
 
 use super::config::{Measure, Rule, Rules, TokenCount};
-use super::{dim_value, reserve, used, Facts};
+use super::{dim_value, reserve, settled, Facts};
 use crate::consumers::Consumers;
 use crate::ratelimit::{Admission, Period};
 use crate::wire::hub::Usage;
@@ -165,11 +165,7 @@ pub fn settlement(
     hold.reserved
         .iter()
         .map(|(count, reserved)| {
-            let amount = match (usage, success) {
-                (Some(u), _) => used(*count, u),
-                (None, true) => *reserved,
-                (None, false) => 0,
-            };
+            let amount = settled(*count, *reserved, usage, success);
             (used_value(*count), amount.to_string())
         })
         .collect()

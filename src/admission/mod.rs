@@ -383,6 +383,22 @@ pub fn release(reservation: &Reservation, store: &dyn SharedStore, now_ns: u64) 
     }
 }
 
+/// What a token reservation of `reserved` settles at: the usage reported,
+/// else the reservation on success (unknown usage is charged as estimated)
+/// and nothing on failure.
+pub(crate) fn settled(
+    count: TokenCount,
+    reserved: u64,
+    usage: Option<&Usage>,
+    success: bool,
+) -> u64 {
+    match (usage, success) {
+        (Some(u), _) => used(count, u),
+        (None, true) => reserved,
+        (None, false) => 0,
+    }
+}
+
 /// Settles the token reservations of a request that reached a provider
 /// against what it really used: a refund when it used less, an extra charge
 /// when more. `usage` None on success keeps the reservation (unknown usage
@@ -396,11 +412,7 @@ pub fn reconcile(
     success: bool,
     now_ns: u64,
 ) {
-    let actual = |count: TokenCount, reserved: u64| match (usage, success) {
-        (Some(u), _) => used(count, u),
-        (None, true) => reserved,
-        (None, false) => 0,
-    };
+    let actual = |count, reserved| settled(count, reserved, usage, success);
     for h in &reservation.holds {
         let Some(count) = h.count else {
             continue;
