@@ -2,9 +2,12 @@
 
 use std::net::SocketAddr;
 
+use crate::sigv4::Credential;
+
 pub const USAGE: &str = "\
 Usage: mock-provider [--listen ADDR] [--api-key KEY] [--no-record] [--threads N]
                      [--compress] [--max-requests-per-connection N]
+                     [--aws-credentials KEY_ID:SECRET[:SESSION_TOKEN]]...
 
 Options:
   --listen ADDR   address to bind (default 127.0.0.1:18080; port 0 picks a free port)
@@ -18,6 +21,9 @@ Options:
   --max-requests-per-connection N
                   close a keep-alive connection after its Nth response
                   (no connection: close header; an idle close)
+  --aws-credentials KEY_ID:SECRET[:SESSION_TOKEN]
+                  add an AWS credential the Bedrock API accepts (SigV4), besides
+                  the built-in ones; repeatable (a repeated KEY_ID replaces it)
   -h, --help      print this help
 
 Once listening, prints `mock-provider listening on IP:PORT` on stdout.
@@ -31,6 +37,8 @@ pub struct Config {
     pub threads: Option<usize>,
     pub compress: bool,
     pub max_requests_per_connection: Option<u64>,
+    /// `--aws-credentials`, in the order given.
+    pub aws_credentials: Vec<Credential>,
 }
 
 #[derive(Debug)]
@@ -46,6 +54,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut threads = None;
     let mut compress = false;
     let mut max_requests_per_connection = None;
+    let mut aws_credentials = Vec::new();
 
     let mut i = 0;
     while i < args.len() {
@@ -96,6 +105,9 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 }
                 max_requests_per_connection = Some(n);
             }
+            "--aws-credentials" => {
+                aws_credentials.push(parse_aws_credential(&value("--aws-credentials")?)?)
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
         i += 1;
@@ -111,7 +123,31 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         threads,
         compress,
         max_requests_per_connection,
+        aws_credentials,
     }))
+}
+
+/// `KEY_ID:SECRET[:SESSION_TOKEN]` (the token may itself contain `:`).
+fn parse_aws_credential(v: &str) -> Result<Credential, String> {
+    let mut parts = v.splitn(3, ':');
+    let key_id = parts.next().unwrap_or_default();
+    let secret = parts.next().unwrap_or_default();
+    let token = parts.next();
+    if key_id.is_empty() || secret.is_empty() || token.is_some_and(str::is_empty) {
+        return Err(format!(
+            "--aws-credentials: expected KEY_ID:SECRET[:SESSION_TOKEN], got {v:?}"
+        ));
+    }
+    if key_id.contains('/') {
+        return Err(format!(
+            "--aws-credentials: a key id cannot contain '/': {key_id:?}"
+        ));
+    }
+    Ok(Credential {
+        key_id: key_id.to_string(),
+        secret: secret.to_string(),
+        session_token: token.map(str::to_string),
+    })
 }
 
 #[cfg(test)]
@@ -133,6 +169,9 @@ mod tests {
             "3",
             "--compress",
             "--max-requests-per-connection=2",
+            "--aws-credentials",
+            "AKIDX:sec/ret+1",
+            "--aws-credentials=ASIAX:s:tok:en",
         ]) else {
             panic!("expected a config")
         };
@@ -142,6 +181,15 @@ mod tests {
         assert_eq!(c.threads, Some(3));
         assert!(c.compress);
         assert_eq!(c.max_requests_per_connection, Some(2));
+        assert_eq!(c.aws_credentials.len(), 2);
+        assert_eq!(c.aws_credentials[0].key_id, "AKIDX");
+        assert_eq!(c.aws_credentials[0].secret, "sec/ret+1");
+        assert_eq!(c.aws_credentials[0].session_token, None);
+        assert_eq!(c.aws_credentials[1].secret, "s");
+        assert_eq!(
+            c.aws_credentials[1].session_token.as_deref(),
+            Some("tok:en")
+        );
     }
 
     #[test]
@@ -152,6 +200,10 @@ mod tests {
         assert!(p(&["--max-requests-per-connection", "x"]).is_err());
         assert!(p(&["--api-key"]).is_err());
         assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["--aws-credentials", "AKID"]).is_err());
+        assert!(p(&["--aws-credentials", "AKID:"]).is_err());
+        assert!(p(&["--aws-credentials", ":secret"]).is_err());
+        assert!(p(&["--aws-credentials", "AKID:secret:"]).is_err());
         assert!(matches!(p(&["--help"]), Ok(Parsed::Help)));
     }
 }

@@ -105,6 +105,11 @@ pub fn credential(family: Family, headers: &HeaderMap, query: Option<&str>) -> S
         Family::Azure => header("api-key"),
         Family::Anthropic => header("x-api-key"),
         Family::Gemini => header("x-goog-api-key").or_else(|| query_param(query, "key")),
+        // SigV4 never sends the secret: the access key id is what can leak.
+        Family::Bedrock => header("authorization").and_then(|a| {
+            let (_, rest) = a.split_once("Credential=")?;
+            rest.split(['/', ',']).next().map(str::to_string)
+        }),
     };
     own.or_else(bearer)
         .or_else(|| {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::common::to_json_line;
-use crate::{anthropic, gemini, openai, responses};
+use crate::{anthropic, bedrock, gemini, openai, responses};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum InjectKind {
@@ -24,13 +24,24 @@ pub struct Inject {
     pub kind: InjectKind,
     /// Inserted before the event with this 0-based index (at the end if past it).
     pub at: usize,
+    /// `error:TYPE@N`: the Bedrock exception type (`:exception-type`) of the
+    /// error; the other families ignore it.
+    pub exception: Option<&'static str>,
 }
 
 impl Inject {
-    /// `KIND@N`.
+    /// `KIND@N`, or `error:TYPE@N` with TYPE one of `bedrock::EXCEPTIONS`.
     pub fn parse(s: &str) -> Option<Inject> {
         let (kind, at) = s.trim().split_once('@')?;
-        let kind = match kind.trim() {
+        let (kind, exception) = match kind.trim().split_once(':') {
+            Some(("error", t)) => (
+                "error",
+                Some(*bedrock::EXCEPTIONS.iter().find(|e| **e == t.trim())?),
+            ),
+            Some(_) => return None,
+            None => (kind.trim(), None),
+        };
+        let kind = match kind {
             "badjson" => InjectKind::BadJson,
             "badutf8" => InjectKind::BadUtf8,
             "nofield" => InjectKind::NoField,
@@ -40,6 +51,7 @@ impl Inject {
         Some(Inject {
             kind,
             at: at.trim().parse().ok()?,
+            exception,
         })
     }
 }
@@ -58,6 +70,8 @@ pub enum Wire {
     /// One JSON array, element by element (`streamGenerateContent` without
     /// `alt=sse`); the events handed to `Ctx::stream` are the bare elements.
     GeminiArray,
+    /// AWS event-stream binary messages (Bedrock `converse-stream`).
+    Bedrock,
 }
 
 impl Wire {
@@ -66,6 +80,7 @@ impl Wire {
             Wire::OpenAi | Wire::Anthropic | Wire::Responses => "text/event-stream; charset=utf-8",
             Wire::GeminiSse => "text/event-stream",
             Wire::GeminiArray => "application/json; charset=UTF-8",
+            Wire::Bedrock => crate::eventstream::CONTENT_TYPE,
         }
     }
 }
@@ -76,7 +91,11 @@ pub fn apply(events: &mut Vec<Bytes>, wire: Wire, inject: Inject, key: Option<&s
     if inject.kind == InjectKind::Error {
         events.truncate(at);
     }
-    events.insert(at, render(wire, inject.kind, at, key));
+    let event = match wire {
+        Wire::Bedrock => bedrock::injected(inject.kind, inject.exception, key),
+        _ => render(wire, inject.kind, at, key),
+    };
+    events.insert(at, event);
 }
 
 /// Bytes 0xff 0xfe inside a JSON string.
@@ -90,7 +109,7 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
         Wire::Anthropic => ("data: ", "\n\n", Some("content_block_delta")),
         Wire::Responses => ("data: ", "\n\n", Some("response.output_text.delta")),
         Wire::GeminiSse => ("data: ", "\r\n\r\n", None),
-        Wire::GeminiArray => ("", "", None),
+        Wire::GeminiArray | Wire::Bedrock => ("", "", None),
     };
     let (payload, event_name): (Vec<u8>, Option<&str>) = match kind {
         InjectKind::NoField => return Bytes::from(format!("garbage-line{end}")),
@@ -99,7 +118,9 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
                 Wire::OpenAi => r#"{"choices":[{"index":0,"delta":{"content":"#,
                 Wire::Anthropic => r#"{"type":"content_block_delta","index":0,"delta":"#,
                 Wire::Responses => r#"{"type":"response.output_text.delta","delta":"#,
-                Wire::GeminiSse | Wire::GeminiArray => r#"{"candidates":[{"content":"#,
+                Wire::GeminiSse | Wire::GeminiArray | Wire::Bedrock => {
+                    r#"{"candidates":[{"content":"#
+                }
             };
             (cut.as_bytes().to_vec(), event_name)
         }
@@ -117,7 +138,7 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
                     r#"{"type":"response.output_text.delta","output_index":0,"content_index":0,"delta":""#,
                     r#""}"#,
                 ),
-                Wire::GeminiSse | Wire::GeminiArray => bad_utf8(
+                Wire::GeminiSse | Wire::GeminiArray | Wire::Bedrock => bad_utf8(
                     r#"{"candidates":[{"content":{"role":"model","parts":[{"text":""#,
                     r#""}]},"index":0}]}"#,
                 ),
@@ -129,7 +150,7 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
                 Wire::OpenAi => openai::in_band_error(key),
                 Wire::Anthropic => anthropic::in_band_error(key),
                 Wire::Responses => responses::in_band_error(key, at),
-                Wire::GeminiSse | Wire::GeminiArray => gemini::in_band_error(key),
+                Wire::GeminiSse | Wire::GeminiArray | Wire::Bedrock => gemini::in_band_error(key),
             };
             let name = matches!(wire, Wire::Anthropic | Wire::Responses).then_some("error");
             (to_json_line(&v).into_bytes(), name)
@@ -155,9 +176,16 @@ mod tests {
             Inject::parse("badjson@2"),
             Some(Inject {
                 kind: InjectKind::BadJson,
-                at: 2
+                at: 2,
+                exception: None,
             })
         );
+        assert_eq!(
+            Inject::parse("error:throttlingException@3").and_then(|i| i.exception),
+            Some("throttlingException")
+        );
+        assert_eq!(Inject::parse("error:bogusException@3"), None);
+        assert_eq!(Inject::parse("badjson:throttlingException@3"), None);
         assert_eq!(
             Inject::parse("error@0").map(|i| i.kind),
             Some(InjectKind::Error)
@@ -178,6 +206,7 @@ mod tests {
             Inject {
                 kind: InjectKind::Error,
                 at: 2,
+                exception: None,
             },
             None,
         );
@@ -190,6 +219,7 @@ mod tests {
             Inject {
                 kind: InjectKind::NoField,
                 at: 9,
+                exception: None,
             },
             None,
         );

@@ -1,6 +1,7 @@
 //! mock-provider: a fast, deterministic mock of the OpenAI(-compatible), Azure OpenAI,
-//! Anthropic Messages and Gemini HTTP APIs, used by llm-gateway's end-to-end tests and
-//! benchmarks. See README.md for the CLI, endpoints, knobs and recording API.
+//! Anthropic Messages, Gemini and AWS Bedrock Runtime (Converse) HTTP APIs, used by
+//! llm-gateway's end-to-end tests and benchmarks. See README.md for the CLI,
+//! endpoints, knobs and recording API.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -10,10 +11,12 @@
 #![allow(clippy::result_large_err)]
 
 mod anthropic;
+mod bedrock;
 mod body;
 mod cli;
 mod common;
 mod encoding;
+mod eventstream;
 mod faults;
 mod gemini;
 mod inject;
@@ -23,6 +26,7 @@ mod openai;
 mod record;
 mod responses;
 mod server;
+mod sigv4;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -22,7 +22,8 @@ use crate::common::{bytes_resp, credential, json_resp, Ctx, Resp};
 use crate::encoding::EncodingChoice;
 use crate::knobs::Knobs;
 use crate::record::{Recorded, Recorder};
-use crate::{anthropic, faults, gemini, openai};
+use crate::sigv4::Credential;
+use crate::{anthropic, bedrock, faults, gemini, openai};
 
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -35,6 +36,18 @@ pub struct State {
     pub default_encoding: EncodingChoice,
     /// `--max-requests-per-connection`.
     pub max_requests_per_connection: Option<u64>,
+    /// AWS credentials Bedrock accepts: the built-in ones, then `--aws-credentials`.
+    pub aws_credentials: Vec<Credential>,
+}
+
+impl State {
+    /// The credential with this key id (a later `--aws-credentials` wins).
+    pub fn aws_credential(&self, key_id: &str) -> Option<&Credential> {
+        self.aws_credentials
+            .iter()
+            .rev()
+            .find(|c| c.key_id == key_id)
+    }
 }
 
 /// `handle`'s error: hyper then closes the connection without answering
@@ -63,6 +76,10 @@ pub async fn run(cfg: Config) -> std::io::Result<()> {
             EncodingChoice::Identity
         },
         max_requests_per_connection: cfg.max_requests_per_connection,
+        aws_credentials: bedrock::builtin_credentials()
+            .into_iter()
+            .chain(cfg.aws_credentials.iter().cloned())
+            .collect(),
     });
 
     // Install the signal handlers before announcing readiness, so a test that
@@ -185,11 +202,14 @@ pub enum Family {
     Azure,
     Anthropic,
     Gemini,
+    Bedrock,
 }
 
 pub fn family_of(path: &str) -> Family {
     if path.starts_with("/openai/deployments/") {
         Family::Azure
+    } else if path.starts_with("/model/") {
+        Family::Bedrock
     } else if path == "/v1/messages" || path.starts_with("/v1/messages/") {
         Family::Anthropic
     } else if gemini::parse_path(path).is_some() {
@@ -273,6 +293,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConne
             Family::Azure => openai::handle_azure(&ctx),
             Family::Anthropic => anthropic::handle(&ctx),
             Family::Gemini => gemini::handle(&ctx),
+            Family::Bedrock => bedrock::handle(&ctx),
             Family::OpenAi => openai::handle(&ctx),
         },
     };
@@ -315,6 +336,7 @@ fn mock_status_for(family: Family, status: u16, key: Option<&str>) -> Resp {
         Family::Azure => openai::azure_status_error(status, key),
         Family::Anthropic => anthropic::status_error(status, key),
         Family::Gemini => gemini::status_error(status, key),
+        Family::Bedrock => bedrock::status_error(status, key),
     }
 }
 
@@ -326,6 +348,7 @@ fn error_for(family: Family, status: u16, msg: &str) -> Resp {
         }
         Family::Anthropic => anthropic::error(status, msg),
         Family::Gemini => gemini::error(status, msg),
+        Family::Bedrock => bedrock::error(status, msg),
     }
 }
 
