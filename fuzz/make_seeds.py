@@ -434,6 +434,35 @@ ES_CASES = {
 for i, (name, body) in enumerate(ES_CASES.items()):
     seed("eventstream", name, bytes([i * 53 % 256]) + body)
 
+# -- stream_bedrock: ConverseStream bodies, [flags, seed, body...] ------------------
+
+TOOL_STREAM = [
+    es_event("messageStart", {"role": "assistant", "p": "abcd"}),
+    es_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hmm"}}}),
+    es_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "c2ln"}}}),
+    es_event("contentBlockStop", {"contentBlockIndex": 0}),
+    es_event("contentBlockStart", {"contentBlockIndex": 1,
+                                   "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "weather"}}}),
+    es_event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\":"}}}),
+    es_event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "\"Paris\"}"}}}),
+    es_event("contentBlockStop", {"contentBlockIndex": 1}),
+    es_event("messageStop", {"stopReason": "tool_use"}),
+    es_event("metadata", {"usage": {"inputTokens": 9, "outputTokens": 4, "totalTokens": 13,
+                                    "cacheReadInputTokens": 2}}),
+]
+BEDROCK_STREAMS = {
+    "text": b"".join(BEDROCK),
+    "reasoning-and-tool": b"".join(TOOL_STREAM),
+    "exception-mid-stream": b"".join(BEDROCK[:2]) + EXCEPTION,
+    "no-message-stop": b"".join(BEDROCK[:3]),
+    "max-tokens": b"".join(BEDROCK[:3]) + es_event("messageStop", {"stopReason": "max_tokens"}),
+    "orphan-tool-delta": es_event("contentBlockDelta", {"contentBlockIndex": 4,
+                                                         "delta": {"toolUse": {"input": "{}"}}}),
+    "bad-crc": b"".join(BEDROCK)[:-1] + b"\x00",
+}
+for i, (name, body) in enumerate(BEDROCK_STREAMS.items()):
+    seed("stream_bedrock", name, bytes([i % 2, i * 29 % 256]) + body)
+
 # -- write -------------------------------------------------------------------------
 
 if SEEDS.exists():

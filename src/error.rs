@@ -36,6 +36,22 @@ impl ApiError {
         Self::new(400, "invalid_request_error", message)
     }
 
+    /// A 400 naming the field whose value is wrong.
+    pub fn invalid_value(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid_request(message)
+            .with_param(param)
+            .with_code("invalid_value")
+    }
+
+    /// A 400: `provider` cannot honour `param` (`why` ends the sentence).
+    pub fn unsupported_by(provider: &str, param: &str, why: &str) -> Self {
+        Self::invalid_request(format!(
+            "Unsupported parameter: '{param}' is not supported by this model's provider ({provider}){why}"
+        ))
+        .with_param(param)
+        .with_code("unsupported_parameter")
+    }
+
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self

@@ -10,6 +10,7 @@
 //! of a layer above (a test, `layering`, checks the source):
 //!
 //! 1. Foundations: `error` (`ApiError`, `ConfigError`) with `redact`;
+//!    `calendar` (UTC dates);
 //!    `secrets` (encrypted keys, request signatures, wiped buffers);
 //!    `host`, the trait the proxy implements; `state`, everything about
 //!    proxy-wasm shared data (codec, compare-and-set loop, kind bytes,
@@ -36,6 +37,7 @@
 
 pub mod admission;
 pub mod cache;
+pub mod calendar;
 pub mod config;
 pub mod consumers;
 pub mod content_coding;

@@ -67,6 +67,7 @@ macro_rules! replay_tests {
 replay_tests!(
     sse_framer,
     stream_anthropic,
+    stream_bedrock,
     stream_gemini,
     stream_openai,
     pass_stream,

@@ -1,6 +1,7 @@
-//! `stream_anthropic`, `stream_gemini`, `stream_openai`: a provider's SSE
-//! stream translated by `llm_gateway::wire::stream::StreamTranslation`, with
-//! the provider's `Translator::stream_decoder` (Anthropic, Gemini, or the
+//! `stream_anthropic`, `stream_bedrock`, `stream_gemini`, `stream_openai`: a
+//! provider's stream (SSE; AWS event-stream for Bedrock) translated by `llm_gateway::wire::stream::StreamTranslation`, with
+//! the provider's `Translator::stream_decoder` and framing (Anthropic,
+//! Bedrock, Gemini, or the
 //! OpenAI Chat Completions egress every OpenAI-compatible type uses), into
 //! each client API's stream (`Wire::writer` of OpenAI Chat, Anthropic
 //! Messages and Responses).
@@ -25,6 +26,7 @@ use crate::common::{
     StreamEnd,
 };
 use llm_gateway::wire::anthropic::Anthropic;
+use llm_gateway::wire::bedrock::Bedrock;
 use llm_gateway::wire::gemini::Gemini;
 use llm_gateway::wire::hub::{ResponseContext, Translator, Usage};
 use llm_gateway::wire::openai::egress::OpenAiChat;
@@ -37,6 +39,10 @@ const CLIENT_WIRES: [Wire; 3] = [Wire::OpenAiChat, Wire::Anthropic, Wire::OpenAi
 
 pub fn stream_anthropic(data: &[u8]) {
     check(&Anthropic::default(), data);
+}
+
+pub fn stream_bedrock(data: &[u8]) {
+    check(&Bedrock, data);
 }
 
 pub fn stream_gemini(data: &[u8]) {
@@ -65,7 +71,8 @@ struct Outcome {
 
 fn run(t: &dyn Translator, wire: Wire, include_usage: bool, chunks: &[&[u8]]) -> Outcome {
     let ctx = ctx();
-    let mut st = StreamTranslation::new(t.stream_decoder(&ctx), wire.writer(&ctx, include_usage));
+    let mut st = StreamTranslation::new(t.stream_decoder(&ctx), wire.writer(&ctx, include_usage))
+        .with_framing(t.framing());
     let mut out = Vec::new();
     for chunk in chunks {
         out.extend(st.feed(chunk));
@@ -117,7 +124,7 @@ fn whole(t: &dyn Translator, wire: Wire, include_usage: bool, body: &[u8]) -> Ou
                 String::from_utf8_lossy(&got.out)
             );
         }
-        Wire::OpenAiChat | Wire::Gemini => {
+        Wire::OpenAiChat | Wire::Gemini | Wire::Bedrock => {
             let end = check_openai_stream(&got.out);
             assert_eq!(
                 end == StreamEnd::Error,

@@ -8,8 +8,10 @@ use crate::error::ConfigError;
 use crate::guardrails::{CalloutTarget, GuardSet, Guardrails, RuleKind};
 use crate::health::HealthSpec;
 use crate::pricing::PriceTable;
+use crate::providers::aws::{bedrock_base_url, is_region, AwsConfig, AwsSigner};
 use crate::providers::azure;
-use crate::providers::{is_header_name, is_path_segment, known_types, type_spec, AuthStyle};
+use crate::providers::sigv4::Credentials;
+use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, ModelNames};
 use crate::ratelimit::AdaptiveSpec;
 use crate::redact::SecretSet;
 use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
@@ -65,8 +67,10 @@ pub struct Provider {
     pub keys: Vec<ProviderKey>,
     /// The keys, prepared for masking them in what clients receive.
     pub secrets: Rc<SecretSet>,
-    /// The upstream model is part of the request URL (see `ProviderType`).
-    pub model_in_path: bool,
+    /// The upstream model names the provider takes (see `ProviderType`).
+    pub model_names: ModelNames,
+    /// Signs each request (Bedrock with AWS credentials).
+    pub signer: Option<AwsSigner>,
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
     pub extra_headers: Vec<(String, String)>,
@@ -310,12 +314,14 @@ pub fn compile(
                     "must not be empty",
                 ));
             }
-            if providers[provider].model_in_path && !is_path_segment(&model) {
+            let names = providers[provider].model_names;
+            if !names.accepts(&model) {
                 return Err(ConfigError::new(
                     format!("{tfield}.model"),
                     format!(
-                        "'{model}' cannot be used with provider type '{}': the model name goes into the URL and may hold only letters, digits, '-', '_' and '.'",
-                        providers[provider].kind
+                        "'{model}' cannot be used with provider type '{}': the model name goes into the URL and must be {}",
+                        providers[provider].kind,
+                        names.rule()
                     ),
                 ));
             }
@@ -541,15 +547,42 @@ fn compile_provider(
             ),
         )
     })?;
-    let base_url = p.base_url.as_deref().or(spec.base_url).ok_or_else(|| {
-        ConfigError::new(
-            format!("{field}.base_url"),
-            format!(
-                "is required for type '{}' (e.g. https://<resource>.openai.azure.com)",
-                spec.kind
-            ),
-        )
-    })?;
+    let bedrock = spec.wire == Wire::Bedrock;
+    if let Some(aws) = &p.aws {
+        if !bedrock {
+            return Err(ConfigError::new(
+                format!("{field}.aws"),
+                format!("is only used by type bedrock, not '{}'", spec.kind),
+            ));
+        }
+        if !is_region(&aws.region) {
+            return Err(ConfigError::new(
+                format!("{field}.aws.region"),
+                format!("'{}' is not an AWS region such as us-east-1", aws.region),
+            ));
+        }
+    }
+    let region_url = p.aws.as_ref().map(|a| bedrock_base_url(&a.region));
+    let base_url = p
+        .base_url
+        .as_deref()
+        .or(spec.base_url)
+        .or(region_url.as_deref())
+        .ok_or_else(|| {
+            if bedrock {
+                return ConfigError::new(
+                    format!("{field}.aws.region"),
+                    "is required for type 'bedrock' (or give base_url)",
+                );
+            }
+            ConfigError::new(
+                format!("{field}.base_url"),
+                format!(
+                    "is required for type '{}' (e.g. https://<resource>.openai.azure.com)",
+                    spec.kind
+                ),
+            )
+        })?;
     let endpoint =
         Endpoint::parse(base_url).map_err(|e| ConfigError::new(format!("{field}.base_url"), e))?;
 
@@ -603,52 +636,7 @@ fn compile_provider(
     let mut key_envs = Vec::new();
     let mut keys = Vec::new();
     for (kfield, spec_text) in &specs {
-        let secret = match spec_text.strip_prefix("env:") {
-            Some(name) => {
-                let valid =
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    return Err(ConfigError::new(
-                        kfield,
-                        format!("'env:{name}' must name an environment variable (A-Z, 0-9, _)"),
-                    ));
-                }
-                key_envs.push(name.to_string());
-                env(name)
-                    .map(|v| Secret::new(v.trim().to_string()))
-                    .filter(|v| !v.is_empty())
-            }
-            None if spec_text.starts_with(envelope::PREFIX) => {
-                let masters = masters
-                    .as_ref()
-                    .map_err(|e| ConfigError::new(kfield, e.to_string()))?;
-                match masters.open(spec_text, Purpose::Provider(&p.name)) {
-                    Ok(secret) => Some(secret),
-                    // Like an unset `env:` key: the provider is unavailable
-                    // and says which variable is missing.
-                    Err(OpenError::NoMasterKey) => {
-                        key_envs.push(envelope::MASTER_KEY_ENV.to_string());
-                        None
-                    }
-                    Err(e) => return Err(ConfigError::new(kfield, e.to_string())),
-                }
-            }
-            None if spec_text.starts_with("file:") => {
-                // The renderer reads key files; a filter configured by hand
-                // must not send `file:…` to the provider as the key.
-                return Err(ConfigError::new(
-                    kfield,
-                    "'file:' keys are read by llm-gateway-render, which puts the key in the filter's configuration; this one was not read",
-                ));
-            }
-            None if spec_text.trim().is_empty() => {
-                return Err(ConfigError::new(
-                    kfield,
-                    "must not be empty; omit it for providers without keys",
-                ))
-            }
-            None => Some(Secret::new(spec_text.trim().to_string())),
-        };
+        let secret = resolve_secret(kfield, spec_text, &p.name, env, masters, &mut key_envs)?;
         if let Some(secret) = secret {
             keys.push(ProviderKey {
                 header: auth.header(&secret).map(|(n, v)| (n, Secret::new(v))),
@@ -661,9 +649,36 @@ fn compile_provider(
         }
     }
 
+    // Bedrock without an API key signs every request with AWS credentials.
+    let signer = match (&p.aws, bedrock && specs.is_empty()) {
+        (Some(aws), true) => aws_signer(aws, field, &p.name, env, masters, &mut key_envs)?,
+        (None, true) => {
+            return Err(ConfigError::new(
+                format!("{field}.aws"),
+                "is required for type 'bedrock' unless api_key holds a Bedrock API key",
+            ))
+        }
+        _ => None,
+    };
+    let signs = bedrock && specs.is_empty();
     let keyless_ok = auth == AuthStyle::None || (!spec.key_required && specs.is_empty());
-    let unavailable = if !keys.is_empty() || keyless_ok {
+    let unavailable = if !keys.is_empty() || keyless_ok || signer.is_some() {
         None
+    } else if signs {
+        let token_env = p
+            .aws
+            .as_ref()
+            .and_then(|a| a.session_token.strip_prefix("env:"));
+        let missing: Vec<&str> = key_envs
+            .iter()
+            .map(String::as_str)
+            .filter(|n| Some(*n) != token_env && env(n).is_none_or(|v| v.trim().is_empty()))
+            .collect();
+        Some(format!(
+            "provider '{}' has no AWS credentials: environment variable {} is not set",
+            p.name,
+            missing.join(", ")
+        ))
     } else if key_envs.is_empty() {
         Some(format!("provider '{}' has no api_key configured", p.name))
     } else {
@@ -741,14 +756,127 @@ fn compile_provider(
         cluster: cluster_name(&p.name),
         endpoint,
         key_envs,
-        secrets: Rc::new(SecretSet::new(keys.iter().map(|k| k.secret.as_str()))),
+        secrets: Rc::new(SecretSet::new(
+            keys.iter()
+                .map(|k| k.secret.as_str())
+                .chain(signer.iter().flat_map(|s| {
+                    let c = &s.credentials;
+                    std::iter::once(c.secret_access_key.as_str()).chain(c.session_token.as_deref())
+                })),
+        )),
         keys,
-        model_in_path: spec.model_in_path,
+        signer,
+        model_names: spec.model_names,
         unavailable,
         extra_headers,
         adaptive,
         timeouts,
         health_check,
+    })
+}
+
+/// The signer of a Bedrock provider, or None (unavailable) when a
+/// credential's variable is unset. The session token is optional.
+fn aws_signer(
+    aws: &AwsConfig,
+    field: &str,
+    provider: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    masters: &Result<MasterKeys, OpenError>,
+    key_envs: &mut Vec<String>,
+) -> Result<Option<AwsSigner>, ConfigError> {
+    let resolve = |name: &str, text: &str, envs: &mut Vec<String>| {
+        let kfield = format!("{field}.aws.{name}");
+        if text.starts_with("file:") {
+            return Err(ConfigError::new(
+                kfield,
+                "must be a literal, env:NAME or an encrypted key",
+            ));
+        }
+        resolve_secret(&kfield, text, provider, env, masters, envs)
+    };
+    let id = resolve("access_key_id", &aws.access_key_id, key_envs)?;
+    let secret = resolve("secret_access_key", &aws.secret_access_key, key_envs)?;
+    // An unset token variable means long-term keys: not a missing credential.
+    let token = resolve("session_token", &aws.session_token, &mut Vec::new())?;
+    if let Some(name) = aws.session_token.strip_prefix("env:") {
+        key_envs.push(name.to_string());
+    }
+    let (Some(id), Some(secret)) = (id, secret) else {
+        return Ok(None);
+    };
+    if !id.as_str().bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ConfigError::new(
+            format!("{field}.aws.access_key_id"),
+            "must hold only letters and digits (an AWS access key id such as AKIA…)",
+        ));
+    }
+    Ok(Some(AwsSigner {
+        region: aws.region.clone(),
+        credentials: Credentials {
+            access_key_id: id.as_str().to_string(),
+            secret_access_key: zeroize::Zeroizing::new(secret.as_str().to_string()),
+            session_token: token.map(|t| t.as_str().to_string()),
+        },
+    }))
+}
+
+/// A provider secret as configured: a literal, `env:NAME` (None when the
+/// variable is unset or empty; NAME is recorded in `envs` for the
+/// renderer) or an encrypted key.
+fn resolve_secret(
+    kfield: &str,
+    spec_text: &str,
+    provider: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    masters: &Result<MasterKeys, OpenError>,
+    key_envs: &mut Vec<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    Ok(match spec_text.strip_prefix("env:") {
+        Some(name) => {
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(ConfigError::new(
+                    kfield,
+                    format!("'env:{name}' must name an environment variable (A-Z, 0-9, _)"),
+                ));
+            }
+            key_envs.push(name.to_string());
+            env(name)
+                .map(|v| Secret::new(v.trim().to_string()))
+                .filter(|v| !v.is_empty())
+        }
+        None if spec_text.starts_with(envelope::PREFIX) => {
+            let masters = masters
+                .as_ref()
+                .map_err(|e| ConfigError::new(kfield, e.to_string()))?;
+            match masters.open(spec_text, Purpose::Provider(provider)) {
+                Ok(secret) => Some(secret),
+                // Like an unset `env:` key: the provider is unavailable
+                // and says which variable is missing.
+                Err(OpenError::NoMasterKey) => {
+                    key_envs.push(envelope::MASTER_KEY_ENV.to_string());
+                    None
+                }
+                Err(e) => return Err(ConfigError::new(kfield, e.to_string())),
+            }
+        }
+        None if spec_text.starts_with("file:") => {
+            // The renderer reads key files; a filter configured by hand
+            // must not send `file:…` to the provider as the key.
+            return Err(ConfigError::new(
+                    kfield,
+                    "'file:' keys are read by llm-gateway-render, which puts the key in the filter's configuration; this one was not read",
+                ));
+        }
+        None if spec_text.trim().is_empty() => {
+            return Err(ConfigError::new(
+                kfield,
+                "must not be empty; omit it for providers without keys",
+            ))
+        }
+        None => Some(Secret::new(spec_text.trim().to_string())),
     })
 }
 

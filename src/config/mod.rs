@@ -151,6 +151,10 @@ pub struct ProviderConfig {
     /// Extra headers sent upstream on every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderConfig>,
+    /// Amazon Bedrock: the region and the credentials each request is
+    /// signed with (SigV4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<crate::providers::aws::AwsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -13,7 +13,7 @@ use crate::config::Model;
 use crate::consumers::{model_not_allowed, presented_key};
 use crate::error::ApiError;
 use crate::host::Host;
-use crate::providers::{is_path_segment, CLIENT_CREDENTIAL_HEADERS};
+use crate::providers::CLIENT_CREDENTIAL_HEADERS;
 use crate::replay;
 use crate::secrets::signature::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::state::keys;
@@ -425,21 +425,18 @@ fn check_upstream_model(
     requested: &str,
     upstream: &str,
 ) -> Result<(), ApiError> {
-    let in_path = model
+    let mut names = model
         .targets
         .iter()
-        .any(|t| gw.providers[t.provider].model_in_path);
-    let valid = if in_path {
-        is_path_segment(upstream)
-    } else {
-        !upstream.is_empty() && !upstream.chars().any(char::is_control)
-    };
+        .map(|t| gw.providers[t.provider].model_names);
+    let rule = names.find(|n| !n.accepts(upstream));
+    let valid = rule.is_none();
     if valid {
         return Ok(());
     }
     Err(ApiError::invalid_request(format!(
-        "Model '{requested}' maps to upstream model '{upstream}', which is not a valid model name for this model's provider (letters, digits, '-', '_' and '.' only)."
-    ))
+        "Model '{requested}' maps to upstream model '{upstream}', which is not a valid model name for this model's provider ({})."
+    , rule.map_or("", |r| r.rule())))
     .with_param("model")
     .with_code("invalid_value"))
 }

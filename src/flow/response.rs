@@ -18,7 +18,7 @@ use crate::wire::collect::Capture;
 use crate::wire::hub::Usage;
 use crate::wire::openai::render;
 use crate::wire::pass_stream::{PassStream, Step};
-use crate::wire::stream::StreamTranslation;
+use crate::wire::stream::{Framing, StreamTranslation};
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -101,8 +101,16 @@ impl StreamFlow {
             Exchange::Passthrough => self.telemetry.stream,
             Exchange::Translate { stream, .. } => *stream,
         };
+        let framing = match &self.exchange {
+            Exchange::Translate { egress, .. } => egress.framing(),
+            Exchange::Passthrough => Framing::Sse,
+        };
         let content_type = host.response_header("content-type");
-        if stream && content_type.as_deref().is_some_and(|c| !is_event_stream(c)) {
+        if stream
+            && content_type
+                .as_deref()
+                .is_some_and(|c| !is_stream_type(framing, c))
+        {
             let why = format!(
                 "The provider answered a streaming request with content-type '{}' instead of an event stream",
                 content_type.unwrap_or_default()
@@ -132,7 +140,7 @@ impl StreamFlow {
                 host.set_response_header("cache-control", Some("no-cache"));
                 let decoder = egress.stream_decoder(ctx);
                 let writer = self.api.wire().writer(ctx, *include_usage);
-                let mut st = StreamTranslation::new(decoder, writer);
+                let mut st = StreamTranslation::new(decoder, writer).with_framing(framing);
                 if let Some(guard) = self.stream_guard() {
                     st = st.with_filter(Box::new(guard));
                 }
@@ -605,11 +613,16 @@ fn set_length(host: &mut dyn Host, len: usize) {
     host.set_response_header("content-length", Some(&len.to_string()));
 }
 
-fn is_event_stream(content_type: &str) -> bool {
+/// Whether `content_type` is the stream type of `framing`.
+fn is_stream_type(framing: Framing, content_type: &str) -> bool {
+    let expected = match framing {
+        Framing::Sse => "text/event-stream",
+        Framing::AwsEventStream => "application/vnd.amazon.eventstream",
+    };
     content_type
         .split(';')
         .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
 }
 
 /// Whether a whole passthrough body is one JSON document.
@@ -708,7 +721,18 @@ mod tests {
         assert!(checked_json(b"<html>")
             .unwrap_err()
             .contains("not valid JSON"));
-        assert!(is_event_stream("text/event-stream; charset=utf-8"));
-        assert!(!is_event_stream("application/json"));
+        assert!(is_stream_type(
+            Framing::Sse,
+            "text/event-stream; charset=utf-8"
+        ));
+        assert!(is_stream_type(
+            Framing::AwsEventStream,
+            "application/vnd.amazon.eventstream"
+        ));
+        assert!(!is_stream_type(
+            Framing::AwsEventStream,
+            "text/event-stream"
+        ));
+        assert!(!is_stream_type(Framing::Sse, "application/json"));
     }
 }

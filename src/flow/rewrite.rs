@@ -85,6 +85,16 @@ impl StreamFlow {
         for (name, value) in &provider.extra_headers {
             host.set_request_header(name, Some(value));
         }
+        if let Some(signer) = &provider.signer {
+            // Signed last, over the path, host and body as they are sent;
+            // each attempt signs its own.
+            host.set_request_header("x-amz-content-sha256", None);
+            let now = host.now_nanos() / 1_000_000_000;
+            let authority = provider.endpoint.authority();
+            for (name, value) in signer.headers(&authority, &path, "application/json", &body, now) {
+                host.set_request_header(&name, Some(&value));
+            }
+        }
         // The filter reads every response (translation, usage, checks,
         // key masking): ask for it uncompressed. Envoy's compressor, if
         // configured, compresses what goes back to clients that accept it.

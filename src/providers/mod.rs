@@ -1,6 +1,7 @@
 //! Provider types. Each family lives in its own file; this module names them
 //! and holds what they share (auth styles, API operations).
 
+pub mod aws;
 pub mod azure;
 pub mod sigv4;
 mod table;
@@ -10,7 +11,7 @@ pub use table::{known_types, type_spec, ProviderType, TYPES};
 pub use crate::wire::hub::Operation;
 use crate::wire::hub::Translator;
 use crate::wire::openai::egress::OpenAiChat;
-use crate::wire::{anthropic, gemini, Wire};
+use crate::wire::{anthropic, bedrock, gemini, Wire};
 use std::rc::Rc;
 
 /// Where a provider type's requests go under its base URL.
@@ -34,6 +35,7 @@ impl ProviderType {
             )),
             (Wire::Anthropic, _) => Rc::new(anthropic::Anthropic::default()),
             (Wire::Gemini, _) => Rc::new(gemini::Gemini),
+            (Wire::Bedrock, _) => Rc::new(bedrock::Bedrock),
             _ => Rc::new(OpenAiChat::new(self.chat)),
         }
     }
@@ -76,8 +78,45 @@ impl AuthStyle {
 }
 
 /// Header names clients use for credentials; never forwarded upstream.
-pub const CLIENT_CREDENTIAL_HEADERS: &[&str] =
-    &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+pub const CLIENT_CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-amz-security-token",
+];
+
+/// Which model names a provider type takes: those that go into its URL
+/// are checked so they cannot change the resource or method called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelNames {
+    /// The name travels in the body only.
+    Any,
+    /// One plain path segment (Gemini, Azure deployments).
+    PathSegment,
+    /// A Bedrock model id, inference profile or ARN, percent-encoded into
+    /// one segment.
+    BedrockId,
+}
+
+impl ModelNames {
+    pub fn accepts(self, model: &str) -> bool {
+        match self {
+            Self::Any => !model.is_empty() && !model.chars().any(char::is_control),
+            Self::PathSegment => is_path_segment(model),
+            Self::BedrockId => crate::wire::bedrock::is_model_id(model),
+        }
+    }
+
+    /// What the names may hold, for error messages.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Self::Any => "any text without control characters",
+            Self::PathSegment => "letters, digits, '-', '_' and '.' only",
+            Self::BedrockId => "a Bedrock model id, inference profile or ARN: letters, digits, '-', '_', '.', ':' (and '/' in ARNs)",
+        }
+    }
+}
 
 /// Whether `s` may become one segment of an upstream URL path: the one
 /// check for every name that reaches a provider's URL (model names,

@@ -1,6 +1,6 @@
 //! The provider types: one entry each. Registering a type is adding a row.
 
-use super::{AuthStyle, PathStyle};
+use super::{AuthStyle, ModelNames, PathStyle};
 use crate::wire::openai::egress::{
     MaxTokensField, OpenAiChatOptions, ReasoningHistory, ReasoningStyle, StreamUsage,
 };
@@ -21,10 +21,10 @@ pub struct ProviderType {
     pub sends_key: bool,
     /// Whether requests fail without a key (hosted APIs).
     pub key_required: bool,
-    /// Whether the upstream model name becomes part of the request URL
-    /// (Gemini `models/{model}:…`, Azure deployments), so it must be a
-    /// plain path segment.
-    pub model_in_path: bool,
+    /// The upstream model names the type takes (those that become part of
+    /// the request URL — Gemini `models/{model}:…`, Azure deployments,
+    /// Bedrock `model/{id}` — are checked).
+    pub model_names: ModelNames,
     pub paths: PathStyle,
     /// Serves the OpenAI Responses API itself: Responses clients pass
     /// through instead of being translated to chat.
@@ -66,7 +66,7 @@ const fn hosted(
         key_header: None,
         sends_key: true,
         key_required: true,
-        model_in_path: false,
+        model_names: ModelNames::Any,
         paths: PathStyle::Standard,
         responses_api: false,
         chat,
@@ -144,7 +144,7 @@ pub const TYPES: &[ProviderType] = &[
         kind: "azure",
         base_url: None,
         key_header: Some("api-key"),
-        model_in_path: true,
+        model_names: ModelNames::PathSegment,
         paths: PathStyle::AzureDeployments,
         chat: OpenAiChatOptions {
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
@@ -164,8 +164,17 @@ pub const TYPES: &[ProviderType] = &[
         wire: Wire::Gemini,
         base_url: Some("https://generativelanguage.googleapis.com/v1beta"),
         key_header: Some("x-goog-api-key"),
-        model_in_path: true,
+        model_names: ModelNames::PathSegment,
         ..hosted("gemini", "", COMPAT)
+    },
+    // Amazon Bedrock (Converse): requests are signed with SigV4 (`aws`),
+    // or carry a Bedrock API key as a bearer token.
+    ProviderType {
+        kind: "bedrock",
+        wire: Wire::Bedrock,
+        base_url: None,
+        model_names: ModelNames::BedrockId,
+        ..hosted("bedrock", "", COMPAT)
     },
 ];
 

@@ -353,6 +353,10 @@ pub trait Translator {
     fn stream_decoder(&self, ctx: &ResponseContext) -> Box<dyn StreamDecoder>;
     /// An error response (status >= 400) in OpenAI's shape, status kept.
     fn decode_error(&self, status: u16, body: &[u8]) -> ApiError;
+    /// How the provider frames its streams.
+    fn framing(&self) -> crate::wire::stream::Framing {
+        crate::wire::stream::Framing::Sse
+    }
     fn encode_embeddings(&self, _req: &EmbeddingsRequest) -> Result<Vec<u8>, ApiError> {
         Err(
             ApiError::invalid_request("This model's provider does not serve embeddings.")

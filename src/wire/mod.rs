@@ -3,6 +3,7 @@
 //! (`hub`), with its own stream framing.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod collect;
 pub mod eventstream;
 pub mod gemini;
@@ -13,6 +14,7 @@ pub mod responses;
 pub mod sse;
 pub mod stream;
 mod text;
+pub mod turns;
 
 use crate::error::ApiError;
 use crate::wire::hub::Operation;
@@ -34,6 +36,8 @@ pub enum Wire {
     Anthropic,
     /// Gemini `generateContent` (providers only).
     Gemini,
+    /// Amazon Bedrock Converse (providers only).
+    Bedrock,
     /// OpenAI Responses.
     OpenAiResponses,
 }
@@ -169,7 +173,9 @@ impl Wire {
         ctx: &ResponseContext,
     ) -> Result<Vec<u8>, ApiError> {
         match self {
-            Self::OpenAiChat | Self::Gemini => Ok(openai::render::chat_completion(r)),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => {
+                Ok(openai::render::chat_completion(r))
+            }
             Self::Anthropic => anthropic::ingress::render_response(r, ctx),
             Self::OpenAiResponses => Ok(responses::render_response(r, ctx)),
         }
@@ -178,7 +184,7 @@ impl Wire {
     /// Writes hub stream events in this (client) wire.
     pub fn writer(self, ctx: &ResponseContext, include_usage: bool) -> Box<dyn StreamWriter> {
         match self {
-            Self::OpenAiChat | Self::Gemini => {
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => {
                 Box::new(openai::render::ChunkWriter::new(ctx, include_usage))
             }
             Self::Anthropic => Box::new(anthropic::ingress::MessagesWriter::new(ctx)),
@@ -191,7 +197,7 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::ingress::render_error(e),
             Self::OpenAiResponses => responses::render_error(e),
-            Self::OpenAiChat | Self::Gemini => e.to_json(),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => e.to_json(),
         }
     }
 
@@ -201,6 +207,7 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::decode_error(status, body),
             Self::Gemini => gemini::decode_error(status, body),
+            Self::Bedrock => bedrock::decode_error(status, body),
             Self::OpenAiChat | Self::OpenAiResponses => {
                 crate::error::normalize_upstream_error(status, body)
             }
@@ -213,7 +220,7 @@ impl Wire {
             Self::Anthropic => anthropic::ingress::stream_error(e),
             Self::OpenAiResponses => responses::stream_error(e),
             // OpenAI's SDKs raise on a `data:` frame carrying `error`.
-            Self::OpenAiChat | Self::Gemini => {
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => {
                 let mut frame = b"data: ".to_vec();
                 frame.extend(e.to_json());
                 frame.extend_from_slice(b"\n\n");
@@ -227,7 +234,7 @@ impl Wire {
         match self {
             Self::Anthropic => Box::<anthropic::ingress::AnthropicWatcher>::default(),
             Self::OpenAiResponses => Box::<responses::ResponsesWatcher>::default(),
-            Self::OpenAiChat | Self::Gemini => Box::<OpenAiWatcher>::default(),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => Box::<OpenAiWatcher>::default(),
         }
     }
 
@@ -238,7 +245,7 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::ingress::body_outcome(body),
             Self::OpenAiResponses => responses::body_outcome(body),
-            Self::OpenAiChat | Self::Gemini => pass_stream::openai_outcome(body),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => pass_stream::openai_outcome(body),
         }
     }
 
@@ -246,7 +253,7 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::ingress::body_usage(body),
             Self::OpenAiResponses => responses::body_usage(body),
-            Self::OpenAiChat | Self::Gemini => pass_stream::openai_usage(body),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock => pass_stream::openai_usage(body),
         }
     }
 }

@@ -37,6 +37,7 @@ const RECORDED_HEADERS: &[&str] = &[
     "x-goog-api-key",
     "anthropic-version",
     "anthropic-beta",
+    "x-amz-date",
 ];
 
 const UPSTREAM_MODEL: &str = "upstream-model";
@@ -48,7 +49,11 @@ fn gateway() -> Rc<crate::config::Gateway> {
         .iter()
         .map(|t| {
             let mut p = json!({"name": t.kind, "type": t.kind});
-            if t.sends_key {
+            if t.kind == "bedrock" {
+                // Signed per request (SigV4) at the test host's clock.
+                p["aws"] = json!({"region": "us-east-1", "access_key_id": "AKIDGOLDEN",
+                    "secret_access_key": "golden/secret"});
+            } else if t.sends_key {
                 p["api_key"] = json!("sk-golden");
             }
             if t.base_url.is_none() {

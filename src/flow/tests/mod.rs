@@ -2,6 +2,7 @@
 //! requests in, translated providers, hostile responses, limits and
 //! telemetry.
 
+mod bedrock;
 mod cache;
 mod client_apis;
 mod golden;

@@ -7,17 +7,11 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 pub(super) fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::invalid_request(message)
-        .with_param(param)
-        .with_code("invalid_value")
+    ApiError::invalid_value(param, message)
 }
 
 pub(super) fn unsupported(param: &str, why: &str) -> ApiError {
-    ApiError::invalid_request(format!(
-        "Unsupported parameter: '{param}' is not supported by this model's provider ({PROVIDER}){why}"
-    ))
-    .with_param(param)
-    .with_code("unsupported_parameter")
+    ApiError::unsupported_by(PROVIDER, param, why)
 }
 
 pub(super) fn bad_upstream(message: impl Into<String>) -> ApiError {

@@ -5,26 +5,12 @@ use super::error::invalid;
 use super::{LEADING_USER_PLACEHOLDER, PROVIDER};
 use crate::error::ApiError;
 use crate::wire::hub::{DocumentSource, ImageSource, Message, Part, Role, ToolCall};
+pub(super) use crate::wire::turns::Turn;
+use crate::wire::turns::{push_turn, settle};
 use serde_json::{json, Map, Value};
 
 /// Image media types Anthropic accepts for base64 sources.
 const IMAGE_MEDIA_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
-
-/// One Anthropic turn being assembled.
-pub(super) struct Turn {
-    role: &'static str,
-    blocks: Vec<Value>,
-}
-
-fn push_turn(turns: &mut Vec<Turn>, role: &'static str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    match turns.last_mut() {
-        Some(last) if last.role == role => last.blocks.extend(blocks),
-        _ => turns.push(Turn { role, blocks }),
-    }
-}
 
 pub(super) fn is_block(v: &Value, ty: &str) -> bool {
     v.get("type").and_then(Value::as_str) == Some(ty)
@@ -200,23 +186,11 @@ pub(super) fn convert_messages(messages: &[Message]) -> Result<(Vec<String>, Vec
             Role::Tool => push_turn(&mut turns, "user", vec![tool_result_block(m, i)?]),
         }
     }
-    for turn in turns.iter_mut().filter(|t| t.role == "user") {
-        // Stable: tool results first, everything else after, order kept.
-        let (mut results, rest): (Vec<Value>, Vec<Value>) = std::mem::take(&mut turn.blocks)
-            .into_iter()
-            .partition(|b| is_block(b, "tool_result"));
-        results.extend(rest);
-        turn.blocks = results;
-    }
-    if turns.first().is_some_and(|t| t.role == "assistant") {
-        turns.insert(
-            0,
-            Turn {
-                role: "user",
-                blocks: vec![text_block(LEADING_USER_PLACEHOLDER)],
-            },
-        );
-    }
+    settle(
+        &mut turns,
+        |b| is_block(b, "tool_result"),
+        text_block(LEADING_USER_PLACEHOLDER),
+    );
     if turns.is_empty() {
         return Err(invalid(
             "messages",
