@@ -8,6 +8,7 @@ pub const USAGE: &str = "\
 Usage: mock-provider [--listen ADDR] [--api-key KEY] [--no-record] [--threads N]
                      [--compress] [--max-requests-per-connection N]
                      [--aws-credentials KEY_ID:SECRET[:SESSION_TOKEN]]...
+                     [--ernie-client ID:SECRET]... [--ernie-token-ttl SECONDS]
 
 Options:
   --listen ADDR   address to bind (default 127.0.0.1:18080; port 0 picks a free port)
@@ -24,6 +25,13 @@ Options:
   --aws-credentials KEY_ID:SECRET[:SESSION_TOKEN]
                   add an AWS credential the Bedrock API accepts (SigV4), besides
                   the built-in ones; repeatable (a repeated KEY_ID replaces it)
+  --ernie-client ID:SECRET
+                  add a Baidu OAuth client (API Key:Secret Key) that
+                  /oauth/2.0/token accepts, besides the built-in
+                  mock-ernie-ak:mock-ernie-sk; repeatable (a repeated ID replaces it)
+  --ernie-token-ttl SECONDS
+                  lifetime of the ERNIE access tokens issued (default 2592000
+                  = 30 days; at least 1)
   -h, --help      print this help
 
 Once listening, prints `mock-provider listening on IP:PORT` on stdout.
@@ -39,7 +47,14 @@ pub struct Config {
     pub max_requests_per_connection: Option<u64>,
     /// `--aws-credentials`, in the order given.
     pub aws_credentials: Vec<Credential>,
+    /// `--ernie-client ID:SECRET`, in the order given.
+    pub ernie_clients: Vec<(String, String)>,
+    /// `--ernie-token-ttl`, in seconds.
+    pub ernie_token_ttl: u64,
 }
+
+/// Default lifetime of an ERNIE access token (30 days, as Baidu issues them).
+pub const DEFAULT_ERNIE_TOKEN_TTL: u64 = 2_592_000;
 
 #[derive(Debug)]
 pub enum Parsed {
@@ -55,6 +70,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut compress = false;
     let mut max_requests_per_connection = None;
     let mut aws_credentials = Vec::new();
+    let mut ernie_clients = Vec::new();
+    let mut ernie_token_ttl = DEFAULT_ERNIE_TOKEN_TTL;
 
     let mut i = 0;
     while i < args.len() {
@@ -108,6 +125,17 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "--aws-credentials" => {
                 aws_credentials.push(parse_aws_credential(&value("--aws-credentials")?)?)
             }
+            "--ernie-client" => ernie_clients.push(parse_ernie_client(&value("--ernie-client")?)?),
+            "--ernie-token-ttl" => {
+                let v = value("--ernie-token-ttl")?;
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--ernie-token-ttl: not a number: {v}"))?;
+                if n == 0 {
+                    return Err("--ernie-token-ttl must be at least 1".into());
+                }
+                ernie_token_ttl = n;
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
         i += 1;
@@ -124,7 +152,19 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         compress,
         max_requests_per_connection,
         aws_credentials,
+        ernie_clients,
+        ernie_token_ttl,
     }))
+}
+
+/// `ID:SECRET` (the secret may itself contain `:`).
+fn parse_ernie_client(v: &str) -> Result<(String, String), String> {
+    match v.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_string(), secret.to_string()))
+        }
+        _ => Err(format!("--ernie-client: expected ID:SECRET, got {v:?}")),
+    }
 }
 
 /// `KEY_ID:SECRET[:SESSION_TOKEN]` (the token may itself contain `:`).
@@ -172,6 +212,11 @@ mod tests {
             "--aws-credentials",
             "AKIDX:sec/ret+1",
             "--aws-credentials=ASIAX:s:tok:en",
+            "--ernie-client",
+            "ak1:sk:1",
+            "--ernie-client=ak2:sk2",
+            "--ernie-token-ttl",
+            "5",
         ]) else {
             panic!("expected a config")
         };
@@ -190,6 +235,19 @@ mod tests {
             c.aws_credentials[1].session_token.as_deref(),
             Some("tok:en")
         );
+        assert_eq!(
+            c.ernie_clients,
+            vec![
+                ("ak1".to_string(), "sk:1".to_string()),
+                ("ak2".to_string(), "sk2".to_string())
+            ]
+        );
+        assert_eq!(c.ernie_token_ttl, 5);
+        let Ok(Parsed::Run(c)) = p(&[]) else {
+            panic!("expected a config")
+        };
+        assert_eq!(c.ernie_token_ttl, DEFAULT_ERNIE_TOKEN_TTL);
+        assert!(c.ernie_clients.is_empty());
     }
 
     #[test]
@@ -204,6 +262,12 @@ mod tests {
         assert!(p(&["--aws-credentials", "AKID:"]).is_err());
         assert!(p(&["--aws-credentials", ":secret"]).is_err());
         assert!(p(&["--aws-credentials", "AKID:secret:"]).is_err());
+        assert!(p(&["--ernie-client", "ak"]).is_err());
+        assert!(p(&["--ernie-client", "ak:"]).is_err());
+        assert!(p(&["--ernie-client", ":sk"]).is_err());
+        assert!(p(&["--ernie-token-ttl", "0"]).is_err());
+        assert!(p(&["--ernie-token-ttl", "-1"]).is_err());
+        assert!(p(&["--ernie-token-ttl", "x"]).is_err());
         assert!(matches!(p(&["--help"]), Ok(Parsed::Help)));
     }
 }

@@ -85,7 +85,8 @@ fn json_array_pieces(elements: Vec<Bytes>) -> Vec<Bytes> {
 
 /// The credential a request carried, as `x-mock-echo-key` echoes it: the
 /// one the family authenticates with (bearer token, `api-key`, `x-api-key`,
-/// `x-goog-api-key` or `?key=`), else the first of those present, else "".
+/// `x-goog-api-key` or `?key=`, ERNIE's `?access_token=`, the token
+/// endpoint's `client_secret`), else the first of those present, else "".
 pub fn credential(family: Family, headers: &HeaderMap, query: Option<&str>) -> String {
     let header = |name: &str| {
         headers
@@ -110,6 +111,9 @@ pub fn credential(family: Family, headers: &HeaderMap, query: Option<&str>) -> S
             let (_, rest) = a.split_once("Credential=")?;
             rest.split(['/', ',']).next().map(str::to_string)
         }),
+        Family::Ernie => query_param(query, "access_token"),
+        // The form body is consulted by the server (it needs the body).
+        Family::ErnieOAuth => query_param(query, "client_secret"),
     };
     own.or_else(bearer)
         .or_else(|| {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::common::to_json_line;
-use crate::{anthropic, bedrock, gemini, openai, responses};
+use crate::{anthropic, bedrock, ernie, gemini, openai, responses};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum InjectKind {
@@ -72,13 +72,15 @@ pub enum Wire {
     GeminiArray,
     /// AWS event-stream binary messages (Bedrock `converse-stream`).
     Bedrock,
+    /// `data: {…}\n\n` with ERNIE v1 chunks (no `[DONE]`).
+    Ernie,
 }
 
 impl Wire {
     pub fn content_type(self) -> &'static str {
         match self {
             Wire::OpenAi | Wire::Anthropic | Wire::Responses => "text/event-stream; charset=utf-8",
-            Wire::GeminiSse => "text/event-stream",
+            Wire::GeminiSse | Wire::Ernie => "text/event-stream",
             Wire::GeminiArray => "application/json; charset=UTF-8",
             Wire::Bedrock => crate::eventstream::CONTENT_TYPE,
         }
@@ -105,7 +107,7 @@ fn bad_utf8(before: &str, after: &str) -> Vec<u8> {
 
 fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
     let (start, end, event_name): (&str, &str, Option<&str>) = match wire {
-        Wire::OpenAi => ("data: ", "\n\n", None),
+        Wire::OpenAi | Wire::Ernie => ("data: ", "\n\n", None),
         Wire::Anthropic => ("data: ", "\n\n", Some("content_block_delta")),
         Wire::Responses => ("data: ", "\n\n", Some("response.output_text.delta")),
         Wire::GeminiSse => ("data: ", "\r\n\r\n", None),
@@ -118,6 +120,7 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
                 Wire::OpenAi => r#"{"choices":[{"index":0,"delta":{"content":"#,
                 Wire::Anthropic => r#"{"type":"content_block_delta","index":0,"delta":"#,
                 Wire::Responses => r#"{"type":"response.output_text.delta","delta":"#,
+                Wire::Ernie => r#"{"id":"as-mock","object":"chat.completion","result":"#,
                 Wire::GeminiSse | Wire::GeminiArray | Wire::Bedrock => {
                     r#"{"candidates":[{"content":"#
                 }
@@ -138,6 +141,10 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
                     r#"{"type":"response.output_text.delta","output_index":0,"content_index":0,"delta":""#,
                     r#""}"#,
                 ),
+                Wire::Ernie => bad_utf8(
+                    r#"{"id":"as-mock","object":"chat.completion","is_end":false,"result":""#,
+                    r#""}"#,
+                ),
                 Wire::GeminiSse | Wire::GeminiArray | Wire::Bedrock => bad_utf8(
                     r#"{"candidates":[{"content":{"role":"model","parts":[{"text":""#,
                     r#""}]},"index":0}]}"#,
@@ -150,6 +157,7 @@ fn render(wire: Wire, kind: InjectKind, at: usize, key: Option<&str>) -> Bytes {
                 Wire::OpenAi => openai::in_band_error(key),
                 Wire::Anthropic => anthropic::in_band_error(key),
                 Wire::Responses => responses::in_band_error(key, at),
+                Wire::Ernie => ernie::in_band_error(key),
                 Wire::GeminiSse | Wire::GeminiArray | Wire::Bedrock => gemini::in_band_error(key),
             };
             let name = matches!(wire, Wire::Anthropic | Wire::Responses).then_some("error");

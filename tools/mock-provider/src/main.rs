@@ -1,5 +1,6 @@
 //! mock-provider: a fast, deterministic mock of the OpenAI(-compatible), Azure OpenAI,
-//! Anthropic Messages, Gemini and AWS Bedrock Runtime (Converse) HTTP APIs, used by
+//! Anthropic Messages, Gemini, AWS Bedrock Runtime (Converse) and Baidu ERNIE v1
+//! (with its OAuth token endpoint) HTTP APIs, used by
 //! llm-gateway's end-to-end tests and benchmarks. See README.md for the CLI,
 //! endpoints, knobs and recording API.
 #![cfg_attr(
@@ -16,6 +17,7 @@ mod body;
 mod cli;
 mod common;
 mod encoding;
+mod ernie;
 mod eventstream;
 mod faults;
 mod gemini;

@@ -23,7 +23,7 @@ use crate::encoding::EncodingChoice;
 use crate::knobs::Knobs;
 use crate::record::{Recorded, Recorder};
 use crate::sigv4::Credential;
-use crate::{anthropic, bedrock, faults, gemini, openai};
+use crate::{anthropic, bedrock, ernie, faults, gemini, openai};
 
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -38,6 +38,10 @@ pub struct State {
     pub max_requests_per_connection: Option<u64>,
     /// AWS credentials Bedrock accepts: the built-in ones, then `--aws-credentials`.
     pub aws_credentials: Vec<Credential>,
+    /// Baidu OAuth clients `(API Key, Secret Key)`: the built-in one, then `--ernie-client`.
+    pub ernie_clients: Vec<(String, String)>,
+    /// The ERNIE access tokens issued (`--ernie-token-ttl` is their lifetime).
+    pub ernie_tokens: ernie::Tokens,
 }
 
 impl State {
@@ -47,6 +51,15 @@ impl State {
             .iter()
             .rev()
             .find(|c| c.key_id == key_id)
+    }
+
+    /// The secret of this Baidu OAuth client (a later `--ernie-client` wins).
+    pub fn ernie_client_secret(&self, id: &str) -> Option<&str> {
+        self.ernie_clients
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, secret)| secret.as_str())
     }
 }
 
@@ -80,6 +93,13 @@ pub async fn run(cfg: Config) -> std::io::Result<()> {
             .into_iter()
             .chain(cfg.aws_credentials.iter().cloned())
             .collect(),
+        ernie_clients: std::iter::once((
+            ernie::BUILTIN_CLIENT.0.to_string(),
+            ernie::BUILTIN_CLIENT.1.to_string(),
+        ))
+        .chain(cfg.ernie_clients.iter().cloned())
+        .collect(),
+        ernie_tokens: ernie::Tokens::new(cfg.ernie_token_ttl),
     });
 
     // Install the signal handlers before announcing readiness, so a test that
@@ -203,10 +223,18 @@ pub enum Family {
     Anthropic,
     Gemini,
     Bedrock,
+    /// Baidu ERNIE v1 chat (`/rpc/2.0/…`, `?access_token=`).
+    Ernie,
+    /// Baidu AIP OAuth token endpoint (`/oauth/2.0/token`).
+    ErnieOAuth,
 }
 
 pub fn family_of(path: &str) -> Family {
-    if path.starts_with("/openai/deployments/") {
+    if path == ernie::TOKEN_PATH {
+        Family::ErnieOAuth
+    } else if path.starts_with(ernie::RPC_PREFIX) {
+        Family::Ernie
+    } else if path.starts_with("/openai/deployments/") {
         Family::Azure
     } else if path.starts_with("/model/") {
         Family::Bedrock
@@ -263,7 +291,18 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConne
         }
     };
     if knobs.echo_key {
-        knobs.credential = Some(credential(family, &parts.headers, parts.uri.query()));
+        knobs.credential = Some(match family {
+            // The client secret may also come in a form body.
+            Family::ErnieOAuth => ernie::oauth_credential(
+                parts.uri.query(),
+                parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                &body,
+            ),
+            _ => credential(family, &parts.headers, parts.uri.query()),
+        });
     }
     if knobs.reset_before_headers {
         if let Some(ms) = knobs.first_byte_ms.filter(|ms| *ms > 0) {
@@ -295,6 +334,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConne
             Family::Gemini => gemini::handle(&ctx),
             Family::Bedrock => bedrock::handle(&ctx),
             Family::OpenAi => openai::handle(&ctx),
+            Family::Ernie => ernie::handle_chat(&ctx),
+            Family::ErnieOAuth => ernie::handle_token(&ctx),
         },
     };
 
@@ -337,6 +378,8 @@ fn mock_status_for(family: Family, status: u16, key: Option<&str>) -> Resp {
         Family::Anthropic => anthropic::status_error(status, key),
         Family::Gemini => gemini::status_error(status, key),
         Family::Bedrock => bedrock::status_error(status, key),
+        Family::Ernie => ernie::status_error(status, key),
+        Family::ErnieOAuth => ernie::oauth_status_error(status, key),
     }
 }
 
@@ -349,6 +392,8 @@ fn error_for(family: Family, status: u16, msg: &str) -> Resp {
         Family::Anthropic => anthropic::error(status, msg),
         Family::Gemini => gemini::error(status, msg),
         Family::Bedrock => bedrock::error(status, msg),
+        Family::Ernie => ernie::error(status, msg),
+        Family::ErnieOAuth => ernie::oauth_generic_error(status, msg),
     }
 }
 
@@ -374,7 +419,9 @@ fn admin_route(state: &State, method: &Method, route: &str) -> Resp {
             *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
             resp
         }
-        (_, "health") | (_, "requests") => json_resp(
+        (&Method::POST, "ernie/revoke") => ernie::admin_revoke(&state.ernie_tokens),
+        (&Method::GET, "ernie/tokens") => ernie::admin_tokens(&state.ernie_tokens),
+        (_, "health") | (_, "requests") | (_, "ernie/revoke") | (_, "ernie/tokens") => json_resp(
             405,
             &serde_json::json!({"error": format!("method {method} not allowed on /__mock/{route}")}),
         ),
