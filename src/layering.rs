@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
         "metrics",
         "guardrails",
         "cache",
+        "tokens",
     ],
     &["config"],
     &["flow", "telemetry"],

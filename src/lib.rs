@@ -25,7 +25,8 @@
 //!    `admission` + `ratelimit` (limits and quotas), `health`, `consumers`,
 //!    `pricing`, `route_select`, `replay` (signed requests and their
 //!    nonces), `guardrails` (word lists, personal data, moderation),
-//!    `cache` (the response cache), and `metrics` (what a request records).
+//!    `cache` (the response cache), `tokens` (providers' access tokens), and
+//!    `metrics` (what a request records).
 //! 5. `config`: lists the sections and compiles them, with providers,
 //!    models and targets, into the `Gateway`.
 //! 6. `flow` (the life of one stream) and `telemetry`.
@@ -58,6 +59,7 @@ pub mod secrets;
 pub mod state;
 pub mod telemetry;
 pub mod testing;
+pub mod tokens;
 pub mod wire;
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::redact::SecretSet;
 use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
 use crate::secrets::envelope::{self, MasterKeys, OpenError, Purpose};
 use crate::secrets::Secret;
+use crate::tokens::TokenSource;
 use crate::wire::hub::Translator;
 use crate::wire::Wire;
 use hashbrown::HashMap;
@@ -71,6 +72,8 @@ pub struct Provider {
     pub model_names: ModelNames,
     /// Signs each request (Bedrock with AWS credentials).
     pub signer: Option<AwsSigner>,
+    /// Where its access tokens come from (ERNIE v1).
+    pub token: Option<Rc<TokenSource>>,
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
     pub extra_headers: Vec<(String, String)>,
@@ -661,10 +664,63 @@ fn compile_provider(
         _ => None,
     };
     let signs = bedrock && specs.is_empty();
+    let exchanges = spec.wire == Wire::Ernie;
+    if p.token.is_some() && !exchanges {
+        return Err(ConfigError::new(
+            format!("{field}.token"),
+            format!("is only used by type ernie, not '{}'", spec.kind),
+        ));
+    }
+    if exchanges && !specs.is_empty() {
+        return Err(ConfigError::new(
+            format!("{field}.api_key"),
+            "type 'ernie' exchanges token.client_id (the API Key) and token.client_secret (the Secret Key) for access tokens; give them there",
+        ));
+    }
+    let token = match (&p.token, exchanges) {
+        (Some(t), true) => {
+            let tfield = format!("{field}.token");
+            let id = resolve_secret(
+                &format!("{tfield}.client_id"),
+                &t.client_id,
+                &p.name,
+                env,
+                masters,
+                &mut key_envs,
+            )?;
+            let secret = resolve_secret(
+                &format!("{tfield}.client_secret"),
+                &t.client_secret,
+                &p.name,
+                env,
+                masters,
+                &mut key_envs,
+            )?;
+            match (id, secret) {
+                (Some(id), Some(secret)) => Some(Rc::new(TokenSource::compile(
+                    t,
+                    &tfield,
+                    &p.name,
+                    &cluster_name(&p.name),
+                    &endpoint.authority(),
+                    id,
+                    secret,
+                )?)),
+                _ => None,
+            }
+        }
+        (None, true) => {
+            return Err(ConfigError::new(
+                format!("{field}.token"),
+                "is required for type 'ernie': {client_id, client_secret}",
+            ))
+        }
+        _ => None,
+    };
     let keyless_ok = auth == AuthStyle::None || (!spec.key_required && specs.is_empty());
-    let unavailable = if !keys.is_empty() || keyless_ok || signer.is_some() {
+    let unavailable = if !keys.is_empty() || keyless_ok || signer.is_some() || token.is_some() {
         None
-    } else if signs {
+    } else if signs || exchanges {
         let token_env = p
             .aws
             .as_ref()
@@ -675,8 +731,13 @@ fn compile_provider(
             .filter(|n| Some(*n) != token_env && env(n).is_none_or(|v| v.trim().is_empty()))
             .collect();
         Some(format!(
-            "provider '{}' has no AWS credentials: environment variable {} is not set",
+            "provider '{}' has no {}: environment variable {} is not set",
             p.name,
+            if signs {
+                "AWS credentials"
+            } else {
+                "token credentials"
+            },
             missing.join(", ")
         ))
     } else if key_envs.is_empty() {
@@ -759,6 +820,7 @@ fn compile_provider(
         secrets: Rc::new(SecretSet::new(
             keys.iter()
                 .map(|k| k.secret.as_str())
+                .chain(token.iter().map(|t| t.client_secret.as_str()))
                 .chain(signer.iter().flat_map(|s| {
                     let c = &s.credentials;
                     std::iter::once(c.secret_access_key.as_str()).chain(c.session_token.as_deref())
@@ -766,6 +828,7 @@ fn compile_provider(
         )),
         keys,
         signer,
+        token,
         model_names: spec.model_names,
         unavailable,
         extra_headers,

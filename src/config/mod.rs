@@ -155,6 +155,10 @@ pub struct ProviderConfig {
     /// signed with (SigV4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<crate::providers::aws::AwsConfig>,
+    /// Baidu ERNIE v1: the API Key and Secret Key exchanged for access
+    /// tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::tokens::TokenConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

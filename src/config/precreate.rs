@@ -35,6 +35,10 @@ impl Gateway {
         if self.consumers.signing() {
             created += replay::precreate(store, self.consumers.nonce_slots)?;
         }
+        for source in self.providers.iter().filter_map(|p| p.token.as_ref()) {
+            crate::tokens::cache::ensure(store, &source.key)?;
+            created += 1;
+        }
         if let Some(cache) = &self.cache {
             created += crate::cache::precreate(store, cache)?;
         }
@@ -62,6 +66,9 @@ impl Gateway {
                     .iter()
                     .map(|k| keys::provider_key_health(&p.name, &k.id)),
             );
+            // A reload keeps the provider's token (the same credentials'
+            // token stays good).
+            out.extend(p.token.as_ref().map(|t| t.key.clone()));
         }
         if self.consumers.signing() {
             out.extend(keys::nonce_slots(self.consumers.nonce_slots));

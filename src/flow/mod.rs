@@ -28,6 +28,7 @@ mod rewrite;
 mod select;
 #[cfg(test)]
 mod tests;
+mod token;
 
 use crate::admission::cluster::ClusterHold;
 use crate::admission::Reservation;
@@ -128,6 +129,9 @@ enum Phase {
     Answered,
     /// Placed upstream, on a request that is not a failover attempt.
     Bypass,
+    /// Rewritten and held until the provider's access token is there, or
+    /// until `deadline_ns`.
+    AwaitingToken { deadline_ns: u64 },
 }
 
 /// How a request and its response cross between the client's wire and the
@@ -169,6 +173,9 @@ enum ResponseMode {
     Reject(String),
     /// Headers held; buffer the whole body and translate it.
     TranslateBody,
+    /// A stream asked for, a JSON body answered (ERNIE answers a stream's
+    /// errors so): read as the provider's error, else a 502.
+    StreamAnsweredWithJson,
     /// Translate each chunk as it arrives.
     TranslateStream(Box<StreamTranslation>),
 }
@@ -178,7 +185,11 @@ impl ResponseMode {
     fn buffers(&self) -> bool {
         matches!(
             self,
-            Self::CheckBody | Self::NormalizeError(_) | Self::Reject(_) | Self::TranslateBody
+            Self::CheckBody
+                | Self::NormalizeError(_)
+                | Self::Reject(_)
+                | Self::TranslateBody
+                | Self::StreamAnsweredWithJson
         )
     }
 }
@@ -200,6 +211,10 @@ pub struct StreamFlow {
     phase: Phase,
     /// Index of the chosen provider, and the upstream model.
     target: Option<(usize, String)>,
+    /// The provider access token the request carries (token providers).
+    access_token: Option<String>,
+    /// The upstream path a request held for its token goes to.
+    token_path: Option<String>,
     exchange: Exchange,
     response: ResponseMode,
     telemetry: Telemetry,
@@ -265,6 +280,8 @@ impl StreamFlow {
             rng: Rng::new(seed),
             phase: Phase::Start,
             target: None,
+            access_token: None,
+            token_path: None,
             exchange: Exchange::Passthrough,
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),

@@ -106,6 +106,12 @@ impl StreamFlow {
             Exchange::Passthrough => Framing::Sse,
         };
         let content_type = host.response_header("content-type");
+        let translated = matches!(self.exchange, Exchange::Translate { .. });
+        if stream && translated && content_type.as_deref().is_some_and(is_json) {
+            self.response = ResponseMode::StreamAnsweredWithJson;
+            host.set_response_header("content-length", None);
+            return json_headers(host, hold);
+        }
         if stream
             && content_type
                 .as_deref()
@@ -303,11 +309,28 @@ impl StreamFlow {
                 out = Some(bytes);
                 ResponseMode::Passthrough
             }
+            ResponseMode::StreamAnsweredWithJson => {
+                let e = match decode_error {
+                    Some(why) => invalid_response(&why, b""),
+                    None => self.error_in_json(&plain),
+                };
+                let e = self.refused_token(host, e);
+                let e = self.redacted(e);
+                host.log(LogLevel::Warn, &e.message);
+                host.set_response_header(":status", Some(&e.status.to_string()));
+                self.telemetry.status = e.status;
+                self.telemetry.error_type = Some(e.kind.to_string());
+                let bytes = self.error_body(e);
+                set_length(host, bytes.len());
+                out = Some(bytes);
+                ResponseMode::Passthrough
+            }
             ResponseMode::TranslateBody => {
                 let translated = match decode_error {
                     Some(why) => Err(invalid_response(&why, b"")),
                     None => self.translate_body(&plain),
                 };
+                let translated = translated.map_err(|e| self.refused_token(host, e));
                 let bytes = match translated {
                     Ok(bytes) => bytes,
                     Err(e) => {
@@ -613,6 +636,13 @@ fn set_length(host: &mut dyn Host, len: usize) {
     host.set_response_header("content-length", Some(&len.to_string()));
 }
 
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// Whether `content_type` is the stream type of `framing`.
 fn is_stream_type(framing: Framing, content_type: &str) -> bool {
     let expected = match framing {
@@ -639,7 +669,7 @@ fn checked_json(body: &[u8]) -> Result<(), String> {
 }
 
 /// 502 for a response that is not what the provider's API returns.
-fn invalid_response(why: &str, body: &[u8]) -> ApiError {
+pub(super) fn invalid_response(why: &str, body: &[u8]) -> ApiError {
     let text = String::from_utf8_lossy(body);
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();

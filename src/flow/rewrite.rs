@@ -63,7 +63,21 @@ impl StreamFlow {
             }
         };
 
-        host.set_request_header(":path", Some(&path));
+        // A token provider's path gets its access token (or waits for it).
+        let awaiting = match &provider.token {
+            None => None,
+            Some(source) => match self.token_path(host, source, &path) {
+                Ok(Some(with_token)) => {
+                    host.set_request_header(":path", Some(&with_token));
+                    None
+                }
+                Ok(None) => Some(host.now_nanos().saturating_add(source.wait_ns)),
+                Err(e) => return self.fail(host, &e),
+            },
+        };
+        if provider.token.is_none() {
+            host.set_request_header(":path", Some(&path));
+        }
         host.set_request_header(":authority", Some(&provider.endpoint.authority()));
         if self.placement == Placement::Downstream {
             host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
@@ -119,6 +133,11 @@ impl StreamFlow {
         self.telemetry.response_model = Some(target.model.clone());
         self.telemetry.stream = req.stream;
         self.target = Some((target.provider, target.model.clone()));
+        if let Some(deadline_ns) = awaiting {
+            self.token_path = Some(path);
+            self.phase = Phase::AwaitingToken { deadline_ns };
+            return Verdict::Pause;
+        }
         self.phase = Phase::Forwarded;
         Verdict::Continue
     }

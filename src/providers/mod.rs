@@ -11,7 +11,7 @@ pub use table::{known_types, type_spec, ProviderType, TYPES};
 pub use crate::wire::hub::Operation;
 use crate::wire::hub::Translator;
 use crate::wire::openai::egress::OpenAiChat;
-use crate::wire::{anthropic, bedrock, gemini, Wire};
+use crate::wire::{anthropic, bedrock, ernie, gemini, Wire};
 use std::rc::Rc;
 
 /// Where a provider type's requests go under its base URL.
@@ -36,6 +36,7 @@ impl ProviderType {
             (Wire::Anthropic, _) => Rc::new(anthropic::Anthropic::default()),
             (Wire::Gemini, _) => Rc::new(gemini::Gemini),
             (Wire::Bedrock, _) => Rc::new(bedrock::Bedrock),
+            (Wire::Ernie, _) => Rc::new(ernie::Ernie),
             _ => Rc::new(OpenAiChat::new(self.chat)),
         }
     }

@@ -176,6 +176,20 @@ pub const TYPES: &[ProviderType] = &[
         model_names: ModelNames::BedrockId,
         ..hosted("bedrock", "", COMPAT)
     },
+    // Baidu ERNIE v1 (Qianfan v1): an access token exchanged from the API
+    // Key and Secret Key (`token`), in the query; the model is the endpoint.
+    ProviderType {
+        kind: "ernie",
+        wire: Wire::Ernie,
+        sends_key: false,
+        key_required: false,
+        model_names: ModelNames::PathSegment,
+        ..hosted(
+            "ernie",
+            "https://aip.baidubce.com/rpc/2.0/ai_custom/v1/wenxinworkshop/chat",
+            COMPAT,
+        )
+    },
 ];
 
 /// Looks up a provider `type`.

@@ -85,6 +85,12 @@ pub fn provider_key_health(provider: &str, key_id: &str) -> String {
     format!("llmgw/keys/{provider}/{key_id}")
 }
 
+/// A provider's access token (token-exchange providers), per credential
+/// (`credential_id`, a short digest): new credentials start a new token.
+pub fn access_token(provider: &str, credential_id: &str) -> String {
+    format!("llmgw/token/{provider}/{credential_id}")
+}
+
 /// The prefix of a configured model's (pool's) strategy state.
 pub fn pool(model: &str) -> String {
     format!("llmgw/pool/{model}")

@@ -25,3 +25,5 @@ pub const CACHE_ENTRY: u8 = 0xCA;
 pub const CACHE_BYTES: u8 = 0xCB;
 /// A page of the semantic cache's index (`cache::semantic`).
 pub const CACHE_INDEX: u8 = 0xCC;
+/// A provider's access token (`tokens`).
+pub const ACCESS_TOKEN: u8 = 0xAB;

@@ -8,11 +8,15 @@ use crate::flow::{Placement, StreamFlow, Verdict};
 use crate::host::Host;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 pub struct HttpStream {
-    flow: Option<StreamFlow>,
+    /// Shared with the root's waiting list while the request waits for a
+    /// provider token.
+    flow: Option<Rc<RefCell<StreamFlow>>>,
     host: ProxyHost,
+    context_id: u32,
 }
 
 impl HttpStream {
@@ -24,10 +28,47 @@ impl HttpStream {
     ) -> Self {
         let seed = stream_seed(context_id);
         Self {
-            flow: gateway.map(|gw| StreamFlow::with_placement(gw, seed, placement)),
+            flow: gateway.map(|gw| {
+                Rc::new(RefCell::new(StreamFlow::with_placement(
+                    gw, seed, placement,
+                )))
+            }),
             host: ProxyHost::new(metric_ids),
+            context_id,
         }
     }
+
+    /// Runs `f` on the flow; a request left waiting for its provider's
+    /// token joins the root's waiting list.
+    fn with_flow<T>(&mut self, f: impl FnOnce(&mut StreamFlow, &mut ProxyHost) -> T) -> Option<T> {
+        let flow = self.flow.as_ref()?;
+        let out = {
+            let mut borrowed = flow.try_borrow_mut().ok()?;
+            let out = f(&mut borrowed, &mut self.host);
+            if borrowed.awaiting_token() {
+                super::tokens::wait(self.context_id, flow);
+            }
+            out
+        };
+        Some(out)
+    }
+}
+
+/// A callout's answer: its status (None when there was no answer) and body.
+pub fn callout_response(body_size: usize) -> (Option<u16>, Vec<u8>) {
+    let status = abi::header_pairs(abi::Map::CallResponse)
+        .ok()
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(n, _)| n == ":status")
+                .and_then(|(_, v)| v.parse::<u16>().ok())
+        });
+    let body = abi::buffer(abi::Buffer::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    (status, body)
 }
 
 thread_local! {
@@ -58,29 +99,16 @@ impl Context for HttpStream {
         _num_trailers: usize,
     ) {
         self.host.begin_callback();
-        let status = abi::header_pairs(abi::Map::CallResponse)
-            .ok()
-            .and_then(|pairs| {
-                pairs
-                    .into_iter()
-                    .find(|(n, _)| n == ":status")
-                    .and_then(|(_, v)| v.parse::<u16>().ok())
-            });
-        let body = abi::buffer(abi::Buffer::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if let Some(flow) = self.flow.as_mut() {
-            flow.on_callout_response(&mut self.host, status, &body);
-        }
+        let (status, body) = callout_response(body_size);
+        self.with_flow(|flow, host| flow.on_callout_response(host, status, &body));
     }
 }
 
 impl HttpContext for HttpStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.host.begin_callback();
-        match self.flow.as_mut() {
-            Some(flow) => action(flow.on_request_headers(&mut self.host, end_of_stream)),
+        match self.with_flow(|flow, host| flow.on_request_headers(host, end_of_stream)) {
+            Some(v) => action(v),
             None => {
                 let e = ApiError::new(
                     500,
@@ -97,10 +125,8 @@ impl HttpContext for HttpStream {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.host.begin_callback();
         self.host.request_body_size = body_size;
-        match self.flow.as_mut() {
-            Some(flow) => action(flow.on_request_body(&mut self.host, body_size, end_of_stream)),
-            None => Action::Continue,
-        }
+        self.with_flow(|flow, host| flow.on_request_body(host, body_size, end_of_stream))
+            .map_or(Action::Continue, action)
     }
 
     /// Trailers end the body (a client's chunked trailers, or the ones
@@ -109,43 +135,33 @@ impl HttpContext for HttpStream {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         self.host.begin_callback();
         let size = self.host.request_body_size;
-        match self.flow.as_mut() {
-            Some(flow) => action(flow.on_request_body(&mut self.host, size, true)),
-            None => Action::Continue,
-        }
+        self.with_flow(|flow, host| flow.on_request_body(host, size, true))
+            .map_or(Action::Continue, action)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.host.begin_callback();
         self.host.begin_response();
-        match self.flow.as_mut() {
-            Some(flow) => action(flow.on_response_headers(&mut self.host, end_of_stream)),
-            None => Action::Continue,
-        }
+        self.with_flow(|flow, host| flow.on_response_headers(host, end_of_stream))
+            .map_or(Action::Continue, action)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.host.begin_callback();
         self.host.response_body_size = body_size;
-        match self.flow.as_mut() {
-            Some(flow) => action(flow.on_response_body(&mut self.host, body_size, end_of_stream)),
-            None => Action::Continue,
-        }
+        self.with_flow(|flow, host| flow.on_response_body(host, body_size, end_of_stream))
+            .map_or(Action::Continue, action)
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         self.host.begin_callback();
         let size = self.host.response_body_size;
-        match self.flow.as_mut() {
-            Some(flow) => action(flow.on_response_trailers(&mut self.host, size)),
-            None => Action::Continue,
-        }
+        self.with_flow(|flow, host| flow.on_response_trailers(host, size))
+            .map_or(Action::Continue, action)
     }
 
     fn on_log(&mut self) {
         self.host.begin_callback();
-        if let Some(flow) = self.flow.as_mut() {
-            flow.on_log(&mut self.host);
-        }
+        self.with_flow(|flow, host| flow.on_log(host));
     }
 }

@@ -3,6 +3,7 @@
 mod abi;
 mod adapter;
 mod http;
+mod tokens;
 
 use crate::config::{compile, Gateway, PluginConfig};
 use crate::flow::Placement;
@@ -13,19 +14,32 @@ use proxy_wasm::types::ContextType;
 use std::rc::Rc;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, placement: Placement::Downstream, metric_ids: Default::default() }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, placement: Placement::Downstream, metric_ids: Default::default(), tokens: Default::default() }) });
 }}
 
 struct Root {
     gateway: Option<Rc<Gateway>>,
     placement: Placement,
     metric_ids: adapter::MetricIds,
+    tokens: tokens::Refresher,
 }
 
 /// The root id the upstream (per-attempt) instance is configured with.
 const UPSTREAM_ROOT_ID: &str = "llm_gateway_upstream";
 
-impl Context for Root {}
+impl Context for Root {
+    /// A token endpoint's answer (status missing: no answer).
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let (status, body) = http::callout_response(body_size);
+        self.tokens.on_response(token_id, status, &body);
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
@@ -76,6 +90,16 @@ impl RootContext for Root {
                         return false;
                     }
                 }
+                // Token providers are refreshed, and their waiting requests
+                // woken, on the root's timer.
+                let period = if gw.providers.iter().any(|p| p.token.is_some()) {
+                    tokens::TICK_MS
+                } else {
+                    0
+                };
+                let _ = proxy_wasm::hostcalls::set_tick_period(std::time::Duration::from_millis(
+                    period,
+                ));
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -83,6 +107,12 @@ impl RootContext for Root {
                 adapter::log(Level::Error, &format!("llm-gateway: {e}"));
                 false
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(gw) = &self.gateway {
+            self.tokens.tick(gw, &self.metric_ids);
         }
     }
 

@@ -353,6 +353,11 @@ pub trait Translator {
     fn stream_decoder(&self, ctx: &ResponseContext) -> Box<dyn StreamDecoder>;
     /// An error response (status >= 400) in OpenAI's shape, status kept.
     fn decode_error(&self, status: u16, body: &[u8]) -> ApiError;
+    /// Whether `e` (decoded by this edge) says the provider refused the
+    /// access token it was sent (token-exchange providers).
+    fn refuses_token(&self, _e: &ApiError) -> bool {
+        false
+    }
     /// How the provider frames its streams.
     fn framing(&self) -> crate::wire::stream::Framing {
         crate::wire::stream::Framing::Sse

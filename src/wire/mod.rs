@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod collect;
+pub mod ernie;
 pub mod eventstream;
 pub mod gemini;
 pub mod hub;
@@ -38,6 +39,8 @@ pub enum Wire {
     Gemini,
     /// Amazon Bedrock Converse (providers only).
     Bedrock,
+    /// Baidu ERNIE v1 chat (providers only).
+    Ernie,
     /// OpenAI Responses.
     OpenAiResponses,
 }
@@ -173,7 +176,7 @@ impl Wire {
         ctx: &ResponseContext,
     ) -> Result<Vec<u8>, ApiError> {
         match self {
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => {
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => {
                 Ok(openai::render::chat_completion(r))
             }
             Self::Anthropic => anthropic::ingress::render_response(r, ctx),
@@ -184,7 +187,7 @@ impl Wire {
     /// Writes hub stream events in this (client) wire.
     pub fn writer(self, ctx: &ResponseContext, include_usage: bool) -> Box<dyn StreamWriter> {
         match self {
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => {
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => {
                 Box::new(openai::render::ChunkWriter::new(ctx, include_usage))
             }
             Self::Anthropic => Box::new(anthropic::ingress::MessagesWriter::new(ctx)),
@@ -197,7 +200,7 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::ingress::render_error(e),
             Self::OpenAiResponses => responses::render_error(e),
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => e.to_json(),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => e.to_json(),
         }
     }
 
@@ -208,6 +211,7 @@ impl Wire {
             Self::Anthropic => anthropic::decode_error(status, body),
             Self::Gemini => gemini::decode_error(status, body),
             Self::Bedrock => bedrock::decode_error(status, body),
+            Self::Ernie => crate::wire::hub::Translator::decode_error(&ernie::Ernie, status, body),
             Self::OpenAiChat | Self::OpenAiResponses => {
                 crate::error::normalize_upstream_error(status, body)
             }
@@ -220,7 +224,7 @@ impl Wire {
             Self::Anthropic => anthropic::ingress::stream_error(e),
             Self::OpenAiResponses => responses::stream_error(e),
             // OpenAI's SDKs raise on a `data:` frame carrying `error`.
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => {
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => {
                 let mut frame = b"data: ".to_vec();
                 frame.extend(e.to_json());
                 frame.extend_from_slice(b"\n\n");
@@ -234,7 +238,9 @@ impl Wire {
         match self {
             Self::Anthropic => Box::<anthropic::ingress::AnthropicWatcher>::default(),
             Self::OpenAiResponses => Box::<responses::ResponsesWatcher>::default(),
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => Box::<OpenAiWatcher>::default(),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => {
+                Box::<OpenAiWatcher>::default()
+            }
         }
     }
 
@@ -245,7 +251,9 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::ingress::body_outcome(body),
             Self::OpenAiResponses => responses::body_outcome(body),
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => pass_stream::openai_outcome(body),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => {
+                pass_stream::openai_outcome(body)
+            }
         }
     }
 
@@ -253,7 +261,9 @@ impl Wire {
         match self {
             Self::Anthropic => anthropic::ingress::body_usage(body),
             Self::OpenAiResponses => responses::body_usage(body),
-            Self::OpenAiChat | Self::Gemini | Self::Bedrock => pass_stream::openai_usage(body),
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie => {
+                pass_stream::openai_usage(body)
+            }
         }
     }
 }

@@ -49,7 +49,9 @@ fn gateway() -> Rc<crate::config::Gateway> {
         .iter()
         .map(|t| {
             let mut p = json!({"name": t.kind, "type": t.kind});
-            if t.kind == "bedrock" {
+            if t.kind == "ernie" {
+                p["token"] = json!({"client_id": "golden-ak", "client_secret": "golden-sk"});
+            } else if t.kind == "bedrock" {
                 // Signed per request (SigV4) at the test host's clock.
                 p["aws"] = json!({"region": "us-east-1", "access_key_id": "AKIDGOLDEN",
                     "secret_access_key": "golden/secret"});
@@ -82,6 +84,11 @@ fn outcome(gw: &Rc<crate::config::Gateway>, path: &str, kind: &str, body: &Value
     h.request_headers
         .insert("anthropic-version".into(), "2023-06-01".into());
     let mut f = StreamFlow::new(Rc::clone(gw), 7);
+    // Token providers find a token in the cache.
+    for source in gw.providers.iter().filter_map(|p| p.token.as_ref()) {
+        crate::tokens::cache::fulfil(&h.store, &source.key, "golden-token", u64::MAX, u64::MAX)
+            .unwrap();
+    }
     run(&mut f, &mut h);
     if let Some((status, sent)) = &h.sent {
         let error: Value = serde_json::from_slice(sent).unwrap();
@@ -90,6 +97,9 @@ fn outcome(gw: &Rc<crate::config::Gateway>, path: &str, kind: &str, body: &Value
     let provider = gw.providers.iter().find(|p| p.name == kind).unwrap();
     let prefix = &provider.endpoint.path_prefix;
     let upstream_path = &h.request_headers[":path"];
+    let upstream_path = upstream_path
+        .strip_suffix("?access_token=golden-token")
+        .unwrap_or(upstream_path);
     let relative = upstream_path.strip_prefix(prefix.as_str()).unwrap();
     let headers: BTreeMap<&str, &str> = RECORDED_HEADERS
         .iter()

@@ -13,6 +13,7 @@ mod requests;
 mod shadow;
 mod signing;
 mod telemetry;
+mod tokens;
 mod translated;
 
 use crate::config::{compile, PluginConfig};

@@ -1,0 +1,151 @@
+//! Providers whose requests carry an access token from the shared cache
+//! (Baidu ERNIE v1): used when there, waited for while it is fetched,
+//! a 503 naming the provider when it cannot come.
+
+use super::*;
+use crate::tokens::cache;
+
+const CFG: &str = r#"{
+    "providers": [
+        {"name": "ernie", "type": "ernie", "base_url": "http://127.0.0.1:9/rpc/2.0/ai_custom/v1/wenxinworkshop/chat",
+         "token": {"client_id": "ak", "client_secret": "sk-secret", "wait_ms": 2000}}
+    ],
+    "models": [{"name": "ernie-4", "targets": [{"provider": "ernie", "model": "completions_pro"}]}]
+}"#;
+const S: u64 = 1_000_000_000;
+const BODY: &str = r#"{"model":"ernie-4","messages":[{"role":"user","content":"你好"}]}"#;
+
+fn flow() -> (StreamFlow, String) {
+    let cfg = PluginConfig::from_json(CFG.as_bytes()).unwrap();
+    let gw = Rc::new(compile(&cfg, &|_| None).unwrap());
+    let key = gw.providers[0].token.as_ref().unwrap().key.clone();
+    (StreamFlow::new(gw, 5), key)
+}
+
+const PATH: &str = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/completions_pro";
+
+#[test]
+fn a_cached_token_goes_in_the_query() {
+    let (mut f, key) = flow();
+    let mut h = request("POST", "/v1/chat/completions", BODY);
+    h.clock_ns.set(10 * S);
+    cache::fulfil(&h.store, &key, "24.tok", 100 * S, 90 * S).unwrap();
+    assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+    assert_eq!(
+        h.request_headers[":path"],
+        format!("{PATH}?access_token=24.tok")
+    );
+    assert!(!h.request_headers.contains_key("authorization"));
+    let body: Value = serde_json::from_slice(&h.request_body).unwrap();
+    assert_eq!(body["messages"][0]["content"], "你好");
+}
+
+#[test]
+fn a_request_waits_for_the_token_being_fetched() {
+    let (mut f, key) = flow();
+    let mut h = request("POST", "/v1/chat/completions", BODY);
+    h.clock_ns.set(10 * S);
+    assert!(cache::claim(&h.store, &key, 10 * S, 30 * S).unwrap());
+    assert_eq!(run(&mut f, &mut h), Verdict::Pause);
+    assert!(f.awaiting_token());
+    assert!(h.sent.is_none());
+    h.clock_ns.set(11 * S);
+    assert!(!f.on_token_tick(&mut h));
+    cache::fulfil(&h.store, &key, "24.new", 100 * S, 90 * S).unwrap();
+    assert!(f.on_token_tick(&mut h));
+    assert_eq!(h.resumed, 1);
+    assert_eq!(
+        h.request_headers[":path"],
+        format!("{PATH}?access_token=24.new")
+    );
+    assert!(!f.awaiting_token());
+}
+
+#[test]
+fn no_token_in_time_is_a_503_naming_the_provider() {
+    let (mut f, key) = flow();
+    let mut h = request(
+        "POST",
+        "/v1/messages",
+        r#"{"model":"ernie-4","max_tokens":9,"messages":[{"role":"user","content":"x"}]}"#,
+    );
+    h.clock_ns.set(10 * S);
+    assert!(cache::claim(&h.store, &key, 10 * S, 30 * S).unwrap());
+    assert_eq!(run(&mut f, &mut h), Verdict::Pause);
+    h.clock_ns.set(13 * S);
+    assert!(f.on_token_tick(&mut h));
+    let (status, v) = sent_error(&h);
+    assert_eq!(status, 503);
+    // In the client's protocol (Anthropic here).
+    assert_eq!(v["type"], "error");
+    let m = v["error"]["message"].as_str().unwrap();
+    assert!(m.contains("Provider 'ernie' has no access token"), "{m}");
+    assert_eq!(h.resumed, 0);
+}
+
+#[test]
+fn a_failing_token_endpoint_fails_requests_at_once() {
+    let (mut f, key) = flow();
+    let mut h = request("POST", "/v1/chat/completions", BODY);
+    h.clock_ns.set(10 * S);
+    assert!(cache::claim(&h.store, &key, 10 * S, 30 * S).unwrap());
+    cache::fail(&h.store, &key, 10 * S).unwrap();
+    run(&mut f, &mut h);
+    let (status, v) = sent_error(&h);
+    assert_eq!(status, 503);
+    let m = v["error"]["message"].as_str().unwrap();
+    assert!(m.contains("failed 1 time(s) in a row"), "{m}");
+    assert!(!m.contains("sk-secret"));
+}
+
+#[test]
+fn a_refused_token_is_marked_stale_and_the_client_told_to_retry() {
+    let (mut f, key) = flow();
+    let mut h = request("POST", "/v1/chat/completions", BODY);
+    h.clock_ns.set(10 * S);
+    cache::fulfil(&h.store, &key, "24.old", 100 * S, 90 * S).unwrap();
+    run(&mut f, &mut h);
+    let body = br#"{"error_code":111,"error_msg":"Access token expired"}"#;
+    super::respond_with(
+        &mut f,
+        &mut h,
+        "200",
+        &[("content-type", "application/json")],
+        &[body],
+    );
+    assert_eq!(h.response_headers[":status"], "503");
+    assert_eq!(h.response_headers["retry-after"], "1");
+    let v: Value = serde_json::from_slice(&h.response_body).unwrap();
+    assert_eq!(v["error"]["code"], "provider_token_refused");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Access token expired"));
+    let r = cache::read(&h.store, &key);
+    assert!(r.stale && r.due(11 * S));
+}
+
+#[test]
+fn a_stream_answered_with_an_error_body_gets_that_error() {
+    let (mut f, key) = flow();
+    let mut h = request(
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"ernie-4","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
+    );
+    cache::fulfil(&h.store, &key, "24.tok", u64::MAX, u64::MAX).unwrap();
+    run(&mut f, &mut h);
+    let body =
+        br#"{"error_code":336003,"error_msg":"the length of messages must be an odd number"}"#;
+    super::respond_with(
+        &mut f,
+        &mut h,
+        "200",
+        &[("content-type", "application/json")],
+        &[body],
+    );
+    assert_eq!(h.response_headers[":status"], "400");
+    let v: Value = serde_json::from_slice(&h.response_body).unwrap();
+    assert_eq!(v["error"]["code"], "ernie_336003");
+    assert!(!cache::read(&h.store, &key).stale);
+}

@@ -1,0 +1,159 @@
+//! The root context's side of access tokens: on its timer it claims due
+//! refreshes (one worker wins each, by compare-and-set in shared data),
+//! calls the token endpoint, stores the answer, and wakes the requests of
+//! this worker that wait for a token.
+
+use super::abi::{self, Level};
+use super::adapter::{self, MetricIds, ProxyHost, ProxyStore};
+use crate::config::Gateway;
+use crate::flow::StreamFlow;
+use crate::tokens::{cache, TokenSource, LEASE_NS};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+/// How often the root looks at tokens and waiting requests.
+pub const TICK_MS: u64 = 100;
+
+/// A request of this worker held for its provider's token.
+struct Waiter {
+    context_id: u32,
+    flow: Weak<RefCell<StreamFlow>>,
+}
+
+thread_local! {
+    static WAITERS: RefCell<Vec<Waiter>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Holds `flow` (context `context_id`) until its token comes.
+pub fn wait(context_id: u32, flow: &Rc<RefCell<StreamFlow>>) {
+    WAITERS.with(|w| {
+        let mut w = w.borrow_mut();
+        if !w.iter().any(|x| x.context_id == context_id) {
+            w.push(Waiter {
+                context_id,
+                flow: Rc::downgrade(flow),
+            });
+        }
+    });
+}
+
+/// Lets each waiting request look for its token again; drops the ones
+/// that stopped waiting or are gone.
+fn wake(metric_ids: &MetricIds) {
+    let waiters = WAITERS.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    let mut still = Vec::new();
+    for waiter in waiters {
+        let Some(flow) = waiter.flow.upgrade() else {
+            continue;
+        };
+        if proxy_wasm::hostcalls::set_effective_context(waiter.context_id).is_err() {
+            continue;
+        }
+        let mut host = ProxyHost::new(Rc::clone(metric_ids));
+        let done = match flow.try_borrow_mut() {
+            Ok(mut f) => f.on_token_tick(&mut host),
+            Err(_) => false,
+        };
+        if !done {
+            still.push(waiter);
+        }
+    }
+    WAITERS.with(|w| w.borrow_mut().extend(still));
+}
+
+/// The root's token work: calls in flight, by callout token.
+#[derive(Default)]
+pub struct Refresher {
+    in_flight: HashMap<u32, Rc<TokenSource>>,
+}
+
+impl Refresher {
+    /// One timer tick.
+    pub fn tick(&mut self, gw: &Gateway, metric_ids: &MetricIds) {
+        let now = abi::now_nanos().unwrap_or(0);
+        for source in gw.providers.iter().filter_map(|p| p.token.as_ref()) {
+            match cache::claim(&ProxyStore, &source.key, now, LEASE_NS) {
+                Ok(true) => self.call(source, now),
+                Ok(false) => {}
+                Err(e) => adapter::log(
+                    Level::Warn,
+                    &format!(
+                        "llm-gateway: provider '{}': token state: {e:?}",
+                        source.provider
+                    ),
+                ),
+            }
+        }
+        wake(metric_ids);
+    }
+
+    fn call(&mut self, source: &Rc<TokenSource>, now: u64) {
+        let headers = source.request_headers();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match abi::http_call(&source.cluster, &pairs, b"", u64::from(source.timeout_ms)) {
+            Ok(token_id) => {
+                self.in_flight.insert(token_id, Rc::clone(source));
+            }
+            Err(e) => {
+                adapter::log(
+                    Level::Warn,
+                    &format!(
+                        "llm-gateway: provider '{}': cannot call its token endpoint: {e}",
+                        source.provider
+                    ),
+                );
+                let _ = cache::fail(&ProxyStore, &source.key, now);
+            }
+        }
+    }
+
+    /// The token endpoint answered (or the call failed: no status).
+    pub fn on_response(&mut self, token_id: u32, status: Option<u16>, body: &[u8]) {
+        let Some(source) = self.in_flight.remove(&token_id) else {
+            return;
+        };
+        let now = abi::now_nanos().unwrap_or(0);
+        match source.parse(status, body, now) {
+            Ok(issued) => {
+                let stored = cache::fulfil(
+                    &ProxyStore,
+                    &source.key,
+                    &issued.token,
+                    issued.expires_ns,
+                    issued.refresh_ns,
+                );
+                let secs = issued.expires_ns.saturating_sub(now) / 1_000_000_000;
+                match stored {
+                    Ok(()) => adapter::log(
+                        Level::Info,
+                        &format!(
+                            "llm-gateway: provider '{}': new access token, valid for {secs} s",
+                            source.provider
+                        ),
+                    ),
+                    Err(e) => adapter::log(
+                        Level::Warn,
+                        &format!(
+                            "llm-gateway: provider '{}': cannot store its access token: {e:?}",
+                            source.provider
+                        ),
+                    ),
+                }
+            }
+            Err(why) => {
+                let failures = cache::fail(&ProxyStore, &source.key, now).unwrap_or(0);
+                adapter::log(
+                    Level::Warn,
+                    &format!(
+                        "llm-gateway: provider '{}': no access token ({failures} failure(s) in a row): {why}",
+                        source.provider
+                    ),
+                );
+            }
+        }
+    }
+}
