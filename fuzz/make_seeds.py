@@ -463,6 +463,31 @@ BEDROCK_STREAMS = {
 for i, (name, body) in enumerate(BEDROCK_STREAMS.items()):
     seed("stream_bedrock", name, bytes([i % 2, i * 29 % 256]) + body)
 
+# -- stream_ernie: ERNIE v1 SSE streams, [flags, seed, body...] --------------------
+
+
+def ernie_chunk(i, result, end=False, **extra):
+    obj = {"id": "as-1", "object": "chat.completion", "created": 1700000000, "sentence_id": i,
+           "is_end": end, "is_truncated": False, "result": result, "need_clear_history": False,
+           "finish_reason": "normal", **extra}
+    if end:
+        obj["usage"] = {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}
+    return "data: " + json.dumps(obj, ensure_ascii=False) + "\n\n"
+
+
+ERNIE_STREAMS = {
+    "text": ernie_chunk(0, "你好，") + ernie_chunk(1, "世界", end=True),
+    "length": ernie_chunk(0, "长") + ernie_chunk(1, "文", end=True, finish_reason="length"),
+    "function-call": ernie_chunk(0, "", end=True, finish_reason="function_call",
+                                 function_call={"name": "weather", "thoughts": "t",
+                                                "arguments": "{\"city\":\"北京\"}"}),
+    "error-mid-stream": ernie_chunk(0, "部分") + 'data: {"error_code":336100,"error_msg":"internal error"}\n\n',
+    "no-is-end": ernie_chunk(0, "x"),
+    "token-expired": 'data: {"error_code":111,"error_msg":"Access token expired"}\n\n',
+}
+for i, (name, body) in enumerate(ERNIE_STREAMS.items()):
+    seed("stream_ernie", name, bytes([i % 2, i * 31 % 256]) + body.encode())
+
 # -- write -------------------------------------------------------------------------
 
 if SEEDS.exists():

@@ -252,7 +252,7 @@ pub fn check_client_error(
     let what = format!("{what}: {wire:?} render_error");
     match wire {
         Wire::Anthropic => check_anthropic_error_value(&json(&body, &what), &what),
-        Wire::OpenAiChat | Wire::OpenAiResponses | Wire::Gemini | Wire::Bedrock => {
+        Wire::OpenAiChat | Wire::OpenAiResponses | Wire::Gemini | Wire::Bedrock | Wire::Ernie => {
             check_openai_error_json(&body, &what)
         }
     }

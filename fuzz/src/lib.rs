@@ -35,7 +35,7 @@ pub use request_client::{request_anthropic, request_responses};
 pub use request_openai::request_openai;
 pub use responses_decode::responses_decode;
 pub use sse_framer::sse_framer;
-pub use stream::{stream_anthropic, stream_bedrock, stream_gemini, stream_openai};
+pub use stream::{stream_anthropic, stream_bedrock, stream_ernie, stream_gemini, stream_openai};
 
 #[global_allocator]
 static ALLOC: alloc_guard::Guard = alloc_guard::Guard;
@@ -49,6 +49,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("sse_framer", sse_framer),
     ("stream_anthropic", stream_anthropic),
     ("stream_bedrock", stream_bedrock),
+    ("stream_ernie", stream_ernie),
     ("stream_gemini", stream_gemini),
     ("stream_openai", stream_openai),
     ("pass_stream", pass_stream),

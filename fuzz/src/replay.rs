@@ -68,6 +68,7 @@ replay_tests!(
     sse_framer,
     stream_anthropic,
     stream_bedrock,
+    stream_ernie,
     stream_gemini,
     stream_openai,
     pass_stream,

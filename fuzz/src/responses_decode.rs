@@ -148,7 +148,7 @@ fn sent_to_clients(e: &ApiError, what: &str) {
                     "{what}: {d}"
                 );
             }
-            Wire::OpenAiChat | Wire::Gemini | Wire::Bedrock => {
+            Wire::OpenAiChat | Wire::Gemini | Wire::Bedrock | Wire::Ernie => {
                 let end = crate::common::check_openai_stream(&frame);
                 assert_eq!(end, crate::common::StreamEnd::Error, "{what}");
             }

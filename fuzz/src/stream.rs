@@ -1,5 +1,5 @@
-//! `stream_anthropic`, `stream_bedrock`, `stream_gemini`, `stream_openai`: a
-//! provider's stream (SSE; AWS event-stream for Bedrock) translated by `llm_gateway::wire::stream::StreamTranslation`, with
+//! `stream_anthropic`, `stream_bedrock`, `stream_ernie`, `stream_gemini`,
+//! `stream_openai`: a provider's stream (SSE; AWS event-stream for Bedrock) translated by `llm_gateway::wire::stream::StreamTranslation`, with
 //! the provider's `Translator::stream_decoder` and framing (Anthropic,
 //! Bedrock, Gemini, or the
 //! OpenAI Chat Completions egress every OpenAI-compatible type uses), into
@@ -27,6 +27,7 @@ use crate::common::{
 };
 use llm_gateway::wire::anthropic::Anthropic;
 use llm_gateway::wire::bedrock::Bedrock;
+use llm_gateway::wire::ernie::Ernie;
 use llm_gateway::wire::gemini::Gemini;
 use llm_gateway::wire::hub::{ResponseContext, Translator, Usage};
 use llm_gateway::wire::openai::egress::OpenAiChat;
@@ -43,6 +44,10 @@ pub fn stream_anthropic(data: &[u8]) {
 
 pub fn stream_bedrock(data: &[u8]) {
     check(&Bedrock, data);
+}
+
+pub fn stream_ernie(data: &[u8]) {
+    check(&Ernie, data);
 }
 
 pub fn stream_gemini(data: &[u8]) {
@@ -124,7 +129,7 @@ fn whole(t: &dyn Translator, wire: Wire, include_usage: bool, body: &[u8]) -> Ou
                 String::from_utf8_lossy(&got.out)
             );
         }
-        Wire::OpenAiChat | Wire::Gemini | Wire::Bedrock => {
+        Wire::OpenAiChat | Wire::Gemini | Wire::Bedrock | Wire::Ernie => {
             let end = check_openai_stream(&got.out);
             assert_eq!(
                 end == StreamEnd::Error,
