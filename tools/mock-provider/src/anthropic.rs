@@ -111,6 +111,44 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
     messages(ctx, req)
 }
 
+/// The `anthropic_version` Claude on Vertex AI takes in the body.
+pub const VERTEX_VERSION: &str = "vertex-2023-10-16";
+
+/// Claude on Vertex AI (`…/publishers/anthropic/models/{model}:rawPredict` or
+/// `:streamRawPredict`), once the caller is authenticated: a Messages body
+/// without `model` (the path names it) and with `anthropic_version`.
+/// `stream_method`: `streamRawPredict`, which wants `"stream": true`.
+pub fn handle_vertex(ctx: &Ctx<'_>, model: &str, stream_method: bool) -> Resp {
+    let mut m = match decode(ctx.body) {
+        Ok(m) => m,
+        Err(resp) => return resp,
+    };
+    if m.contains_key("model") {
+        return invalid("model: Extra inputs are not permitted");
+    }
+    match m.remove("anthropic_version") {
+        Some(Value::String(v)) if v == VERTEX_VERSION => {}
+        None => return invalid("anthropic_version: Field required"),
+        Some(_) => {
+            return invalid(format!(
+                "anthropic_version: Input should be '{VERTEX_VERSION}'"
+            ))
+        }
+    }
+    m.insert("model".into(), Value::String(model.to_string()));
+    let req = match parse_map(&m, false) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if stream_method && !req.stream {
+        return crate::gemini::error(
+            400,
+            "streamRawPredict needs a streaming request: set \"stream\": true in the body.",
+        );
+    }
+    messages(ctx, req)
+}
+
 // ---------------------------------------------------------------------------
 // Validation
 
@@ -297,16 +335,21 @@ fn validate_block(
     Ok(())
 }
 
+fn decode(body: &[u8]) -> Result<Map<String, Value>, Resp> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(invalid("Input should be a valid dictionary")),
+        Err(e) => Err(invalid(format!(
+            "There was an error parsing the body of your request: {e}"
+        ))),
+    }
+}
+
 fn parse(body: &[u8], count_only: bool) -> Result<Req, Resp> {
-    let m = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return Err(invalid("Input should be a valid dictionary")),
-        Err(e) => {
-            return Err(invalid(format!(
-                "There was an error parsing the body of your request: {e}"
-            )))
-        }
-    };
+    parse_map(&decode(body)?, count_only)
+}
+
+fn parse_map(m: &Map<String, Value>, count_only: bool) -> Result<Req, Resp> {
     if let Some(extra) = m.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
         if !(count_only && extra == "max_tokens") {
             return Err(invalid(format!("{extra}: Extra inputs are not permitted")));
@@ -456,8 +499,8 @@ fn parse(body: &[u8], count_only: bool) -> Result<Req, Resp> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(invalid("stream: Input should be a valid boolean")),
     };
-    let temperature = number_in(&m, "temperature", 0.0, 1.0)?;
-    number_in(&m, "top_p", 0.0, 1.0)?;
+    let temperature = number_in(m, "temperature", 0.0, 1.0)?;
+    number_in(m, "top_p", 0.0, 1.0)?;
     match m.get("top_k") {
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) if n.is_u64() => {}

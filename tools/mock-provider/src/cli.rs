@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use crate::google::{ServiceAccount, DEFAULT_TOKEN_TTL};
 use crate::sigv4::Credential;
 
 pub const USAGE: &str = "\
@@ -9,6 +10,8 @@ Usage: mock-provider [--listen ADDR] [--api-key KEY] [--no-record] [--threads N]
                      [--compress] [--max-requests-per-connection N]
                      [--aws-credentials KEY_ID:SECRET[:SESSION_TOKEN]]...
                      [--ernie-client ID:SECRET]... [--ernie-token-ttl SECONDS]
+                     [--google-service-account EMAIL:PUBLIC_KEY_PEM_FILE]...
+                     [--google-token-ttl SECONDS]
 
 Options:
   --listen ADDR   address to bind (default 127.0.0.1:18080; port 0 picks a free port)
@@ -32,6 +35,15 @@ Options:
   --ernie-token-ttl SECONDS
                   lifetime of the ERNIE access tokens issued (default 2592000
                   = 30 days; at least 1)
+  --google-service-account EMAIL:PUBLIC_KEY_PEM_FILE
+                  add a Google service account whose RS256 JWTs the token
+                  endpoint (POST /token) accepts, verified with the RSA public
+                  key in that PEM file, besides the built-in
+                  gateway@llmgw-test.iam.gserviceaccount.com; repeatable
+                  (a repeated EMAIL replaces it)
+  --google-token-ttl SECONDS
+                  lifetime of the Google access tokens issued by /token and
+                  the metadata server (default 3599; at least 1)
   -h, --help      print this help
 
 Once listening, prints `mock-provider listening on IP:PORT` on stdout.
@@ -51,6 +63,10 @@ pub struct Config {
     pub ernie_clients: Vec<(String, String)>,
     /// `--ernie-token-ttl`, in seconds.
     pub ernie_token_ttl: u64,
+    /// `--google-service-account`, in the order given (keys already read).
+    pub google_accounts: Vec<ServiceAccount>,
+    /// `--google-token-ttl`, in seconds.
+    pub google_token_ttl: u64,
 }
 
 /// Default lifetime of an ERNIE access token (30 days, as Baidu issues them).
@@ -72,6 +88,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut aws_credentials = Vec::new();
     let mut ernie_clients = Vec::new();
     let mut ernie_token_ttl = DEFAULT_ERNIE_TOKEN_TTL;
+    let mut google_accounts = Vec::new();
+    let mut google_token_ttl = DEFAULT_TOKEN_TTL;
 
     let mut i = 0;
     while i < args.len() {
@@ -136,6 +154,19 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 }
                 ernie_token_ttl = n;
             }
+            "--google-service-account" => {
+                google_accounts.push(parse_google_account(&value("--google-service-account")?)?)
+            }
+            "--google-token-ttl" => {
+                let v = value("--google-token-ttl")?;
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--google-token-ttl: not a number: {v}"))?;
+                if n == 0 {
+                    return Err("--google-token-ttl must be at least 1".into());
+                }
+                google_token_ttl = n;
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
         i += 1;
@@ -154,7 +185,25 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         aws_credentials,
         ernie_clients,
         ernie_token_ttl,
+        google_accounts,
+        google_token_ttl,
     }))
+}
+
+/// `EMAIL:PUBLIC_KEY_PEM_FILE`: reads and parses the key now, so a bad file
+/// is a bad argument.
+fn parse_google_account(v: &str) -> Result<ServiceAccount, String> {
+    let (email, file) = match v.split_once(':') {
+        Some((e, f)) if !e.is_empty() && !f.is_empty() => (e, f),
+        _ => {
+            return Err(format!(
+                "--google-service-account: expected EMAIL:PUBLIC_KEY_PEM_FILE, got {v:?}"
+            ))
+        }
+    };
+    let pem = std::fs::read_to_string(file)
+        .map_err(|e| format!("--google-service-account: cannot read {file}: {e}"))?;
+    ServiceAccount::new(email, &pem).map_err(|e| format!("--google-service-account: {e}"))
 }
 
 /// `ID:SECRET` (the secret may itself contain `:`).
@@ -194,6 +243,11 @@ fn parse_aws_credential(v: &str) -> Result<Credential, String> {
 mod tests {
     use super::*;
 
+    const PEM: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/vertex/public-key.pem"
+    );
+
     fn p(args: &[&str]) -> Result<Parsed, String> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
@@ -217,6 +271,9 @@ mod tests {
             "--ernie-client=ak2:sk2",
             "--ernie-token-ttl",
             "5",
+            "--google-service-account",
+            &format!("other@p.iam.gserviceaccount.com:{PEM}"),
+            "--google-token-ttl=7",
         ]) else {
             panic!("expected a config")
         };
@@ -243,11 +300,19 @@ mod tests {
             ]
         );
         assert_eq!(c.ernie_token_ttl, 5);
+        assert_eq!(c.google_accounts.len(), 1);
+        assert_eq!(
+            c.google_accounts[0].email,
+            "other@p.iam.gserviceaccount.com"
+        );
+        assert_eq!(c.google_token_ttl, 7);
         let Ok(Parsed::Run(c)) = p(&[]) else {
             panic!("expected a config")
         };
         assert_eq!(c.ernie_token_ttl, DEFAULT_ERNIE_TOKEN_TTL);
         assert!(c.ernie_clients.is_empty());
+        assert_eq!(c.google_token_ttl, DEFAULT_TOKEN_TTL);
+        assert!(c.google_accounts.is_empty());
     }
 
     #[test]
@@ -268,6 +333,13 @@ mod tests {
         assert!(p(&["--ernie-token-ttl", "0"]).is_err());
         assert!(p(&["--ernie-token-ttl", "-1"]).is_err());
         assert!(p(&["--ernie-token-ttl", "x"]).is_err());
+        assert!(p(&["--google-token-ttl", "0"]).is_err());
+        assert!(p(&["--google-token-ttl", "x"]).is_err());
+        assert!(p(&["--google-service-account", "a@b"]).is_err());
+        assert!(p(&["--google-service-account", &format!(":{PEM}")]).is_err());
+        assert!(p(&["--google-service-account", "a@b:/nonexistent/key.pem"]).is_err());
+        // A file that is not a PEM public key.
+        assert!(p(&["--google-service-account", concat!("a@b:", file!())]).is_err());
         assert!(matches!(p(&["--help"]), Ok(Parsed::Help)));
     }
 }

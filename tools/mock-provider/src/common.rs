@@ -86,7 +86,8 @@ fn json_array_pieces(elements: Vec<Bytes>) -> Vec<Bytes> {
 /// The credential a request carried, as `x-mock-echo-key` echoes it: the
 /// one the family authenticates with (bearer token, `api-key`, `x-api-key`,
 /// `x-goog-api-key` or `?key=`, ERNIE's `?access_token=`, the token
-/// endpoint's `client_secret`), else the first of those present, else "".
+/// endpoint's `client_secret`, Vertex's bearer token), else the first of
+/// those present, else "".
 pub fn credential(family: Family, headers: &HeaderMap, query: Option<&str>) -> String {
     let header = |name: &str| {
         headers
@@ -114,6 +115,10 @@ pub fn credential(family: Family, headers: &HeaderMap, query: Option<&str>) -> S
         Family::Ernie => query_param(query, "access_token"),
         // The form body is consulted by the server (it needs the body).
         Family::ErnieOAuth => query_param(query, "client_secret"),
+        Family::Vertex => bearer(),
+        // The token endpoint's assertion (a form parameter) is found by the
+        // server; the metadata server takes no credential.
+        Family::GoogleOAuth | Family::GoogleMetadata => None,
     };
     own.or_else(bearer)
         .or_else(|| {

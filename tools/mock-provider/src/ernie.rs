@@ -7,10 +7,6 @@
 //! 400/401). The chat endpoint answers its errors the ERNIE way: HTTP 200 with
 //! `{"error_code", "error_msg"}` (also for streams, before any event).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Map, Value};
@@ -20,6 +16,7 @@ use crate::common::{
     Resp,
 };
 use crate::inject::Wire;
+use crate::oauth::{self, mix, TokenState};
 
 /// The OAuth client every mock accepts (API Key, Secret Key).
 pub const BUILTIN_CLIENT: (&str, &str) = ("mock-ernie-ak", "mock-ernie-sk");
@@ -46,177 +43,36 @@ const MSG_INTERNAL: &str = "internal error";
 // ---------------------------------------------------------------------------
 // Access tokens
 
-struct Entry {
-    /// `None`: the lifetime is too long to represent (never expires).
-    expires: Option<Instant>,
-    revoked: bool,
-}
+/// The ERNIE access tokens issued (`--ernie-token-ttl` is their lifetime).
+pub type Tokens = crate::oauth::Tokens;
 
-#[derive(Default)]
-struct Table {
-    issued: u64,
-    tokens: HashMap<String, Entry>,
-}
-
-/// The access tokens issued by this server process.
-pub struct Tokens {
-    ttl: u64,
-    /// Differs between processes, so tokens are unique per server process.
-    nonce: u64,
-    table: Mutex<Table>,
-}
-
-/// What a presented access token is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TokenState {
-    Valid,
-    Expired,
-    /// Unknown or revoked.
-    Invalid,
-}
-
-/// A bijective 64-bit mixer (SplitMix64's finaliser).
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-impl Tokens {
-    pub fn new(ttl: u64) -> Tokens {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        Tokens {
-            ttl,
-            nonce: mix(nanos ^ (u64::from(std::process::id()) << 32)),
-            table: Mutex::new(Table::default()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        match self.table.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// A new `(access_token, refresh_token)`; earlier tokens stay valid.
-    pub fn issue(&self) -> (String, String) {
-        let mut t = self.lock();
-        t.issued += 1;
-        let n = t.issued;
-        // `mix` is a bijection, so distinct `n` give distinct tokens.
-        let unique = format!(
-            "{:016x}{:016x}",
-            self.nonce,
-            mix(self.nonce.wrapping_add(n))
-        );
-        let access = format!("24.{unique}.{}.{}-mock", self.ttl, now_secs());
-        let refresh = format!(
+/// A new `(access_token, refresh_token)`; earlier tokens stay valid.
+fn issue(tokens: &Tokens) -> (String, String) {
+    let ttl = tokens.ttl();
+    let mut refresh = String::new();
+    let access = tokens.issue(|i| {
+        refresh = format!(
             "25.{:016x}{:016x}",
-            mix(self.nonce ^ 0x5a5a),
-            mix(self.nonce.wrapping_sub(n))
+            mix(i.nonce ^ 0x5a5a),
+            mix(i.nonce.wrapping_sub(i.n))
         );
-        let expires = Instant::now().checked_add(Duration::from_secs(self.ttl));
-        t.tokens.insert(
-            access.clone(),
-            Entry {
-                expires,
-                revoked: false,
-            },
-        );
-        (access, refresh)
-    }
-
-    pub fn check(&self, token: &str) -> TokenState {
-        let t = self.lock();
-        match t.tokens.get(token) {
-            None => TokenState::Invalid,
-            Some(e) if e.revoked => TokenState::Invalid,
-            Some(e) if e.expires.is_some_and(|x| Instant::now() >= x) => TokenState::Expired,
-            Some(_) => TokenState::Valid,
-        }
-    }
-
-    /// Revoke every token issued so far; returns how many were not revoked yet.
-    pub fn revoke_all(&self) -> u64 {
-        let mut t = self.lock();
-        let mut n = 0;
-        for e in t.tokens.values_mut().filter(|e| !e.revoked) {
-            e.revoked = true;
-            n += 1;
-        }
-        n
-    }
-
-    /// `(issued, valid)`: tokens issued, and those neither expired nor revoked.
-    pub fn counts(&self) -> (u64, u64) {
-        let t = self.lock();
-        let now = Instant::now();
-        let valid = t
-            .tokens
-            .values()
-            .filter(|e| !e.revoked && e.expires.is_none_or(|x| now < x))
-            .count() as u64;
-        (t.issued, valid)
-    }
+        format!("24.{}.{ttl}.{}-mock", i.unique, now_secs())
+    });
+    (access, refresh)
 }
 
 // ---------------------------------------------------------------------------
 // Token endpoint (Baidu AIP OAuth)
 
-fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
-    json_resp(
-        status,
-        &json!({"error": error, "error_description": description}),
-    )
-}
-
-fn oauth_status(status: u16) -> (&'static str, &'static str) {
-    match status {
-        400 => (
-            "invalid_request",
-            "The request is missing a required parameter",
-        ),
-        401 => ("invalid_client", "Client authentication failed"),
-        403 => (
-            "unauthorized_client",
-            "The client is not authorized to use this grant type",
-        ),
-        429 | 503 => (
-            "temporarily_unavailable",
-            "The service is temporarily unavailable, please try again later",
-        ),
-        s if s >= 500 => ("server_error", "The server encountered an unexpected error"),
-        _ => ("invalid_request", "The request is invalid"),
-    }
-}
-
 /// A generic token-endpoint error (knob parse errors, 413).
 pub fn oauth_generic_error(status: u16, message: &str) -> Resp {
-    oauth_error(status, oauth_status(status).0, message)
+    oauth::generic_error(status, message)
 }
 
 /// Default body of `x-mock-status` on the token endpoint; with
 /// `x-mock-echo-key`, the client secret is the `error` and ends the description.
 pub fn oauth_status_error(status: u16, key: Option<&str>) -> Resp {
-    let (error, description) = oauth_status(status);
-    match key {
-        Some(k) => oauth_error(status, k, &with_key(description, k)),
-        None => oauth_error(status, error, description),
-    }
-}
-
-fn is_form(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| {
-            ct.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+    oauth::status_error(status, key)
 }
 
 /// A token-endpoint parameter: the query string first, then a form body.
@@ -226,13 +82,7 @@ fn oauth_param(
     body: &[u8],
     name: &str,
 ) -> Option<String> {
-    query_param(query, name).or_else(|| {
-        if is_form(content_type) {
-            query_param(Some(&String::from_utf8_lossy(body)), name)
-        } else {
-            None
-        }
-    })
+    query_param(query, name).or_else(|| oauth::form_param(content_type, body, name))
 }
 
 /// The credential `x-mock-echo-key` echoes on the token endpoint: the client secret.
@@ -243,7 +93,7 @@ pub fn oauth_credential(query: Option<&str>, content_type: Option<&str>, body: &
 /// `GET`/`POST /oauth/2.0/token`.
 pub fn handle_token(ctx: &Ctx<'_>) -> Resp {
     if ctx.method != Method::GET && ctx.method != Method::POST {
-        return oauth_error(
+        return oauth::error(
             405,
             "invalid_request",
             &format!("method {} not allowed", ctx.method),
@@ -252,7 +102,7 @@ pub fn handle_token(ctx: &Ctx<'_>) -> Resp {
     let ct = ctx.header("content-type");
     let param = |name: &str| oauth_param(ctx.query, ct, ctx.body, name);
     if param("grant_type").as_deref() != Some("client_credentials") {
-        return oauth_error(
+        return oauth::error(
             400,
             "unsupported_grant_type",
             "The authorization grant type is not supported",
@@ -260,35 +110,24 @@ pub fn handle_token(ctx: &Ctx<'_>) -> Resp {
     }
     let id = param("client_id").unwrap_or_default();
     let Some(secret) = ctx.state.ernie_client_secret(&id) else {
-        return oauth_error(401, "invalid_client", "unknown client id");
+        return oauth::error(401, "invalid_client", "unknown client id");
     };
     if param("client_secret").as_deref() != Some(secret) {
-        return oauth_error(401, "invalid_client", "Client authentication failed");
+        return oauth::error(401, "invalid_client", "Client authentication failed");
     }
     let tokens = &ctx.state.ernie_tokens;
-    let (access, refresh) = tokens.issue();
+    let (access, refresh) = issue(tokens);
     json_resp(
         200,
         &json!({
             "refresh_token": refresh,
-            "expires_in": tokens.ttl,
+            "expires_in": tokens.ttl(),
             "session_key": "mock",
             "access_token": access,
             "scope": "public brain_all_scope",
             "session_secret": "mock",
         }),
     )
-}
-
-/// `POST /__mock/ernie/revoke` → `{"revoked": n}`.
-pub fn admin_revoke(tokens: &Tokens) -> Resp {
-    json_resp(200, &json!({"revoked": tokens.revoke_all()}))
-}
-
-/// `GET /__mock/ernie/tokens` → `{"issued": n, "valid": m}`.
-pub fn admin_tokens(tokens: &Tokens) -> Resp {
-    let (issued, valid) = tokens.counts();
-    json_resp(200, &json!({"issued": issued, "valid": valid}))
 }
 
 // ---------------------------------------------------------------------------
@@ -842,38 +681,16 @@ mod tests {
     }
 
     #[test]
-    fn tokens_expire_and_are_revoked() {
+    fn token_format() {
         let t = Tokens::new(3600);
-        let (a, r) = t.issue();
-        let (b, _) = t.issue();
+        let (a, r) = issue(&t);
+        let (b, r2) = issue(&t);
         assert_ne!(a, b);
+        assert_ne!(r, r2);
         assert!(a.starts_with("24.") && a.ends_with("-mock"), "{a}");
         assert!(a.contains(".3600."), "{a}");
         assert!(r.starts_with("25."), "{r}");
         assert_eq!(t.check(&a), TokenState::Valid);
-        assert_eq!(t.check("24.nope"), TokenState::Invalid);
-        assert_eq!(t.counts(), (2, 2));
-        assert_eq!(t.revoke_all(), 2);
-        assert_eq!(t.revoke_all(), 0);
-        assert_eq!(t.check(&a), TokenState::Invalid);
-        assert_eq!(t.counts(), (2, 0));
-        let (c, _) = t.issue();
-        assert_eq!(t.check(&c), TokenState::Valid);
-        assert_eq!(t.counts(), (3, 1));
-
-        let short = Tokens::new(1);
-        let (s, _) = short.issue();
-        if let Ok(mut table) = short.table.lock() {
-            if let Some(e) = table.tokens.get_mut(&s) {
-                e.expires = Instant::now().checked_sub(Duration::from_millis(1));
-            }
-        }
-        assert_eq!(short.check(&s), TokenState::Expired);
-        assert_eq!(short.counts(), (1, 0));
-        // A lifetime too long for `Instant` never expires.
-        let forever = Tokens::new(u64::MAX);
-        let (f, _) = forever.issue();
-        assert_eq!(forever.check(&f), TokenState::Valid);
     }
 
     #[test]

@@ -67,7 +67,20 @@ fn payload_error(message: String) -> Resp {
 /// Default body for `x-mock-status`; with `x-mock-echo-key`, the key is in
 /// `error.message` and `error.status`.
 pub fn status_error(code: u16, key: Option<&str>) -> Resp {
-    let message = status_message(code);
+    status_error_with(code, status_message(code), key)
+}
+
+/// Vertex AI's default body for `x-mock-status` (Google's shape; Vertex's
+/// own wording for 429).
+pub fn vertex_status_error(code: u16, key: Option<&str>) -> Resp {
+    let message = match code {
+        429 => "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+        c => status_message(c),
+    };
+    status_error_with(code, message, key)
+}
+
+fn status_error_with(code: u16, message: &str, key: Option<&str>) -> Resp {
     match key {
         Some(k) => json_resp(
             code,
@@ -153,6 +166,32 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
         }
     }
 
+    serve(ctx, model, method, Api::Gemini)
+}
+
+/// The API a request came in on: the Gemini API, or Gemini on Vertex AI
+/// (which wants a `role` on every entry of `contents`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Api {
+    Gemini,
+    Vertex,
+}
+
+/// Vertex AI's `publishers/google` models, once the caller is authenticated:
+/// `generateContent`, `streamGenerateContent` and `countTokens`.
+pub fn handle_vertex(ctx: &Ctx<'_>, model: &str, method: &str) -> Resp {
+    let known = matches!(
+        method,
+        "generateContent" | "streamGenerateContent" | "countTokens"
+    );
+    if !known {
+        return error(404, "Requested entity was not found.");
+    }
+    serve(ctx, model, method, Api::Vertex)
+}
+
+/// Decode the body and answer `method` (already known to exist).
+fn serve(ctx: &Ctx<'_>, model: &str, method: &str, api: Api) -> Resp {
     let body = match serde_json::from_slice::<Value>(ctx.body) {
         Ok(Value::Object(m)) => m,
         Ok(other) => {
@@ -168,11 +207,11 @@ pub fn handle(ctx: &Ctx<'_>) -> Resp {
         }
     };
     let result = match method {
-        "generateContent" => generate(ctx, model, &body, false),
-        "streamGenerateContent" => generate(ctx, model, &body, true),
+        "generateContent" => generate(ctx, model, &body, false, api),
+        "streamGenerateContent" => generate(ctx, model, &body, true, api),
         "embedContent" => embed(&body),
         "batchEmbedContents" => batch_embed(&body),
-        _ => count_tokens(&body),
+        _ => count_tokens(&body, api),
     };
     result.unwrap_or_else(|resp| resp)
 }
@@ -303,16 +342,27 @@ struct ContentInfo {
     words: u64,
 }
 
+const INVALID_ROLE: &str = "Please use a valid role: user, model.";
+
 /// Validate one `Content`. `at` is the snake_case path ("contents[0]"), `req`
 /// the request message name used in "* Request.field: …" messages.
-fn validate_content(v: &Value, at: &str, req: &str) -> Result<ContentInfo, Resp> {
+/// `require_role`: a missing or empty `role` is an error (Vertex's `contents`).
+fn validate_content(
+    v: &Value,
+    at: &str,
+    req: &str,
+    require_role: bool,
+) -> Result<ContentInfo, Resp> {
     let c = as_object(v, at, CONTENT_TYPE)?;
     check_fields(c, &CONTENT_FIELDS, at)?;
     let role = match field(c, "role") {
+        None | Some(Value::String(_)) if require_role && !has_role(c) => {
+            return Err(invalid(INVALID_ROLE))
+        }
         None => None,
         Some(Value::String(r)) if r.is_empty() => None,
         Some(Value::String(r)) if r == "user" || r == "model" => Some(r.clone()),
-        Some(Value::String(_)) => return Err(invalid("Please use a valid role: user, model.")),
+        Some(Value::String(_)) => return Err(invalid(INVALID_ROLE)),
         Some(other) => return Err(bad_value(&format!("{at}.role"), "TYPE_STRING", other)),
     };
     let parts = match field(c, "parts") {
@@ -471,6 +521,13 @@ fn validate_content(v: &Value, at: &str, req: &str) -> Result<ContentInfo, Resp>
         text,
         words: word_count,
     })
+}
+
+/// The content names a non-empty role.
+fn has_role(c: &Map<String, Value>) -> bool {
+    field(c, "role")
+        .and_then(Value::as_str)
+        .is_some_and(|r| !r.is_empty())
 }
 
 const GENERATION_CONFIG: [(&str, &str); 20] = [
@@ -656,7 +713,7 @@ struct GenerateReq {
     config: GenConfig,
 }
 
-fn validate_generate(m: &Map<String, Value>, req: &str) -> Result<GenerateReq, Resp> {
+fn validate_generate(m: &Map<String, Value>, req: &str, api: Api) -> Result<GenerateReq, Resp> {
     check_fields(m, &GENERATE_FIELDS, "")?;
     let contents = field(m, "contents").map(as_list).unwrap_or_default();
     if contents.is_empty() {
@@ -667,14 +724,14 @@ fn validate_generate(m: &Map<String, Value>, req: &str) -> Result<GenerateReq, R
     let mut prompt_tokens = 0;
     let mut last_user = String::new();
     for (i, c) in contents.into_iter().enumerate() {
-        let info = validate_content(c, &format!("contents[{i}]"), req)?;
+        let info = validate_content(c, &format!("contents[{i}]"), req, api == Api::Vertex)?;
         prompt_tokens += info.words;
         if info.role.as_deref() != Some("model") {
             last_user = info.text;
         }
     }
     if let Some(si) = field(m, "systemInstruction") {
-        let info = validate_content(si, "system_instruction", req)?;
+        let info = validate_content(si, "system_instruction", req, false)?;
         prompt_tokens += info.words;
     }
     if let Some(t) = field(m, "tools") {
@@ -725,8 +782,9 @@ fn generate(
     model: &str,
     m: &Map<String, Value>,
     stream: bool,
+    api: Api,
 ) -> Result<Resp, Resp> {
-    let req = validate_generate(m, "GenerateContentRequest")?;
+    let req = validate_generate(m, "GenerateContentRequest", api)?;
     let p = plan(
         ctx.knobs,
         PlanInput {
@@ -861,7 +919,7 @@ fn embed_one(m: &Map<String, Value>, at: &str, req: &str) -> Result<Value, Resp>
     } else {
         format!("{at}.content")
     };
-    let info = validate_content(content, &loc, req)?;
+    let info = validate_content(content, &loc, req, false)?;
     if let Some(d) = field(m, "outputDimensionality") {
         check_type(d, &format!("{loc}.output_dimensionality"), "TYPE_INT32")?;
     }
@@ -903,7 +961,7 @@ fn batch_embed(m: &Map<String, Value>) -> Result<Resp, Resp> {
     Ok(json_resp(200, &json!({"embeddings": out})))
 }
 
-fn count_tokens(m: &Map<String, Value>) -> Result<Resp, Resp> {
+fn count_tokens(m: &Map<String, Value>, api: Api) -> Result<Resp, Resp> {
     check_fields(m, &["contents", "generateContentRequest"], "")?;
     let total = match field(m, "generateContentRequest") {
         Some(g) => {
@@ -912,7 +970,7 @@ fn count_tokens(m: &Map<String, Value>) -> Result<Resp, Resp> {
                 "generate_content_request",
                 "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentRequest",
             )?;
-            validate_generate(g, "CountTokensRequest.generate_content_request")?.prompt_tokens
+            validate_generate(g, "CountTokensRequest.generate_content_request", api)?.prompt_tokens
         }
         None => {
             let contents = field(m, "contents").map(as_list).unwrap_or_default();
@@ -923,8 +981,8 @@ fn count_tokens(m: &Map<String, Value>) -> Result<Resp, Resp> {
             }
             let mut total = 0;
             for (i, c) in contents.into_iter().enumerate() {
-                total +=
-                    validate_content(c, &format!("contents[{i}]"), "CountTokensRequest")?.words;
+                let at = format!("contents[{i}]");
+                total += validate_content(c, &at, "CountTokensRequest", api == Api::Vertex)?.words;
             }
             total
         }

@@ -1,6 +1,7 @@
 //! mock-provider: a fast, deterministic mock of the OpenAI(-compatible), Azure OpenAI,
-//! Anthropic Messages, Gemini, AWS Bedrock Runtime (Converse) and Baidu ERNIE v1
-//! (with its OAuth token endpoint) HTTP APIs, used by
+//! Anthropic Messages, Gemini, Google Vertex AI (Gemini and Claude, with Google's
+//! OAuth token endpoint and the GCE metadata server), AWS Bedrock Runtime
+//! (Converse) and Baidu ERNIE v1 (with its OAuth token endpoint) HTTP APIs, used by
 //! llm-gateway's end-to-end tests and benchmarks. See README.md for the CLI,
 //! endpoints, knobs and recording API.
 #![cfg_attr(
@@ -21,14 +22,17 @@ mod ernie;
 mod eventstream;
 mod faults;
 mod gemini;
+mod google;
 mod inject;
 mod knobs;
 mod moderation;
+mod oauth;
 mod openai;
 mod record;
 mod responses;
 mod server;
 mod sigv4;
+mod vertex;
 
 use std::io::Write;
 use std::process::ExitCode;

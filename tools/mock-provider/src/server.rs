@@ -23,7 +23,7 @@ use crate::encoding::EncodingChoice;
 use crate::knobs::Knobs;
 use crate::record::{Recorded, Recorder};
 use crate::sigv4::Credential;
-use crate::{anthropic, bedrock, ernie, faults, gemini, openai};
+use crate::{anthropic, bedrock, ernie, faults, gemini, google, oauth, openai, vertex};
 
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -42,6 +42,11 @@ pub struct State {
     pub ernie_clients: Vec<(String, String)>,
     /// The ERNIE access tokens issued (`--ernie-token-ttl` is their lifetime).
     pub ernie_tokens: ernie::Tokens,
+    /// Google service accounts the token endpoint takes JWTs from: the
+    /// built-in one, then `--google-service-account` (a later email wins).
+    pub google_accounts: Vec<google::ServiceAccount>,
+    /// The Google access tokens issued (`--google-token-ttl` is their lifetime).
+    pub google_tokens: google::Tokens,
 }
 
 impl State {
@@ -79,6 +84,7 @@ impl std::error::Error for DropConnection {}
 pub async fn run(cfg: Config) -> std::io::Result<()> {
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    let builtin = google::ServiceAccount::builtin().map_err(std::io::Error::other)?;
     let state = Arc::new(State {
         api_key: cfg.api_key.clone(),
         recorder: cfg.record.then(Recorder::new),
@@ -100,6 +106,10 @@ pub async fn run(cfg: Config) -> std::io::Result<()> {
         .chain(cfg.ernie_clients.iter().cloned())
         .collect(),
         ernie_tokens: ernie::Tokens::new(cfg.ernie_token_ttl),
+        google_accounts: std::iter::once(builtin)
+            .chain(cfg.google_accounts.iter().cloned())
+            .collect(),
+        google_tokens: google::Tokens::new(cfg.google_token_ttl),
     });
 
     // Install the signal handlers before announcing readiness, so a test that
@@ -227,11 +237,23 @@ pub enum Family {
     Ernie,
     /// Baidu AIP OAuth token endpoint (`/oauth/2.0/token`).
     ErnieOAuth,
+    /// Google Vertex AI (`/v1/projects/…`, `Authorization: Bearer`).
+    Vertex,
+    /// Google's OAuth token endpoint (`/token`, JWT bearer grant).
+    GoogleOAuth,
+    /// The GCE/GKE metadata server (`/computeMetadata/…`).
+    GoogleMetadata,
 }
 
 pub fn family_of(path: &str) -> Family {
     if path == ernie::TOKEN_PATH {
         Family::ErnieOAuth
+    } else if path == google::TOKEN_PATH {
+        Family::GoogleOAuth
+    } else if path.starts_with(google::METADATA_PREFIX) {
+        Family::GoogleMetadata
+    } else if vertex::is_vertex_path(path) {
+        Family::Vertex
     } else if path.starts_with(ernie::RPC_PREFIX) {
         Family::Ernie
     } else if path.starts_with("/openai/deployments/") {
@@ -301,6 +323,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConne
                     .and_then(|v| v.to_str().ok()),
                 &body,
             ),
+            // The assertion comes in a form body.
+            Family::GoogleOAuth => google::assertion_credential(
+                parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                &body,
+            ),
             _ => credential(family, &parts.headers, parts.uri.query()),
         });
     }
@@ -336,6 +366,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Resp, DropConne
             Family::OpenAi => openai::handle(&ctx),
             Family::Ernie => ernie::handle_chat(&ctx),
             Family::ErnieOAuth => ernie::handle_token(&ctx),
+            Family::Vertex => vertex::handle(&ctx),
+            Family::GoogleOAuth => google::handle_token(&ctx),
+            Family::GoogleMetadata => google::handle_metadata(&ctx),
         },
     };
 
@@ -380,6 +413,9 @@ fn mock_status_for(family: Family, status: u16, key: Option<&str>) -> Resp {
         Family::Bedrock => bedrock::status_error(status, key),
         Family::Ernie => ernie::status_error(status, key),
         Family::ErnieOAuth => ernie::oauth_status_error(status, key),
+        Family::Vertex => gemini::vertex_status_error(status, key),
+        Family::GoogleOAuth => oauth::status_error(status, key),
+        Family::GoogleMetadata => google::metadata_status_error(status, key),
     }
 }
 
@@ -394,6 +430,9 @@ fn error_for(family: Family, status: u16, msg: &str) -> Resp {
         Family::Bedrock => bedrock::error(status, msg),
         Family::Ernie => ernie::error(status, msg),
         Family::ErnieOAuth => ernie::oauth_generic_error(status, msg),
+        Family::Vertex => gemini::error(status, msg),
+        Family::GoogleOAuth => oauth::generic_error(status, msg),
+        Family::GoogleMetadata => google::metadata_error(status, msg),
     }
 }
 
@@ -419,9 +458,15 @@ fn admin_route(state: &State, method: &Method, route: &str) -> Resp {
             *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
             resp
         }
-        (&Method::POST, "ernie/revoke") => ernie::admin_revoke(&state.ernie_tokens),
-        (&Method::GET, "ernie/tokens") => ernie::admin_tokens(&state.ernie_tokens),
-        (_, "health") | (_, "requests") | (_, "ernie/revoke") | (_, "ernie/tokens") => json_resp(
+        (&Method::POST, "ernie/revoke") => oauth::admin_revoke(&state.ernie_tokens),
+        (&Method::GET, "ernie/tokens") => oauth::admin_tokens(&state.ernie_tokens),
+        (&Method::POST, "google/revoke") => oauth::admin_revoke(&state.google_tokens),
+        (&Method::GET, "google/tokens") => oauth::admin_tokens(&state.google_tokens),
+        (
+            _,
+            "health" | "requests" | "ernie/revoke" | "ernie/tokens" | "google/revoke"
+            | "google/tokens",
+        ) => json_resp(
             405,
             &serde_json::json!({"error": format!("method {method} not allowed on /__mock/{route}")}),
         ),
