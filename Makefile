@@ -34,11 +34,12 @@ help:
 	@echo "make soak    SOAK_MINUTES (default 30) of mixed traffic; Envoy memory, statuses, VM restarts"
 
 # Size budget of the .wasm (each Envoy worker compiles it): 2 MiB until the
-# response cache (2,078,173 -> 2,118,860 bytes), now 2.25 MiB.
+# response cache (2,078,173 -> 2,118,860 bytes), 2.25 MiB until RSA for
+# Vertex AI's service-account tokens (2,356,989 -> 2,548,912), now 2.5 MiB.
 build:
 	@scripts/build-wasm.sh build
 	@size=$$(stat -c %s $(WASM)); echo "==> $(WASM): $$size bytes"; \
-	  [ $$size -le 2359296 ] || { echo "error: .wasm exceeds 2.25 MiB"; exit 1; }
+	  [ $$size -le 2621440 ] || { echo "error: .wasm exceeds 2.5 MiB"; exit 1; }
 
 tools:
 	@cargo build --release -q -p llm-gateway-render

@@ -209,7 +209,7 @@ impl Fixture {
                 input_tokens_estimate: 0,
             },
             egress: type_spec("deepseek")
-                .map(|t| t.translator(""))
+                .map(|t| t.translator("", None))
                 .unwrap_or_else(|| panic!("deepseek type")),
             events: stream(200),
         }

@@ -196,7 +196,7 @@ fn main() {
     );
 
     let deepseek = type_spec("deepseek")
-        .map(|t| t.translator(""))
+        .map(|t| t.translator("", None))
         .unwrap_or_else(|| panic!("deepseek type"));
     let ns = time(iters, batches, || {
         let r = Api::Messages

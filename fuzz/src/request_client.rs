@@ -58,7 +58,7 @@ pub(crate) fn egresses() -> Vec<(String, Wire, Rc<dyn Translator>)> {
             continue;
         }
         seen.push(key);
-        out.push((t.kind.to_string(), t.wire, t.translator("2024-10-21")));
+        out.push((t.kind.to_string(), t.wire, t.translator("2024-10-21", None)));
     }
     out.push((
         "anthropic-adaptive".into(),

@@ -11,13 +11,15 @@ use crate::pricing::PriceTable;
 use crate::providers::aws::{bedrock_base_url, is_region, AwsConfig, AwsSigner};
 use crate::providers::azure;
 use crate::providers::sigv4::Credentials;
+use crate::providers::vertex::VertexConfig;
+use crate::providers::PathStyle;
 use crate::providers::{is_header_name, known_types, type_spec, AuthStyle, ModelNames};
 use crate::ratelimit::AdaptiveSpec;
 use crate::redact::SecretSet;
 use crate::route_select::{ModelMap, PoolPolicy, RuleSet};
 use crate::secrets::envelope::{self, MasterKeys, OpenError, Purpose};
 use crate::secrets::Secret;
-use crate::tokens::TokenSource;
+use crate::tokens::{Exchange, ServiceAccount, TokenSource};
 use crate::wire::hub::Translator;
 use crate::wire::Wire;
 use hashbrown::HashMap;
@@ -72,8 +74,11 @@ pub struct Provider {
     pub model_names: ModelNames,
     /// Signs each request (Bedrock with AWS credentials).
     pub signer: Option<AwsSigner>,
-    /// Where its access tokens come from (ERNIE v1).
+    /// Where its access tokens come from (ERNIE v1, Vertex AI).
     pub token: Option<Rc<TokenSource>>,
+    /// The token endpoint's cluster and address, when it is on another
+    /// host than the provider (the renderer adds the cluster).
+    pub token_endpoint: Option<(String, Endpoint)>,
     /// Why requests cannot go to this provider, if they cannot.
     pub unavailable: Option<String>,
     pub extra_headers: Vec<(String, String)>,
@@ -565,7 +570,33 @@ fn compile_provider(
             ));
         }
     }
-    let region_url = p.aws.as_ref().map(|a| bedrock_base_url(&a.region));
+    let vertex = spec.paths == PathStyle::Vertex;
+    match (&p.vertex, vertex) {
+        (Some(_), false) => {
+            return Err(ConfigError::new(
+                format!("{field}.vertex"),
+                format!(
+                    "is only used by types vertex and vertex-anthropic, not '{}'",
+                    spec.kind
+                ),
+            ))
+        }
+        (None, true) => {
+            return Err(ConfigError::new(
+                format!("{field}.vertex"),
+                "is required: {project, region}",
+            ))
+        }
+        (Some(v), true) => v
+            .check()
+            .map_err(|(name, why)| ConfigError::new(format!("{field}.vertex.{name}"), why))?,
+        (None, false) => {}
+    }
+    let region_url = p
+        .aws
+        .as_ref()
+        .map(|a| bedrock_base_url(&a.region))
+        .or_else(|| p.vertex.as_ref().map(VertexConfig::base_url));
     let base_url = p
         .base_url
         .as_deref()
@@ -616,6 +647,7 @@ fn compile_provider(
             p.api_version
                 .as_deref()
                 .unwrap_or(azure::DEFAULT_API_VERSION),
+            p.vertex.as_ref(),
         ),
     );
     let anthropic_version = (spec.wire == Wire::Anthropic).then(|| {
@@ -664,60 +696,20 @@ fn compile_provider(
         _ => None,
     };
     let signs = bedrock && specs.is_empty();
-    let exchanges = spec.wire == Wire::Ernie;
-    if p.token.is_some() && !exchanges {
-        return Err(ConfigError::new(
-            format!("{field}.token"),
-            format!("is only used by type ernie, not '{}'", spec.kind),
-        ));
-    }
+    let exchanges = spec.wire == Wire::Ernie || spec.paths == PathStyle::Vertex;
     if exchanges && !specs.is_empty() {
         return Err(ConfigError::new(
             format!("{field}.api_key"),
-            "type 'ernie' exchanges token.client_id (the API Key) and token.client_secret (the Secret Key) for access tokens; give them there",
+            format!(
+                "type '{}' takes no api_key: its requests carry access tokens from `token`",
+                spec.kind
+            ),
         ));
     }
-    let token = match (&p.token, exchanges) {
-        (Some(t), true) => {
-            let tfield = format!("{field}.token");
-            let id = resolve_secret(
-                &format!("{tfield}.client_id"),
-                &t.client_id,
-                &p.name,
-                env,
-                masters,
-                &mut key_envs,
-            )?;
-            let secret = resolve_secret(
-                &format!("{tfield}.client_secret"),
-                &t.client_secret,
-                &p.name,
-                env,
-                masters,
-                &mut key_envs,
-            )?;
-            match (id, secret) {
-                (Some(id), Some(secret)) => Some(Rc::new(TokenSource::compile(
-                    t,
-                    &tfield,
-                    &p.name,
-                    &cluster_name(&p.name),
-                    &endpoint.authority(),
-                    id,
-                    secret,
-                )?)),
-                _ => None,
-            }
-        }
-        (None, true) => {
-            return Err(ConfigError::new(
-                format!("{field}.token"),
-                "is required for type 'ernie': {client_id, client_secret}",
-            ))
-        }
-        _ => None,
-    };
-    let keyless_ok = auth == AuthStyle::None || (!spec.key_required && specs.is_empty());
+    let (token, token_endpoint) =
+        compile_token(p, spec, field, &endpoint, env, masters, &mut key_envs)?;
+    let keyless_ok =
+        !exchanges && (auth == AuthStyle::None || (!spec.key_required && specs.is_empty()));
     let unavailable = if !keys.is_empty() || keyless_ok || signer.is_some() || token.is_some() {
         None
     } else if signs || exchanges {
@@ -820,7 +812,7 @@ fn compile_provider(
         secrets: Rc::new(SecretSet::new(
             keys.iter()
                 .map(|k| k.secret.as_str())
-                .chain(token.iter().map(|t| t.client_secret.as_str()))
+                .chain(token.iter().flat_map(|t| t.secrets()))
                 .chain(signer.iter().flat_map(|s| {
                     let c = &s.credentials;
                     std::iter::once(c.secret_access_key.as_str()).chain(c.session_token.as_deref())
@@ -829,6 +821,7 @@ fn compile_provider(
         keys,
         signer,
         token,
+        token_endpoint,
         model_names: spec.model_names,
         unavailable,
         extra_headers,
@@ -836,6 +829,141 @@ fn compile_provider(
         timeouts,
         health_check,
     })
+}
+
+/// A token endpoint's own cluster: its name and address.
+type TokenCluster = (String, Endpoint);
+
+/// The access-token source of a token provider (ERNIE v1: Baidu's OAuth;
+/// Vertex AI: a service account's JWT grant, or a metadata server), None
+/// while its credentials' variables are unset; and the token endpoint when
+/// it needs a cluster of its own (also while the credentials are unset:
+/// the renderer has no secrets).
+fn compile_token(
+    p: &ProviderConfig,
+    spec: &crate::providers::ProviderType,
+    field: &str,
+    endpoint: &Endpoint,
+    env: &dyn Fn(&str) -> Option<String>,
+    masters: &Result<MasterKeys, OpenError>,
+    key_envs: &mut Vec<String>,
+) -> Result<(Option<Rc<TokenSource>>, Option<TokenCluster>), ConfigError> {
+    let tfield = format!("{field}.token");
+    let baidu = spec.wire == Wire::Ernie;
+    let google = spec.paths == PathStyle::Vertex;
+    let t = match (&p.token, baidu || google) {
+        (None, false) => return Ok((None, None)),
+        (Some(_), false) => {
+            return Err(ConfigError::new(
+                tfield,
+                format!(
+                    "is only used by types ernie, vertex and vertex-anthropic, not '{}'",
+                    spec.kind
+                ),
+            ))
+        }
+        (None, true) if baidu => {
+            return Err(ConfigError::new(
+                tfield,
+                "is required for type 'ernie': {client_id, client_secret}",
+            ))
+        }
+        (None, true) => return Err(ConfigError::new(
+            tfield,
+            "is required: {service_account} (a JSON key), or {url} (a metadata server's token URL)",
+        )),
+        (Some(t), true) => t,
+    };
+    let named = |name: &str, v: &Option<String>| v.as_ref().map(|_| name.to_string());
+    let unused: Vec<String> = if baidu {
+        [
+            named("service_account", &t.service_account),
+            named("scope", &t.scope),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    } else {
+        [
+            named("client_id", &t.client_id),
+            named("client_secret", &t.client_secret),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    };
+    if let Some(name) = unused.first() {
+        return Err(ConfigError::new(
+            format!("{tfield}.{name}"),
+            format!("is not used by type '{}'", spec.kind),
+        ));
+    }
+    let mut resolve = |name: &str, text: &Option<String>| -> Result<Option<Secret>, ConfigError> {
+        match text {
+            Some(text) => resolve_secret(
+                &format!("{tfield}.{name}"),
+                text,
+                &p.name,
+                env,
+                masters,
+                key_envs,
+            ),
+            None => Err(ConfigError::new(format!("{tfield}.{name}"), "is required")),
+        }
+    };
+    let exchange = if baidu {
+        let id = resolve("client_id", &t.client_id)?;
+        let secret = resolve("client_secret", &t.client_secret)?;
+        id.zip(secret)
+            .map(|(client_id, client_secret)| Exchange::Baidu {
+                client_id,
+                client_secret,
+            })
+    } else if t.service_account.is_some() {
+        match resolve("service_account", &t.service_account)? {
+            Some(json) => {
+                let sa = ServiceAccount::parse(json.as_str())
+                    .map_err(|why| ConfigError::new(format!("{tfield}.service_account"), why))?;
+                Some(Exchange::ServiceAccount(Rc::new(sa)))
+            }
+            None => None,
+        }
+    } else if t.url.is_some() {
+        Some(Exchange::Metadata)
+    } else {
+        return Err(ConfigError::new(
+            tfield,
+            "needs service_account (a JSON key), or url (a metadata server's token URL)",
+        ));
+    };
+    let url = match (&t.url, baidu) {
+        (Some(u), _) => u.clone(),
+        (None, true) => format!("{}{}", endpoint.origin(), crate::tokens::BAIDU_TOKEN_PATH),
+        (None, false) => crate::tokens::GOOGLE_TOKEN_URL.to_string(),
+    };
+    let token_endpoint =
+        Endpoint::parse(&url).map_err(|e| ConfigError::new(format!("{tfield}.url"), e))?;
+    let own_host = token_endpoint.origin() == endpoint.origin();
+    let cluster = if own_host {
+        cluster_name(&p.name)
+    } else {
+        format!("{}_token", cluster_name(&p.name))
+    };
+    let separate = (!own_host).then(|| (cluster.clone(), token_endpoint.clone()));
+    let target = crate::tokens::Target {
+        cluster,
+        authority: token_endpoint.authority(),
+        path: match token_endpoint.path_prefix.as_str() {
+            "" => "/".to_string(),
+            path => path.to_string(),
+        },
+        url,
+    };
+    let Some(exchange) = exchange else {
+        return Ok((None, separate));
+    };
+    let source = TokenSource::compile(t, &tfield, &p.name, exchange, target)?;
+    Ok((Some(Rc::new(source)), separate))
 }
 
 /// The signer of a Bedrock provider, or None (unavailable) when a

@@ -61,6 +61,15 @@ impl Endpoint {
         }
     }
 
+    /// `scheme://authority`: two endpoints on one origin share a cluster.
+    pub fn origin(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        format!("{scheme}://{}", self.authority())
+    }
+
     pub fn is_tls(&self) -> bool {
         self.scheme == Scheme::Https
     }

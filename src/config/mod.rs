@@ -155,10 +155,13 @@ pub struct ProviderConfig {
     /// signed with (SigV4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<crate::providers::aws::AwsConfig>,
-    /// Baidu ERNIE v1: the API Key and Secret Key exchanged for access
-    /// tokens.
+    /// What is exchanged for access tokens (ERNIE v1: API Key and Secret
+    /// Key; Vertex AI: a service account, or a metadata server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<crate::tokens::TokenConfig>,
+    /// Vertex AI: the project and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertex: Option<crate::providers::vertex::VertexConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

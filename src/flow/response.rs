@@ -80,7 +80,12 @@ impl StreamFlow {
         if status >= 400 {
             self.telemetry.error_type = Some(crate::error::kind_for_status(status).into());
             self.response = ResponseMode::NormalizeError(status);
-            return json_headers(host, Verdict::Continue);
+            // A token provider's 401 may become a 503 to retry: held.
+            let hold = match (&self.target, end_of_stream) {
+                (Some((p, _)), false) if self.gw.providers[*p].token.is_some() => Verdict::Pause,
+                _ => Verdict::Continue,
+            };
+            return json_headers(host, hold);
         }
         if !(200..300).contains(&status) {
             return Verdict::Continue;
@@ -300,6 +305,13 @@ impl StreamFlow {
                     Some(why) => invalid_response(&why, b""),
                     None => self.upstream_error(status, &plain),
                 };
+                let before = err.status;
+                let err = self.refused_token(host, err);
+                if err.status != before {
+                    // Only token providers' headers are held here.
+                    host.set_response_header(":status", Some(&err.status.to_string()));
+                    self.telemetry.status = err.status;
+                }
                 out = Some(self.error_body(err));
                 ResponseMode::Passthrough
             }

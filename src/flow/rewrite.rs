@@ -48,14 +48,26 @@ impl StreamFlow {
             self.exchange = Exchange::Passthrough;
             let path = match self.api {
                 Api::Responses => format!("{prefix}/responses"),
-                Api::CountTokens => format!("{prefix}/messages/count_tokens"),
+                Api::CountTokens => match provider.egress.0.count_tokens_path(prefix) {
+                    Some(path) => path,
+                    None => {
+                        let e = ApiError::invalid_request(
+                            "count_tokens is not served by this model's provider.",
+                        )
+                        .with_code("unsupported_operation");
+                        return self.fail(host, &e);
+                    }
+                },
                 api => provider
                     .egress
                     .0
                     .path(api.operation(), prefix, &target.model, req.stream),
             };
             let body = splice::with_model(&req.raw, &mut req.body, &target.model);
-            (path, body)
+            match provider.egress.0.passthrough_body(body) {
+                Ok(body) => (path, body),
+                Err(e) => return self.fail(host, &e),
+            }
         } else {
             match self.translate(host, provider, &req, target, prefix) {
                 Ok(pair) => pair,
@@ -63,18 +75,6 @@ impl StreamFlow {
             }
         };
 
-        // A token provider's path gets its access token (or waits for it).
-        let awaiting = match &provider.token {
-            None => None,
-            Some(source) => match self.token_path(host, source, &path) {
-                Ok(Some(with_token)) => {
-                    host.set_request_header(":path", Some(&with_token));
-                    None
-                }
-                Ok(None) => Some(host.now_nanos().saturating_add(source.wait_ns)),
-                Err(e) => return self.fail(host, &e),
-            },
-        };
         if provider.token.is_none() {
             host.set_request_header(":path", Some(&path));
         }
@@ -95,6 +95,15 @@ impl StreamFlow {
         if let Some((name, value)) = key_header {
             host.set_request_header(name, Some(value));
         }
+        // A token provider's request gets its access token (or waits).
+        let awaiting = match &provider.token {
+            None => None,
+            Some(source) => match self.apply_token(host, source, &path) {
+                Ok(true) => None,
+                Ok(false) => Some(host.now_nanos().saturating_add(source.wait_ns)),
+                Err(e) => return self.fail(host, &e),
+            },
+        };
         self.anthropic_headers(host, provider, passthrough);
         for (name, value) in &provider.extra_headers {
             host.set_request_header(name, Some(value));

@@ -5,13 +5,21 @@
 use super::{Exchange, Phase, StreamFlow};
 use crate::error::ApiError;
 use crate::host::Host;
-use crate::tokens::{cache, TokenSource};
+use crate::tokens::{cache, Placement, TokenSource};
 use std::rc::Rc;
 
-/// `path` with the access token added to its query.
-pub(super) fn with_token(path: &str, token: &str) -> String {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{sep}access_token={token}")
+/// Sends the request to `path` with `token` where the provider takes it.
+fn apply(host: &mut dyn Host, source: &TokenSource, path: &str, token: &str) {
+    match source.placement {
+        Placement::Query => {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            host.set_request_header(":path", Some(&format!("{path}{sep}access_token={token}")));
+        }
+        Placement::Bearer => {
+            host.set_request_header(":path", Some(path));
+            host.set_request_header("authorization", Some(&format!("Bearer {token}")));
+        }
+    }
 }
 
 fn no_token(source: &TokenSource, record: &cache::Record, now_ns: u64) -> ApiError {
@@ -54,20 +62,15 @@ impl StreamFlow {
     /// is marked stale (the root fetches a new one at once) and the client
     /// is told to retry, as for any short outage.
     pub(super) fn refused_token(&mut self, host: &mut dyn Host, e: ApiError) -> ApiError {
-        let refused = match &self.exchange {
-            Exchange::Translate { egress, .. } => egress.refuses_token(&e),
-            Exchange::Passthrough => false,
+        let Some(provider) = self.target.as_ref().map(|(p, _)| &self.gw.providers[*p]) else {
+            return e;
         };
-        if !refused {
+        let Some(source) = provider.token.as_ref().map(Rc::clone) else {
+            return e;
+        };
+        if !provider.egress.0.refuses_token(&e) {
             return e;
         }
-        let Some(source) = self
-            .target
-            .as_ref()
-            .and_then(|(p, _)| self.gw.providers[*p].token.as_ref().map(Rc::clone))
-        else {
-            return e;
-        };
         if let Some(token) = &self.access_token {
             let _ = cache::invalidate(host.store(), &source.key, token);
         }
@@ -83,22 +86,23 @@ impl StreamFlow {
         .with_code("provider_token_refused")
     }
 
-    /// The request path with a usable token, None to wait for one, or the
-    /// 503 when none is coming in time.
-    pub(super) fn token_path(
+    /// Sends the request to `path` with a usable token (true), or says to
+    /// wait for one (false); the 503 when none is coming in time.
+    pub(super) fn apply_token(
         &mut self,
         host: &mut dyn Host,
         source: &TokenSource,
         path: &str,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<bool, ApiError> {
         let now = host.now_nanos();
         let record = cache::read(host.store(), &source.key);
         if let Some(token) = record.usable(now) {
+            apply(host, source, path, token);
             self.access_token = Some(token.to_string());
-            return Ok(Some(with_token(path, token)));
+            return Ok(true);
         }
         if source.wait_ns > 0 && record.refresh_coming(now) {
-            return Ok(None);
+            return Ok(false);
         }
         Err(no_token(source, &record, now))
     }
@@ -126,8 +130,8 @@ impl StreamFlow {
         let now = host.now_nanos();
         let record = cache::read(host.store(), &source.key);
         if let Some(token) = record.usable(now) {
+            apply(host, &source, &path, token);
             self.access_token = Some(token.to_string());
-            host.set_request_header(":path", Some(&with_token(&path, token)));
             self.phase = Phase::Forwarded;
             host.resume_request();
             return true;

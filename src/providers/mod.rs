@@ -5,6 +5,7 @@ pub mod aws;
 pub mod azure;
 pub mod sigv4;
 mod table;
+pub mod vertex;
 
 pub use table::{known_types, type_spec, ProviderType, TYPES};
 
@@ -13,6 +14,7 @@ use crate::wire::hub::Translator;
 use crate::wire::openai::egress::OpenAiChat;
 use crate::wire::{anthropic, bedrock, ernie, gemini, Wire};
 use std::rc::Rc;
+use vertex::VertexConfig;
 
 /// Where a provider type's requests go under its base URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +24,28 @@ pub enum PathStyle {
     Standard,
     /// Azure OpenAI: `/openai/deployments/{model}/…?api-version=`.
     AzureDeployments,
+    /// Vertex AI: `/projects/{p}/locations/{r}/publishers/{publisher}/models/{model}:…`.
+    Vertex,
 }
 
 impl ProviderType {
     /// The egress edge for this type: how to translate a request of
     /// another wire for it. `api_version` is Azure's, when set.
-    pub fn translator(&self, api_version: &str) -> Rc<dyn Translator> {
+    pub fn translator(
+        &self,
+        api_version: &str,
+        vertex: Option<&VertexConfig>,
+    ) -> Rc<dyn Translator> {
+        if let (PathStyle::Vertex, Some(location)) = (self.paths, vertex) {
+            let location = location.clone();
+            return match self.wire {
+                Wire::Anthropic => Rc::new(vertex::VertexAnthropic {
+                    inner: anthropic::Anthropic::default(),
+                    location,
+                }),
+                _ => Rc::new(vertex::VertexGemini { location }),
+            };
+        }
         match (self.wire, self.paths) {
             (Wire::OpenAiChat, PathStyle::AzureDeployments) => Rc::new(azure::AzureChat::new(
                 OpenAiChat::new(self.chat),
@@ -98,6 +116,9 @@ pub enum ModelNames {
     /// A Bedrock model id, inference profile or ARN, percent-encoded into
     /// one segment.
     BedrockId,
+    /// A Vertex AI model (`claude-sonnet-4-5@20250929`): a path segment
+    /// that may hold `@`.
+    VertexModel,
 }
 
 impl ModelNames {
@@ -106,6 +127,11 @@ impl ModelNames {
             Self::Any => !model.is_empty() && !model.chars().any(char::is_control),
             Self::PathSegment => is_path_segment(model),
             Self::BedrockId => crate::wire::bedrock::is_model_id(model),
+            Self::VertexModel => model
+                .split_once('@')
+                .map_or(is_path_segment(model), |(name, version)| {
+                    is_path_segment(name) && is_path_segment(version)
+                }),
         }
     }
 
@@ -115,6 +141,7 @@ impl ModelNames {
             Self::Any => "any text without control characters",
             Self::PathSegment => "letters, digits, '-', '_' and '.' only",
             Self::BedrockId => "a Bedrock model id, inference profile or ARN: letters, digits, '-', '_', '.', ':' (and '/' in ARNs)",
+            Self::VertexModel => "letters, digits, '-', '_', '.' and one '@' before a version",
         }
     }
 }

@@ -176,6 +176,28 @@ pub const TYPES: &[ProviderType] = &[
         model_names: ModelNames::BedrockId,
         ..hosted("bedrock", "", COMPAT)
     },
+    // Google Vertex AI: Gemini, and Anthropic's Claude, in a project and
+    // region (`vertex`), with an OAuth access token (`token`).
+    ProviderType {
+        kind: "vertex",
+        wire: Wire::Gemini,
+        base_url: None,
+        sends_key: false,
+        key_required: false,
+        model_names: ModelNames::VertexModel,
+        paths: PathStyle::Vertex,
+        ..hosted("vertex", "", COMPAT)
+    },
+    ProviderType {
+        kind: "vertex-anthropic",
+        wire: Wire::Anthropic,
+        base_url: None,
+        sends_key: false,
+        key_required: false,
+        model_names: ModelNames::VertexModel,
+        paths: PathStyle::Vertex,
+        ..hosted("vertex-anthropic", "", COMPAT)
+    },
     // Baidu ERNIE v1 (Qianfan v1): an access token exchanged from the API
     // Key and Secret Key (`token`), in the query; the model is the endpoint.
     ProviderType {

@@ -5,22 +5,39 @@
 //! its timer; requests only read the cache, or wait for it.
 
 pub mod cache;
+mod der;
+mod service_account;
+
+pub use service_account::ServiceAccount;
 
 use crate::error::ConfigError;
 use crate::secrets::Secret;
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
-/// `providers[].token`: the credentials exchanged for access tokens.
+/// `providers[].token`: what is exchanged for access tokens, and where.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Baidu's API Key: a literal, `env:NAME` or an encrypted key.
-    pub client_id: String,
-    /// Baidu's Secret Key, likewise.
-    pub client_secret: String,
-    /// The token endpoint's path on the provider's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub client_id: Option<String>,
+    /// Baidu's Secret Key, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// A Google service account's JSON key (`env:NAME`, `file:PATH` read
+    /// by the renderer, an encrypted key, or the JSON itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// The token endpoint. Defaults: Baidu's on the provider's host;
+    /// Google's `https://oauth2.googleapis.com/token` with a service
+    /// account. Without credentials, a metadata server's token URL (GKE,
+    /// GCE: `http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// OAuth scope asked for with a service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// How long a request waits for a token being fetched (0: fail at once).
     #[serde(default = "default_wait_ms")]
     pub wait_ms: u64,
@@ -38,8 +55,46 @@ fn default_timeout_ms() -> u32 {
 
 /// Baidu's OAuth endpoint path.
 pub const BAIDU_TOKEN_PATH: &str = "/oauth/2.0/token";
+/// Google's OAuth token endpoint.
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The scope Vertex AI needs.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// A refresh in flight is presumed dead after this.
 pub const LEASE_NS: u64 = 30_000_000_000;
+
+/// How credentials become a token.
+#[derive(Clone)]
+pub enum Exchange {
+    /// Baidu OAuth `client_credentials`, the credentials in the query.
+    Baidu {
+        client_id: Secret,
+        client_secret: Secret,
+    },
+    /// Google's JWT bearer grant: a JWT signed RS256 with the service
+    /// account's key.
+    ServiceAccount(Rc<ServiceAccount>),
+    /// A metadata server hands out the token of the machine's account.
+    Metadata,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Baidu { .. } => "Baidu",
+            Self::ServiceAccount(_) => "ServiceAccount",
+            Self::Metadata => "Metadata",
+        })
+    }
+}
+
+/// Where the token goes in a provider request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// `?access_token=` (Baidu).
+    Query,
+    /// `Authorization: Bearer` (Google).
+    Bearer,
+}
 
 /// How a provider's requests get an access token.
 #[derive(Debug, Clone)]
@@ -47,14 +102,26 @@ pub struct TokenSource {
     pub provider: String,
     /// The shared-data key of the token.
     pub key: String,
-    pub client_id: Secret,
-    pub client_secret: Secret,
-    /// Where the exchange goes (the provider's own cluster and host).
+    pub exchange: Exchange,
+    pub placement: Placement,
+    /// Where the exchange goes: its Envoy cluster, host and path (query
+    /// included).
     pub cluster: String,
     pub authority: String,
     pub path: String,
+    /// The full token URL (a JWT's audience).
+    pub url: String,
+    pub scope: String,
     pub wait_ns: u64,
     pub timeout_ms: u32,
+}
+
+/// Where the token endpoint is, as the config compiler resolved it.
+pub struct Target {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub url: String,
 }
 
 /// A token the exchange returned.
@@ -81,37 +148,23 @@ fn encode_query(s: &str) -> String {
 }
 
 /// A short digest naming the credentials (never the credentials).
-fn credential_id(client_id: &Secret) -> String {
+fn credential_id(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(client_id.as_str().as_bytes())[..6]
+    Sha256::digest(text.as_bytes())[..6]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
 impl TokenSource {
-    /// Checks the config and names the exchange's target.
+    /// Checks the config's bounds and names the exchange's target.
     pub fn compile(
         c: &TokenConfig,
         field: &str,
         provider: &str,
-        cluster: &str,
-        authority: &str,
-        client_id: Secret,
-        client_secret: Secret,
+        exchange: Exchange,
+        target: Target,
     ) -> Result<Self, ConfigError> {
-        let path = c.path.clone().unwrap_or_else(|| BAIDU_TOKEN_PATH.into());
-        let valid_path = path.starts_with('/')
-            && path.len() <= 256
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
-        if !valid_path {
-            return Err(ConfigError::new(
-                format!("{field}.path"),
-                "must be an absolute path of letters, digits and / - _ . ~",
-            ));
-        }
         if c.wait_ms > 60_000 {
             return Err(ConfigError::new(
                 format!("{field}.wait_ms"),
@@ -124,35 +177,84 @@ impl TokenSource {
                 "must be between 100 and 60000",
             ));
         }
+        let scope = c
+            .scope
+            .clone()
+            .unwrap_or_else(|| CLOUD_PLATFORM_SCOPE.into());
+        if scope.is_empty() || scope.chars().any(|ch| ch.is_control()) {
+            return Err(ConfigError::new(
+                format!("{field}.scope"),
+                "must be OAuth scopes",
+            ));
+        }
+        let (placement, who) = match &exchange {
+            Exchange::Baidu { client_id, .. } => (Placement::Query, client_id.as_str().to_string()),
+            Exchange::ServiceAccount(sa) => (Placement::Bearer, sa.email.clone()),
+            Exchange::Metadata => (Placement::Bearer, target.url.clone()),
+        };
         Ok(Self {
             provider: provider.to_string(),
-            key: crate::state::keys::access_token(provider, &credential_id(&client_id)),
-            client_id,
-            client_secret,
-            cluster: cluster.to_string(),
-            authority: authority.to_string(),
-            path,
+            key: crate::state::keys::access_token(provider, &credential_id(&who)),
+            exchange,
+            placement,
+            cluster: target.cluster,
+            authority: target.authority,
+            path: target.path,
+            url: target.url,
+            scope,
             wait_ns: c.wait_ms.saturating_mul(1_000_000),
             timeout_ms: c.timeout_ms,
         })
     }
 
-    /// The exchange call's headers (the credentials travel in the query,
-    /// as Baidu's OAuth takes them).
-    pub fn request_headers(&self) -> Vec<(String, String)> {
-        let path = format!(
-            "{}?grant_type=client_credentials&client_id={}&client_secret={}",
-            self.path,
-            encode_query(self.client_id.as_str()),
-            encode_query(self.client_secret.as_str()),
-        );
-        vec![
-            (":method".into(), "POST".into()),
-            (":path".into(), path),
-            (":authority".into(), self.authority.clone()),
-            ("accept".into(), "application/json".into()),
-            ("content-length".into(), "0".into()),
-        ]
+    /// The secrets to mask in what clients receive.
+    pub fn secrets(&self) -> Vec<&str> {
+        match &self.exchange {
+            Exchange::Baidu { client_secret, .. } => vec![client_secret.as_str()],
+            Exchange::ServiceAccount(_) | Exchange::Metadata => Vec::new(),
+        }
+    }
+
+    /// The exchange call at `now`: headers and body.
+    pub fn request(&self, now_ns: u64) -> (Vec<(String, String)>, Vec<u8>) {
+        let mut headers = vec![
+            (":authority".to_string(), self.authority.clone()),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        let (method, path, body) = match &self.exchange {
+            Exchange::Baidu {
+                client_id,
+                client_secret,
+            } => {
+                let sep = if self.path.contains('?') { '&' } else { '?' };
+                let path = format!(
+                    "{}{sep}grant_type=client_credentials&client_id={}&client_secret={}",
+                    self.path,
+                    encode_query(client_id.as_str()),
+                    encode_query(client_secret.as_str()),
+                );
+                ("POST", path, Vec::new())
+            }
+            Exchange::ServiceAccount(sa) => {
+                let jwt = sa.assertion(&self.scope, now_ns / 1_000_000_000);
+                let body = format!(
+                    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}"
+                );
+                headers.push((
+                    "content-type".to_string(),
+                    "application/x-www-form-urlencoded".to_string(),
+                ));
+                ("POST", self.path.clone(), body.into_bytes())
+            }
+            Exchange::Metadata => {
+                headers.push(("metadata-flavor".to_string(), "Google".to_string()));
+                ("GET", self.path.clone(), Vec::new())
+            }
+        };
+        headers.push((":method".to_string(), method.to_string()));
+        headers.push((":path".to_string(), path));
+        headers.push(("content-length".to_string(), body.len().to_string()));
+        (headers, body)
     }
 
     /// Reads the exchange's answer (`status` None: no answer, e.g. the
@@ -199,29 +301,92 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
-    fn source() -> TokenSource {
-        let c = TokenConfig {
-            client_id: "ak".into(),
-            client_secret: "s/k+1".into(),
-            path: None,
+    fn config() -> TokenConfig {
+        TokenConfig {
+            client_id: Some("ak".into()),
+            client_secret: Some("s/k+1".into()),
+            service_account: None,
+            url: None,
+            scope: None,
             wait_ms: 5_000,
             timeout_ms: 5_000,
+        }
+    }
+
+    fn target(url: &str, authority: &str, path: &str) -> Target {
+        Target {
+            cluster: "llmgw_p".into(),
+            authority: authority.into(),
+            path: path.into(),
+            url: url.into(),
+        }
+    }
+
+    fn source() -> TokenSource {
+        let exchange = Exchange::Baidu {
+            client_id: Secret::new("ak".into()),
+            client_secret: Secret::new("s/k+1".into()),
         };
-        TokenSource::compile(
-            &c,
-            "providers[0].token",
-            "ernie",
-            "llmgw_ernie",
+        let t = target(
+            "https://aip.baidubce.com/oauth/2.0/token",
             "aip.baidubce.com",
-            Secret::new("ak".into()),
-            Secret::new("s/k+1".into()),
+            BAIDU_TOKEN_PATH,
+        );
+        TokenSource::compile(&config(), "providers[0].token", "ernie", exchange, t).unwrap()
+    }
+
+    #[test]
+    fn google_exchanges_sign_a_jwt_or_ask_the_metadata_server() {
+        let sa = ServiceAccount::parse(include_str!(
+            "../../tests/fixtures/vertex/service-account.json"
+        ))
+        .unwrap();
+        let t = target(GOOGLE_TOKEN_URL, "oauth2.googleapis.com", "/token");
+        let s = TokenSource::compile(
+            &config(),
+            "f",
+            "vertex",
+            Exchange::ServiceAccount(Rc::new(sa)),
+            t,
         )
-        .unwrap()
+        .unwrap();
+        assert_eq!(s.placement, Placement::Bearer);
+        let (h, body) = s.request(1_700_000_000 * 1_000_000_000);
+        let body = String::from_utf8(body).unwrap();
+        assert!(
+            body.starts_with(
+                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=ey"
+            ),
+            "{body}"
+        );
+        assert!(h.contains(&(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into()
+        )));
+        assert!(h.contains(&(":path".into(), "/token".into())));
+        assert!(s.secrets().is_empty());
+        let url = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
+        let t = target(
+            url,
+            "metadata.google.internal",
+            "/computeMetadata/v1/instance/service-accounts/default/token",
+        );
+        let m = TokenSource::compile(&config(), "f", "vertex", Exchange::Metadata, t).unwrap();
+        let (h, body) = m.request(0);
+        assert!(body.is_empty());
+        assert!(h.contains(&(":method".into(), "GET".into())));
+        assert!(h.contains(&("metadata-flavor".into(), "Google".into())));
+        // Different credentials, different cache keys.
+        assert_ne!(m.key, s.key);
+        let google = br#"{"access_token":"ya29.a","expires_in":3599,"token_type":"Bearer"}"#;
+        assert_eq!(m.parse(Some(200), google, 0).unwrap().token, "ya29.a");
     }
 
     #[test]
     fn the_exchange_asks_baidu_with_encoded_credentials() {
-        let h = source().request_headers();
+        let (h, body) = source().request(0);
+        assert!(body.is_empty());
+        assert!(h.contains(&(":method".into(), "POST".into())));
         assert!(h.contains(&(
             ":path".into(),
             "/oauth/2.0/token?grant_type=client_credentials&client_id=ak&client_secret=s%2Fk%2B1"

@@ -89,13 +89,22 @@ impl Refresher {
     }
 
     fn call(&mut self, source: &Rc<TokenSource>, now: u64) {
-        let headers = source.request_headers();
+        let (headers, body) = source.request(now);
+        // Building it signs a JWT for service accounts: say what it cost.
+        let built_us = abi::now_nanos().unwrap_or(now).saturating_sub(now) / 1_000;
         let pairs: Vec<(&str, &str)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        match abi::http_call(&source.cluster, &pairs, b"", u64::from(source.timeout_ms)) {
+        match abi::http_call(&source.cluster, &pairs, &body, u64::from(source.timeout_ms)) {
             Ok(token_id) => {
+                adapter::log(
+                    Level::Info,
+                    &format!(
+                        "llm-gateway: provider '{}': fetching an access token ({:?}, request built in {built_us} µs)",
+                        source.provider, source.exchange
+                    ),
+                );
                 self.in_flight.insert(token_id, Rc::clone(source));
             }
             Err(e) => {

@@ -353,6 +353,15 @@ pub trait Translator {
     fn stream_decoder(&self, ctx: &ResponseContext) -> Box<dyn StreamDecoder>;
     /// An error response (status >= 400) in OpenAI's shape, status kept.
     fn decode_error(&self, status: u16, body: &[u8]) -> ApiError;
+    /// A passthrough body (the client's, model renamed) as this provider
+    /// takes it.
+    fn passthrough_body(&self, body: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+        Ok(body)
+    }
+    /// Where Anthropic's `count_tokens` goes, if the provider serves it.
+    fn count_tokens_path(&self, prefix: &str) -> Option<String> {
+        Some(format!("{prefix}/messages/count_tokens"))
+    }
     /// Whether `e` (decoded by this edge) says the provider refused the
     /// access token it was sent (token-exchange providers).
     fn refuses_token(&self, _e: &ApiError) -> bool {

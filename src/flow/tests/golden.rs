@@ -49,7 +49,10 @@ fn gateway() -> Rc<crate::config::Gateway> {
         .iter()
         .map(|t| {
             let mut p = json!({"name": t.kind, "type": t.kind});
-            if t.kind == "ernie" {
+            if t.kind.starts_with("vertex") {
+                p["vertex"] = json!({"project": "golden-project", "region": "us-central1"});
+                p["token"] = json!({"url": "http://metadata.google.internal/token"});
+            } else if t.kind == "ernie" {
                 p["token"] = json!({"client_id": "golden-ak", "client_secret": "golden-sk"});
             } else if t.kind == "bedrock" {
                 // Signed per request (SigV4) at the test host's clock.
@@ -58,7 +61,7 @@ fn gateway() -> Rc<crate::config::Gateway> {
             } else if t.sends_key {
                 p["api_key"] = json!("sk-golden");
             }
-            if t.base_url.is_none() {
+            if t.base_url.is_none() && !t.kind.starts_with("vertex") {
                 p["base_url"] = json!(AZURE_BASE);
             }
             p

@@ -149,3 +149,105 @@ fn a_stream_answered_with_an_error_body_gets_that_error() {
     assert_eq!(v["error"]["code"], "ernie_336003");
     assert!(!cache::read(&h.store, &key).stale);
 }
+
+const VERTEX: &str = r#"{
+    "providers": [
+        {"name": "claude-vertex", "type": "vertex-anthropic", "vertex": {"project": "my-project", "region": "us-east5"},
+         "token": {"url": "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"}}
+    ],
+    "models": [{"name": "claude", "targets": [{"provider": "claude-vertex", "model": "claude-sonnet-4-5@20250929"}]}]
+}"#;
+
+#[test]
+fn vertex_requests_carry_a_bearer_token_and_vertex_bodies() {
+    let cfg = PluginConfig::from_json(VERTEX.as_bytes()).unwrap();
+    let gw = Rc::new(compile(&cfg, &|_| None).unwrap());
+    let p = &gw.providers[0];
+    assert_eq!(p.endpoint.authority(), "us-east5-aiplatform.googleapis.com");
+    let (cluster, endpoint) = p.token_endpoint.as_ref().unwrap();
+    assert_eq!(cluster, "llmgw_claude-vertex_token");
+    assert_eq!(endpoint.authority(), "169.254.169.254");
+    let key = p.token.as_ref().unwrap().key.clone();
+    assert!(p.token.as_ref().unwrap().cluster.ends_with("_token"));
+    let mut f = StreamFlow::new(Rc::clone(&gw), 1);
+    let mut h = request(
+        "POST",
+        "/v1/messages",
+        r#"{"model":"claude","max_tokens":20,"messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u"}}"#,
+    );
+    cache::fulfil(&h.store, &key, "ya29.tok", u64::MAX, u64::MAX).unwrap();
+    assert_eq!(run(&mut f, &mut h), Verdict::Continue);
+    assert_eq!(
+        h.request_headers[":path"],
+        "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
+    );
+    assert_eq!(h.request_headers["authorization"], "Bearer ya29.tok");
+    let body: Value = serde_json::from_slice(&h.request_body).unwrap();
+    assert!(body.get("model").is_none());
+    assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+    assert_eq!(body["metadata"]["user_id"], "u");
+    // Vertex serves no count_tokens at this path.
+    let mut f = StreamFlow::new(gw, 2);
+    let mut h = request(
+        "POST",
+        "/v1/messages/count_tokens",
+        r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    cache::fulfil(&h.store, &key, "ya29.tok", u64::MAX, u64::MAX).unwrap();
+    run(&mut f, &mut h);
+    assert_eq!(sent_error(&h).0, 400);
+}
+
+#[test]
+fn vertex_config_errors_name_the_field() {
+    for (provider, field) in [
+        (
+            r#"{"name":"v","type":"vertex","token":{"url":"http://169.254.169.254/t"}}"#,
+            "providers[0].vertex",
+        ),
+        (
+            r#"{"name":"v","type":"vertex","vertex":{"project":"my-project","region":"us-east5"}}"#,
+            "providers[0].token",
+        ),
+        (
+            r#"{"name":"v","type":"vertex","vertex":{"project":"my-project","region":"nowhere"},"token":{"url":"http://169.254.169.254/t"}}"#,
+            "providers[0].vertex.region",
+        ),
+        (
+            r#"{"name":"v","type":"vertex","vertex":{"project":"my-project","region":"us-east5"},"token":{"service_account":"{}"}}"#,
+            "providers[0].token.service_account",
+        ),
+        (
+            r#"{"name":"v","type":"vertex","vertex":{"project":"my-project","region":"us-east5"},"token":{"client_id":"a","url":"http://x/t"}}"#,
+            "providers[0].token.client_id",
+        ),
+        (
+            r#"{"name":"v","type":"vertex","api_key":"k","vertex":{"project":"my-project","region":"us-east5"},"token":{"url":"http://x/t"}}"#,
+            "providers[0].api_key",
+        ),
+        (
+            r#"{"name":"e","type":"ernie","token":{"client_id":"a"}}"#,
+            "providers[0].token.client_secret",
+        ),
+        (
+            r#"{"name":"o","type":"openai","api_key":"k","token":{"url":"http://x/t"}}"#,
+            "providers[0].token",
+        ),
+    ] {
+        let text = format!(
+            r#"{{"providers":[{provider}],"models":[{{"name":"m","targets":[{{"provider":"{}"}}]}}]}}"#,
+            if provider.contains(r#""name":"v""#) {
+                "v"
+            } else if provider.contains(r#""name":"e""#) {
+                "e"
+            } else {
+                "o"
+            }
+        );
+        let e = compile(&PluginConfig::from_json(text.as_bytes()).unwrap(), &|_| {
+            None
+        })
+        .unwrap_err();
+        assert_eq!(e.field, field, "{provider}: {e}");
+    }
+}

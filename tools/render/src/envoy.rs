@@ -3,7 +3,7 @@
 use crate::gateway_file::{
     CorsConfig, GatewayFile, OtlpProtocol, SocketConfig, TlsConfig, TracingConfig,
 };
-use llm_gateway::config::Provider;
+use llm_gateway::config::{Endpoint, Provider};
 use llm_gateway::flow::{CLUSTER_HEADER, SHADOW_CHAIN, SHADOW_CLUSTER, SHADOW_ROUTE_HEADER};
 use llm_gateway::metrics::{HISTOGRAM_BUCKETS, LABELS};
 use serde_json::{json, Value};
@@ -204,6 +204,52 @@ fn access_log(target: &str) -> Value {
     json!([{"name": name, "typed_config": typed}])
 }
 
+/// The cluster of a provider's token endpoint on another host.
+fn token_cluster(p: &Provider, gw: &GatewayFile) -> Option<Value> {
+    let (name, e) = p.token_endpoint.as_ref()?;
+    let mut c = endpoint_cluster(name, e, gw);
+    c["connect_timeout"] = json!(format!("{}s", gw.envoy.connect_timeout_seconds));
+    Some(c)
+}
+
+/// A cluster of one host (DNS unless an IP), TLS for https.
+fn endpoint_cluster(name: &str, e: &Endpoint, gw: &GatewayFile) -> Value {
+    let mut c = json!({
+        "name": name,
+        "type": if e.host_is_ip() { "STATIC" } else { "LOGICAL_DNS" },
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": e.host, "port_value": e.port}
+            }}}]}]
+        }
+    });
+    if e.is_tls() {
+        c["transport_socket"] = upstream_tls(e, gw);
+    }
+    c
+}
+
+fn upstream_tls(e: &Endpoint, gw: &GatewayFile) -> Value {
+    json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": e.host,
+            "common_tls_context": {
+                "validation_context": {
+                    "trusted_ca": {"filename": gw.envoy.ca_file},
+                    "match_typed_subject_alt_names": [{
+                        "san_type": "DNS",
+                        "matcher": {"exact": e.host}
+                    }]
+                }
+            }
+        }
+    })
+}
+
 fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
     let e = &p.endpoint;
     let mut c = json!({
@@ -237,22 +283,7 @@ fn cluster(p: &Provider, gw: &GatewayFile) -> Value {
         }]);
     }
     if e.is_tls() {
-        c["transport_socket"] = json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": e.host,
-                "common_tls_context": {
-                    "validation_context": {
-                        "trusted_ca": {"filename": gw.envoy.ca_file},
-                        "match_typed_subject_alt_names": [{
-                            "san_type": "DNS",
-                            "matcher": {"exact": e.host}
-                        }]
-                    }
-                }
-            }
-        });
+        c["transport_socket"] = upstream_tls(e, gw);
     }
     c
 }
@@ -500,6 +531,12 @@ pub fn render_with(gw: &GatewayFile, wasm_path: &str, upstream_filter: bool) -> 
         .iter()
         .map(|p| cluster(p, gw))
         .collect();
+    clusters.extend(
+        gw.gateway
+            .providers
+            .iter()
+            .filter_map(|p| token_cluster(p, gw)),
+    );
     clusters.extend(pool_clusters(gw));
     clusters.extend(crate::cluster_limits::cluster(gw));
     if let Some(t) = &gw.envoy.tracing {

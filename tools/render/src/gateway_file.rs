@@ -244,7 +244,19 @@ fn resolve_key_files(
             .map(|k| (format!("providers[{i}].api_key"), k));
         let pool = p.api_keys.iter_mut().enumerate();
         let pool = pool.map(|(j, k)| (format!("providers[{i}].api_keys[{j}]"), k));
-        for (field, key) in keys.chain(pool) {
+        let token = p.token.iter_mut().flat_map(|t| {
+            [
+                ("client_id", &mut t.client_id),
+                ("client_secret", &mut t.client_secret),
+                ("service_account", &mut t.service_account),
+            ]
+            .into_iter()
+            .filter_map(move |(name, v)| {
+                v.as_mut()
+                    .map(|v| (format!("providers[{i}].token.{name}"), v))
+            })
+        });
+        for (field, key) in keys.chain(pool).chain(token) {
             if let Some(path) = key_file_path(key, base) {
                 let (plain, digest) = read_key_file(&field, &path)?;
                 *key = plain;

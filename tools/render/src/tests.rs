@@ -537,6 +537,17 @@ fn istio_modes_refuse_failover_pools_and_name_the_model() {
     let gw = GatewayFile::parse(&shadowed).unwrap();
     let err = crate::kube::render(&gw).err().unwrap();
     assert!(err.contains("model 'm' has a shadow model"), "{err}");
+    // A token endpoint on another host has no mesh service.
+    let vertex = KUBE.replace(
+        "  - {name: b, type: anthropic, api_key: env:B_KEY}",
+        "  - {name: b, type: anthropic, api_key: env:B_KEY}\n  - {name: v, type: vertex, vertex: {project: my-project, region: us-east5}, token: {service_account: env:SA}}",
+    );
+    let gw = GatewayFile::parse(&vertex).unwrap();
+    let err = crate::kube::render(&gw).err().unwrap();
+    assert!(
+        err.contains("provider 'v' gets its access tokens from another host"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -732,5 +743,52 @@ fn cluster_quotas_add_a_descriptor_pair_per_period() {
     assert_eq!(
         limits[1]["actions"][3]["metadata"]["metadata_key"]["path"][1]["key"],
         "quota:day"
+    );
+}
+
+#[test]
+fn token_endpoints_on_another_host_get_a_cluster() {
+    let text = r#"
+listener: {address: 127.0.0.1, port: 10000}
+providers:
+  - name: gemini-vertex
+    type: vertex
+    vertex: {project: my-project, region: europe-west4}
+    token: {service_account: env:GOOGLE_SA_KEY}
+  - name: ernie
+    type: ernie
+    token: {client_id: env:QIANFAN_AK, client_secret: env:QIANFAN_SK}
+models:
+  - {name: g, targets: [{provider: gemini-vertex, model: gemini-2.5-flash}]}
+  - {name: e, targets: [{provider: ernie, model: completions_pro}]}
+"#;
+    let gw = GatewayFile::parse(text).unwrap();
+    assert_eq!(gw.env_keys(), ["GOOGLE_SA_KEY", "QIANFAN_AK", "QIANFAN_SK"]);
+    let b = render(&gw, "/x/llm_gateway.wasm");
+    let clusters = b["static_resources"]["clusters"].as_array().unwrap();
+    let names: Vec<&str> = clusters.iter().filter_map(|c| c["name"].as_str()).collect();
+    // Google's token endpoint is another host; Baidu's is ERNIE's own.
+    assert!(names.contains(&"llmgw_gemini-vertex_token"), "{names:?}");
+    assert!(!names.contains(&"llmgw_ernie_token"), "{names:?}");
+    let token = clusters
+        .iter()
+        .find(|c| c["name"] == "llmgw_gemini-vertex_token")
+        .unwrap();
+    assert_eq!(
+        token["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"]["address"],
+        "oauth2.googleapis.com"
+    );
+    assert_eq!(
+        token["transport_socket"]["typed_config"]["sni"],
+        "oauth2.googleapis.com"
+    );
+    let vertex = clusters
+        .iter()
+        .find(|c| c["name"] == "llmgw_gemini-vertex")
+        .unwrap();
+    assert_eq!(
+        vertex["transport_socket"]["typed_config"]["sni"],
+        "europe-west4-aiplatform.googleapis.com"
     );
 }

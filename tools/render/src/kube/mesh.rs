@@ -479,6 +479,17 @@ pub fn check_istio(gw: &GatewayFile) -> Result<(), String> {
             rule.name
         ));
     }
+    if let Some(p) = gw
+        .gateway
+        .providers
+        .iter()
+        .find(|p| p.token_endpoint.is_some())
+    {
+        return Err(format!(
+            "provider '{}' gets its access tokens from another host (token.url), which the mesh modes do not render as a service; deploy kubernetes/ (Envoy with the rendered bootstrap), which has it",
+            p.name
+        ));
+    }
     let what = |m: &llm_gateway::config::Model| {
         if m.failover {
             Some("a failover pool (the mesh has no aggregate clusters with the per-attempt filter); set `failover: {enabled: false}`")
