@@ -36,6 +36,14 @@ impl ApiError {
         Self::new(400, "invalid_request_error", message)
     }
 
+    /// A 400: the request lacks `param`.
+    pub fn missing_parameter(param: impl Into<String>) -> Self {
+        let param = param.into();
+        Self::invalid_request(format!("Missing required parameter: '{param}'."))
+            .with_param(param)
+            .with_code("missing_required_parameter")
+    }
+
     /// A 400 naming the field whose value is wrong.
     pub fn invalid_value(param: impl Into<String>, message: impl Into<String>) -> Self {
         Self::invalid_request(message)

@@ -81,6 +81,19 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message of `role` holding one text part.
+    pub fn plain(role: Role, text: &str) -> Self {
+        Self {
+            role,
+            content: vec![Part::Text(text.into())],
+            name: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            reasoning: None,
+            is_error: false,
+        }
+    }
+
     /// Concatenated text parts (images and documents skipped).
     pub fn text(&self) -> String {
         self.content

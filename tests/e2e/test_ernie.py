@@ -12,7 +12,7 @@ import anthropic
 import pytest
 from openai import OpenAI
 
-from harness import ChatLoad, Gateway, Mock
+from harness import ChatLoad, Gateway, Mock, post_until_ok
 
 GREETING = "Hello from mock-provider! You said: "
 PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat"
@@ -135,13 +135,8 @@ def test_a_revoked_token_is_replaced(egw, client, emock):
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "1"
     assert r.json()["error"]["code"] == "provider_token_refused"
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        r = egw.post("/v1/chat/completions", {"model": "ernie-4",
-                                              "messages": [{"role": "user", "content": "x"}]})
-        if r.status_code == 200:
-            break
-        time.sleep(0.2)
+    r = post_until_ok(egw, "/v1/chat/completions",
+                      {"model": "ernie-4", "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 200, r.text
     assert tokens(emock)["issued"] == before + 1
 

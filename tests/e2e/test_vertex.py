@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from harness import Gateway, Mock
+from harness import Gateway, Mock, post_until_ok
 
 GREETING = "Hello from mock-provider! You said: "
 SA_KEY = (Path(__file__).resolve().parents[1] / "fixtures/vertex/service-account.json").read_text()
@@ -105,12 +105,7 @@ def test_a_revoked_token_is_replaced(vgw, vmock):
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "1"
     assert r.json()["error"]["code"] == "provider_token_refused"
-    import time
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        r = vgw.post("/v1/chat/completions", {"model": "gemini", "messages": [{"role": "user", "content": "x"}]})
-        if r.status_code == 200:
-            break
-        time.sleep(0.2)
+    r = post_until_ok(vgw, "/v1/chat/completions",
+                      {"model": "gemini", "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 200, r.text
     assert tokens(vmock)["issued"] >= before + 1

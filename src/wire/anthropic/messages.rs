@@ -131,11 +131,9 @@ fn tool_use_block(call: &ToolCall, i: usize, j: usize) -> Result<Value, ApiError
 
 fn tool_result_block(m: &Message, i: usize) -> Result<Value, ApiError> {
     let Some(id) = m.tool_call_id.as_deref().filter(|id| !id.is_empty()) else {
-        return Err(ApiError::invalid_request(format!(
-            "Missing required parameter: 'messages[{i}].tool_call_id'."
-        ))
-        .with_param(format!("messages[{i}].tool_call_id"))
-        .with_code("missing_required_parameter"));
+        return Err(ApiError::missing_parameter(format!(
+            "messages[{i}].tool_call_id"
+        )));
     };
     let mut block = Map::new();
     block.insert("type".into(), "tool_result".into());

@@ -134,11 +134,9 @@ impl Blocks {
 
     fn tool_result(&mut self, m: &Message, i: usize) -> Result<Value, ApiError> {
         let Some(id) = m.tool_call_id.as_deref().filter(|id| !id.is_empty()) else {
-            return Err(ApiError::invalid_request(format!(
-                "Missing required parameter: 'messages[{i}].tool_call_id'."
-            ))
-            .with_param(format!("messages[{i}].tool_call_id"))
-            .with_code("missing_required_parameter"));
+            return Err(ApiError::missing_parameter(format!(
+                "messages[{i}].tool_call_id"
+            )));
         };
         let mut content = self.content(m, i)?;
         if content.is_empty() {

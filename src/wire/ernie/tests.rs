@@ -5,15 +5,7 @@ use crate::wire::Wire;
 use serde_json::json;
 
 fn msg(role: Role, text: &str) -> Message {
-    Message {
-        role,
-        content: vec![Part::Text(text.into())],
-        name: None,
-        tool_calls: vec![],
-        tool_call_id: None,
-        reasoning: None,
-        is_error: false,
-    }
+    Message::plain(role, text)
 }
 
 fn ctx() -> ResponseContext {
