@@ -195,6 +195,43 @@ fn main() {
         stream_bytes as f64 / ns * 1000.0
     );
 
+    // Bedrock: the Converse body, then its SigV4 signature (per request).
+    let bedrock = type_spec("bedrock")
+        .map(|t| t.translator("", None))
+        .unwrap_or_else(|| panic!("bedrock type"));
+    let signer = llm_gateway::providers::aws::AwsSigner {
+        region: "us-east-1".into(),
+        credentials: llm_gateway::providers::sigv4::Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+                .to_string()
+                .into(),
+            session_token: None,
+        },
+    };
+    let ns = time(iters, batches, || {
+        let r = parse_request(Operation::ChatCompletions, black_box(REQUEST.as_bytes()))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let hub = to_hub::chat_request(&r.body, "anthropic.claude-sonnet-4-20250514-v1:0")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let body = bedrock
+            .encode_request(&hub)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let path = bedrock.path(Operation::ChatCompletions, "", &hub.model, true);
+        black_box(signer.headers(
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            &path,
+            "application/json",
+            &body,
+            1_700_000_000,
+        ));
+    });
+    report(
+        "OpenAI Chat → Bedrock Converse request: validate + hub + encode + SigV4",
+        ns,
+        REQUEST.len() as f64,
+    );
+
     let deepseek = type_spec("deepseek")
         .map(|t| t.translator("", None))
         .unwrap_or_else(|| panic!("deepseek type"));
