@@ -137,6 +137,9 @@ impl StreamFlow {
 
     /// The moderation service answered (or timed out).
     pub fn on_callout_response(&mut self, host: &mut dyn Host, status: Option<u16>, body: &[u8]) {
+        if self.phase == Phase::RetryCallout {
+            return self.on_retry_answer(host, status, body);
+        }
         if self.awaits_embedding() {
             return self.on_embedding(host, status, body);
         }

@@ -132,6 +132,11 @@ enum Phase {
     /// Rewritten and held until the provider's access token is there, or
     /// until `deadline_ns`.
     AwaitingToken { deadline_ns: u64 },
+    /// The provider refused the token: the answer is held until a new
+    /// token is there (or `deadline_ns`), to send the request once more.
+    RetryAwaitingToken { deadline_ns: u64 },
+    /// The request is out again with the new token (a callout).
+    RetryCallout,
 }
 
 /// How a request and its response cross between the client's wire and the
@@ -213,8 +218,14 @@ pub struct StreamFlow {
     target: Option<(usize, String)>,
     /// The provider access token the request carries (token providers).
     access_token: Option<String>,
-    /// The upstream path a request held for its token goes to.
+    /// The upstream path a token provider's request goes to (without the
+    /// token), and the body sent: kept to send it once more when the
+    /// provider refuses the token.
     token_path: Option<String>,
+    sent_body: Option<Vec<u8>>,
+    /// The request was already sent once more with a new token.
+    token_retried: bool,
+    retry_token_id: Option<u32>,
     exchange: Exchange,
     response: ResponseMode,
     telemetry: Telemetry,
@@ -282,6 +293,9 @@ impl StreamFlow {
             target: None,
             access_token: None,
             token_path: None,
+            sent_body: None,
+            token_retried: false,
+            retry_token_id: None,
             exchange: Exchange::Passthrough,
             response: ResponseMode::Passthrough,
             telemetry: Telemetry::default(),

@@ -186,6 +186,11 @@ impl StreamFlow {
         if self.response.buffers() && !end_of_stream {
             return Verdict::Pause;
         }
+        if end_of_stream && self.response.buffers() {
+            if let Some(v) = self.retry_if_token_refused(host, body_size) {
+                return v;
+            }
+        }
         // Its headers were held with the body: they may still change.
         let held = self.response.buffers();
         let reads = self.decoder.is_some()
@@ -425,7 +430,12 @@ impl StreamFlow {
 
     /// Keys are masked in whatever goes out, changed or not (`out` None:
     /// the chunk `plain` goes out as it came).
-    fn mask(&mut self, out: Option<Vec<u8>>, plain: &[u8], end: bool) -> Option<Vec<u8>> {
+    pub(super) fn mask(
+        &mut self,
+        out: Option<Vec<u8>>,
+        plain: &[u8],
+        end: bool,
+    ) -> Option<Vec<u8>> {
         let Some(r) = self.redactor.as_mut() else {
             return out;
         };
@@ -433,7 +443,7 @@ impl StreamFlow {
         masked.or(out)
     }
 
-    fn translate_body(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    pub(super) fn translate_body(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let Exchange::Translate {
             egress,
             ctx,
@@ -468,7 +478,7 @@ impl StreamFlow {
     }
 
     /// `e` with the target provider's keys redacted from every field.
-    fn redacted(&self, e: ApiError) -> ApiError {
+    pub(super) fn redacted(&self, e: ApiError) -> ApiError {
         match &self.target {
             Some((p, _)) => e.redacted(&self.gw.providers[*p].secrets),
             None => e,
@@ -483,7 +493,7 @@ impl StreamFlow {
 
     /// An upstream error response read by the edge that sent the request.
     /// A failover pool's attempt already rendered it in the client's wire.
-    fn upstream_error(&self, status: u16, body: &[u8]) -> ApiError {
+    pub(super) fn upstream_error(&self, status: u16, body: &[u8]) -> ApiError {
         match (&self.exchange, &self.target) {
             (Exchange::Translate { egress, .. }, _) => egress.decode_error(status, body),
             (Exchange::Passthrough, Some((p, _))) if !self.pooled => {

@@ -142,8 +142,11 @@ impl StreamFlow {
         self.telemetry.response_model = Some(target.model.clone());
         self.telemetry.stream = req.stream;
         self.target = Some((target.provider, target.model.clone()));
-        if let Some(deadline_ns) = awaiting {
+        if provider.token.is_some() {
             self.token_path = Some(path);
+            self.sent_body = Some(body);
+        }
+        if let Some(deadline_ns) = awaiting {
             self.phase = Phase::AwaitingToken { deadline_ns };
             return Verdict::Pause;
         }

@@ -37,7 +37,8 @@ impl Context for Root {
         _num_trailers: usize,
     ) {
         let (status, body) = http::callout_response(body_size);
-        self.tokens.on_response(token_id, status, &body);
+        self.tokens
+            .on_response(token_id, status, &body, &self.metric_ids);
     }
 }
 

@@ -23,6 +23,9 @@ struct Waiter {
 
 thread_local! {
     static WAITERS: RefCell<Vec<Waiter>> = const { RefCell::new(Vec::new()) };
+    /// Requests sent once more from the root's timer (a refused token):
+    /// their callouts answer the root, which hands the answer over.
+    static RETRIES: RefCell<Vec<(u32, Waiter)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Holds `flow` (context `context_id`) until its token comes.
@@ -51,15 +54,41 @@ fn wake(metric_ids: &MetricIds) {
             continue;
         }
         let mut host = ProxyHost::new(Rc::clone(metric_ids));
-        let done = match flow.try_borrow_mut() {
-            Ok(mut f) => f.on_token_tick(&mut host),
-            Err(_) => false,
+        let (done, callout) = match flow.try_borrow_mut() {
+            Ok(mut f) => (f.on_token_tick(&mut host), f.retry_callout()),
+            Err(_) => (false, None),
         };
-        if !done {
+        if let Some(token_id) = callout {
+            RETRIES.with(|r| r.borrow_mut().push((token_id, waiter)));
+        } else if !done {
             still.push(waiter);
         }
     }
     WAITERS.with(|w| w.borrow_mut().extend(still));
+}
+
+/// Hands a callout's answer to the request that sent itself once more;
+/// false when the callout is not one of those.
+pub fn deliver(token_id: u32, status: Option<u16>, body: &[u8], metric_ids: &MetricIds) -> bool {
+    let found = RETRIES.with(|r| {
+        let mut r = r.borrow_mut();
+        let i = r.iter().position(|(id, _)| *id == token_id)?;
+        Some(r.swap_remove(i).1)
+    });
+    let Some(waiter) = found else {
+        return false;
+    };
+    let Some(flow) = waiter.flow.upgrade() else {
+        return true;
+    };
+    if proxy_wasm::hostcalls::set_effective_context(waiter.context_id).is_err() {
+        return true;
+    }
+    let mut host = ProxyHost::new(Rc::clone(metric_ids));
+    if let Ok(mut f) = flow.try_borrow_mut() {
+        f.on_callout_response(&mut host, status, body);
+    }
+    true
 }
 
 /// The root's token work: calls in flight, by callout token.
@@ -121,8 +150,15 @@ impl Refresher {
     }
 
     /// The token endpoint answered (or the call failed: no status).
-    pub fn on_response(&mut self, token_id: u32, status: Option<u16>, body: &[u8]) {
+    pub fn on_response(
+        &mut self,
+        token_id: u32,
+        status: Option<u16>,
+        body: &[u8],
+        metric_ids: &MetricIds,
+    ) {
         let Some(source) = self.in_flight.remove(&token_id) else {
+            deliver(token_id, status, body, metric_ids);
             return;
         };
         let now = abi::now_nanos().unwrap_or(0);

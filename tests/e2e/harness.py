@@ -226,16 +226,6 @@ def raw_http(port, data, wait=0.3, timeout=10):
     return status, parse_headers(head), body
 
 
-def post_until_ok(gw, path, body, seconds=5.0):
-    """Posts `body` until a 200 (or `seconds` pass); returns the last answer."""
-    deadline = time.time() + seconds
-    while True:
-        r = gw.post(path, body)
-        if r.status_code == 200 or time.time() >= deadline:
-            return r
-        time.sleep(0.2)
-
-
 def parse_headers(head):
     lines = head.decode("latin-1").split("\r\n")[1:]
     return {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines)}

@@ -98,31 +98,62 @@ fn a_failing_token_endpoint_fails_requests_at_once() {
     assert!(!m.contains("sk-secret"));
 }
 
+/// A 200 JSON answer in one chunk; the verdict of its body.
+fn hold_answer(f: &mut StreamFlow, h: &mut crate::testing::RecordingHost, body: &[u8]) -> Verdict {
+    h.response_headers.insert(":status".into(), "200".into());
+    h.response_headers
+        .insert("content-type".into(), "application/json".into());
+    assert_eq!(f.on_response_headers(h, false), Verdict::Pause);
+    h.response_body = body.to_vec();
+    f.on_response_body(h, body.len(), true)
+}
+
 #[test]
-fn a_refused_token_is_marked_stale_and_the_client_told_to_retry() {
+fn a_refused_token_is_replaced_and_the_request_sent_once_more() {
     let (mut f, key) = flow();
     let mut h = request("POST", "/v1/chat/completions", BODY);
     h.clock_ns.set(10 * S);
     cache::fulfil(&h.store, &key, "24.old", 100 * S, 90 * S).unwrap();
     run(&mut f, &mut h);
-    let body = br#"{"error_code":111,"error_msg":"Access token expired"}"#;
-    super::respond_with(
-        &mut f,
-        &mut h,
-        "200",
-        &[("content-type", "application/json")],
-        &[body],
-    );
-    assert_eq!(h.response_headers[":status"], "503");
-    assert_eq!(h.response_headers["retry-after"], "1");
-    let v: Value = serde_json::from_slice(&h.response_body).unwrap();
+    let sent = h.request_body.clone();
+    let refused = br#"{"error_code":111,"error_msg":"Access token expired"}"#;
+    // The refusal is held, the token marked stale.
+    assert_eq!(hold_answer(&mut f, &mut h, refused), Verdict::Pause);
+    assert!(h.sent.is_none());
+    assert!(f.awaiting_token());
+    assert!(cache::read(&h.store, &key).stale);
+    assert!(!f.on_token_tick(&mut h));
+    cache::fulfil(&h.store, &key, "24.new", 200 * S, 190 * S).unwrap();
+    assert!(f.on_token_tick(&mut h));
+    let call = &h.callouts[0];
+    assert!(call
+        .headers
+        .iter()
+        .any(|(k, v)| k == ":path" && v == &format!("{PATH}?access_token=24.new")));
+    assert_eq!(call.body, sent);
+    assert_eq!(f.retry_callout(), Some(1));
+    let ok = br#"{"id":"as-1","result":"again","finish_reason":"normal","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+    f.on_callout_response(&mut h, Some(200), ok);
+    let (status, body) = h.sent.clone().unwrap();
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "again");
+}
+
+#[test]
+fn a_second_refusal_is_answered_not_retried() {
+    let (mut f, key) = flow();
+    let mut h = request("POST", "/v1/chat/completions", BODY);
+    cache::fulfil(&h.store, &key, "24.old", u64::MAX, u64::MAX).unwrap();
+    run(&mut f, &mut h);
+    let refused = br#"{"error_code":110,"error_msg":"Access token invalid or no longer valid"}"#;
+    assert_eq!(hold_answer(&mut f, &mut h, refused), Verdict::Pause);
+    cache::fulfil(&h.store, &key, "24.new", u64::MAX, u64::MAX).unwrap();
+    assert!(f.on_token_tick(&mut h));
+    f.on_callout_response(&mut h, Some(200), refused);
+    let (status, v) = sent_error(&h);
+    assert_eq!(status, 503);
     assert_eq!(v["error"]["code"], "provider_token_refused");
-    assert!(v["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Access token expired"));
-    let r = cache::read(&h.store, &key);
-    assert!(r.stale && r.due(11 * S));
 }
 
 #[test]
