@@ -102,6 +102,8 @@ pub struct ErnieStream {
     started: bool,
     ended: bool,
     failed: bool,
+    /// A function call was streamed (ERNIE v1 makes one per answer).
+    called: bool,
 }
 
 impl ErnieStream {
@@ -111,6 +113,7 @@ impl ErnieStream {
             started: false,
             ended: false,
             failed: false,
+            called: false,
         }
     }
 
@@ -140,7 +143,13 @@ impl ErnieStream {
             });
         }
         let call = tool_call(v, &self.ctx)?;
-        let called = call.is_some();
+        if call.is_some() && self.called {
+            return Err(bad_upstream(format!(
+                "{PROVIDER} streamed a second function call in one answer; ERNIE v1 makes one per turn."
+            )));
+        }
+        self.called |= call.is_some();
+        let called = self.called;
         if let Some(call) = call {
             out.push(StreamEvent::ToolCallStart {
                 choice: 0,

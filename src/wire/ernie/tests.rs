@@ -196,6 +196,12 @@ fn streams_end_with_is_end_at_every_split() {
     }
     let cut_short = format!("data: {}\n\n", json!({"result": "x", "is_end": false}));
     assert!(translate(&cut_short, 0).0.contains("before its last chunk"));
+    // Found by fuzzing: two chunks each with a function call.
+    let call =
+        json!({"result": "", "is_end": false, "function_call": {"name": "w", "arguments": "{}"}});
+    let end = json!({"result": "", "is_end": true, "finish_reason": "function_call", "function_call": {"name": "w", "arguments": "{}"}});
+    let (out, failed) = translate(&format!("data: {call}\n\ndata: {end}\n\n"), 0);
+    assert!(failed && out.contains("second function call"), "{out}");
     let error = format!(
         "data: {}\n\n",
         json!({"error_code": 336100, "error_msg": "internal error"})
