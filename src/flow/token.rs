@@ -9,17 +9,25 @@ use crate::tokens::{cache, Placement, TokenSource};
 use crate::wire::stream::StreamTranslation;
 use std::rc::Rc;
 
-/// Sends the request to `path` with `token` where the provider takes it.
-fn apply(host: &mut dyn Host, source: &TokenSource, path: &str, token: &str) {
+/// The request headers that send it to `path` with `token` where the
+/// provider takes it: in the query, or as a bearer token.
+fn token_headers(source: &TokenSource, path: &str, token: &str) -> Vec<(&'static str, String)> {
     match source.placement {
         Placement::Query => {
             let sep = if path.contains('?') { '&' } else { '?' };
-            host.set_request_header(":path", Some(&format!("{path}{sep}access_token={token}")));
+            vec![(":path", format!("{path}{sep}access_token={token}"))]
         }
-        Placement::Bearer => {
-            host.set_request_header(":path", Some(path));
-            host.set_request_header("authorization", Some(&format!("Bearer {token}")));
-        }
+        Placement::Bearer => vec![
+            (":path", path.to_string()),
+            ("authorization", format!("Bearer {token}")),
+        ],
+    }
+}
+
+/// Sends the request to `path` with `token`.
+fn apply(host: &mut dyn Host, source: &TokenSource, path: &str, token: &str) {
+    for (name, value) in token_headers(source, path, token) {
+        host.set_request_header(name, Some(&value));
     }
 }
 
@@ -192,25 +200,13 @@ impl StreamFlow {
         };
         let provider = &self.gw.providers[*p];
         let path = self.token_path.clone().unwrap_or_default();
-        let mut headers: Vec<(String, String)> = vec![
-            (":method".into(), "POST".into()),
-            (":authority".into(), provider.endpoint.authority()),
-            ("content-type".into(), "application/json".into()),
+        let mut headers: Vec<(&str, String)> = vec![
+            (":method", "POST".into()),
+            (":authority", provider.endpoint.authority()),
+            ("content-type", "application/json".into()),
         ];
-        match source.placement {
-            Placement::Query => {
-                let sep = if path.contains('?') { '&' } else { '?' };
-                headers.push((":path".into(), format!("{path}{sep}access_token={token}")));
-            }
-            Placement::Bearer => {
-                headers.push((":path".into(), path));
-                headers.push(("authorization".into(), format!("Bearer {token}")));
-            }
-        }
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        headers.extend(token_headers(source, &path, token));
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let body = self.sent_body.take().unwrap_or_default();
         let timeout = provider.timeouts.total_ms.unwrap_or(300_000);
         match host.dispatch_call(&provider.cluster, &pairs, &body, timeout) {
