@@ -53,26 +53,10 @@ fn no_token(source: &TokenSource, record: &cache::Record, now_ns: u64) -> ApiErr
 }
 
 impl StreamFlow {
-    fn retry_tick(&mut self, host: &mut dyn Host, deadline_ns: u64) -> bool {
-        let Some(source) = self
-            .target
-            .as_ref()
-            .and_then(|(p, _)| self.gw.providers[*p].token.as_ref().map(Rc::clone))
-        else {
-            return true;
-        };
-        let now = host.now_nanos();
-        let record = cache::read(host.store(), &source.key);
-        if let Some(token) = record.usable(now) {
-            let token = token.to_string();
-            self.send_again(host, &source, &token);
-            return true;
-        }
-        if now >= deadline_ns || !record.refresh_coming(now) {
-            self.retry_failed(host, "no new token in time");
-            return true;
-        }
-        false
+    /// The token source of the request's provider, if it takes tokens.
+    fn token_source(&self) -> Option<Rc<TokenSource>> {
+        let (p, _) = self.target.as_ref()?;
+        self.gw.providers[*p].token.as_ref().map(Rc::clone)
     }
 
     /// The error a JSON answer to a stream request carries, else a 502.
@@ -308,32 +292,37 @@ impl StreamFlow {
     /// it on when the token is there, answers 503 at its deadline. Returns
     /// whether it stopped waiting.
     pub fn on_token_tick(&mut self, host: &mut dyn Host) -> bool {
-        if let Phase::RetryAwaitingToken { deadline_ns } = self.phase {
-            return self.retry_tick(host, deadline_ns);
-        }
-        let Phase::AwaitingToken { deadline_ns } = self.phase else {
-            return true;
+        // Held before the first send, or with a refused answer to send again.
+        let (deadline_ns, again) = match self.phase {
+            Phase::AwaitingToken { deadline_ns } => (deadline_ns, false),
+            Phase::RetryAwaitingToken { deadline_ns } => (deadline_ns, true),
+            _ => return true,
         };
-        let path = self.token_path.clone().unwrap_or_default();
-        let Some(source) = self
-            .target
-            .as_ref()
-            .and_then(|(p, _)| self.gw.providers[*p].token.as_ref().map(Rc::clone))
-        else {
+        let Some(source) = self.token_source() else {
             return true;
         };
         let now = host.now_nanos();
         let record = cache::read(host.store(), &source.key);
         if let Some(token) = record.usable(now) {
-            apply(host, &source, &path, token);
-            self.access_token = Some(token.to_string());
-            self.phase = Phase::Forwarded;
-            host.resume_request();
+            let token = token.to_string();
+            if again {
+                self.send_again(host, &source, &token);
+            } else {
+                let path = self.token_path.clone().unwrap_or_default();
+                apply(host, &source, &path, &token);
+                self.access_token = Some(token);
+                self.phase = Phase::Forwarded;
+                host.resume_request();
+            }
             return true;
         }
         if now >= deadline_ns || !record.refresh_coming(now) {
-            let e = no_token(&source, &record, now);
-            self.fail(host, &e);
+            if again {
+                self.retry_failed(host, "no new token in time");
+            } else {
+                let e = no_token(&source, &record, now);
+                self.fail(host, &e);
+            }
             return true;
         }
         false
