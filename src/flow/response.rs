@@ -332,12 +332,7 @@ impl StreamFlow {
                     None => self.error_in_json(&plain),
                 };
                 let e = self.refused_token(host, e);
-                let e = self.redacted(e);
-                host.log(LogLevel::Warn, &e.message);
-                host.set_response_header(":status", Some(&e.status.to_string()));
-                self.telemetry.status = e.status;
-                self.telemetry.error_type = Some(e.kind.to_string());
-                let bytes = self.error_body(e);
+                let bytes = self.held_error(host, e);
                 set_length(host, bytes.len());
                 out = Some(bytes);
                 ResponseMode::Passthrough
@@ -350,14 +345,7 @@ impl StreamFlow {
                 let translated = translated.map_err(|e| self.refused_token(host, e));
                 let bytes = match translated {
                     Ok(bytes) => bytes,
-                    Err(e) => {
-                        let e = self.redacted(e);
-                        host.log(LogLevel::Warn, &e.message);
-                        host.set_response_header(":status", Some(&e.status.to_string()));
-                        self.telemetry.status = e.status;
-                        self.telemetry.error_type = Some(e.kind.to_string());
-                        self.error_body(e)
-                    }
+                    Err(e) => self.held_error(host, e),
                 };
                 set_length(host, bytes.len());
                 out = Some(bytes);
@@ -475,6 +463,17 @@ impl StreamFlow {
                 render::embeddings(&r, *base64)
             }),
         }
+    }
+
+    /// A 2xx whose headers are still held becomes the error `e`: status,
+    /// log and telemetry, and the body in the client's shape.
+    fn held_error(&mut self, host: &mut dyn Host, e: ApiError) -> Vec<u8> {
+        let e = self.redacted(e);
+        host.log(LogLevel::Warn, &e.message);
+        host.set_response_header(":status", Some(&e.status.to_string()));
+        self.telemetry.status = e.status;
+        self.telemetry.error_type = Some(e.kind.to_string());
+        self.error_body(e)
     }
 
     /// `e` with the target provider's keys redacted from every field.
@@ -658,11 +657,17 @@ fn set_length(host: &mut dyn Host, len: usize) {
     host.set_response_header("content-length", Some(&len.to_string()));
 }
 
-fn is_json(content_type: &str) -> bool {
+/// Whether `content_type` names the media type `expected` (parameters
+/// such as `charset` aside).
+fn media_type_is(content_type: &str, expected: &str) -> bool {
     content_type
         .split(';')
         .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
+}
+
+fn is_json(content_type: &str) -> bool {
+    media_type_is(content_type, "application/json")
 }
 
 /// Whether `content_type` is the stream type of `framing`.
@@ -671,10 +676,7 @@ fn is_stream_type(framing: Framing, content_type: &str) -> bool {
         Framing::Sse => "text/event-stream",
         Framing::AwsEventStream => "application/vnd.amazon.eventstream",
     };
-    content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
+    media_type_is(content_type, expected)
 }
 
 /// Whether a whole passthrough body is one JSON document.
