@@ -226,6 +226,32 @@ def raw_http(port, data, wait=0.3, timeout=10):
     return status, parse_headers(head), body
 
 
+def check_refused_token_is_replaced(gw, revoke_url, model, issued):
+    """Revokes the provider's tokens (`revoke_url`, a mock admin endpoint),
+    then expects a chat request and a streamed one to be answered as if
+    nothing happened — the gateway replaces the token and sends each again —
+    with `issued()` (the mock's count of tokens issued) grown."""
+    greeting = "Hello from mock-provider! You said: after revoke"
+    before = issued()
+    httpx.post(revoke_url)
+    body = {"model": model, "messages": [{"role": "user", "content": "after revoke"}]}
+    r = gw.post("/v1/chat/completions", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == greeting
+    assert issued() == before + 1
+    # Streams too (their refusal is a JSON body or a 401, not a stream).
+    httpx.post(revoke_url)
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=10,
+                      json={**body, "stream": True}) as s:
+        assert s.status_code == 200
+        text = s.read().decode()
+    assert text.rstrip().endswith("data: [DONE]"), text
+    deltas = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+    said = "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
+    assert said == greeting, text
+    assert issued() == before + 2
+
+
 def parse_headers(head):
     lines = head.decode("latin-1").split("\r\n")[1:]
     return {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines)}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from harness import ChatLoad, Gateway, Mock
+from harness import ChatLoad, Gateway, Mock, check_refused_token_is_replaced
 
 GREETING = "Hello from mock-provider! You said: "
 PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat"
@@ -130,24 +130,8 @@ def test_errors_ernie_sends_with_200_get_their_status(egw):
 def test_a_revoked_token_is_replaced_and_the_request_sent_again(egw, emock):
     """The provider refuses a revoked token: the token is replaced at once
     and the request sent once more; the client sees only the answer."""
-    before = tokens(emock)["issued"]
-    httpx.post(f"{emock.url}/__mock/ernie/revoke")
-    body = {"model": "ernie-4", "messages": [{"role": "user", "content": "after revoke"}]}
-    r = egw.post("/v1/chat/completions", body)
-    assert r.status_code == 200, r.text
-    assert r.json()["choices"][0]["message"]["content"] == GREETING + "after revoke"
-    assert tokens(emock)["issued"] == before + 1
-    # Streams too (their refusal is a JSON body or a 401, not a stream).
-    httpx.post(f"{emock.url}/__mock/ernie/revoke")
-    with httpx.stream("POST", egw.url + "/v1/chat/completions", timeout=10,
-                      json={**body, "stream": True}) as s:
-        assert s.status_code == 200
-        text = s.read().decode()
-    assert text.rstrip().endswith("data: [DONE]"), text
-    deltas = [json.loads(line[6:]) for line in text.splitlines()
-              if line.startswith("data: {")]
-    said = "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
-    assert said == GREETING + "after revoke", text
+    check_refused_token_is_replaced(egw, f"{emock.url}/__mock/ernie/revoke", "ernie-4",
+                                    lambda: tokens(emock)["issued"])
 
 
 def test_bad_credentials_fail_fast_with_the_providers_reason(emock, tmp_path_factory):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from harness import Gateway, Mock
+from harness import Gateway, Mock, check_refused_token_is_replaced
 
 GREETING = "Hello from mock-provider! You said: "
 SA_KEY = (Path(__file__).resolve().parents[1] / "fixtures/vertex/service-account.json").read_text()
@@ -101,21 +101,5 @@ def test_claude_on_vertex_with_a_metadata_server_token(vgw, client, vmock):
 def test_a_revoked_token_is_replaced_and_the_request_sent_again(vgw, vmock):
     """The provider refuses a revoked token: the token is replaced at once
     and the request sent once more; the client sees only the answer."""
-    before = tokens(vmock)["issued"]
-    httpx.post(f"{vmock.url}/__mock/google/revoke")
-    body = {"model": "gemini", "messages": [{"role": "user", "content": "after revoke"}]}
-    r = vgw.post("/v1/chat/completions", body)
-    assert r.status_code == 200, r.text
-    assert r.json()["choices"][0]["message"]["content"] == GREETING + "after revoke"
-    assert tokens(vmock)["issued"] >= before + 1
-    # Streams too (their refusal is a JSON body or a 401, not a stream).
-    httpx.post(f"{vmock.url}/__mock/google/revoke")
-    with httpx.stream("POST", vgw.url + "/v1/chat/completions", timeout=10,
-                      json={**body, "stream": True}) as s:
-        assert s.status_code == 200
-        text = s.read().decode()
-    assert text.rstrip().endswith("data: [DONE]"), text
-    deltas = [json.loads(line[6:]) for line in text.splitlines()
-              if line.startswith("data: {")]
-    said = "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
-    assert said == GREETING + "after revoke", text
+    check_refused_token_is_replaced(vgw, f"{vmock.url}/__mock/google/revoke", "gemini",
+                                    lambda: tokens(vmock)["issued"])
