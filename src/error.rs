@@ -92,7 +92,7 @@ impl ApiError {
                 "code": self.code,
             }
         });
-        v.to_string().into_bytes()
+        serde_json::to_vec(&v).unwrap_or_default()
     }
 }
 

@@ -104,9 +104,9 @@ pub(crate) fn encode_everywhere(client: Wire, hub: &ChatRequest, what: &str) {
 /// provider that speaks the client's API gets).
 pub(crate) fn passthrough(parsed: &ParsedRequest) {
     for upstream in [UPSTREAM, "up\"model\\\u{e9}\u{1}"] {
-        let out = with_model(&parsed.raw, &mut parsed.body.clone(), upstream);
+        let out = with_model(&mut parsed.clone(), upstream);
         let mut got = json(&out, "passthrough body");
-        let mut want = Value::Object(parsed.body.clone());
+        let mut want = Value::Object(parsed.body().clone());
         assert_eq!(got["model"], upstream, "passthrough model not replaced");
         got["model"] = Value::Null;
         want["model"] = Value::Null;
@@ -129,7 +129,7 @@ fn check(api: Api, data: &[u8]) {
     };
     assert!(!parsed.model.is_empty(), "{what}: accepted an empty model");
     assert_eq!(parsed.raw, data, "{what}: raw bytes not kept");
-    let facts = api.facts(&parsed.body);
+    let facts = api.facts(parsed.body());
     assert!(
         facts.prompt_tokens >= 4 * facts.messages as u64,
         "{what}: facts: {facts:?}"
@@ -140,7 +140,7 @@ fn check(api: Api, data: &[u8]) {
         let v = json(&render_count_tokens(facts.prompt_tokens), "count_tokens");
         assert_eq!(v["input_tokens"].as_u64(), Some(facts.prompt_tokens));
     }
-    let hub = api.to_hub(&parsed.body, UPSTREAM);
+    let hub = api.to_hub(parsed.body(), UPSTREAM);
     nulls_are_absent(api, &parsed, &hub);
     let hub = match hub {
         Ok(h) => h,
@@ -172,7 +172,7 @@ fn integral_floats(api: Api, parsed: &ParsedRequest, hub: &ChatRequest) {
             *v = Value::from(n as f64);
         }
     };
-    let mut body = parsed.body.clone();
+    let mut body = parsed.body().clone();
     for key in ["max_tokens", "top_k"] {
         if let Some(v) = body.get_mut(key) {
             as_float(v);
@@ -184,7 +184,7 @@ fn integral_floats(api: Api, parsed: &ParsedRequest, hub: &ChatRequest) {
     {
         as_float(v);
     }
-    if body == parsed.body {
+    if &body == parsed.body() {
         return;
     }
     let bytes = serde_json::to_vec(&body).expect("a JSON value serializes");
@@ -193,12 +193,12 @@ fn integral_floats(api: Api, parsed: &ParsedRequest, hub: &ChatRequest) {
         .parse(bytes)
         .unwrap_or_else(|e| panic!("{what}: rejected: {e:?}"));
     assert_eq!(
-        api.facts(&again.body),
-        api.facts(&parsed.body),
+        api.facts(again.body()),
+        api.facts(parsed.body()),
         "{what}: other facts"
     );
     let hub2 = api
-        .to_hub(&again.body, UPSTREAM)
+        .to_hub(again.body(), UPSTREAM)
         .unwrap_or_else(|e| panic!("{what}: to_hub rejects it: {e:?}"));
     assert_eq!(&hub2, hub, "{what}: another hub request");
 }
@@ -226,24 +226,24 @@ fn nulls_are_absent(api: Api, parsed: &ParsedRequest, hub: &Result<ChatRequest, 
     let absent: Vec<&str> = fields
         .iter()
         .copied()
-        .filter(|f| !parsed.body.contains_key(*f))
+        .filter(|f| !parsed.body().contains_key(*f))
         .collect();
     let extra = absent.get(parsed.raw.len() % absent.len().max(1)).copied();
     let present = fields
         .iter()
         .copied()
-        .filter(|f| parsed.body.contains_key(*f));
+        .filter(|f| parsed.body().contains_key(*f));
     for field in present.chain(extra) {
-        let mut without = parsed.body.clone();
+        let mut without = parsed.body().clone();
         without.shift_remove(field);
-        let mut null = parsed.body.clone();
+        let mut null = parsed.body().clone();
         null.insert(field.to_string(), Value::Null);
         let what = format!("{api:?}: '{field}' null vs absent");
         let outcome = |body: &Map<String, Value>| {
             let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
             api.parse(bytes).map(|p| {
-                let hub = api.to_hub(&p.body, UPSTREAM);
-                (api.facts(&p.body), hub)
+                let hub = api.to_hub(p.body(), UPSTREAM);
+                (api.facts(p.body()), hub)
             })
         };
         let (a, b) = (outcome(&without), outcome(&null));
@@ -254,7 +254,7 @@ fn nulls_are_absent(api: Api, parsed: &ParsedRequest, hub: &Result<ChatRequest, 
         }
         // The client's own body is one of the two when it had the field
         // null, or did not have it.
-        if parsed.body.get(field).is_none_or(Value::is_null) {
+        if parsed.body().get(field).is_none_or(Value::is_null) {
             let Ok((_, h)) = &b else {
                 panic!("{what}: the client's body is refused when re-read");
             };

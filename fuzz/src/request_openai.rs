@@ -8,14 +8,17 @@
 //!
 //! Input: the request body, tried as a chat completion and as embeddings.
 //!
-//! Checks: no panic; every rejection is an `ApiError` with a 4xx status
+//! Checks: no panic; a chat body accepted (by the quick check, without a
+//! tree) is one the full validation accepts, with the same model, stream
+//! flag and tree; every rejection is an `ApiError` with a 4xx status
 //! whose `to_json()` is OpenAI's error object; every accepted request
 //! encodes to a JSON object; the passthrough body is JSON equal to the
 //! client's with only `model` replaced.
 
 use crate::common::{check_client_error, json};
 use crate::request_client::{egresses, passthrough, UPSTREAM};
-use llm_gateway::wire::openai::to_hub;
+use llm_gateway::providers::Operation;
+use llm_gateway::wire::openai::{parse_request, to_hub, ParsedRequest};
 use llm_gateway::wire::{Api, Wire};
 
 const CLIENT_ERROR: std::ops::RangeInclusive<u16> = 400..=499;
@@ -34,15 +37,18 @@ pub fn request_openai(data: &[u8]) {
             }
         };
         assert!(!parsed.model.is_empty(), "accepted an empty model");
-        let _ = api.facts(&parsed.body);
+        if api == Api::ChatCompletions {
+            same_as_full_validation(data, &parsed);
+        }
+        let _ = api.facts(parsed.body());
         passthrough(&parsed);
         for (name, _, t) in &translators {
             let what = format!("{name} {api:?}");
             let encoded = match api {
-                Api::Embeddings => to_hub::embeddings_request(&parsed.body, UPSTREAM)
+                Api::Embeddings => to_hub::embeddings_request(parsed.body(), UPSTREAM)
                     .and_then(|r| t.encode_embeddings(&r)),
                 _ => api
-                    .to_hub(&parsed.body, UPSTREAM)
+                    .to_hub(parsed.body(), UPSTREAM)
                     .and_then(|r| t.encode_request(&r)),
             };
             match encoded {
@@ -57,4 +63,17 @@ pub fn request_openai(data: &[u8]) {
             }
         }
     }
+}
+
+/// Chat bodies may be accepted by the quick check without building a tree:
+/// the full validation must agree on everything.
+fn same_as_full_validation(data: &[u8], parsed: &ParsedRequest) {
+    let full = parse_request(Operation::ChatCompletions, data)
+        .unwrap_or_else(|e| panic!("quick check accepted what validation refuses: {e:?}"));
+    assert_eq!(
+        (&full.model, full.stream),
+        (&parsed.model, parsed.stream),
+        "quick check: other facts"
+    );
+    assert_eq!(full.body(), parsed.body(), "quick check: another tree");
 }

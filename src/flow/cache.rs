@@ -59,7 +59,7 @@ impl StreamFlow {
             Api::ChatCompletions | Api::Messages | Api::Responses
         );
         let directives = Directives::parse(host.request_header("cache-control").as_deref());
-        let samples = !(policy.nondeterministic || cache::deterministic(&req.body));
+        let samples = !(policy.nondeterministic || cache::deterministic(req.body()));
         if !chat || directives.no_store || samples {
             self.telemetry.cache = Some("bypass");
             return Ok(req);
@@ -81,7 +81,7 @@ impl StreamFlow {
                 Scope::Shared => "",
             },
         };
-        let digest = cache::digest(&parts, &req.body);
+        let digest = cache::digest(&parts, req.body());
         let now_s = host.now_nanos() / 1_000_000_000;
         if !directives.skip_lookup {
             if let Some(body) = cache::lookup(host.store(), &store, &digest, now_s) {
@@ -103,7 +103,7 @@ impl StreamFlow {
         let Some((text, turns)) = self.prompt_text(&req, upstream) else {
             return Ok(req);
         };
-        let group = cache::group_digest(&parts, &req.body, turns);
+        let group = cache::group_digest(&parts, req.body(), turns);
         match self.embed(host, chosen.model, &text, semantic.timeout_ms) {
             Ok(()) => {
                 self.phase = Phase::Held;
@@ -125,7 +125,7 @@ impl StreamFlow {
     /// What a semantic model embeds — the system prompt and the last user
     /// message — and the number of turns.
     fn prompt_text(&self, req: &ParsedRequest, upstream: &str) -> Option<(String, usize)> {
-        let hub = self.api.to_hub(&req.body, upstream).ok()?;
+        let hub = self.api.to_hub(req.body(), upstream).ok()?;
         let mut text = String::new();
         for m in hub.messages.iter().filter(|m| m.role == Role::System) {
             text.push_str(&m.text());
@@ -294,7 +294,7 @@ impl StreamFlow {
         let wire = self.api.wire();
         let (body, content_type) = if req.stream {
             let include_usage = req
-                .body
+                .body()
                 .get("stream_options")
                 .and_then(|o| o.get("include_usage"))
                 .and_then(|v| v.as_bool())

@@ -60,7 +60,8 @@ impl StreamFlow {
         let mut tally = self.guard_tally.borrow_mut();
         let mut blocked = None;
         let mut masked = false;
-        self.api.visit_text(&mut req.body, &mut |text| {
+        let mut body = req.take_body();
+        self.api.visit_text(&mut body, &mut |text| {
             if blocked.is_some() {
                 return;
             }
@@ -74,9 +75,10 @@ impl StreamFlow {
             return Err(self.fail(host, &blocked_request(&name)));
         }
         if masked {
-            req.raw = serde_json::to_vec(&req.body).unwrap_or_default();
+            req.raw = serde_json::to_vec(&body).unwrap_or_default();
             self.body_rewritten = true;
         }
+        req.put_body(body);
         Ok(())
     }
 
@@ -101,7 +103,7 @@ impl StreamFlow {
         let crate::guardrails::RuleKind::Moderation(m) = &gw.guardrails.rules[rule].kind else {
             return self.proceed(host, req, model, upstream);
         };
-        let text = self.api.joined_text(&req.body);
+        let text = self.api.joined_text(req.body());
         let body = m.request_body(&text);
         let len = body.len().to_string();
         let mut headers: Vec<(&str, &str)> = vec![

@@ -419,7 +419,7 @@ impl StreamFlow {
     /// The request's facts, read from the body once, when first needed.
     fn facts(&mut self, req: &ParsedRequest) -> &RequestFacts {
         let api = self.api;
-        self.facts.get_or_insert_with(|| api.facts(&req.body))
+        self.facts.get_or_insert_with(|| api.facts(req.body()))
     }
     /// Metrics for the finished stream (proxy-wasm `on_log`).
     pub fn on_log(&mut self, host: &mut dyn Host) {

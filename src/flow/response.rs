@@ -135,9 +135,9 @@ impl StreamFlow {
                 Verdict::Continue
             }
             Exchange::Passthrough => {
-                // Held so a truncated or non-JSON body can become a 502.
+                // Held so a truncated or non-JSON body can become a 502. Its
+                // length changes only if the body does (set there).
                 self.response = ResponseMode::CheckBody;
-                host.set_response_header("content-length", None);
                 hold
             }
             Exchange::Translate {
@@ -295,12 +295,15 @@ impl StreamFlow {
                         let (usage, finish) = self.api.wire().body_outcome(&plain);
                         self.telemetry.usage = usage;
                         self.telemetry.finish_reason = finish;
-                        out.take().unwrap_or_else(|| plain.to_vec())
+                        // An unchanged body stays in Envoy's buffer as it is.
+                        out.take()
                     }
-                    Err(why) => self.bad_response(host, &why, &plain),
+                    Err(why) => Some(self.bad_response(host, &why, &plain)),
                 };
-                set_length(host, bytes.len());
-                out = Some(bytes);
+                if let Some(bytes) = &bytes {
+                    set_length(host, bytes.len());
+                }
+                out = bytes;
                 ResponseMode::Passthrough
             }
             ResponseMode::NormalizeError(status) => {

@@ -63,7 +63,7 @@ impl StreamFlow {
                     .0
                     .path(api.operation(), prefix, &target.model, req.stream),
             };
-            let body = splice::with_model(&req.raw, &mut req.body, &target.model);
+            let body = splice::with_model(&mut req, &target.model);
             match provider.egress.0.passthrough_body(body) {
                 Ok(body) => (path, body),
                 Err(e) => return self.fail(host, &e),
@@ -199,19 +199,19 @@ impl StreamFlow {
         };
         let (body, stream, include_usage) = match op {
             Operation::ChatCompletions => {
-                let mut hub = self.api.to_hub(&req.body, &target.model)?;
+                let mut hub = self.api.to_hub(req.body(), &target.model)?;
                 if hub.max_tokens.is_none() {
                     hub.max_tokens = target.max_tokens;
                 }
                 (egress.encode_request(&hub)?, hub.stream, hub.include_usage)
             }
             Operation::Embeddings => {
-                let hub = to_hub::embeddings_request(&req.body, &target.model)?;
+                let hub = to_hub::embeddings_request(req.body(), &target.model)?;
                 (egress.encode_embeddings(&hub)?, false, false)
             }
         };
         let path = egress.path(op, prefix, &target.model, stream);
-        let base64 = req.body.get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
+        let base64 = req.body().get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
         self.exchange = Exchange::Translate {
             egress,
             ctx,

@@ -133,7 +133,9 @@ impl Api {
     /// Validates a request body, keeping its bytes for passthrough.
     pub fn parse(self, bytes: Vec<u8>) -> Result<ParsedRequest, ApiError> {
         let mut parsed = match self {
-            Self::ChatCompletions => openai::parse_request(Operation::ChatCompletions, &bytes),
+            Self::ChatCompletions => {
+                return openai::parse_request_owned(Operation::ChatCompletions, bytes)
+            }
             Self::Embeddings => openai::parse_request(Operation::Embeddings, &bytes),
             Self::Messages => anthropic::ingress::parse_request(&bytes),
             Self::CountTokens => anthropic::ingress::parse_count_tokens(&bytes),
@@ -266,4 +268,10 @@ impl Wire {
             }
         }
     }
+}
+
+/// The compact JSON of `v` (the bytes `Display` would give, written by the
+/// serializer directly rather than through a formatter).
+pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
 }

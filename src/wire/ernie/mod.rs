@@ -63,7 +63,7 @@ impl Translator for Ernie {
     }
 
     fn encode_request(&self, req: &ChatRequest) -> Result<Vec<u8>, ApiError> {
-        request::encode(req).map(|v| v.to_string().into_bytes())
+        request::encode(req).map(|v| crate::wire::json_bytes(&v))
     }
 
     fn decode_response(

@@ -172,7 +172,7 @@ impl Translator for Gemini {
     }
 
     fn encode_request(&self, req: &ChatRequest) -> Result<Vec<u8>, ApiError> {
-        encode_chat(req).map(|v| v.to_string().into_bytes())
+        encode_chat(req).map(|v| crate::wire::json_bytes(&v))
     }
 
     fn decode_response(
@@ -192,7 +192,7 @@ impl Translator for Gemini {
     }
 
     fn encode_embeddings(&self, req: &EmbeddingsRequest) -> Result<Vec<u8>, ApiError> {
-        encode_embeddings(req).map(|v| v.to_string().into_bytes())
+        encode_embeddings(req).map(|v| crate::wire::json_bytes(&v))
     }
 
     fn decode_embeddings(

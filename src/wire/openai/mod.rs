@@ -5,6 +5,7 @@
 pub mod egress;
 mod facts;
 pub(crate) use facts::content_text;
+mod quick;
 pub mod render;
 pub mod splice;
 pub mod to_hub;
@@ -14,11 +15,14 @@ pub use facts::facts;
 use crate::error::ApiError;
 use crate::wire::hub::Operation;
 use serde_json::{json, Map, Value};
+use std::cell::OnceCell;
 
 /// A validated request body with the facts routing needs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ParsedRequest {
-    pub body: Map<String, Value>,
+    /// The body as a tree, built on first use when the quick check
+    /// validated the bytes without one.
+    body: OnceCell<Map<String, Value>>,
     pub model: String,
     pub stream: bool,
     /// The bytes `body` was parsed from, when the caller handed them over
@@ -26,8 +30,59 @@ pub struct ParsedRequest {
     pub raw: Vec<u8>,
 }
 
-/// [`parse_request`], keeping the bytes for an in-place rewrite.
+impl ParsedRequest {
+    /// A request validated into a tree.
+    pub fn parsed(body: Map<String, Value>, model: String, stream: bool) -> Self {
+        Self {
+            body: OnceCell::from(body),
+            model,
+            stream,
+            raw: Vec::new(),
+        }
+    }
+
+    /// A request whose bytes were validated without a tree.
+    fn unparsed(checked: quick::Checked, raw: Vec<u8>) -> Self {
+        Self {
+            body: OnceCell::new(),
+            model: checked.model,
+            stream: checked.stream,
+            raw,
+        }
+    }
+
+    /// The body as a tree.
+    pub fn body(&self) -> &Map<String, Value> {
+        self.body.get_or_init(|| tree(&self.raw))
+    }
+
+    /// The body as a tree, taken out to edit; [`Self::put_body`] gives it
+    /// back.
+    pub fn take_body(&mut self) -> Map<String, Value> {
+        self.body.take().unwrap_or_else(|| tree(&self.raw))
+    }
+
+    pub fn put_body(&mut self, body: Map<String, Value>) {
+        self.body = OnceCell::from(body);
+    }
+}
+
+/// The tree of bytes already validated as a JSON object.
+fn tree(raw: &[u8]) -> Map<String, Value> {
+    match serde_json::from_slice(raw) {
+        Ok(Value::Object(body)) => body,
+        _ => Map::new(),
+    }
+}
+
+/// [`parse_request`], keeping the bytes for an in-place rewrite. A Chat
+/// Completions body the quick check accepts builds no tree until asked.
 pub fn parse_request_owned(op: Operation, bytes: Vec<u8>) -> Result<ParsedRequest, ApiError> {
+    if op == Operation::ChatCompletions {
+        if let Some(checked) = quick::chat(&bytes) {
+            return Ok(ParsedRequest::unparsed(checked, bytes));
+        }
+    }
     let mut parsed = parse_request(op, &bytes)?;
     parsed.raw = bytes;
     Ok(parsed)
@@ -65,12 +120,7 @@ pub fn parse_request(op: Operation, bytes: &[u8]) -> Result<ParsedRequest, ApiEr
         Operation::Embeddings => validate_embeddings(&body)?,
     }
     let stream = matches!(body.get("stream"), Some(Value::Bool(true)));
-    Ok(ParsedRequest {
-        body,
-        model,
-        stream,
-        raw: Vec::new(),
-    })
+    Ok(ParsedRequest::parsed(body, model, stream))
 }
 
 const ROLES: &[&str] = &[
@@ -294,14 +344,12 @@ impl ModelCard<'_> {
 /// `GET /v1/models`: the models the caller may use.
 pub fn models_list(cards: &[ModelCard<'_>]) -> Vec<u8> {
     let data: Vec<Value> = cards.iter().map(|c| c.to_json()).collect();
-    json!({"object": "list", "data": data})
-        .to_string()
-        .into_bytes()
+    crate::wire::json_bytes(&json!({"object": "list", "data": data}))
 }
 
 /// `GET /v1/models/{id}`.
 pub fn model_object(card: ModelCard<'_>) -> Vec<u8> {
-    card.to_json().to_string().into_bytes()
+    crate::wire::json_bytes(&card.to_json())
 }
 
 /// 404 naming the models that are `available` to the caller.
@@ -331,7 +379,7 @@ mod tests {
         let r = chat(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"x":1}"#).unwrap();
         assert_eq!(r.model, "m");
         assert!(r.stream);
-        assert_eq!(r.body["x"], 1);
+        assert_eq!(r.body()["x"], 1);
         let r = chat(r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"}]},{"role":"assistant","content":null,"tool_calls":[]},{"role":"tool","tool_call_id":"c","content":"r"}]}"#).unwrap();
         assert!(!r.stream);
     }

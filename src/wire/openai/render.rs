@@ -4,76 +4,141 @@
 use crate::wire::hub::{
     ChatResponse, Choice, EmbeddingsResponse, ResponseContext, StreamEvent, StreamWriter, Usage,
 };
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 fn usage_json(u: &Usage) -> Value {
-    let mut v = json!({
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-    });
-    if let Some(cached) = u.cached_tokens {
-        v["prompt_tokens_details"] = json!({"cached_tokens": cached});
-    }
-    if let Some(reasoning) = u.reasoning_tokens {
-        v["completion_tokens_details"] = json!({"reasoning_tokens": reasoning});
-    }
-    v
+    serde_json::to_value(UsageOut::of(u)).unwrap_or_default()
 }
 
-fn message_json(c: &Choice) -> Value {
-    let mut m = Map::new();
-    m.insert("role".into(), "assistant".into());
-    m.insert(
-        "content".into(),
-        match &c.content {
-            Some(t) if !t.is_empty() || c.tool_calls.is_empty() => Value::String(t.clone()),
-            _ => Value::Null,
-        },
-    );
-    if let Some(r) = &c.reasoning {
-        m.insert("reasoning_content".into(), Value::String(r.clone()));
+// The shapes of a `chat.completion`, serialized directly (no tree), fields
+// in OpenAI's order.
+
+#[derive(Serialize)]
+struct CompletionOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<ChoiceOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<UsageOut>,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: u32,
+    message: MessageOut<'a>,
+    logprobs: (),
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+    refusal: (),
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct UsageOut {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<CachedOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_tokens_details: Option<ReasoningOut>,
+}
+
+#[derive(Serialize)]
+struct CachedOut {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningOut {
+    reasoning_tokens: u64,
+}
+
+impl UsageOut {
+    fn of(u: &Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+            prompt_tokens_details: u
+                .cached_tokens
+                .map(|cached_tokens| CachedOut { cached_tokens }),
+            completion_tokens_details: u
+                .reasoning_tokens
+                .map(|reasoning_tokens| ReasoningOut { reasoning_tokens }),
+        }
     }
-    if !c.tool_calls.is_empty() {
-        let calls: Vec<Value> = c
+}
+
+fn message_out(c: &Choice) -> MessageOut<'_> {
+    MessageOut {
+        role: "assistant",
+        content: match &c.content {
+            Some(t) if !t.is_empty() || c.tool_calls.is_empty() => Some(t),
+            _ => None,
+        },
+        reasoning_content: c.reasoning.as_deref(),
+        tool_calls: c
             .tool_calls
             .iter()
-            .map(|t| {
-                json!({"id": t.id, "type": "function",
-                       "function": {"name": t.name, "arguments": t.arguments}})
+            .map(|t| ToolCallOut {
+                id: &t.id,
+                kind: "function",
+                function: FunctionOut {
+                    name: &t.name,
+                    arguments: &t.arguments,
+                },
             })
-            .collect();
-        m.insert("tool_calls".into(), Value::Array(calls));
+            .collect(),
+        refusal: (),
     }
-    m.insert("refusal".into(), Value::Null);
-    Value::Object(m)
 }
 
 /// A non-streaming `chat.completion`.
 pub fn chat_completion(r: &ChatResponse) -> Vec<u8> {
-    let choices: Vec<Value> = r
-        .choices
-        .iter()
-        .map(|c| {
-            json!({
-                "index": c.index,
-                "message": message_json(c),
-                "logprobs": null,
-                "finish_reason": c.finish_reason.map(|f| f.as_openai()),
+    let out = CompletionOut {
+        id: &r.id,
+        object: "chat.completion",
+        created: r.created,
+        model: &r.model,
+        choices: r
+            .choices
+            .iter()
+            .map(|c| ChoiceOut {
+                index: c.index,
+                message: message_out(c),
+                logprobs: (),
+                finish_reason: c.finish_reason.map(|f| f.as_openai()),
             })
-        })
-        .collect();
-    let mut v = json!({
-        "id": r.id,
-        "object": "chat.completion",
-        "created": r.created,
-        "model": r.model,
-        "choices": choices,
-    });
-    if let Some(u) = &r.usage {
-        v["usage"] = usage_json(u);
-    }
-    v.to_string().into_bytes()
+            .collect(),
+        usage: r.usage.as_ref().map(UsageOut::of),
+    };
+    serde_json::to_vec(&out).unwrap_or_default()
 }
 
 /// An embeddings `list` response; `base64` packs each vector as
@@ -93,14 +158,12 @@ pub fn embeddings(r: &EmbeddingsResponse, base64: bool) -> Vec<u8> {
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
-    json!({
+    crate::wire::json_bytes(&json!({
         "object": "list",
         "data": data,
         "model": r.model,
         "usage": {"prompt_tokens": r.prompt_tokens, "total_tokens": r.prompt_tokens},
-    })
-    .to_string()
-    .into_bytes()
+    }))
 }
 
 /// `s` as a JSON string literal.

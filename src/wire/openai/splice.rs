@@ -114,13 +114,17 @@ fn value_end(json: &[u8], i: usize) -> Option<usize> {
 
 /// A passthrough request body: the client's bytes with only the top-level
 /// `model` replaced when they were kept (`raw`), else `body` re-serialized.
-pub fn with_model(
-    raw: &[u8],
-    body: &mut serde_json::Map<String, serde_json::Value>,
-    upstream_model: &str,
-) -> Vec<u8> {
+pub fn with_model(req: &mut super::ParsedRequest, upstream_model: &str) -> Vec<u8> {
     let value = serde_json::to_string(upstream_model).unwrap_or_default();
-    replace_member(raw, "model", &value).unwrap_or_else(|| rename_model(body, upstream_model))
+    match replace_member(&req.raw, "model", &value) {
+        Some(bytes) => bytes,
+        None => {
+            let mut body = req.take_body();
+            let bytes = rename_model(&mut body, upstream_model);
+            req.put_body(body);
+            bytes
+        }
+    }
 }
 
 /// Replaces the top-level `model` of a validated request body, keeping every
@@ -199,10 +203,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["model"], "b");
         assert_eq!(v["x_vendor"]["k"], 1);
-        let raw = br#"{"model" : "a", "z": 1.0}"#;
+        let raw = br#"{"model" : "a", "messages":[{"role":"user","content":"x"}], "z": 1.0}"#;
+        let mut req = crate::wire::Api::ChatCompletions
+            .parse(raw.to_vec())
+            .unwrap();
         assert_eq!(
-            with_model(raw, &mut body, "c"),
-            br#"{"model" : "c", "z": 1.0}"#
+            with_model(&mut req, "c"),
+            br#"{"model" : "c", "messages":[{"role":"user","content":"x"}], "z": 1.0}"#
         );
     }
 }

@@ -105,12 +105,8 @@ pub fn parse_request(bytes: &[u8]) -> Result<ParsedRequest, ApiError> {
     validate_input(&body)?;
     validate_options(&body)?;
     validate_tools(&body)?;
-    Ok(ParsedRequest {
-        stream: present(&body, "stream") == Some(&Value::Bool(true)),
-        body,
-        model,
-        raw: Vec::new(),
-    })
+    let stream = present(&body, "stream") == Some(&Value::Bool(true));
+    Ok(ParsedRequest::parsed(body, model, stream))
 }
 
 /// A member that is there and not null (null means "default", as in

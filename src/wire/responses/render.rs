@@ -221,14 +221,12 @@ pub fn render_response(r: &ChatResponse, ctx: &ResponseContext) -> Vec<u8> {
     } else {
         &r.model
     };
-    response_json(&ResponseParts {
+    crate::wire::json_bytes(&response_json(&ResponseParts {
         id: &response_id(ctx),
         created_at: ctx.created,
         model,
         status: Status::of_finish(choice.and_then(|c| c.finish_reason)),
         output: &output,
         usage: r.usage.as_ref(),
-    })
-    .to_string()
-    .into_bytes()
+    }))
 }

@@ -123,12 +123,7 @@ pub(super) fn parse(bytes: &[u8], endpoint: Endpoint) -> Result<ParsedRequest, A
         ));
     }
     let stream = endpoint == Endpoint::Messages && body.get("stream") == Some(&Value::Bool(true));
-    Ok(ParsedRequest {
-        body,
-        model,
-        stream,
-        raw: Vec::new(),
-    })
+    Ok(ParsedRequest::parsed(body, model, stream))
 }
 
 /// The field's value; absent and `null` both mean "not given".

@@ -160,7 +160,7 @@ pub fn render_response(r: &ChatResponse, ctx: &ResponseContext) -> Result<Vec<u8
         "stop_sequence": null,
         "usage": usage.to_value(),
     });
-    Ok(v.to_string().into_bytes())
+    Ok(crate::wire::json_bytes(&v))
 }
 
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`.
@@ -182,12 +182,10 @@ pub fn models_list(models: &[(&str, &str)]) -> Vec<u8> {
             })
         })
         .collect();
-    json!({
+    crate::wire::json_bytes(&json!({
         "data": data,
         "has_more": false,
         "first_id": models.first().map(|m| m.0),
         "last_id": models.last().map(|m| m.0),
-    })
-    .to_string()
-    .into_bytes()
+    }))
 }

@@ -16,7 +16,7 @@ fn hub(body: &Value, model: &str) -> Result<ChatRequest, ApiError> {
     let parsed = parse_request(&bytes)?;
     assert_eq!(parsed.model, body["model"].as_str().unwrap());
     assert_eq!(parsed.stream, body["stream"] == json!(true));
-    to_hub(&parsed.body, model)
+    to_hub(parsed.body(), model)
 }
 
 fn error_json(e: &ApiError) -> Value {

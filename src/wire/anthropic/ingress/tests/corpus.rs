@@ -51,7 +51,7 @@ fn request_corpus() {
         let bytes = serde_json::to_vec(&case["anthropic"]).unwrap();
         let result = parse_request(&bytes).and_then(|p| {
             assert_eq!(p.model, case["anthropic"]["model"], "{name}");
-            to_hub(&p.body, TARGET).map(|hub| (p, hub))
+            to_hub(p.body(), TARGET).map(|hub| (p, hub))
         });
         if let Some(expected) = case.get("error") {
             let e = result.err().unwrap_or_else(|| panic!("{name}: no error"));
@@ -79,7 +79,11 @@ fn request_corpus() {
             "{name}: anthropic"
         );
         if let Some(expected) = case.get("facts") {
-            assert_eq!(&facts_json(&facts(&parsed.body)), expected, "{name}: facts");
+            assert_eq!(
+                &facts_json(&facts(parsed.body())),
+                expected,
+                "{name}: facts"
+            );
         }
     }
     assert!(translated >= 30, "{translated} translated cases");

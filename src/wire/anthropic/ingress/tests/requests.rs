@@ -189,9 +189,9 @@ fn count_tokens_bodies() {
         "tools": [{"name": "f", "input_schema": {"type": "object"}}], "thinking": {"type": "enabled", "budget_tokens": 2048}});
     let p = parse_count_tokens(&serde_json::to_vec(&body).unwrap()).unwrap();
     assert!(!p.stream);
-    let hub = to_hub(&p.body, "up").unwrap();
+    let hub = to_hub(p.body(), "up").unwrap();
     assert_eq!((hub.max_tokens, hub.messages.len()), (None, 2));
-    let f = facts(&p.body);
+    let f = facts(p.body());
     assert_eq!(f.max_tokens, None);
     // "s" + "hi" + the tools' JSON (47 bytes) = 50 bytes → 13, + 4 for one message.
     assert_eq!(f.prompt_tokens, 17);
@@ -215,7 +215,7 @@ fn count_tokens_bodies() {
 
 fn hub_err(body: Value) -> ApiError {
     let p = parse(&body).unwrap_or_else(|e| panic!("parse: {e:?}"));
-    to_hub(&p.body, "up").unwrap_err()
+    to_hub(p.body(), "up").unwrap_err()
 }
 
 #[test]
@@ -298,7 +298,7 @@ fn integers_written_as_floats_reach_the_hub_as_integers() {
         "thinking": {"type": "enabled", "budget_tokens": 2048.0},
         "messages": [{"role": "user", "content": "x"}]});
     let p = parse(&body).unwrap();
-    let hub = to_hub(&p.body, "up").unwrap();
+    let hub = to_hub(p.body(), "up").unwrap();
     assert_eq!(hub.max_tokens, Some(64));
     assert_eq!(hub.reasoning_effort.as_deref(), Some("low"));
     assert_eq!(hub.extra.get("top_k"), Some(&json!(40)));

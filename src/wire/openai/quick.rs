@@ -1,0 +1,508 @@
+//! A one-pass check of a Chat Completions body that builds no JSON tree.
+//!
+//! It accepts only bodies the full validator (`validate_chat` over a parsed
+//! `Value`) accepts, and answers "cannot tell" (`None`) for anything else:
+//! an error, a duplicate known field, an unusual shape. Those take the full
+//! path, which gives the exact error. A passthrough request then never
+//! builds a tree, unless a policy asks for one.
+//!
+//! Values the check does not look into are still parsed in full (strings
+//! unescaped, numbers converted), so a body it accepts is one the full parse
+//! accepts too: `IgnoredAny` would skip invalid escapes and out-of-range
+//! numbers that `Value` refuses.
+
+use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+/// What the check found in a body it accepts.
+#[derive(Debug, PartialEq)]
+pub struct Checked {
+    pub model: String,
+    pub stream: bool,
+}
+
+/// The body's facts if it is a valid Chat Completions request; `None` when
+/// the full validator must decide.
+pub fn chat(bytes: &[u8]) -> Option<Checked> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let found = de.deserialize_map(Body).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// Fails the quick check: the full validator decides.
+fn unsure<E: Error>() -> E {
+    E::custom("")
+}
+
+/// The index of a map key in a table of known names (`None`: another key).
+struct Key(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|k| *k == v))
+    }
+}
+
+/// Marks known key `i` seen; a second one is left to the full validator
+/// (where the last one wins).
+fn first<E: Error>(seen: &mut u32, i: usize) -> Result<(), E> {
+    let bit = 1u32 << i;
+    if *seen & bit != 0 {
+        return Err(unsure());
+    }
+    *seen |= bit;
+    Ok(())
+}
+
+/// Any JSON value, parsed in full and dropped.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E: Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+}
+
+/// The shapes a checked value may take; any other fails the check. `null`
+/// is accepted wherever the validator treats it as absent.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A string (never null).
+    Str,
+    /// A boolean or null.
+    Flag,
+    /// An integer ≥ 1 or null.
+    PositiveInt,
+    /// A number within the range or null.
+    Number(f64, f64),
+    /// An array (of anything) or null.
+    Array,
+    /// A string, an array of strings, or null (`stop`).
+    StrOrStrs,
+    /// A string, an object, or null (`tool_choice`).
+    StrOrObject,
+}
+
+/// What a checked value was, as far as the callers care.
+#[derive(Clone, Copy, PartialEq)]
+enum Seen {
+    Null,
+    True,
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for Shape {
+    type Value = Seen;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Seen, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Shape {
+    type Value = Seen;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a checked value")
+    }
+    fn visit_unit<E: Error>(self) -> Result<Seen, E> {
+        match self {
+            Shape::Str => Err(unsure()),
+            _ => Ok(Seen::Null),
+        }
+    }
+    fn visit_bool<E: Error>(self, v: bool) -> Result<Seen, E> {
+        match self {
+            Shape::Flag if v => Ok(Seen::True),
+            Shape::Flag => Ok(Seen::Other),
+            _ => Err(unsure()),
+        }
+    }
+    fn visit_u64<E: Error>(self, v: u64) -> Result<Seen, E> {
+        match self {
+            Shape::PositiveInt if v >= 1 => Ok(Seen::Other),
+            Shape::Number(..) => self.visit_f64(v as f64),
+            _ => Err(unsure()),
+        }
+    }
+    fn visit_i64<E: Error>(self, v: i64) -> Result<Seen, E> {
+        match self {
+            Shape::Number(..) => self.visit_f64(v as f64),
+            _ => Err(unsure()),
+        }
+    }
+    fn visit_f64<E: Error>(self, v: f64) -> Result<Seen, E> {
+        match self {
+            Shape::Number(min, max) if (min..=max).contains(&v) => Ok(Seen::Other),
+            _ => Err(unsure()),
+        }
+    }
+    fn visit_str<E: Error>(self, _: &str) -> Result<Seen, E> {
+        match self {
+            Shape::Str | Shape::StrOrStrs | Shape::StrOrObject => Ok(Seen::Other),
+            _ => Err(unsure()),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seen, A::Error> {
+        match self {
+            Shape::Array => while seq.next_element_seed(Skip)?.is_some() {},
+            Shape::StrOrStrs => while seq.next_element_seed(Shape::Str)?.is_some() {},
+            _ => return Err(unsure()),
+        }
+        Ok(Seen::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Seen, A::Error> {
+        match self {
+            Shape::StrOrObject => Skip.visit_map(map).map(|()| Seen::Other),
+            _ => Err(unsure()),
+        }
+    }
+}
+
+const TOP: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "tools",
+    "stop",
+    "tool_choice",
+];
+
+/// The shape each of `TOP[4..]` must have.
+const TOP_SHAPES: &[Shape] = &[
+    Shape::PositiveInt,
+    Shape::PositiveInt,
+    Shape::PositiveInt,
+    Shape::Number(0.0, 2.0),
+    Shape::Number(0.0, 1.0),
+    Shape::Number(-2.0, 2.0),
+    Shape::Number(-2.0, 2.0),
+    Shape::Array,
+    Shape::StrOrStrs,
+    Shape::StrOrObject,
+];
+
+/// The request body (an object).
+struct Body;
+
+impl<'de> Visitor<'de> for Body {
+    type Value = Option<Checked>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a request object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut seen, mut model, mut stream) = (0u32, None, false);
+        let mut options = Seen::Null;
+        let mut messages = false;
+        while let Some(key) = map.next_key_seed(Key(TOP))? {
+            let Some(i) = key else {
+                map.next_value_seed(Skip)?;
+                continue;
+            };
+            first(&mut seen, i)?;
+            match i {
+                0 => model = Some(map.next_value_seed(Model)?),
+                1 => messages = map.next_value_seed(Messages)?,
+                2 => stream = map.next_value_seed(Shape::Flag)? == Seen::True,
+                3 => options = map.next_value_seed(StreamOptions)?,
+                _ => {
+                    map.next_value_seed(TOP_SHAPES[i - 4])?;
+                }
+            }
+        }
+        // `stream_options` only with `stream: true`.
+        let options_ok = options == Seen::Null || stream;
+        Ok(match model {
+            Some(model) if messages && options_ok && !model.is_empty() => {
+                Some(Checked { model, stream })
+            }
+            _ => None,
+        })
+    }
+}
+
+/// `model`: a string.
+struct Model;
+
+impl<'de> DeserializeSeed<'de> for Model {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Model {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a model name")
+    }
+    fn visit_str<E: Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+}
+
+/// `stream_options`: null, or an object whose `include_usage` is a boolean
+/// or null.
+struct StreamOptions;
+
+impl<'de> DeserializeSeed<'de> for StreamOptions {
+    type Value = Seen;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Seen, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamOptions {
+    type Value = Seen;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("stream options")
+    }
+    fn visit_unit<E: Error>(self) -> Result<Seen, E> {
+        Ok(Seen::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen, A::Error> {
+        let mut seen = 0u32;
+        while let Some(key) = map.next_key_seed(Key(&["include_usage"]))? {
+            match key {
+                Some(i) => {
+                    first(&mut seen, i)?;
+                    map.next_value_seed(Shape::Flag)?;
+                }
+                None => map.next_value_seed(Skip)?,
+            }
+        }
+        Ok(Seen::Other)
+    }
+}
+
+/// `messages`: a non-empty array of messages (true when accepted).
+struct Messages;
+
+impl<'de> DeserializeSeed<'de> for Messages {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Messages {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("messages")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut count = 0usize;
+        while seq.next_element_seed(Message)?.is_some() {
+            count += 1;
+        }
+        Ok(count > 0)
+    }
+}
+
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+const TOOL: usize = 4;
+
+/// One message: a known role, content as the validator allows it, and a
+/// string `tool_call_id` for a tool's message.
+struct Message;
+
+impl<'de> DeserializeSeed<'de> for Message {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Message {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a message")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (mut seen, mut role, mut call_id) = (0u32, None, false);
+        while let Some(key) = map.next_key_seed(Key(&["role", "content", "tool_call_id"]))? {
+            let Some(i) = key else {
+                map.next_value_seed(Skip)?;
+                continue;
+            };
+            first(&mut seen, i)?;
+            match i {
+                0 => role = map.next_value_seed(Key(ROLES))?,
+                1 => map.next_value_seed(Content)?,
+                _ => call_id = map.next_value_seed(IsString)?,
+            }
+        }
+        match role {
+            // A tool's message needs its call's id (a string).
+            Some(TOOL) if !call_id => Err(unsure()),
+            Some(_) => Ok(()),
+            None => Err(unsure()),
+        }
+    }
+}
+
+/// Any value; true when it is a string.
+struct IsString;
+
+impl<'de> DeserializeSeed<'de> for IsString {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IsString {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_str<E: Error>(self, _: &str) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_bool<E: Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E: Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E: Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        Skip.visit_seq(seq).map(|()| false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        Skip.visit_map(map).map(|()| false)
+    }
+}
+
+/// `content`: null, a string, or an array of parts, each an object with a
+/// string `type`.
+struct Content;
+
+impl<'de> DeserializeSeed<'de> for Content {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Content {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("message content")
+    }
+    fn visit_unit<E: Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Part)?.is_some() {}
+        Ok(())
+    }
+}
+
+/// A content part: an object with a string `type`.
+struct Part;
+
+impl<'de> DeserializeSeed<'de> for Part {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Part {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a content part")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = 0u32;
+        while let Some(key) = map.next_key_seed(Key(&["type"]))? {
+            match key {
+                Some(i) => {
+                    first(&mut seen, i)?;
+                    map.next_value_seed(Shape::Str)?;
+                }
+                None => map.next_value_seed(Skip)?,
+            }
+        }
+        match seen {
+            0 => Err(unsure()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
