@@ -12,6 +12,7 @@ pub mod hub;
 pub mod openai;
 pub mod pass_stream;
 pub mod responses;
+mod scan;
 pub mod sse;
 pub mod stream;
 mod text;

@@ -81,6 +81,7 @@ pub mod ingress;
 mod messages;
 mod request;
 mod response;
+mod response_scan;
 mod stream;
 #[cfg(test)]
 mod tests;

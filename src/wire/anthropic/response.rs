@@ -28,18 +28,22 @@ pub(super) struct TokenCounts {
 
 impl TokenCounts {
     pub(super) fn update(&mut self, usage: &Value) {
-        let n = |k: &str| usage.get(k).and_then(Value::as_u64);
-        if let Some(v) = n("input_tokens") {
+        self.update_from(USAGE_KEYS.map(|k| usage.get(k).and_then(Value::as_u64)));
+    }
+
+    /// The counts a report gives, in `USAGE_KEYS` order.
+    pub(super) fn update_from(&mut self, [input, output, read, creation]: [Option<u64>; 4]) {
+        if let Some(v) = input {
             self.input = v;
         }
-        if let Some(v) = n("output_tokens") {
+        if let Some(v) = output {
             self.output = v;
         }
-        if let Some(v) = n("cache_read_input_tokens") {
-            self.cache_read = Some(v);
+        if read.is_some() {
+            self.cache_read = read;
         }
-        if let Some(v) = n("cache_creation_input_tokens") {
-            self.cache_creation = Some(v);
+        if creation.is_some() {
+            self.cache_creation = creation;
         }
     }
 
@@ -64,6 +68,45 @@ pub(super) fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 pub(super) fn decode_message(body: &[u8], ctx: &ResponseContext) -> Result<ChatResponse, ApiError> {
+    let parts = match super::response_scan::scan(body) {
+        Some(parts) => parts,
+        None => from_tree(body)?,
+    };
+    assemble(parts, ctx)
+}
+
+/// What an answer says, however it was read: the fields as
+/// `Value::as_str` / `as_u64` would give them.
+#[derive(Debug, PartialEq)]
+pub(super) struct Parts {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub stop_reason: Option<String>,
+    pub blocks: Vec<Block>,
+    /// input, output, cache read, cache creation (when `usage` is an object).
+    pub usage: Option<[Option<u64>; 4]>,
+}
+
+/// A content block (a block that is not an object has no fields).
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Block {
+    pub kind: Option<String>,
+    pub text: Option<String>,
+    pub thinking: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub input: Option<Value>,
+}
+
+pub(super) const USAGE_KEYS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+];
+
+/// The answer parsed into a tree: the full path, with its exact errors.
+pub(super) fn from_tree(body: &[u8]) -> Result<Parts, ApiError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         bad_upstream(format!(
             "{PROVIDER} returned a response that is not valid JSON: {e}."
@@ -82,28 +125,54 @@ pub(super) fn decode_message(body: &[u8], ctx: &ResponseContext) -> Result<ChatR
             "{PROVIDER} returned a response without a 'content' array."
         )));
     };
+    let text = |v: &Value, k: &str| str_field(v, k).map(String::from);
+    let blocks = blocks
+        .iter()
+        .map(|b| Block {
+            kind: text(b, "type"),
+            text: text(b, "text"),
+            thinking: text(b, "thinking"),
+            id: text(b, "id"),
+            name: text(b, "name"),
+            input: b.get("input").cloned(),
+        })
+        .collect();
+    let usage = v
+        .get("usage")
+        .filter(|u| u.is_object())
+        .map(|u| USAGE_KEYS.map(|k| u.get(k).and_then(Value::as_u64)));
+    Ok(Parts {
+        id: text(&v, "id"),
+        model: text(&v, "model"),
+        stop_reason: text(&v, "stop_reason"),
+        blocks,
+        usage,
+    })
+}
+
+fn assemble(parts: Parts, ctx: &ResponseContext) -> Result<ChatResponse, ApiError> {
     let mut content = String::new();
     let mut reasoning: Option<String> = None;
     let mut tool_calls = Vec::new();
-    for (i, b) in blocks.iter().enumerate() {
-        match str_field(b, "type") {
-            Some("text") => content.push_str(str_field(b, "text").unwrap_or_default()),
+    for (i, b) in parts.blocks.into_iter().enumerate() {
+        match b.kind.as_deref() {
+            Some("text") => content.push_str(b.text.as_deref().unwrap_or_default()),
             Some("thinking") => reasoning
                 .get_or_insert_with(String::new)
-                .push_str(str_field(b, "thinking").unwrap_or_default()),
+                .push_str(b.thinking.as_deref().unwrap_or_default()),
             Some("tool_use") => {
-                let (Some(id), Some(name)) = (str_field(b, "id"), str_field(b, "name")) else {
+                let (Some(id), Some(name)) = (b.id, b.name) else {
                     return Err(bad_upstream(format!(
                         "{PROVIDER} returned a tool_use block (content[{i}]) without 'id' or 'name'."
                     )));
                 };
-                let arguments = match b.get("input") {
+                let arguments = match b.input {
                     None | Some(Value::Null) => "{}".to_string(),
                     Some(input) => input.to_string(),
                 };
                 tool_calls.push(ToolCall {
-                    id: id.into(),
-                    name: name.into(),
+                    id,
+                    name,
                     arguments,
                 });
             }
@@ -111,25 +180,25 @@ pub(super) fn decode_message(body: &[u8], ctx: &ResponseContext) -> Result<ChatR
             _ => {}
         }
     }
-    let finish = match str_field(&v, "stop_reason") {
+    let finish = match parts.stop_reason.as_deref() {
         Some(r) => finish_reason(r),
         None if !tool_calls.is_empty() => FinishReason::ToolCalls,
         None => FinishReason::Stop,
     };
-    let usage = v.get("usage").filter(|u| u.is_object()).map(|u| {
+    let usage = parts.usage.map(|u| {
         let mut c = TokenCounts::default();
-        c.update(u);
+        c.update_from(u);
         c.to_usage()
     });
     Ok(ChatResponse {
-        id: str_field(&v, "id")
+        id: parts
+            .id
             .filter(|s| !s.is_empty())
-            .map(String::from)
             .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id)),
-        model: str_field(&v, "model")
+        model: parts
+            .model
             .filter(|s| !s.is_empty())
-            .unwrap_or(&ctx.model)
-            .to_string(),
+            .unwrap_or_else(|| ctx.model.clone()),
         created: ctx.created,
         choices: vec![Choice {
             index: 0,

@@ -11,6 +11,7 @@
 //! accepts too: `IgnoredAny` would skip invalid escapes and out-of-range
 //! numbers that `Value` refuses.
 
+use crate::wire::scan::{first, unsure, Key, Skip};
 use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -28,87 +29,6 @@ pub fn chat(bytes: &[u8]) -> Option<Checked> {
     let found = de.deserialize_map(Body).ok()?;
     de.end().ok()?;
     found
-}
-
-/// Fails the quick check: the full validator decides.
-fn unsure<E: Error>() -> E {
-    E::custom("")
-}
-
-/// The index of a map key in a table of known names (`None`: another key).
-struct Key(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for Key {
-    type Value = Option<usize>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Key {
-    type Value = Option<usize>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().position(|k| *k == v))
-    }
-}
-
-/// Marks known key `i` seen; a second one is left to the full validator
-/// (where the last one wins).
-fn first<E: Error>(seen: &mut u32, i: usize) -> Result<(), E> {
-    let bit = 1u32 << i;
-    if *seen & bit != 0 {
-        return Err(unsure());
-    }
-    *seen |= bit;
-    Ok(())
-}
-
-/// Any JSON value, parsed in full and dropped.
-struct Skip;
-
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_bool<E: Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Skip)?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Skip)?.is_some() {
-            map.next_value_seed(Skip)?;
-        }
-        Ok(())
-    }
 }
 
 /// The shapes a checked value may take; any other fails the check. `null`
