@@ -7,7 +7,7 @@ use std::path::Path;
 /// Bottom to top, as `lib.rs` documents them.
 const LAYERS: &[&[&str]] = &[
     &[
-        "error", "redact", "secrets", "host", "state", "testing", "calendar",
+        "error", "bytes", "redact", "secrets", "host", "state", "testing", "calendar",
     ],
     &["wire", "content_coding", "header_pairs"],
     &["providers"],

@@ -10,6 +10,7 @@
 //! of a layer above (a test, `layering`, checks the source):
 //!
 //! 1. Foundations: `error` (`ApiError`, `ConfigError`) with `redact`;
+//!    `bytes` (short byte searches without a searcher per call);
 //!    `calendar` (UTC dates);
 //!    `secrets` (encrypted keys, request signatures, wiped buffers);
 //!    `host`, the trait the proxy implements; `state`, everything about
@@ -37,6 +38,7 @@
 )]
 
 pub mod admission;
+pub mod bytes;
 pub mod cache;
 pub mod calendar;
 pub mod config;

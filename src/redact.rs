@@ -2,6 +2,7 @@
 //! rewritten with `[redacted]`, and every response body passes a streaming
 //! mask that also catches a key split across chunks or echoed in-band.
 
+use crate::bytes::{anchor, occurrences};
 use crate::secrets::Secret;
 
 /// Secrets shorter than this are not looked for (they would mask ordinary
@@ -27,7 +28,10 @@ pub fn redact(text: &str, secrets: &SecretSet) -> String {
 #[derive(Clone, Default)]
 pub struct SecretSet {
     plain: Vec<Secret>,
-    longest: usize,
+    /// Per secret, the index of the byte searches look for first (its
+    /// least common kind of byte in text), so no searcher is built per
+    /// chunk.
+    anchors: Vec<usize>,
 }
 
 impl std::fmt::Debug for SecretSet {
@@ -47,8 +51,16 @@ impl SecretSet {
         // Longest first, so a key containing another is masked whole.
         plain.sort_by_key(|s| std::cmp::Reverse(s.len()));
         plain.dedup();
-        let longest = plain.first().map_or(0, |s| s.len());
-        Self { plain, longest }
+        let anchors = plain.iter().map(|s| anchor(s.as_bytes())).collect();
+        Self { plain, anchors }
+    }
+
+    /// Each secret with its anchor.
+    fn each(&self) -> impl Iterator<Item = (&[u8], usize)> {
+        self.plain
+            .iter()
+            .map(|s| s.as_bytes())
+            .zip(self.anchors.iter().copied())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,9 +93,8 @@ impl Redactor {
     pub fn feed(&mut self, chunk: &[u8], end: bool) -> Option<Vec<u8>> {
         let hits = self
             .secrets
-            .plain
-            .iter()
-            .any(|s| memchr::memmem::find(chunk, s.as_bytes()).is_some());
+            .each()
+            .any(|(s, at)| occurrences(chunk, s, at).next().is_some());
         if !hits && self.held.is_empty() && (end || self.hold_len(chunk) == 0) {
             return None;
         }
@@ -92,9 +103,8 @@ impl Redactor {
         // Found on the raw bytes, so a short key inside a longer one
         // cannot hide the longer one.
         let mut ranges: Vec<(usize, usize)> = vec![(0, self.forced)];
-        for s in &self.secrets.plain {
-            let n = s.len();
-            ranges.extend(memchr::memmem::find_iter(&buf, s.as_bytes()).map(|at| (at, at + n)));
+        for (s, at) in self.secrets.each() {
+            ranges.extend(occurrences(&buf, s, at).map(|start| (start, start + s.len())));
         }
         let keep = if end { 0 } else { self.hold_len(&buf) };
         let boundary = buf.len() - keep;
@@ -116,16 +126,20 @@ impl Redactor {
     /// Length of the longest tail of `buf` that is a proper prefix of a
     /// secret.
     fn hold_len(&self, buf: &[u8]) -> usize {
-        let max = self.secrets.longest.saturating_sub(1).min(buf.len());
-        (1..=max)
-            .rev()
-            .find(|&n| {
-                let tail = &buf[buf.len() - n..];
-                self.secrets
-                    .plain
-                    .iter()
-                    .any(|s| s.len() > n && s.as_bytes().starts_with(tail))
+        self.secrets
+            .each()
+            .filter_map(|(s, _)| {
+                let Some(&first) = s.first() else {
+                    return None;
+                };
+                // Tails shorter than the secret, longest first.
+                let from = buf.len().saturating_sub(s.len() - 1);
+                memchr::memchr_iter(first, &buf[from..])
+                    .map(|i| from + i)
+                    .find(|&start| s.starts_with(&buf[start..]))
+                    .map(|start| buf.len() - start)
             })
+            .max()
             .unwrap_or(0)
     }
 }
@@ -199,5 +213,54 @@ mod tests {
             "key [redacted] and [redacted]"
         );
         assert!(!format!("{s:?}").contains("sk-"));
+    }
+
+    /// The anchored search finds what `memmem::find_iter` finds, and the
+    /// held tail is the longest one a secret starts with, over inputs full
+    /// of near misses (overlaps, repeats, prefixes at the end).
+    #[test]
+    fn anchored_search_matches_memmem() {
+        let secrets = ["aaaa", "sk-ab", "a-a-a", "9k9k", "sk-ab-9k9k"];
+        let set = SecretSet::new(secrets);
+        let alphabet = b"ask-9b";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut matched = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let hay: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            matched +=
+                set.each()
+                    .any(|(s, _)| memchr::memmem::find(&hay, s).is_some()) as usize;
+            for (s, at) in set.each() {
+                let want: Vec<usize> = memchr::memmem::find_iter(&hay, s).collect();
+                let got: Vec<usize> = occurrences(&hay, s, at).collect();
+                assert_eq!(got, want, "{:?} in {:?}", s, String::from_utf8_lossy(&hay));
+            }
+            let r = Redactor::new(Rc::new(set.clone()));
+            let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
+            let want = (1..=longest.saturating_sub(1).min(hay.len()))
+                .rev()
+                .find(|&n| {
+                    let tail = &hay[hay.len() - n..];
+                    secrets
+                        .iter()
+                        .any(|s| s.len() > n && s.as_bytes().starts_with(tail))
+                })
+                .unwrap_or(0);
+            assert_eq!(
+                r.hold_len(&hay),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&hay)
+            );
+        }
     }
 }

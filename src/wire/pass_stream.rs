@@ -51,7 +51,7 @@ impl StreamWatcher for OpenAiWatcher {
     fn on_event(&mut self, ev: &SseEvent) {
         let data = ev.data.as_bytes();
         const FINISH: &[u8] = b"\"finish_reason\":\"";
-        if let Some(at) = memchr::memmem::find(data, FINISH) {
+        if let Some(at) = crate::bytes::find(data, FINISH) {
             self.complete = true;
             let rest = &data[at + FINISH.len()..];
             if let Some(end) = memchr::memchr(b'"', rest) {
@@ -62,7 +62,7 @@ impl StreamWatcher for OpenAiWatcher {
             self.complete = true;
         }
         // Only the usage chunk is worth parsing.
-        if memchr::memmem::find(data, b"\"usage\"").is_some() {
+        if crate::bytes::find(data, b"\"usage\"").is_some() {
             self.usage = openai_usage(data).or(self.usage);
         }
     }

@@ -108,7 +108,7 @@ impl StreamWatcher for ResponsesWatcher {
         // Deltas, the bulk of a stream, are never parsed.
         if !FINAL_MARKERS
             .iter()
-            .any(|m| memchr::memmem::find(data, m).is_some())
+            .any(|m| crate::bytes::find(data, m).is_some())
         {
             return;
         }
