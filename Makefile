@@ -111,6 +111,7 @@ bench: build tools rls deps profile
 
 profile: build tools deps
 	@scripts/build-wasm.sh build llm-gateway-floor
+	@cd bench/native-gateway && cargo build --release -q
 	@command -v valgrind >/dev/null 2>&1 || scripts/install-deps.sh valgrind
 	$(VENV)/bin/python bench/profile.py --out target/bench/profile.json
 

@@ -20,6 +20,8 @@ import glob
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench_run  # noqa: E402 — the benchmark's gateway file and Envoy variants
 
 ROOT = Path(__file__).resolve().parent.parent
+# The native study (bench/native-gateway): the same core as an Envoy dynamic
+# module, measured beside the Wasm filter when it has been built.
+NATIVE_DIR = ROOT / "bench/native-gateway/target/release"
+NATIVE_MODULE = "llmgw_native"  # lib<name>.so in NATIVE_DIR
+NATIVE_REPLY_DETAILS = "llm_gateway"  # bench/native-gateway/src/host.rs LOCAL_REPLY_DETAILS
 WASM = ROOT / "target/wasm32-wasip1/release/llm_gateway.wasm"
 RENDER = ROOT / "target/release/llm-gateway-render"
 MOCK = ROOT / "target/mock/release/mock-provider"
@@ -55,10 +62,17 @@ SCENARIOS = [
      RESPONSES),
     ("gw-responses-anthropic", "llm-gateway, Responses client → Anthropic (translated)", "bench-anthropic",
      False, RESPONSES),
+    ("native-openai", "llm-gateway native (dynamic module) → OpenAI (passthrough)", "bench-openai", False,
+     CHAT),
+    ("native-anthropic", "llm-gateway native (dynamic module) → Anthropic (translated)", "bench-anthropic",
+     False, CHAT),
     ("plain-stream", "plain Envoy → mock OpenAI, stream", "gpt-4o-mini", True, CHAT),
     ("floor-stream", "floor filter → mock OpenAI, stream", "gpt-4o-mini", True, CHAT),
     ("gw-openai-stream", "llm-gateway → OpenAI, stream", "bench-openai", True, CHAT),
     ("gw-anthropic-stream", "llm-gateway → Anthropic, stream (translated)", "bench-anthropic", True, CHAT),
+    ("native-openai-stream", "llm-gateway native → OpenAI, stream", "bench-openai", True, CHAT),
+    ("native-anthropic-stream", "llm-gateway native → Anthropic, stream (translated)", "bench-anthropic", True,
+     CHAT),
     ("gw-messages-openai-stream", "llm-gateway, Messages client → OpenAI, stream (translated)",
      "bench-openai", True, MESSAGES),
     ("gw-responses-anthropic-stream", "llm-gateway, Responses client → Anthropic, stream (translated)",
@@ -131,7 +145,45 @@ def render(work: Path, mock_url: str, port: int, admin: int, key: str) -> Path:
         boot = yaml.safe_load(out.read_text())
         (bench_run.without_filter if key.startswith("plain") else bench_run.with_floor_filter)(boot)
         out.write_text(yaml.safe_dump(boot, sort_keys=False))
+    if key.startswith("native-"):
+        boot = yaml.safe_load(out.read_text())
+        with_native_gateway_filter(boot)
+        out.write_text(yaml.safe_dump(boot, sort_keys=False))
     return out
+
+
+def with_native_gateway_filter(boot: dict) -> None:
+    """A rendered bootstrap with the native gateway (a dynamic module) in
+    place of the Wasm filter: same position in the chain, same plugin JSON
+    (as `filter_config`), same routes and clusters."""
+    filters = bench_run._hcm(boot)["http_filters"]
+    i = next(i for i, f in enumerate(filters) if f["name"] == "envoy.filters.http.wasm")
+    plugin_json = filters[i]["typed_config"]["config"]["configuration"]["value"]
+    filters[i] = {
+        "name": "envoy.filters.http.dynamic_modules",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": NATIVE_MODULE, "do_not_close": True},
+            "filter_name": "llm_gateway",
+            "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                              "value": plugin_json},
+        },
+    }
+    # The one other difference: Envoy gives a dynamic module's local reply a
+    # response code detail (the module's `llm_gateway`; `dynamic_module` if
+    # it passes none), while a Wasm filter's has none, and the rendered
+    # local-reply mappers rewrite every reply that has one. So they also
+    # leave replies with the module's detail alone.
+    hcm = bench_run._hcm(boot)
+    wanted = "response.code_details != ''"
+    n = 0
+    for m in hcm.get("local_reply_config", {}).get("mappers", []):
+        for f in m.get("filter", {}).get("and_filter", {}).get("filters", []):
+            ext = f.get("extension_filter", {}).get("typed_config", {})
+            if ext.get("expression") == wanted:
+                ext["expression"] = f"{wanted} && response.code_details != '{NATIVE_REPLY_DETAILS}'"
+                n += 1
+    assert n, "no local-reply mapper found to adjust"
 
 
 def measure(work: Path, mock_url: str, key: str, model: str, stream: bool, api: str,
@@ -145,9 +197,11 @@ def measure(work: Path, mock_url: str, key: str, model: str, stream: bool, api: 
     envoy = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", f"--callgrind-out-file={out}",
          envoy_binary(), "-c", str(boot), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"],
-        stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        env={**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(NATIVE_DIR)})
     try:
-        wait_http(f"http://{HOST}:{admin}/ready", envoy, 300)
+        # Envoy compiles the .wasm under valgrind: minutes on a busy machine.
+        wait_http(f"http://{HOST}:{admin}/ready", envoy, 900)
         data = json.dumps(request_body(api, model, stream)).encode()
         conn = http.client.HTTPConnection(HOST, port, timeout=120)
         headers = {"content-type": "application/json", "authorization": f"Bearer {KEY}",
@@ -183,6 +237,62 @@ def measure(work: Path, mock_url: str, key: str, model: str, stream: bool, api: 
             "response_bytes": size // requests}
 
 
+def plugin_config(boot: Path) -> str | None:
+    """The filter's configuration in a rendered bootstrap."""
+    import yaml
+
+    def find(o):
+        if isinstance(o, dict):
+            c = o.get("configuration")
+            if isinstance(c, dict) and isinstance(c.get("value"), str):
+                return c["value"]
+            o = list(o.values())
+        if isinstance(o, list):
+            for v in o:
+                if (r := find(v)) is not None:
+                    return r
+        return None
+
+    return find(yaml.safe_load(boot.read_text()))
+
+
+def native_answer(mock_url: str, model: str, stream: bool) -> bytes:
+    """What the mock, as the model's provider, answers the benchmark request."""
+    if model == "bench-anthropic":
+        path, body = "/v1/messages", bench_run.anthropic_native_body(stream)
+    elif model == "bench-gemini":
+        path = ("/v1beta/models/gemini-2.5-flash:" +
+                ("streamGenerateContent?alt=sse" if stream else "generateContent"))
+        body = bench_run.gemini_native_body(stream)
+    else:
+        path, body = CHAT, json.dumps(request_body(CHAT, "gpt-4o-mini", stream))
+    c = http.client.HTTPConnection(*mock_url.removeprefix("http://").split(":"), timeout=10)
+    c.request("POST", path, body=body, headers={
+        "content-type": "application/json", "authorization": f"Bearer {KEY}", "x-api-key": KEY,
+        "x-goog-api-key": KEY, "anthropic-version": "2023-06-01", "x-mock-chunk-chars": "2"})
+    return c.getresponse().read()
+
+
+def hostcalls(work: Path, mock_url: str, key: str, model: str, stream: bool, api: str) -> float | None:
+    """Host calls per request of a chat scenario, counted by driving the
+    same .wasm through `bench/wasm-host.mjs` (a JS proxy-wasm host) with the
+    provider's real answer; None when it cannot be counted here."""
+    if not key.startswith("gw-") or api != CHAT or not shutil.which("node"):
+        return None
+    config = plugin_config(work / f"{key}.envoy.yaml")
+    if config is None:
+        return None
+    (work / f"{key}.plugin.json").write_text(config)
+    answer = native_answer(mock_url, model, stream)
+    (work / f"{key}.answer").write_bytes(answer)
+    chunks = max(1, answer.count(b"\n\n")) if stream else 1
+    out = subprocess.run(["node", str(ROOT / "bench/wasm-host.mjs"), str(WASM), str(work / f"{key}.plugin.json"),
+                          model, "200", str(work / f"{key}.answer"), str(chunks)],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r"([0-9.]+) hostcalls/request", out.stdout)
+    return float(m.group(1)) if m else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=200)
@@ -192,10 +302,19 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="scenarios measured at once (counts do not depend on it)")
     ap.add_argument("--wasm", type=Path, help="another filter build (e.g. an older commit's, for before/after)")
     ap.add_argument("--render", type=Path, help="the renderer matching --wasm")
+    ap.add_argument("--native-dir", type=Path, help="directory of another libllmgw_native.so build")
     args = ap.parse_args()
-    global WASM, RENDER
+    global WASM, RENDER, NATIVE_DIR
     WASM, RENDER = args.wasm or WASM, args.render or RENDER
+    NATIVE_DIR = (args.native_dir or NATIVE_DIR).resolve()
     keys = set(args.only.split(",")) if args.only else None
+    if not (NATIVE_DIR / f"lib{NATIVE_MODULE}.so").exists():
+        if keys and any(k.startswith("native-") for k in keys):
+            print(f"profile: {NATIVE_DIR}/lib{NATIVE_MODULE}.so missing: "
+                  "(cd bench/native-gateway && cargo build --release)", file=sys.stderr)
+            return 2
+        # Not built: the study's scenarios are left out.
+        keys = keys or {sc[0] for sc in SCENARIOS if not sc[0].startswith("native-")}
     for tool in ("valgrind", "callgrind_control"):
         if subprocess.run(["which", tool], capture_output=True).returncode:
             print(f"profile: {tool} not found (apt-get install valgrind)", file=sys.stderr)
@@ -215,8 +334,10 @@ def main() -> int:
             r = measure(work, f"http://{HOST}:{mport}", key, model, stream, api, args.requests,
                         args.warmup)
             r["label"] = label
-            print(f"{label:70s} {r['instructions_per_request']:>10,} instructions/request "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+            r["hostcalls_per_request"] = hostcalls(work, f"http://{HOST}:{mport}", key, model, stream, api)
+            calls = r["hostcalls_per_request"]
+            print(f"{label:70s} {r['instructions_per_request']:>10,} instructions/request, "
+                  f"{'-' if calls is None else f'{calls:g}'} host calls ({time.time() - t0:.0f} s)", flush=True)
             return key, r
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

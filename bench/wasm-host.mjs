@@ -12,13 +12,18 @@
 // <plugin-config.json> is the filter's configuration (the `configuration`
 // value of a rendered bootstrap). Without a response file the upstream
 // answers with an OpenAI chat completion (profile passthrough models); a
-// streamed response file holds the raw SSE a provider would send (OpenAI,
-// Anthropic or Gemini), fed to the filter in [chunks] pieces.
+// response file holds what a provider would send: its JSON answer, or the
+// raw SSE of a stream (OpenAI, Anthropic or Gemini; a file starting with
+// `data:` or `event:`, which also makes the request a streaming one), fed
+// to the filter in [chunks] pieces. The last line printed is the count of
+// host calls per request, which `make profile` reports.
 import { readFileSync } from 'node:fs';
 import { WASI } from 'node:wasi';
 
 const [wasmPath, cfgPath, model, itersArg, respFile, chunksArg] = process.argv.slice(2);
-const stream = !!respFile; const nchunks = Number(chunksArg || 1);
+const respText = respFile ? readFileSync(respFile) : null;
+const stream = !!respText && /^(data:|event:)/.test(respText.subarray(0, 8).toString());
+const nchunks = Number(chunksArg || 1);
 const iters = Number(itersArg || 20000);
 const pluginConfig = Buffer.from(readFileSync(cfgPath));
 const enc = new TextEncoder(), dec = new TextDecoder();
@@ -101,7 +106,7 @@ X.proxy_on_vm_start(1, 0);
 if (!X.proxy_on_configure(1, pluginConfig.length)) throw new Error('configure failed');
 
 const body = Buffer.from(JSON.stringify({ model, ...(stream ? { stream: true } : {}), messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Say hello in one short sentence.' }] }));
-const respBody = stream ? readFileSync(respFile) : Buffer.from('{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":21,"completion_tokens":9,"total_tokens":30}}');
+const respBody = respText ?? Buffer.from('{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":21,"completion_tokens":9,"total_tokens":30}}');
 function one(ctx) {
   state.maps[0] = new Map([[':method', 'POST'], [':path', '/v1/chat/completions'], [':authority', '127.0.0.1:10000'], [':scheme', 'http'],
     ['content-type', 'application/json'], ['content-length', String(body.length)], ['user-agent', 'wrk'], ['authorization', 'Bearer sk-up'],
