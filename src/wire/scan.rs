@@ -5,8 +5,25 @@
 //! (`serde::de::IgnoredAny` skips invalid escapes and out-of-range numbers
 //! that `Value` refuses.)
 
-use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use serde::de::{Error, MapAccess, SeqAccess, Visitor};
 use std::fmt;
+
+/// `DeserializeSeed` for a visitor type: the value is read with
+/// `Deserializer::$method` and visited by the type itself.
+macro_rules! seed {
+    ($t:ty, $method:ident) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $t {
+            type Value = <$t as serde::de::Visitor<'de>>::Value;
+            fn deserialize<D: serde::de::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.$method(self)
+            }
+        }
+    };
+}
+pub(crate) use seed;
 
 /// Gives up the one-pass read: the caller falls back to the full path.
 pub(crate) fn unsure<E: Error>() -> E {
@@ -16,12 +33,7 @@ pub(crate) fn unsure<E: Error>() -> E {
 /// The index of a map key in a table of known names (`None`: another key).
 pub(crate) struct Key(pub &'static [&'static str]);
 
-impl<'de> DeserializeSeed<'de> for Key {
-    type Value = Option<usize>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
+seed!(Key, deserialize_str);
 
 impl<'de> Visitor<'de> for Key {
     type Value = Option<usize>;
@@ -47,12 +59,7 @@ pub(crate) fn first<E: Error>(seen: &mut u32, i: usize) -> Result<(), E> {
 /// Any JSON value, parsed in full and dropped.
 pub(crate) struct Skip;
 
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(Skip, deserialize_any);
 
 impl<'de> Visitor<'de> for Skip {
     type Value = ();
@@ -91,39 +98,38 @@ impl<'de> Visitor<'de> for Skip {
 
 /// The visits of a lenient reader that give `None`: every kind of value but
 /// strings and unsigned integers (each reader decides those), containers
-/// skipped.
+/// skipped; `(except_map)` leaves objects to the reader.
 macro_rules! otherwise_none {
     () => {
-        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+        otherwise_none!(except_map);
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            serde::de::Visitor::visit_map($crate::wire::scan::Skip, map).map(|()| None)
+        }
+    };
+    (except_map) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-            Skip.visit_seq(seq).map(|()| None)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            Skip.visit_map(map).map(|()| None)
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            serde::de::Visitor::visit_seq($crate::wire::scan::Skip, seq).map(|()| None)
         }
     };
 }
+pub(crate) use otherwise_none;
 
 /// A string, or `None` for any other value (what `Value::as_str` gives).
 pub(crate) struct StrOrNone;
 
-impl<'de> DeserializeSeed<'de> for StrOrNone {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(StrOrNone, deserialize_any);
 
 impl<'de> Visitor<'de> for StrOrNone {
     type Value = Option<String>;
@@ -143,12 +149,7 @@ impl<'de> Visitor<'de> for StrOrNone {
 /// `Value::as_u64` gives).
 pub(crate) struct U64OrNone;
 
-impl<'de> DeserializeSeed<'de> for U64OrNone {
-    type Value = Option<u64>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(U64OrNone, deserialize_any);
 
 impl<'de> Visitor<'de> for U64OrNone {
     type Value = Option<u64>;

@@ -4,8 +4,8 @@
 //! then decides, with its exact errors.
 
 use super::response::{Block, Parts, USAGE_KEYS};
-use crate::wire::scan::{first, unsure, Key, Skip, StrOrNone, U64OrNone};
-use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use crate::wire::scan::{first, otherwise_none, seed, unsure, Key, Skip, StrOrNone, U64OrNone};
+use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
@@ -68,12 +68,7 @@ impl<'de> Visitor<'de> for Message {
 /// `content`: an array (anything else is the tree reader's error).
 struct Blocks;
 
-impl<'de> DeserializeSeed<'de> for Blocks {
-    type Value = Vec<Block>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(Blocks, deserialize_seq);
 
 impl<'de> Visitor<'de> for Blocks {
     type Value = Vec<Block>;
@@ -83,7 +78,7 @@ impl<'de> Visitor<'de> for Blocks {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut blocks = Vec::new();
         while let Some(b) = seq.next_element_seed(BlockSeed)? {
-            blocks.push(b);
+            blocks.push(b.unwrap_or_default());
         }
         Ok(blocks)
     }
@@ -91,43 +86,24 @@ impl<'de> Visitor<'de> for Blocks {
 
 const BLOCK: &[&str] = &["type", "text", "thinking", "id", "name", "input"];
 
-/// One block: an object's fields, or no fields for any other value.
+/// One block: an object's fields, or `None` (no fields) for any other value.
 struct BlockSeed;
 
-impl<'de> DeserializeSeed<'de> for BlockSeed {
-    type Value = Block;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Block, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(BlockSeed, deserialize_any);
 
 impl<'de> Visitor<'de> for BlockSeed {
-    type Value = Block;
+    type Value = Option<Block>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a content block")
     }
-    fn visit_bool<E: Error>(self, _: bool) -> Result<Block, E> {
-        Ok(Block::default())
+    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<Block, E> {
-        Ok(Block::default())
+    fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Block, E> {
-        Ok(Block::default())
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<Block, E> {
-        Ok(Block::default())
-    }
-    fn visit_str<E: Error>(self, _: &str) -> Result<Block, E> {
-        Ok(Block::default())
-    }
-    fn visit_unit<E: Error>(self) -> Result<Block, E> {
-        Ok(Block::default())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Block, A::Error> {
-        Skip.visit_seq(seq).map(|()| Block::default())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Block, A::Error> {
+    otherwise_none!(except_map);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut seen, mut b) = (0u32, Block::default());
         while let Some(key) = map.next_key_seed(Key(BLOCK))? {
             let Some(i) = key else {
@@ -146,46 +122,27 @@ impl<'de> Visitor<'de> for BlockSeed {
                 _ => b.input = Some(map.next_value::<Value>()?),
             }
         }
-        Ok(b)
+        Ok(Some(b))
     }
 }
 
 /// `usage`: its counts when it is an object, else none.
 struct UsageSeed;
 
-impl<'de> DeserializeSeed<'de> for UsageSeed {
-    type Value = Option<[Option<u64>; 4]>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(UsageSeed, deserialize_any);
 
 impl<'de> Visitor<'de> for UsageSeed {
     type Value = Option<[Option<u64>; 4]>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("usage")
     }
-    fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
     fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
         Ok(None)
     }
     fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
         Ok(None)
     }
-    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Skip.visit_seq(seq).map(|()| None)
-    }
+    otherwise_none!(except_map);
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut seen, mut counts) = (0u32, [None; 4]);
         while let Some(key) = map.next_key_seed(Key(&USAGE_KEYS))? {

@@ -11,8 +11,9 @@
 //! accepts too: `IgnoredAny` would skip invalid escapes and out-of-range
 //! numbers that `Value` refuses.
 
-use crate::wire::scan::{first, unsure, Key, Skip};
-use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use super::ROLES;
+use crate::wire::scan::{first, seed, unsure, Key, Skip};
+use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// What the check found in a body it accepts.
@@ -59,12 +60,7 @@ enum Seen {
     Other,
 }
 
-impl<'de> DeserializeSeed<'de> for Shape {
-    type Value = Seen;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Seen, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(Shape, deserialize_any);
 
 impl<'de> Visitor<'de> for Shape {
     type Value = Seen;
@@ -198,12 +194,7 @@ impl<'de> Visitor<'de> for Body {
 /// `model`: a string.
 struct Model;
 
-impl<'de> DeserializeSeed<'de> for Model {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_str(self)
-    }
-}
+seed!(Model, deserialize_str);
 
 impl<'de> Visitor<'de> for Model {
     type Value = String;
@@ -219,12 +210,7 @@ impl<'de> Visitor<'de> for Model {
 /// or null.
 struct StreamOptions;
 
-impl<'de> DeserializeSeed<'de> for StreamOptions {
-    type Value = Seen;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Seen, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(StreamOptions, deserialize_any);
 
 impl<'de> Visitor<'de> for StreamOptions {
     type Value = Seen;
@@ -252,12 +238,7 @@ impl<'de> Visitor<'de> for StreamOptions {
 /// `messages`: a non-empty array of messages (true when accepted).
 struct Messages;
 
-impl<'de> DeserializeSeed<'de> for Messages {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(Messages, deserialize_seq);
 
 impl<'de> Visitor<'de> for Messages {
     type Value = bool;
@@ -273,26 +254,14 @@ impl<'de> Visitor<'de> for Messages {
     }
 }
 
-const ROLES: &[&str] = &[
-    "system",
-    "developer",
-    "user",
-    "assistant",
-    "tool",
-    "function",
-];
+/// `ROLES[TOOL]`.
 const TOOL: usize = 4;
 
 /// One message: a known role, content as the validator allows it, and a
 /// string `tool_call_id` for a tool's message.
 struct Message;
 
-impl<'de> DeserializeSeed<'de> for Message {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
+seed!(Message, deserialize_map);
 
 impl<'de> Visitor<'de> for Message {
     type Value = ();
@@ -325,12 +294,7 @@ impl<'de> Visitor<'de> for Message {
 /// Any value; true when it is a string.
 struct IsString;
 
-impl<'de> DeserializeSeed<'de> for IsString {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(IsString, deserialize_any);
 
 impl<'de> Visitor<'de> for IsString {
     type Value = bool;
@@ -367,12 +331,7 @@ impl<'de> Visitor<'de> for IsString {
 /// string `type`.
 struct Content;
 
-impl<'de> DeserializeSeed<'de> for Content {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(Content, deserialize_any);
 
 impl<'de> Visitor<'de> for Content {
     type Value = ();
@@ -394,12 +353,7 @@ impl<'de> Visitor<'de> for Content {
 /// A content part: an object with a string `type`.
 struct Part;
 
-impl<'de> DeserializeSeed<'de> for Part {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
+seed!(Part, deserialize_map);
 
 impl<'de> Visitor<'de> for Part {
     type Value = ();

@@ -175,3 +175,8 @@ fn every_truncation_is_left_to_the_validator() {
         assert!(!agrees(&body.as_bytes()[..cut]), "cut {cut}");
     }
 }
+
+#[test]
+fn tool_index_names_the_tool_role() {
+    assert_eq!(ROLES[TOOL], "tool");
+}
