@@ -249,7 +249,9 @@ struct FinishOnly<'a> {
 /// completion (or embeddings list), in one parse.
 pub fn openai_outcome(json: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
     let Ok(o) = serde_json::from_slice::<Outcome>(json) else {
-        return (None, None);
+        // The choices did not parse (e.g. a key that is not UTF-8, which
+        // the usage-only read skips unchecked): the usage still counts.
+        return (openai_usage(json), None);
     };
     let finish = o
         .choices
@@ -423,5 +425,18 @@ mod tests {
         assert_eq!(out.len(), big.len() + 14);
         assert_eq!(broken, None);
         assert!(p.complete());
+    }
+
+    /// Fuzz finding (pass_stream): a choice whose key is not UTF-8 made the
+    /// one-parse outcome drop the usage the usage-only read finds, so the
+    /// tokens of such an answer went uncounted.
+    #[test]
+    fn outcome_keeps_the_usage_when_the_choices_do_not_parse() {
+        let mut body = br#"{"choices":[{"index":0,"log"#.to_vec();
+        body.extend([0xff, 0xfe]);
+        body.extend(br#"":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#);
+        let usage = openai_usage(&body);
+        assert!(usage.is_some());
+        assert_eq!(openai_outcome(&body).0, usage);
     }
 }
