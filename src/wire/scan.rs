@@ -56,6 +56,25 @@ pub(crate) fn first<E: Error>(seen: &mut u32, i: usize) -> Result<(), E> {
     Ok(())
 }
 
+/// The next known key of an object (its index in `keys`), values of other
+/// keys skipped; a known key seen twice gives up (see [`first`]).
+pub(crate) fn next_known<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    keys: &'static [&'static str],
+    seen: &mut u32,
+) -> Result<Option<usize>, A::Error> {
+    while let Some(key) = map.next_key_seed(Key(keys))? {
+        match key {
+            Some(i) => {
+                first(seen, i)?;
+                return Ok(Some(i));
+            }
+            None => map.next_value_seed(Skip)?,
+        }
+    }
+    Ok(None)
+}
+
 /// Any JSON value, parsed in full and dropped.
 pub(crate) struct Skip;
 
@@ -98,13 +117,23 @@ impl<'de> Visitor<'de> for Skip {
 
 /// The visits of a lenient reader that give `None`: every kind of value but
 /// strings and unsigned integers (each reader decides those), containers
-/// skipped; `(except_map)` leaves objects to the reader.
+/// skipped; `(except_map)` leaves objects to the reader, `(only_map)`
+/// also gives `None` for strings and unsigned integers.
 macro_rules! otherwise_none {
     () => {
         otherwise_none!(except_map);
         fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
             serde::de::Visitor::visit_map($crate::wire::scan::Skip, map).map(|()| None)
         }
+    };
+    (only_map) => {
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        otherwise_none!(except_map);
     };
     (except_map) => {
         fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {

@@ -4,8 +4,8 @@
 //! then decides, with its exact errors.
 
 use super::response::{Block, Parts, USAGE_KEYS};
-use crate::wire::scan::{first, otherwise_none, seed, unsure, Key, Skip, StrOrNone, U64OrNone};
-use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use crate::wire::scan::{next_known, otherwise_none, seed, unsure, StrOrNone, U64OrNone};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
@@ -35,12 +35,7 @@ impl<'de> Visitor<'de> for Message {
             usage: None,
         };
         let mut content = false;
-        while let Some(key) = map.next_key_seed(Key(TOP))? {
-            let Some(i) = key else {
-                map.next_value_seed(Skip)?;
-                continue;
-            };
-            first(&mut seen, i)?;
+        while let Some(i) = next_known(&mut map, TOP, &mut seen)? {
             match i {
                 0 => {
                     // An error answer is the tree reader's.
@@ -96,21 +91,10 @@ impl<'de> Visitor<'de> for BlockSeed {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a content block")
     }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    otherwise_none!(except_map);
+    otherwise_none!(only_map);
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut seen, mut b) = (0u32, Block::default());
-        while let Some(key) = map.next_key_seed(Key(BLOCK))? {
-            let Some(i) = key else {
-                map.next_value_seed(Skip)?;
-                continue;
-            };
-            first(&mut seen, i)?;
+        while let Some(i) = next_known(&mut map, BLOCK, &mut seen)? {
             match i {
                 0 => b.kind = map.next_value_seed(StrOrNone)?,
                 1 => b.text = map.next_value_seed(StrOrNone)?,
@@ -136,23 +120,11 @@ impl<'de> Visitor<'de> for UsageSeed {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("usage")
     }
-    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E: Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    otherwise_none!(except_map);
+    otherwise_none!(only_map);
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut seen, mut counts) = (0u32, [None; 4]);
-        while let Some(key) = map.next_key_seed(Key(&USAGE_KEYS))? {
-            match key {
-                Some(i) => {
-                    first(&mut seen, i)?;
-                    counts[i] = map.next_value_seed(U64OrNone)?;
-                }
-                None => map.next_value_seed(Skip)?,
-            }
+        while let Some(i) = next_known(&mut map, &USAGE_KEYS, &mut seen)? {
+            counts[i] = map.next_value_seed(U64OrNone)?;
         }
         Ok(Some(counts))
     }

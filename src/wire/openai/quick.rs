@@ -12,7 +12,7 @@
 //! numbers that `Value` refuses.
 
 use super::ROLES;
-use crate::wire::scan::{first, seed, unsure, Key, Skip};
+use crate::wire::scan::{next_known, seed, unsure, Key, Skip};
 use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -164,12 +164,7 @@ impl<'de> Visitor<'de> for Body {
         let (mut seen, mut model, mut stream) = (0u32, None, false);
         let mut options = Seen::Null;
         let mut messages = false;
-        while let Some(key) = map.next_key_seed(Key(TOP))? {
-            let Some(i) = key else {
-                map.next_value_seed(Skip)?;
-                continue;
-            };
-            first(&mut seen, i)?;
+        while let Some(i) = next_known(&mut map, TOP, &mut seen)? {
             match i {
                 0 => model = Some(map.next_value_seed(Model)?),
                 1 => messages = map.next_value_seed(Messages)?,
@@ -222,14 +217,8 @@ impl<'de> Visitor<'de> for StreamOptions {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen, A::Error> {
         let mut seen = 0u32;
-        while let Some(key) = map.next_key_seed(Key(&["include_usage"]))? {
-            match key {
-                Some(i) => {
-                    first(&mut seen, i)?;
-                    map.next_value_seed(Shape::Flag)?;
-                }
-                None => map.next_value_seed(Skip)?,
-            }
+        while next_known(&mut map, &["include_usage"], &mut seen)?.is_some() {
+            map.next_value_seed(Shape::Flag)?;
         }
         Ok(Seen::Other)
     }
@@ -270,12 +259,7 @@ impl<'de> Visitor<'de> for Message {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let (mut seen, mut role, mut call_id) = (0u32, None, false);
-        while let Some(key) = map.next_key_seed(Key(&["role", "content", "tool_call_id"]))? {
-            let Some(i) = key else {
-                map.next_value_seed(Skip)?;
-                continue;
-            };
-            first(&mut seen, i)?;
+        while let Some(i) = next_known(&mut map, &["role", "content", "tool_call_id"], &mut seen)? {
             match i {
                 0 => role = map.next_value_seed(Key(ROLES))?,
                 1 => map.next_value_seed(Content)?,
@@ -362,14 +346,8 @@ impl<'de> Visitor<'de> for Part {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = 0u32;
-        while let Some(key) = map.next_key_seed(Key(&["type"]))? {
-            match key {
-                Some(i) => {
-                    first(&mut seen, i)?;
-                    map.next_value_seed(Shape::Str)?;
-                }
-                None => map.next_value_seed(Skip)?,
-            }
+        while next_known(&mut map, &["type"], &mut seen)?.is_some() {
+            map.next_value_seed(Shape::Str)?;
         }
         match seen {
             0 => Err(unsure()),
