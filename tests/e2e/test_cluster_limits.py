@@ -214,6 +214,33 @@ def test_redis_down_gives_the_failure_mode_and_recovers_without_restart(mock, tm
         assert allowed >= 5
 
 
+def test_a_redis_down_for_seconds_under_traffic_is_used_again_within_a_second(mock, tmp_path):
+    # With redis-rs' default reconnects (six tries, backoff to 6.4 s, no
+    # response timeout) three seconds down under traffic left every call
+    # hanging past Envoy's timeout: 503s for 30 s and more after Redis was back.
+    c = Cluster(config(mock, [
+        {"name": "shared", "scope": "cluster", "requests": {"limit": 1000, "per": "minute"}}]),
+        tmp_path, failure_mode="deny", timeout_ms=300, replicas=1)
+    try:
+        gw = c.replicas[0]
+        assert chat_status(gw) == 200
+        c.redis.stop()
+        down_until = time.monotonic() + 3
+        while time.monotonic() < down_until:
+            assert chat_status(gw) == 503
+            time.sleep(0.05)
+        c.redis.start()
+        t0 = time.monotonic()
+        while chat_status(gw) != 200 and time.monotonic() < t0 + 10:
+            time.sleep(0.05)
+        back_after = time.monotonic() - t0
+        after = [chat_status(gw) for _ in range(5)]
+    finally:
+        c.stop()
+    assert back_after < 2.5, back_after
+    assert after == [200] * 5
+
+
 def test_a_hung_redis_answers_within_timeout_ms(mock, tmp_path):
     c = Cluster(config(mock, [
         {"name": "shared", "scope": "cluster", "requests": {"limit": 1000, "per": "minute"}}]),

@@ -15,6 +15,7 @@ use limitador::reservation::ReservationLimits;
 use limitador::storage::redis::AsyncRedisStorage;
 use limitador::storage::AsyncStorage;
 use limitador::AsyncRateLimiterBuilder;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use service::{Limits, Service, Stats};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -67,10 +68,10 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Redis may come up after the service: wait for it, saying so.
-async fn connect(url: &str) -> AsyncRedisStorage {
+async fn connect(url: &str, store_timeout: Duration) -> AsyncRedisStorage {
     let mut said = false;
     loop {
-        match AsyncRedisStorage::new(url).await {
+        match storage(url, store_timeout).await {
             Ok(s) => return s,
             Err(e) => {
                 if !said {
@@ -81,6 +82,30 @@ async fn connect(url: &str) -> AsyncRedisStorage {
             }
         }
     }
+}
+
+/// The store over one self-healing Redis connection. Its reconnects are
+/// short (two tries, at most 400 ms apart) so that a failed one is soon
+/// replaced by the next command's, and no call waits on Redis longer than
+/// the store timeout: with redis-rs' defaults (six tries, backoff to 6.4 s,
+/// no response timeout) a Redis restart could leave every call hanging
+/// past Envoy's rate-limit timeout, refusing traffic long after Redis was
+/// back.
+async fn storage(url: &str, store_timeout: Duration) -> Result<AsyncRedisStorage, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_exponent_base(2)
+        .set_factor(100)
+        .set_max_delay(400)
+        .set_connection_timeout(store_timeout)
+        .set_response_timeout(store_timeout);
+    let manager = ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    AsyncRedisStorage::new_with_conn_manager(manager)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -106,7 +131,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let storage = connect(&args.redis).await;
+    let storage = connect(&args.redis, args.store_timeout).await;
     let limiter =
         AsyncRateLimiterBuilder::new(AsyncStorage::with_counter_storage(Box::new(storage)))
             .reservation_limits(ReservationLimits {
