@@ -35,11 +35,13 @@ help:
 
 # Size budget of the .wasm (each Envoy worker compiles it): 2 MiB until the
 # response cache (2,078,173 -> 2,118,860 bytes), 2.25 MiB until RSA for
-# Vertex AI's service-account tokens (2,356,989 -> 2,548,912), now 2.5 MiB.
+# Vertex AI's service-account tokens (2,356,989 -> 2,548,912), 2.5 MiB until
+# translated requests read without a JSON tree (2,589,997 -> 2,641,059, for
+# a fifth less of the core's work per translated request), now 2.75 MiB.
 build:
 	@scripts/build-wasm.sh build
 	@size=$$(stat -c %s $(WASM)); echo "==> $(WASM): $$size bytes"; \
-	  [ $$size -le 2621440 ] || { echo "error: .wasm exceeds 2.5 MiB"; exit 1; }
+	  [ $$size -le 2883584 ] || { echo "error: .wasm exceeds 2.75 MiB"; exit 1; }
 
 tools:
 	@cargo build --release -q -p llm-gateway-render

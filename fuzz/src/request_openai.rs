@@ -10,7 +10,9 @@
 //!
 //! Checks: no panic; a chat body accepted (by the quick check, without a
 //! tree) is one the full validation accepts, with the same model, stream
-//! flag and tree; every rejection is an `ApiError` with a 4xx status
+//! flag and tree; the hub request read from the bytes without a tree
+//! (`ParsedRequest::quick_hub`), where given, equals the tree path's, which
+//! then does not refuse the request; every rejection is an `ApiError` with a 4xx status
 //! whose `to_json()` is OpenAI's error object; every accepted request
 //! encodes to a JSON object; the passthrough body is JSON equal to the
 //! client's with only `model` replaced.
@@ -38,7 +40,10 @@ pub fn request_openai(data: &[u8]) {
         };
         assert!(!parsed.model.is_empty(), "accepted an empty model");
         if api == Api::ChatCompletions {
+            // Before anything builds the tree, which turns the typed pass off.
+            let quick = parsed.quick_hub(UPSTREAM);
             same_as_full_validation(data, &parsed);
+            same_hub_as_tree(quick, &parsed);
         }
         let _ = api.facts(parsed.body());
         passthrough(&parsed);
@@ -76,4 +81,14 @@ fn same_as_full_validation(data: &[u8], parsed: &ParsedRequest) {
         "quick check: other facts"
     );
     assert_eq!(full.body(), parsed.body(), "quick check: another tree");
+}
+
+/// The hub request the typed pass read from the bytes, where it answered,
+/// is the tree path's.
+fn same_hub_as_tree(quick: Option<llm_gateway::wire::hub::ChatRequest>, parsed: &ParsedRequest) {
+    let Some(quick) = quick else { return };
+    match to_hub::chat_request(parsed.body(), UPSTREAM) {
+        Ok(full) => assert_eq!(quick, full, "typed hub pass: another request"),
+        Err(e) => panic!("typed hub pass answered where the tree path refuses: {e:?}"),
+    }
 }

@@ -511,7 +511,7 @@ fn resolve_moderation(
         }
         m.target = CalloutTarget {
             cluster: p.cluster.clone(),
-            authority: p.endpoint.authority(),
+            authority: p.endpoint.authority().to_string(),
             path: format!("{}/moderations", p.endpoint.path_prefix),
             auth: p
                 .keys
@@ -952,7 +952,7 @@ fn compile_token(
     let separate = (!own_host).then(|| (cluster.clone(), token_endpoint.clone()));
     let target = crate::tokens::Target {
         cluster,
-        authority: token_endpoint.authority(),
+        authority: token_endpoint.authority().to_string(),
         path: match token_endpoint.path_prefix.as_str() {
             "" => "/".to_string(),
             path => path.to_string(),

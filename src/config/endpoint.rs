@@ -13,6 +13,8 @@ pub struct Endpoint {
     pub port: u16,
     /// Path prefix without trailing slash, e.g. `/v1` or empty.
     pub path_prefix: String,
+    /// The `:authority` to send, built once.
+    authority: String,
 }
 
 impl Endpoint {
@@ -44,21 +46,24 @@ impl Endpoint {
         if path_prefix.contains("//") || path_prefix.chars().any(|c| c.is_whitespace()) {
             return Err(format!("'{url}' has an invalid path"));
         }
+        let host = host.to_ascii_lowercase();
+        let authority = match (scheme, port) {
+            (Scheme::Http, 80) | (Scheme::Https, 443) => host.clone(),
+            _ if host.contains(':') => format!("[{host}]:{port}"),
+            _ => format!("{host}:{port}"),
+        };
         Ok(Self {
             scheme,
-            host: host.to_ascii_lowercase(),
+            host,
             port,
             path_prefix,
+            authority,
         })
     }
 
     /// The `:authority` to send: the port only when it is not the default.
-    pub fn authority(&self) -> String {
-        match (self.scheme, self.port) {
-            (Scheme::Http, 80) | (Scheme::Https, 443) => self.host.clone(),
-            _ if self.host.contains(':') => format!("[{}]:{}", self.host, self.port),
-            _ => format!("{}:{}", self.host, self.port),
-        }
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 
     /// `scheme://authority`: two endpoints on one origin share a cluster.

@@ -173,7 +173,7 @@ impl StreamFlow {
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", "POST"),
             (":path", &path),
-            (":authority", &authority),
+            (":authority", authority),
             ("content-type", "application/json"),
             ("content-length", &len),
         ];

@@ -38,7 +38,7 @@ impl StreamFlow {
             self.observe_pool_target(&*host);
         }
         if let Some((provider, model)) = &self.target {
-            let label = format!("{}/{}", self.gw.providers[*provider].name, model);
+            let label = [self.gw.providers[*provider].name.as_str(), "/", model].concat();
             host.set_response_header(TARGET_HEADER, Some(&label));
         }
         // The attempt of a pool says `store` itself (a provider never does).

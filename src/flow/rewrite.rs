@@ -78,7 +78,7 @@ impl StreamFlow {
         if provider.token.is_none() {
             host.set_request_header(":path", Some(&path));
         }
-        host.set_request_header(":authority", Some(&provider.endpoint.authority()));
+        host.set_request_header(":authority", Some(provider.endpoint.authority()));
         if self.placement == Placement::Downstream {
             host.set_request_header(CLUSTER_HEADER, Some(&provider.cluster));
             host.clear_route_cache();
@@ -114,7 +114,7 @@ impl StreamFlow {
             host.set_request_header("x-amz-content-sha256", None);
             let now = host.now_nanos() / 1_000_000_000;
             let authority = provider.endpoint.authority();
-            for (name, value) in signer.headers(&authority, &path, "application/json", &body, now) {
+            for (name, value) in signer.headers(authority, &path, "application/json", &body, now) {
                 host.set_request_header(&name, Some(&value));
             }
         }
@@ -194,12 +194,19 @@ impl StreamFlow {
         let ctx = ResponseContext {
             model: target.model.clone(),
             created: host.now_nanos() / 1_000_000_000,
-            request_id: format!("{:016x}", self.rng.next_u64()),
+            request_id: crate::secrets::signature::hex(&self.rng.next_u64().to_be_bytes()),
             input_tokens_estimate,
         };
         let (body, stream, include_usage) = match op {
             Operation::ChatCompletions => {
-                let mut hub = self.api.to_hub(req.body(), &target.model)?;
+                let quick = match self.api {
+                    Api::ChatCompletions => req.quick_hub(&target.model),
+                    _ => None,
+                };
+                let mut hub = match quick {
+                    Some(hub) => hub,
+                    None => self.api.to_hub(req.body(), &target.model)?,
+                };
                 if hub.max_tokens.is_none() {
                     hub.max_tokens = target.max_tokens;
                 }
@@ -211,7 +218,8 @@ impl StreamFlow {
             }
         };
         let path = egress.path(op, prefix, &target.model, stream);
-        let base64 = req.body().get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
+        let base64 = op == Operation::Embeddings
+            && req.body().get("encoding_format").and_then(|v| v.as_str()) == Some("base64");
         self.exchange = Exchange::Translate {
             egress,
             ctx,

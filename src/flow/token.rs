@@ -186,7 +186,7 @@ impl StreamFlow {
         let path = self.token_path.clone().unwrap_or_default();
         let mut headers: Vec<(&str, String)> = vec![
             (":method", "POST".into()),
-            (":authority", provider.endpoint.authority()),
+            (":authority", provider.endpoint.authority().to_string()),
             ("content-type", "application/json".into()),
         ];
         headers.extend(token_headers(source, &path, token));

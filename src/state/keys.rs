@@ -75,7 +75,7 @@ pub fn adaptive(provider: &str, model: &str) -> String {
 
 /// A target's passive health.
 pub fn target_health(provider: &str, model: &str) -> String {
-    format!("llmgw/health/{provider}/{model}")
+    ["llmgw/health/", provider, "/", model].concat()
 }
 
 /// A provider key's health, by the key's id (a short digest, never the

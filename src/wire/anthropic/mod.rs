@@ -162,7 +162,7 @@ impl Translator for Anthropic {
     /// `encode_embeddings` rejects those before any path is used.
     fn path(&self, op: Operation, prefix: &str, _model: &str, _stream: bool) -> String {
         match op {
-            Operation::ChatCompletions => format!("{prefix}/messages"),
+            Operation::ChatCompletions => [prefix, "/messages"].concat(),
             Operation::Embeddings => format!("{prefix}/embeddings"),
         }
     }

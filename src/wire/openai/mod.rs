@@ -6,6 +6,7 @@ pub mod egress;
 mod facts;
 pub(crate) use facts::content_text;
 mod quick;
+mod quick_hub;
 pub mod render;
 pub mod splice;
 pub mod to_hub;
@@ -13,7 +14,7 @@ pub mod to_hub;
 pub use facts::facts;
 
 use crate::error::ApiError;
-use crate::wire::hub::Operation;
+use crate::wire::hub::{ChatRequest, Operation};
 use serde_json::{json, Map, Value};
 use std::cell::OnceCell;
 
@@ -64,6 +65,16 @@ impl ParsedRequest {
 
     pub fn put_body(&mut self, body: Map<String, Value>) {
         self.body = OnceCell::from(body);
+    }
+
+    /// The hub form of a Chat Completions request read straight from its
+    /// bytes, when no tree was built (a policy may have edited the tree)
+    /// and the body has a common shape; `None`: use `to_hub` on the tree.
+    pub fn quick_hub(&self, upstream_model: &str) -> Option<ChatRequest> {
+        if self.body.get().is_some() || self.raw.is_empty() {
+            return None;
+        }
+        quick_hub::chat_request(&self.raw, upstream_model)
     }
 }
 

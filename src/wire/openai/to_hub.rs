@@ -9,7 +9,7 @@ use crate::wire::hub::{
 use serde_json::{Map, Value};
 
 /// Fields this edge maps; everything else lands in `ChatRequest::extra`.
-const MAPPED: &[&str] = &[
+pub(super) const MAPPED: &[&str] = &[
     "model",
     "messages",
     "tools",
