@@ -791,6 +791,22 @@ SYSTEMS = [
 
 PERF_HISTORY = BENCH / "perf-history.json"
 
+# BENCHMARKS.md's hand-written sections (studies, one-off measurements) lie
+# between these lines; a run keeps them instead of dropping them.
+KEPT_BEGIN = "<!-- hand-written: bench/run.py keeps what lies between these lines -->"
+KEPT_END = "<!-- end of hand-written -->"
+
+
+def kept_notes(path: Path) -> str | None:
+    """The hand-written block of an existing report, markers included."""
+    if not path.exists():
+        return None
+    text = path.read_text()
+    begin, end = text.find(KEPT_BEGIN), text.find(KEPT_END)
+    if begin < 0 or end < begin:
+        return None
+    return text[begin:end + len(KEPT_END)]
+
 
 def write_profile(w, R: dict) -> None:
     """Instructions per request inside Envoy (callgrind), this run and the
@@ -1482,6 +1498,11 @@ def render_markdown(R: dict) -> str:
     # ---- instruction counts
     write_profile(w, R)
 
+    # ---- notes written by hand (kept from the file this run replaces)
+    if R.get("kept_notes"):
+        w(R["kept_notes"])
+        w("")
+
     # ---- setup
     w("## Machine")
     w("")
@@ -1952,6 +1973,7 @@ def main() -> int:
     for r in slim["systems"]:
         r.pop("traceback", None)
     args.results.write_text(json.dumps(slim, indent=1) + "\n")
+    R["kept_notes"] = kept_notes(args.out)
     args.out.write_text(render_markdown(R))
     try:
         draw_chart(R, args.chart)
