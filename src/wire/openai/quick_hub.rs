@@ -9,7 +9,7 @@
 //! returns for the same bytes (tested field by field, and fuzzed).
 //! It runs only on bytes the quick check or the validator accepted.
 
-use super::to_hub::MAPPED;
+use super::to_hub::{hub_message, role, MAPPED};
 use crate::wire::hub::{ChatRequest, Message, Part, Role, ToolCall, ToolChoice, ToolDef};
 use crate::wire::scan::{first, seed, unsure, Skip};
 use serde::de::value::MapAccessDeserializer;
@@ -370,30 +370,21 @@ struct CallFunction {
 
 impl WireMessage {
     fn into_hub(self) -> Message {
-        let role = self.role.0;
-        let mut tool_call_id = self.tool_call_id;
-        // Legacy `function` role: the function name identifies the call.
-        if role == Role::Tool && tool_call_id.is_none() {
-            tool_call_id = self.name.clone();
-        }
-        Message {
-            role,
-            content: self.content.0,
-            name: self.name,
-            tool_calls: self
-                .tool_calls
-                .unwrap_or_default()
-                .into_iter()
+        let calls = self.tool_calls.unwrap_or_default().into_iter();
+        hub_message(
+            self.role.0,
+            self.content.0,
+            self.name,
+            self.tool_call_id,
+            self.reasoning_content,
+            calls
                 .map(|c| ToolCall {
                     id: c.id,
                     name: c.function.name,
                     arguments: c.function.arguments.0,
                 })
                 .collect(),
-            tool_call_id,
-            reasoning: self.reasoning_content,
-            is_error: false,
-        }
+        )
     }
 }
 
@@ -414,12 +405,7 @@ impl<'de> Visitor<'de> for RoleVisitor {
         f.write_str("a role")
     }
     fn visit_str<E: Error>(self, v: &str) -> Result<RoleName, E> {
-        Ok(RoleName(match v {
-            "system" | "developer" => Role::System,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            _ => Role::Tool,
-        }))
+        Ok(RoleName(role(v)))
     }
 }
 

@@ -173,33 +173,52 @@ fn string_field(body: &Map<String, Value>, key: &str) -> Result<Option<String>, 
     }
 }
 
-fn message(m: &Value, i: usize) -> Result<Message, ApiError> {
-    let path = format!("messages[{i}]");
-    let role = match m.get("role").and_then(Value::as_str).unwrap_or_default() {
+/// A message's role by its OpenAI name (unknown names are tools').
+pub(super) fn role(name: &str) -> Role {
+    match name {
         "system" | "developer" => Role::System,
         "user" => Role::User,
         "assistant" => Role::Assistant,
         _ => Role::Tool,
-    };
-    let mut msg = Message {
-        role,
-        content: content(m.get("content"), &path)?,
-        name: m.get("name").and_then(Value::as_str).map(String::from),
-        tool_calls: Vec::new(),
-        tool_call_id: m
-            .get("tool_call_id")
-            .and_then(Value::as_str)
-            .map(String::from),
-        reasoning: m
-            .get("reasoning_content")
-            .and_then(Value::as_str)
-            .map(String::from),
-        is_error: false,
-    };
-    // Legacy `function` role: the function name identifies the call.
-    if role == Role::Tool && msg.tool_call_id.is_none() {
-        msg.tool_call_id = msg.name.clone();
     }
+}
+
+/// A hub message of an OpenAI message's parts.
+pub(super) fn hub_message(
+    role: Role,
+    content: Vec<Part>,
+    name: Option<String>,
+    tool_call_id: Option<String>,
+    reasoning: Option<String>,
+    tool_calls: Vec<ToolCall>,
+) -> Message {
+    // Legacy `function` role: the function name identifies the call.
+    let tool_call_id = match tool_call_id {
+        None if role == Role::Tool => name.clone(),
+        id => id,
+    };
+    Message {
+        role,
+        content,
+        name,
+        tool_calls,
+        tool_call_id,
+        reasoning,
+        is_error: false,
+    }
+}
+
+fn message(m: &Value, i: usize) -> Result<Message, ApiError> {
+    let path = format!("messages[{i}]");
+    let text = |key: &str| m.get(key).and_then(Value::as_str).map(String::from);
+    let mut msg = hub_message(
+        role(m.get("role").and_then(Value::as_str).unwrap_or_default()),
+        content(m.get("content"), &path)?,
+        text("name"),
+        text("tool_call_id"),
+        text("reasoning_content"),
+        Vec::new(),
+    );
     if let Some(Value::Array(calls)) = m.get("tool_calls") {
         for (j, c) in calls.iter().enumerate() {
             let cpath = format!("{path}.tool_calls[{j}]");
