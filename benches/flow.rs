@@ -18,14 +18,17 @@ use std::time::Instant;
 /// The config `make bench` renders (no access log, so no log fields).
 const CONFIG: &str = r#"{"providers":[
  {"name":"mock_openai","type":"openai","base_url":"http://127.0.0.1:1/v1","api_key":"sk-up"},
- {"name":"mock_anthropic","type":"anthropic","base_url":"http://127.0.0.1:1/v1","api_key":"sk-up"}],
+ {"name":"mock_anthropic","type":"anthropic","base_url":"http://127.0.0.1:1/v1","api_key":"sk-up"},
+ {"name":"mock_gemini","type":"gemini","base_url":"http://127.0.0.1:1/v1beta","api_key":"sk-up"}],
  "models":[
  {"name":"bench-openai","targets":[{"provider":"mock_openai","model":"gpt-4o-mini","weight":1,"priority":0}]},
- {"name":"bench-anthropic","targets":[{"provider":"mock_anthropic","model":"claude-sonnet-4-5","max_tokens":1024,"weight":1,"priority":0}]}],
+ {"name":"bench-anthropic","targets":[{"provider":"mock_anthropic","model":"claude-sonnet-4-5","max_tokens":1024,"weight":1,"priority":0}]},
+ {"name":"bench-gemini","targets":[{"provider":"mock_gemini","model":"gemini-2.5-flash","weight":1,"priority":0}]}],
  "limits":{"max_request_body_bytes":4194304},"log_fields":false}"#;
 
 const OPENAI_RESPONSE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":21,"completion_tokens":9,"total_tokens":30}}"#;
 const ANTHROPIC_RESPONSE: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello! How can I help you today?"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9}}"#;
+const GEMINI_RESPONSE: &str = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello! How can I help you today?"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":21,"candidatesTokenCount":9,"totalTokenCount":30},"modelVersion":"gemini-2.5-flash","responseId":"mock-response-1"}"#;
 
 /// The shared in-memory host, its clock a counter, its metrics dropped
 /// after each request.
@@ -82,6 +85,12 @@ const SCENARIOS: &[Scenario] = &[
         path: "/v1/chat/completions",
         model: "bench-anthropic",
         response: ANTHROPIC_RESPONSE,
+    },
+    Scenario {
+        name: "openai to gemini (non-stream)",
+        path: "/v1/chat/completions",
+        model: "bench-gemini",
+        response: GEMINI_RESPONSE,
     },
     Scenario {
         name: "messages passthrough (non-stream)",

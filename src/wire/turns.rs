@@ -1,17 +1,15 @@
 //! Conversation turns for providers that want alternating user and
 //! assistant turns of content blocks (Anthropic, Bedrock Converse).
 
-use serde_json::Value;
-
-/// One turn being assembled.
-pub struct Turn {
+/// One turn being assembled, of the edge's block type `B`.
+pub struct Turn<B> {
     pub role: &'static str,
-    pub blocks: Vec<Value>,
+    pub blocks: Vec<B>,
 }
 
 /// Adds `blocks` as a turn of `role`, merged into the last turn when it
 /// has the same role; nothing for no blocks.
-pub fn push_turn(turns: &mut Vec<Turn>, role: &'static str, blocks: Vec<Value>) {
+pub fn push_turn<B>(turns: &mut Vec<Turn<B>>, role: &'static str, blocks: Vec<B>) {
     if blocks.is_empty() {
         return;
     }
@@ -25,9 +23,9 @@ pub fn push_turn(turns: &mut Vec<Turn>, role: &'static str, blocks: Vec<Value>) 
 /// right after the calls), keeping the order otherwise; and, when the
 /// conversation starts with the assistant, a user turn holding
 /// `placeholder` before it.
-pub fn settle(turns: &mut Vec<Turn>, is_result: fn(&Value) -> bool, placeholder: Value) {
+pub fn settle<B>(turns: &mut Vec<Turn<B>>, is_result: fn(&B) -> bool, placeholder: B) {
     for turn in turns.iter_mut().filter(|t| t.role == "user") {
-        let (mut results, rest): (Vec<Value>, Vec<Value>) = std::mem::take(&mut turn.blocks)
+        let (mut results, rest): (Vec<B>, Vec<B>) = std::mem::take(&mut turn.blocks)
             .into_iter()
             .partition(is_result);
         results.extend(rest);
@@ -47,11 +45,11 @@ pub fn settle(turns: &mut Vec<Turn>, is_result: fn(&Value) -> bool, placeholder:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn turns_merge_and_settle() {
-        let mut turns = Vec::new();
+        let mut turns: Vec<Turn<Value>> = Vec::new();
         push_turn(&mut turns, "assistant", vec![json!("hi")]);
         push_turn(&mut turns, "user", vec![json!("q")]);
         push_turn(&mut turns, "user", vec![json!({"result": 1})]);

@@ -5,27 +5,89 @@ use super::error::invalid;
 use super::{LEADING_USER_PLACEHOLDER, PROVIDER};
 use crate::error::ApiError;
 use crate::wire::hub::{DocumentSource, ImageSource, Message, Part, Role, ToolCall};
-pub(super) use crate::wire::turns::Turn;
-use crate::wire::turns::{push_turn, settle};
-use serde_json::{json, Map, Value};
+use crate::wire::turns::{push_turn, settle, Turn};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Image media types Anthropic accepts for base64 sources.
 const IMAGE_MEDIA_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
-pub(super) fn is_block(v: &Value, ty: &str) -> bool {
-    v.get("type").and_then(Value::as_str) == Some(ty)
+/// One content block of a turn, borrowing the hub request's text; serialized
+/// straight into the body (no JSON tree per block).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(super) enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    Image {
+        source: Source<'a>,
+    },
+    Document {
+        source: Source<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<&'a str>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        #[serde(skip_serializing_if = "is_false")]
+        is_error: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<ResultContent<'a>>,
+    },
 }
 
-pub(super) fn text_block(text: &str) -> Value {
-    json!({"type": "text", "text": text})
+/// Where an image's or a document's bytes are.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(super) enum Source<'a> {
+    Url {
+        url: &'a str,
+    },
+    Base64 {
+        media_type: &'a str,
+        data: &'a str,
+    },
+    Text {
+        media_type: &'static str,
+        data: &'a str,
+    },
 }
 
-fn image_block(source: &ImageSource, param: &str) -> Result<Value, ApiError> {
-    match source {
-        ImageSource::Url(url) => Ok(json!({
-            "type": "image",
-            "source": {"type": "url", "url": url},
-        })),
+/// A tool result's content: its text, or blocks when it holds images.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum ResultContent<'a> {
+    Text(String),
+    Blocks(Vec<Block<'a>>),
+}
+
+/// A turn's content: one text block goes as a plain string.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum Content<'a> {
+    Text(&'a str),
+    Blocks(Vec<Block<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct TurnOut<'a> {
+    role: &'static str,
+    content: Content<'a>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn image_block<'a>(source: &'a ImageSource, param: &str) -> Result<Block<'a>, ApiError> {
+    let source = match source {
+        ImageSource::Url(url) => Source::Url { url },
         ImageSource::Base64 { media_type, data } => {
             if !IMAGE_MEDIA_TYPES.contains(&media_type.as_str()) {
                 return Err(invalid(
@@ -35,21 +97,19 @@ fn image_block(source: &ImageSource, param: &str) -> Result<Value, ApiError> {
                     ),
                 ));
             }
-            Ok(json!({
-                "type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data},
-            }))
+            Source::Base64 { media_type, data }
         }
-    }
+    };
+    Ok(Block::Image { source })
 }
 
 /// Text and image parts as Anthropic blocks (empty texts dropped).
-fn content_blocks(m: &Message, i: usize, images: bool) -> Result<Vec<Value>, ApiError> {
+fn content_blocks(m: &Message, i: usize, images: bool) -> Result<Vec<Block<'_>>, ApiError> {
     let mut out = Vec::with_capacity(m.content.len());
     for (j, part) in m.content.iter().enumerate() {
         match part {
             Part::Text(t) if t.is_empty() => {}
-            Part::Text(t) => out.push(text_block(t)),
+            Part::Text(text) => out.push(Block::Text { text }),
             Part::Image { source, .. } => {
                 if !images {
                     return Err(image_not_allowed(m.role, i, j));
@@ -68,21 +128,16 @@ fn content_blocks(m: &Message, i: usize, images: bool) -> Result<Vec<Value>, Api
 }
 
 /// A `document` block: a PDF (base64 or URL) or plain text.
-fn document_block(source: &DocumentSource, name: Option<&str>) -> Value {
+fn document_block<'a>(source: &'a DocumentSource, title: Option<&'a str>) -> Block<'a> {
     let source = match source {
-        DocumentSource::Base64 { media_type, data } => {
-            json!({"type": "base64", "media_type": media_type, "data": data})
-        }
-        DocumentSource::Url(url) => json!({"type": "url", "url": url}),
-        DocumentSource::Text(text) => {
-            json!({"type": "text", "media_type": "text/plain", "data": text})
-        }
+        DocumentSource::Base64 { media_type, data } => Source::Base64 { media_type, data },
+        DocumentSource::Url(url) => Source::Url { url },
+        DocumentSource::Text(data) => Source::Text {
+            media_type: "text/plain",
+            data,
+        },
     };
-    let mut block = json!({"type": "document", "source": source});
-    if let Some(name) = name {
-        block["title"] = Value::String(name.to_string());
-    }
-    block
+    Block::Document { source, title }
 }
 
 fn image_not_allowed(role: Role, i: usize, j: usize) -> ApiError {
@@ -104,7 +159,7 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn tool_use_block(call: &ToolCall, i: usize, j: usize) -> Result<Value, ApiError> {
+fn tool_use_block(call: &ToolCall, i: usize, j: usize) -> Result<Block<'_>, ApiError> {
     let param = format!("messages[{i}].tool_calls[{j}].function.arguments");
     let input = if call.arguments.trim().is_empty() {
         Value::Object(Map::new())
@@ -126,47 +181,51 @@ fn tool_use_block(call: &ToolCall, i: usize, j: usize) -> Result<Value, ApiError
             ),
         ));
     }
-    Ok(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}))
+    Ok(Block::ToolUse {
+        id: &call.id,
+        name: &call.name,
+        input,
+    })
 }
 
-fn tool_result_block(m: &Message, i: usize) -> Result<Value, ApiError> {
-    let Some(id) = m.tool_call_id.as_deref().filter(|id| !id.is_empty()) else {
+fn tool_result_block(m: &Message, i: usize) -> Result<Block<'_>, ApiError> {
+    let Some(tool_use_id) = m.tool_call_id.as_deref().filter(|id| !id.is_empty()) else {
         return Err(ApiError::missing_parameter(format!(
             "messages[{i}].tool_call_id"
         )));
     };
-    let mut block = Map::new();
-    block.insert("type".into(), "tool_result".into());
-    block.insert("tool_use_id".into(), id.into());
-    if m.is_error {
-        block.insert("is_error".into(), true.into());
-    }
     let has_image = m
         .content
         .iter()
         .any(|p| matches!(p, Part::Image { .. } | Part::Document { .. }));
-    if has_image {
-        block.insert("content".into(), Value::Array(content_blocks(m, i, true)?));
+    let content = if has_image {
+        Some(ResultContent::Blocks(content_blocks(m, i, true)?))
     } else {
-        let text = m.text();
-        if !text.is_empty() {
-            block.insert("content".into(), Value::String(text));
-        }
-    }
-    Ok(Value::Object(block))
+        Some(m.text())
+            .filter(|t| !t.is_empty())
+            .map(ResultContent::Text)
+    };
+    Ok(Block::ToolResult {
+        tool_use_id,
+        is_error: m.is_error,
+        content,
+    })
 }
 
 /// `(system blocks, turns)` for the request's messages.
-pub(super) fn convert_messages(messages: &[Message]) -> Result<(Vec<String>, Vec<Turn>), ApiError> {
+#[allow(clippy::type_complexity)]
+pub(super) fn convert_messages(
+    messages: &[Message],
+) -> Result<(Vec<&str>, Vec<Turn<Block<'_>>>), ApiError> {
     let mut system = Vec::new();
-    let mut turns: Vec<Turn> = Vec::new();
+    let mut turns = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         match m.role {
             Role::System => {
                 for (j, part) in m.content.iter().enumerate() {
                     match part {
                         Part::Text(t) if t.is_empty() => {}
-                        Part::Text(t) => system.push(t.clone()),
+                        Part::Text(t) => system.push(t.as_str()),
                         Part::Image { .. } | Part::Document { .. } => {
                             return Err(image_not_allowed(Role::System, i, j));
                         }
@@ -186,8 +245,10 @@ pub(super) fn convert_messages(messages: &[Message]) -> Result<(Vec<String>, Vec
     }
     settle(
         &mut turns,
-        |b| is_block(b, "tool_result"),
-        text_block(LEADING_USER_PLACEHOLDER),
+        |b| matches!(b, Block::ToolResult { .. }),
+        Block::Text {
+            text: LEADING_USER_PLACEHOLDER,
+        },
     );
     if turns.is_empty() {
         return Err(invalid(
@@ -200,10 +261,13 @@ pub(super) fn convert_messages(messages: &[Message]) -> Result<(Vec<String>, Vec
     Ok((system, turns))
 }
 
-pub(super) fn turn_json(turn: Turn) -> Value {
+pub(super) fn turn_out(turn: Turn<Block<'_>>) -> TurnOut<'_> {
     let content = match turn.blocks.as_slice() {
-        [only] if is_block(only, "text") => only.get("text").cloned().unwrap_or(Value::Null),
-        _ => Value::Array(turn.blocks),
+        [Block::Text { text }] => Content::Text(text),
+        _ => Content::Blocks(turn.blocks),
     };
-    json!({"role": turn.role, "content": content})
+    TurnOut {
+        role: turn.role,
+        content,
+    }
 }

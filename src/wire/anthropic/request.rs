@@ -1,11 +1,143 @@
 //! Hub `ChatRequest` → Anthropic Messages request body.
 
 use super::error::{invalid, unsupported};
-use super::messages::{convert_messages, is_block, text_block, turn_json};
+use super::messages::{convert_messages, turn_out, Block, TurnOut};
 use super::{Anthropic, ThinkingMode, MIN_THINKING_BUDGET, PROVIDER};
 use crate::error::ApiError;
 use crate::wire::hub::{ChatRequest, ResponseFormat, ToolChoice, ToolDef};
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The request body, borrowing the hub request; written out by serde in
+/// this field order without a JSON tree.
+#[derive(Serialize)]
+pub(super) struct Body<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Thinking<'a>>,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Choice<'a>>,
+    #[serde(skip_serializing_if = "OutputConfig::is_empty")]
+    output_config: OutputConfig<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
+    #[serde(skip_serializing_if = "is_false")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<System<'a>>,
+    messages: Vec<TurnOut<'a>>,
+}
+
+/// `thinking`: a budget, adaptive, or the client's own object.
+enum Thinking<'a> {
+    Budget(u32),
+    Adaptive,
+    Given(&'a Value),
+}
+
+impl Serialize for Thinking<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Given(v) => v.serialize(s),
+            Self::Budget(budget) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("type", "enabled")?;
+                m.serialize_entry("budget_tokens", budget)?;
+                m.end()
+            }
+            Self::Adaptive => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("type", "adaptive")?;
+                m.end()
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: Schema<'a>,
+    #[serde(skip_serializing_if = "is_false")]
+    strict: bool,
+}
+
+/// A tool's parameters, or an object schema without properties.
+struct Schema<'a>(Option<&'a Value>);
+
+impl Serialize for Schema<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(v) = self.0 {
+            return v.serialize(s);
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("type", "object")?;
+        m.serialize_entry("properties", &Map::new())?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    disable_parallel_tool_use: bool,
+}
+
+#[derive(Default, Serialize)]
+struct OutputConfig<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<Format<'a>>,
+}
+
+impl OutputConfig<'_> {
+    fn is_empty(&self) -> bool {
+        self.effort.is_none() && self.format.is_none()
+    }
+}
+
+#[derive(Serialize)]
+struct Format<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: &'a Value,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    user_id: &'a str,
+}
+
+/// `system`: one text as a string, several as text blocks.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum System<'a> {
+    One(&'a str),
+    Many(Vec<Block<'a>>),
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effort {
@@ -24,22 +156,13 @@ impl Effort {
     }
 }
 
-fn tool_json(t: &ToolDef) -> Value {
-    let mut tool = Map::new();
-    tool.insert("name".into(), t.name.clone().into());
-    if let Some(d) = &t.description {
-        tool.insert("description".into(), d.clone().into());
+fn tool(t: &ToolDef) -> Tool<'_> {
+    Tool {
+        name: &t.name,
+        description: t.description.as_deref(),
+        input_schema: Schema(t.parameters.as_ref()),
+        strict: t.strict == Some(true),
     }
-    tool.insert(
-        "input_schema".into(),
-        t.parameters
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-    );
-    if t.strict == Some(true) {
-        tool.insert("strict".into(), true.into());
-    }
-    Value::Object(tool)
 }
 
 fn parse_effort(effort: Option<&str>) -> Result<Option<Effort>, ApiError> {
@@ -60,17 +183,17 @@ fn parse_effort(effort: Option<&str>) -> Result<Option<Effort>, ApiError> {
 /// The fields of `ChatRequest::extra` (unmodelled by the hub) this edge
 /// accepts; everything else is a 400.
 #[derive(Default)]
-struct Extras {
-    top_k: Option<Value>,
-    thinking: Option<Value>,
-    safety_identifier: Option<String>,
+struct Extras<'a> {
+    top_k: Option<&'a Value>,
+    thinking: Option<&'a Value>,
+    safety_identifier: Option<&'a str>,
 }
 
 fn is_zero(v: &Value) -> bool {
     v.as_f64() == Some(0.0)
 }
 
-fn extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
+fn extras(extra: &Map<String, Value>) -> Result<Extras<'_>, ApiError> {
     let mut out = Extras::default();
     for (key, v) in extra {
         match key.as_str() {
@@ -81,7 +204,7 @@ fn extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
                         "Invalid 'top_k': expected a non-negative integer.",
                     ));
                 }
-                out.top_k = Some(v.clone());
+                out.top_k = Some(v);
             }
             "thinking" => {
                 if !v.is_object() {
@@ -90,10 +213,10 @@ fn extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
                         format!("Invalid 'thinking': expected an object in {PROVIDER}'s format, e.g. {{\"type\": \"enabled\", \"budget_tokens\": 2048}}."),
                     ));
                 }
-                out.thinking = Some(v.clone());
+                out.thinking = Some(v);
             }
             "safety_identifier" => match v {
-                Value::String(s) => out.safety_identifier = Some(s.clone()),
+                Value::String(s) => out.safety_identifier = Some(s),
                 _ => {
                     return Err(invalid(
                         "safety_identifier",
@@ -131,7 +254,7 @@ impl Anthropic {
         b.max(MIN_THINKING_BUDGET)
     }
 
-    pub(super) fn encode(&self, req: &ChatRequest) -> Result<Value, ApiError> {
+    pub(super) fn encode<'a>(&self, req: &'a ChatRequest) -> Result<Body<'a>, ApiError> {
         // Parameters Anthropic cannot honour, in the order a reader checks.
         if let Some(n) = req.n.filter(|n| *n > 1) {
             return Err(unsupported(
@@ -153,9 +276,6 @@ impl Anthropic {
         }
         let extra = extras(&req.extra)?;
 
-        let mut body = Map::new();
-        body.insert("model".into(), req.model.clone().into());
-
         let (system, turns) = convert_messages(&req.messages)?;
 
         // Thinking, and the max_tokens it needs.
@@ -168,7 +288,8 @@ impl Anthropic {
         }
         let default_max = self.options.default_max_tokens.max(1);
         let mut max_tokens = req.max_tokens.unwrap_or(default_max);
-        let mut output_config = Map::new();
+        let mut output_config = OutputConfig::default();
+        let mut thinking = None;
         let mut thinking_on = false;
         match (effort, self.options.thinking_mode) {
             (None, _) => {}
@@ -189,19 +310,16 @@ impl Anthropic {
                     }
                     None => {}
                 }
-                body.insert(
-                    "thinking".into(),
-                    json!({"type": "enabled", "budget_tokens": budget}),
-                );
+                thinking = Some(Thinking::Budget(budget));
                 thinking_on = true;
             }
             (Some(e), ThinkingMode::Adaptive) => {
-                body.insert("thinking".into(), json!({"type": "adaptive"}));
-                output_config.insert("effort".into(), e.as_str().into());
+                thinking = Some(Thinking::Adaptive);
+                output_config.effort = Some(e.as_str());
                 thinking_on = true;
             }
         }
-        if let Some(t) = &extra.thinking {
+        if let Some(t) = extra.thinking {
             let ty = t.get("type").and_then(Value::as_str);
             thinking_on = ty != Some("disabled");
             if req.max_tokens.is_none() {
@@ -212,9 +330,8 @@ impl Anthropic {
                     }
                 }
             }
-            body.insert("thinking".into(), t.clone());
+            thinking = Some(Thinking::Given(t));
         }
-        body.insert("max_tokens".into(), max_tokens.into());
 
         // Sampling.
         if let Some(t) = req.temperature {
@@ -234,7 +351,6 @@ impl Anthropic {
                     ),
                 ));
             }
-            body.insert("temperature".into(), json!(t));
         }
         if let Some(p) = req.top_p {
             if thinking_on && p < 0.95 {
@@ -245,38 +361,25 @@ impl Anthropic {
                     ),
                 ));
             }
-            body.insert("top_p".into(), json!(p));
         }
-        if let Some(k) = extra.top_k {
-            if thinking_on {
-                return Err(invalid(
-                    "top_k",
-                    format!(
-                        "'top_k' cannot be used when reasoning is enabled: {PROVIDER}'s extended thinking does not support it."
-                    ),
-                ));
-            }
-            body.insert("top_k".into(), k);
-        }
-        if !req.stop.is_empty() {
-            body.insert("stop_sequences".into(), json!(req.stop));
+        if extra.top_k.is_some() && thinking_on {
+            return Err(invalid(
+                "top_k",
+                format!(
+                    "'top_k' cannot be used when reasoning is enabled: {PROVIDER}'s extended thinking does not support it."
+                ),
+            ));
         }
 
         // Tools.
-        if !req.tools.is_empty() {
-            body.insert(
-                "tools".into(),
-                Value::Array(req.tools.iter().map(tool_json).collect()),
-            );
-        }
         let disable_parallel = req.parallel_tool_calls == Some(false);
-        let choice = match &req.tool_choice {
-            None if disable_parallel && !req.tools.is_empty() => Some(json!({"type": "auto"})),
-            None => None,
-            Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
-            Some(ToolChoice::None) => Some(json!({"type": "none"})),
-            Some(ToolChoice::Required) => Some(json!({"type": "any"})),
-            Some(ToolChoice::Function(name)) => Some(json!({"type": "tool", "name": name})),
+        let (kind, name) = match &req.tool_choice {
+            None if disable_parallel && !req.tools.is_empty() => ("auto", None),
+            None => ("", None),
+            Some(ToolChoice::Auto) => ("auto", None),
+            Some(ToolChoice::None) => ("none", None),
+            Some(ToolChoice::Required) => ("any", None),
+            Some(ToolChoice::Function(name)) => ("tool", Some(name.as_str())),
         };
         if thinking_on
             && matches!(
@@ -291,23 +394,20 @@ impl Anthropic {
                 ),
             ));
         }
-        if let Some(mut choice) = choice {
-            if disable_parallel && !is_block(&choice, "none") {
-                if let Value::Object(c) = &mut choice {
-                    c.insert("disable_parallel_tool_use".into(), true.into());
-                }
-            }
-            body.insert("tool_choice".into(), choice);
-        }
+        let tool_choice = (!kind.is_empty()).then_some(Choice {
+            kind,
+            name,
+            disable_parallel_tool_use: disable_parallel && kind != "none",
+        });
 
         // Structured output.
         match &req.response_format {
             None | Some(ResponseFormat::Text) => {}
             Some(ResponseFormat::JsonSchema { schema, .. }) => {
-                output_config.insert(
-                    "format".into(),
-                    json!({"type": "json_schema", "schema": schema}),
-                );
+                output_config.format = Some(Format {
+                    kind: "json_schema",
+                    schema,
+                });
             }
             Some(ResponseFormat::JsonObject) => {
                 return Err(invalid(
@@ -318,12 +418,9 @@ impl Anthropic {
                 ))
             }
         }
-        if !output_config.is_empty() {
-            body.insert("output_config".into(), Value::Object(output_config));
-        }
 
         // Identity.
-        let user_id = match (&req.user, &extra.safety_identifier) {
+        let user_id = match (req.user.as_deref(), extra.safety_identifier) {
             (Some(u), Some(s)) if u != s => {
                 return Err(invalid(
                     "safety_identifier",
@@ -333,32 +430,32 @@ impl Anthropic {
                 ))
             }
             (Some(u), _) => Some(u),
-            (None, s) => s.as_ref(),
+            (None, s) => s,
         };
-        if let Some(u) = user_id {
-            body.insert("metadata".into(), json!({"user_id": u}));
-        }
-        if req.stream {
-            body.insert("stream".into(), true.into());
-        }
 
         // System and messages last: they are the bulk of the body.
-        match system.as_slice() {
-            [] => {}
-            [only] => {
-                body.insert("system".into(), only.clone().into());
-            }
-            many => {
-                body.insert(
-                    "system".into(),
-                    Value::Array(many.iter().map(|t| text_block(t)).collect()),
-                );
-            }
-        }
-        body.insert(
-            "messages".into(),
-            Value::Array(turns.into_iter().map(turn_json).collect()),
-        );
-        Ok(Value::Object(body))
+        let system = match system.as_slice() {
+            [] => None,
+            [only] => Some(System::One(only)),
+            many => Some(System::Many(
+                many.iter().map(|text| Block::Text { text }).collect(),
+            )),
+        };
+        Ok(Body {
+            model: &req.model,
+            thinking,
+            max_tokens,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            top_k: extra.top_k,
+            stop_sequences: &req.stop,
+            tools: req.tools.iter().map(tool).collect(),
+            tool_choice,
+            output_config,
+            metadata: user_id.map(|user_id| Metadata { user_id }),
+            stream: req.stream,
+            system,
+            messages: turns.into_iter().map(turn_out).collect(),
+        })
     }
 }

@@ -463,3 +463,48 @@ fn options_defaults_and_budget_floor() {
     .unwrap();
     assert_eq!(v["thinking"]["budget_tokens"], 1024);
 }
+
+/// The body is written by serde from typed structs, in a fixed field order
+/// with absent fields left out (no `"stream":false`, no empty lists).
+#[test]
+fn encoded_body_bytes_in_field_order() {
+    let req = to_hub::chat_request(
+        json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "s1"},
+                {"role": "system", "content": [{"type": "text", "text": "s2"}]},
+                {"role": "assistant", "content": "hi", "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "{\"b\":1,\"a\":[2]}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"},
+                {"role": "user", "content": [{"type": "text", "text": "q"},
+                    {"type": "image_url", "image_url": {"url": "https://x/i.png"}}]}
+            ],
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "parallel_tool_calls": false,
+            "temperature": 0.5, "top_p": 0.9, "top_k": 3, "stop": ["x"],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}},
+            "user": "u1", "stream": true
+        })
+        .as_object()
+        .unwrap(),
+        UPSTREAM_MODEL,
+    )
+    .unwrap();
+    let body = Anthropic::default().encode_request(&req).unwrap();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        concat!(
+            r#"{"model":"claude-sonnet-4-5","max_tokens":4096,"temperature":0.5,"top_p":0.9,"top_k":3,"#,
+            r#""stop_sequences":["x"],"tools":[{"name":"f","input_schema":{"type":"object","properties":{}}}],"#,
+            r#""tool_choice":{"type":"tool","name":"f","disable_parallel_tool_use":true},"#,
+            r#""output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}},"#,
+            r#""metadata":{"user_id":"u1"},"stream":true,"system":[{"type":"text","text":"s1"},{"type":"text","text":"s2"}],"#,
+            r#""messages":[{"role":"user","content":"."},{"role":"assistant","content":[{"type":"text","text":"hi"},"#,
+            r#"{"type":"tool_use","id":"c1","name":"f","input":{"b":1,"a":[2]}}]},{"role":"user","content":["#,
+            r#"{"type":"tool_result","tool_use_id":"c1","content":"42"},{"type":"text","text":"q"},"#,
+            r#"{"type":"image","source":{"type":"url","url":"https://x/i.png"}}]}]}"#
+        )
+    );
+}

@@ -168,10 +168,10 @@ fn tool_use(call: &ToolCall, i: usize, j: usize) -> Result<Value, ApiError> {
 }
 
 /// `(system blocks, turns)` for the request's messages.
-fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Turn>), ApiError> {
+fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Turn<Value>>), ApiError> {
     let mut blocks = Blocks { documents: 0 };
     let mut system = Vec::new();
-    let mut turns: Vec<Turn> = Vec::new();
+    let mut turns: Vec<Turn<Value>> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         match m.role {
             Role::System => {
@@ -403,7 +403,7 @@ fn reasoning(
 }
 
 /// Names of the tools the history's assistant turns called, in order.
-fn history_tools(turns: &[Turn]) -> Vec<String> {
+fn history_tools(turns: &[Turn<Value>]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for b in turns.iter().flat_map(|t| &t.blocks) {
         if let Some(name) = b.pointer("/toolUse/name").and_then(Value::as_str) {
@@ -415,7 +415,7 @@ fn history_tools(turns: &[Turn]) -> Vec<String> {
     names
 }
 
-fn has_tool_blocks(turns: &[Turn]) -> bool {
+fn has_tool_blocks(turns: &[Turn<Value>]) -> bool {
     turns
         .iter()
         .flat_map(|t| &t.blocks)
