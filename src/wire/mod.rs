@@ -271,8 +271,8 @@ impl Wire {
     }
 }
 
-/// The compact JSON of `v` (the bytes `Display` would give, written by the
-/// serializer directly rather than through a formatter).
-pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
+/// The compact JSON of `v` (for a `Value`, the bytes `Display` would give,
+/// written by the serializer directly rather than through a formatter).
+pub(crate) fn json_bytes<T: serde::Serialize + ?Sized>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }

@@ -29,7 +29,7 @@ pub(super) fn encode_embeddings(req: &EmbeddingsRequest) -> Result<Value, ApiErr
                         format!("Invalid '{key}': expected a Gemini task type such as 'RETRIEVAL_QUERY'."),
                     ));
                 }
-                set_once(&mut task_type, key, value)?;
+                set_once(&mut task_type, key, value.clone())?;
             }
             "title" => {
                 if !value.is_string() {

@@ -172,7 +172,7 @@ impl Translator for Gemini {
     }
 
     fn encode_request(&self, req: &ChatRequest) -> Result<Vec<u8>, ApiError> {
-        encode_chat(req).map(|v| crate::wire::json_bytes(&v))
+        encode_chat(req).map(|body| crate::wire::json_bytes(&body))
     }
 
     fn decode_response(

@@ -7,42 +7,51 @@ use crate::wire::hub::{
     ChatRequest, DocumentSource, ImageSource, Message, Part, ResponseFormat, Role, ToolCall,
     ToolChoice,
 };
+use crate::wire::turns::{push_turn, Turn};
 use hashbrown::HashMap;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
-/// Removes a root `$schema` (dialect marker) from a JSON Schema.
-fn json_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(m) => {
-            let mut m = m.clone();
-            m.remove("$schema");
-            Value::Object(m)
+/// A JSON Schema without its root `$schema` (dialect marker), written as
+/// it is otherwise.
+struct Schema<'a>(&'a Value);
+
+impl Serialize for Schema<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(m) = self.0 else {
+            return self.0.serialize(s);
+        };
+        let mut out = s.serialize_map(None)?;
+        for (k, v) in m.iter().filter(|(k, _)| *k != "$schema") {
+            out.serialize_entry(k, v)?;
         }
-        other => other.clone(),
+        out.end()
     }
 }
 
 /// Gemini-native extras the request may carry.
 #[derive(Default)]
-struct Extras {
-    safety_settings: Option<Value>,
-    cached_content: Option<Value>,
-    thinking_config: Option<Value>,
-    top_k: Option<Value>,
+struct Extras<'a> {
+    safety_settings: Option<&'a Value>,
+    cached_content: Option<&'a Value>,
+    thinking_config: Option<&'a Value>,
+    top_k: Option<&'a Value>,
 }
 
-pub(super) fn set_once(slot: &mut Option<Value>, key: &str, value: &Value) -> Result<(), ApiError> {
+pub(super) fn set_once<T>(slot: &mut Option<T>, key: &str, value: T) -> Result<(), ApiError> {
     if slot.is_some() {
         return Err(invalid(
             key,
             format!("'{key}' is given twice (in snake_case and camelCase); give it once."),
         ));
     }
-    *slot = Some(value.clone());
+    *slot = Some(value);
     Ok(())
 }
 
-fn chat_extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
+fn chat_extras(extra: &Map<String, Value>) -> Result<Extras<'_>, ApiError> {
     let mut x = Extras::default();
     for (key, value) in extra {
         match key.as_str() {
@@ -106,19 +115,94 @@ fn chat_extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
     Ok(x)
 }
 
-struct Turn {
-    role: &'static str,
-    parts: Vec<Value>,
+/// One Gemini content part, borrowing the hub request.
+enum GPart<'a> {
+    Text(&'a str),
+    Inline {
+        mime_type: &'a str,
+        data: &'a str,
+    },
+    File {
+        mime_type: &'a str,
+        file_uri: &'a str,
+    },
+    Call {
+        name: &'a str,
+        args: Value,
+        signature: Option<Cow<'static, str>>,
+    },
+    Response {
+        name: &'a str,
+        response: Value,
+    },
 }
 
-fn push_turn(turns: &mut Vec<Turn>, role: &'static str, parts: Vec<Value>) {
-    if parts.is_empty() {
-        return;
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Blob<'a> {
+    mime_type: &'a str,
+    data: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileRef<'a> {
+    mime_type: &'a str,
+    file_uri: &'a str,
+}
+
+impl Serialize for GPart<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let len = match self {
+            Self::Call {
+                signature: Some(_), ..
+            } => 2,
+            _ => 1,
+        };
+        let mut m = s.serialize_map(Some(len))?;
+        match self {
+            Self::Text(text) => m.serialize_entry("text", text)?,
+            Self::Inline { mime_type, data } => {
+                m.serialize_entry("inlineData", &Blob { mime_type, data })?
+            }
+            Self::File {
+                mime_type,
+                file_uri,
+            } => m.serialize_entry(
+                "fileData",
+                &FileRef {
+                    mime_type,
+                    file_uri,
+                },
+            )?,
+            Self::Call {
+                name,
+                args,
+                signature,
+            } => {
+                m.serialize_entry("functionCall", &FunctionCall { name, args })?;
+                if let Some(sig) = signature {
+                    m.serialize_entry("thoughtSignature", sig)?;
+                }
+            }
+            Self::Response { name, response } => {
+                m.serialize_entry("functionResponse", &FunctionResponse { name, response })?
+            }
+        }
+        m.end()
     }
-    match turns.last_mut() {
-        Some(last) if last.role == role => last.parts.extend(parts),
-        _ => turns.push(Turn { role, parts }),
-    }
+}
+
+#[derive(Serialize)]
+struct FunctionCall<'a> {
+    name: &'a str,
+    args: &'a Value,
+}
+
+#[derive(Serialize)]
+struct FunctionResponse<'a> {
+    name: &'a str,
+    response: &'a Value,
 }
 
 fn mime_for_url(url: &str) -> Option<&'static str> {
@@ -139,40 +223,40 @@ fn mime_for_url(url: &str) -> Option<&'static str> {
 }
 
 /// One hub content part as a Gemini part (`None` for empty text).
-fn content_part(part: &Part, path: &str) -> Result<Option<Value>, ApiError> {
+fn content_part<'a>(part: &'a Part, path: &str) -> Result<Option<GPart<'a>>, ApiError> {
     match part {
         Part::Text(t) if t.is_empty() => Ok(None),
-        Part::Text(t) => Ok(Some(json!({ "text": t }))),
+        Part::Text(t) => Ok(Some(GPart::Text(t))),
         Part::Image {
             source: ImageSource::Base64 { media_type, data },
             ..
-        } => Ok(Some(
-            json!({"inlineData": {"mimeType": media_type, "data": data}}),
-        )),
-        Part::Document {
+        }
+        | Part::Document {
             source: DocumentSource::Base64 { media_type, data },
             ..
-        } => Ok(Some(
-            json!({"inlineData": {"mimeType": media_type, "data": data}}),
-        )),
+        } => Ok(Some(GPart::Inline {
+            mime_type: media_type,
+            data,
+        })),
         Part::Document {
             source: DocumentSource::Text(text),
             ..
-        } => Ok((!text.is_empty()).then(|| json!({ "text": text }))),
+        } => Ok((!text.is_empty()).then_some(GPart::Text(text))),
         Part::Document {
             source: DocumentSource::Url(url),
             ..
-        } => Ok(Some(json!({"fileData": {
-            "mimeType": mime_for_url(url).unwrap_or("application/pdf"),
-            "fileUri": url
-        }}))),
+        } => Ok(Some(GPart::File {
+            mime_type: mime_for_url(url).unwrap_or("application/pdf"),
+            file_uri: url,
+        })),
         Part::Image {
             source: ImageSource::Url(url),
             ..
         } => match mime_for_url(url) {
-            Some(mime) => Ok(Some(
-                json!({"fileData": {"mimeType": mime, "fileUri": url}}),
-            )),
+            Some(mime) => Ok(Some(GPart::File {
+                mime_type: mime,
+                file_uri: url,
+            })),
             None => Err(invalid(
                 format!("{path}.image_url.url"),
                 format!("Cannot tell the media type of image URL '{url}': Gemini needs one for a file URL, and the gateway takes it from the file extension (.png, .jpg, .jpeg, .webp, .heic, .heif or .pdf). Use such a URL or send the image inline as a base64 data URI."),
@@ -181,7 +265,7 @@ fn content_part(part: &Part, path: &str) -> Result<Option<Value>, ApiError> {
     }
 }
 
-fn content_parts(msg: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
+fn content_parts(msg: &Message, i: usize) -> Result<Vec<GPart<'_>>, ApiError> {
     let mut parts = Vec::with_capacity(msg.content.len());
     for (j, p) in msg.content.iter().enumerate() {
         if let Some(v) = content_part(p, &format!("messages[{i}].content[{j}]"))? {
@@ -191,7 +275,7 @@ fn content_parts(msg: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
     Ok(parts)
 }
 
-fn function_call_part(call: &ToolCall, path: &str) -> Result<Value, ApiError> {
+fn function_call_part<'a>(call: &'a ToolCall, path: &str) -> Result<GPart<'a>, ApiError> {
     let args: Value = if call.arguments.trim().is_empty() {
         Value::Object(Map::new())
     } else {
@@ -210,21 +294,18 @@ fn function_call_part(call: &ToolCall, path: &str) -> Result<Value, ApiError> {
             ),
         ));
     }
-    let mut part = Map::new();
-    part.insert(
-        "functionCall".into(),
-        json!({"name": call.name, "args": args}),
-    );
-    if let Some(sig) = signature_from_id(&call.id) {
-        part.insert("thoughtSignature".into(), Value::String(sig));
-    }
-    Ok(Value::Object(part))
+    Ok(GPart::Call {
+        name: &call.name,
+        args,
+        signature: signature_from_id(&call.id).map(Cow::Owned),
+    })
 }
 
 /// `systemInstruction` parts and `contents`.
-fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiError> {
+#[allow(clippy::type_complexity)]
+fn encode_messages(req: &ChatRequest) -> Result<(Vec<GPart<'_>>, Vec<Turn<GPart<'_>>>), ApiError> {
     let mut system = Vec::new();
-    let mut turns: Vec<Turn> = Vec::new();
+    let mut turns = Vec::new();
     let mut call_names: HashMap<&str, &str> = HashMap::new();
     for (i, msg) in req.messages.iter().enumerate() {
         match msg.role {
@@ -232,7 +313,7 @@ fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiErro
                 for (j, p) in msg.content.iter().enumerate() {
                     match p {
                         Part::Text(t) if t.is_empty() => {}
-                        Part::Text(t) => system.push(json!({ "text": t })),
+                        Part::Text(t) => system.push(GPart::Text(t)),
                         Part::Image { .. } | Part::Document { .. } => {
                             return Err(invalid(
                                 format!("messages[{i}].content[{j}]"),
@@ -284,28 +365,28 @@ fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiErro
                     _ if msg.is_error => json!({ "error": text }),
                     _ => json!({ "result": text }),
                 };
-                push_turn(
-                    &mut turns,
-                    "user",
-                    vec![json!({"functionResponse": {"name": name, "response": response}})],
-                );
+                push_turn(&mut turns, "user", vec![GPart::Response { name, response }]);
             }
         }
     }
     if gemini_major(&req.model).is_some_and(|m| m >= 3) {
         for turn in turns.iter_mut().filter(|t| t.role == "model") {
-            let calls = || {
-                turn.parts
-                    .iter()
-                    .filter(|p| p.get("functionCall").is_some())
-            };
-            if calls().count() > 0 && calls().all(|p| p.get("thoughtSignature").is_none()) {
-                if let Some(Value::Object(first)) = turn
-                    .parts
-                    .iter_mut()
-                    .find(|p| p.get("functionCall").is_some())
-                {
-                    first.insert("thoughtSignature".into(), SKIP_SIGNATURE.into());
+            let mut calls = turn
+                .blocks
+                .iter_mut()
+                .filter_map(|p| match p {
+                    GPart::Call { signature, .. } => Some(signature),
+                    _ => None,
+                })
+                .peekable();
+            let unsigned = calls.peek().is_some() && calls.all(|sig| sig.is_none());
+            if unsigned {
+                let first = turn.blocks.iter_mut().find_map(|p| match p {
+                    GPart::Call { signature, .. } => Some(signature),
+                    _ => None,
+                });
+                if let Some(sig) = first {
+                    *sig = Some(Cow::Borrowed(SKIP_SIGNATURE));
                 }
             }
         }
@@ -313,7 +394,21 @@ fn encode_messages(req: &ChatRequest) -> Result<(Vec<Value>, Vec<Turn>), ApiErro
     Ok((system, turns))
 }
 
-fn tool_config(req: &ChatRequest) -> Result<Option<Value>, ApiError> {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolConfig<'a> {
+    function_calling_config: CallingConfig<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallingConfig<'a> {
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_function_names: Option<[&'a str; 1]>,
+}
+
+fn tool_config(req: &ChatRequest) -> Result<Option<ToolConfig<'_>>, ApiError> {
     let Some(choice) = &req.tool_choice else {
         return Ok(None);
     };
@@ -326,10 +421,10 @@ fn tool_config(req: &ChatRequest) -> Result<Option<Value>, ApiError> {
             )),
         };
     }
-    let config = match choice {
-        ToolChoice::Auto => json!({"mode": "AUTO"}),
-        ToolChoice::None => json!({"mode": "NONE"}),
-        ToolChoice::Required => json!({"mode": "ANY"}),
+    let (mode, allowed) = match choice {
+        ToolChoice::Auto => ("AUTO", None),
+        ToolChoice::None => ("NONE", None),
+        ToolChoice::Required => ("ANY", None),
         ToolChoice::Function(name) => {
             if !req.tools.iter().any(|t| &t.name == name) {
                 return Err(invalid(
@@ -337,26 +432,48 @@ fn tool_config(req: &ChatRequest) -> Result<Option<Value>, ApiError> {
                     format!("'tool_choice' names function '{name}', which is not among the request's tools."),
                 ));
             }
-            json!({"mode": "ANY", "allowedFunctionNames": [name]})
+            ("ANY", Some([name.as_str()]))
         }
     };
-    Ok(Some(json!({ "functionCallingConfig": config })))
+    Ok(Some(ToolConfig {
+        function_calling_config: CallingConfig {
+            mode,
+            allowed_function_names: allowed,
+        },
+    }))
 }
 
-fn thinking_config(effort: &str, model: &str) -> Result<Value, ApiError> {
+/// `thinkingConfig`: made from `reasoning_effort`, or the client's own.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Thinking<'a> {
+    Made(ThinkingMade),
+    Given(&'a Value),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThinkingMade {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_level: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_budget: Option<u32>,
+    #[serde(skip_serializing_if = "is_false")]
+    include_thoughts: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn thinking_config(effort: &str, model: &str) -> Result<ThinkingMade, ApiError> {
     let level_based = gemini_major(model).is_some_and(|m| m >= 3);
-    let (level, budget) = match effort {
-        "none" => {
-            return Ok(if level_based {
-                json!({"thinkingLevel": "minimal"})
-            } else {
-                json!({"thinkingBudget": 0})
-            })
-        }
-        "minimal" => ("minimal", 512),
-        "low" => ("low", 1024),
-        "medium" => ("medium", 8192),
-        "high" => ("high", 24576),
+    let (level, budget, include_thoughts) = match effort {
+        "none" => ("minimal", 0, false),
+        "minimal" => ("minimal", 512, true),
+        "low" => ("low", 1024, true),
+        "medium" => ("medium", 8192, true),
+        "high" => ("high", 24576, true),
         other => {
             return Err(invalid(
                 "reasoning_effort",
@@ -364,80 +481,153 @@ fn thinking_config(effort: &str, model: &str) -> Result<Value, ApiError> {
             ))
         }
     };
-    Ok(if level_based {
-        json!({"thinkingLevel": level, "includeThoughts": true})
-    } else {
-        json!({"thinkingBudget": budget, "includeThoughts": true})
+    Ok(ThinkingMade {
+        thinking_level: level_based.then_some(level),
+        thinking_budget: (!level_based).then_some(budget),
+        include_thoughts,
     })
 }
 
-fn generation_config(req: &ChatRequest, extras: &Extras) -> Result<Map<String, Value>, ApiError> {
-    let mut g = Map::new();
-    if let Some(t) = req.temperature {
-        g.insert("temperature".into(), json!(t));
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationConfig<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_output_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_mime_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_json_schema: Option<Schema<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_config: Option<Thinking<'a>>,
+}
+
+impl GenerationConfig<'_> {
+    fn is_empty(&self) -> bool {
+        self.temperature.is_none()
+            && self.top_p.is_none()
+            && self.top_k.is_none()
+            && self.max_output_tokens.is_none()
+            && self.stop_sequences.is_empty()
+            && self.candidate_count.is_none()
+            && self.seed.is_none()
+            && self.presence_penalty.is_none()
+            && self.frequency_penalty.is_none()
+            && self.response_mime_type.is_none()
+            && self.thinking_config.is_none()
     }
-    if let Some(p) = req.top_p {
-        g.insert("topP".into(), json!(p));
-    }
-    if let Some(k) = &extras.top_k {
-        g.insert("topK".into(), k.clone());
-    }
-    if let Some(m) = req.max_tokens {
-        g.insert("maxOutputTokens".into(), json!(m));
-    }
-    if !req.stop.is_empty() {
-        g.insert("stopSequences".into(), json!(req.stop));
-    }
-    if let Some(n) = req.n {
-        g.insert("candidateCount".into(), json!(n));
-    }
-    if let Some(seed) = req.seed {
-        let seed = i32::try_from(seed).map_err(|_| {
+}
+
+fn generation_config<'a>(
+    req: &'a ChatRequest,
+    extras: &Extras<'a>,
+) -> Result<GenerationConfig<'a>, ApiError> {
+    let seed = match req.seed {
+        None => None,
+        Some(seed) => Some(i32::try_from(seed).map_err(|_| {
             invalid(
                 "seed",
                 format!("Invalid 'seed': {seed} does not fit Gemini's 32-bit seed; use a value between -2147483648 and 2147483647."),
             )
-        })?;
-        g.insert("seed".into(), json!(seed));
-    }
-    if let Some(p) = req.presence_penalty {
-        g.insert("presencePenalty".into(), json!(p));
-    }
-    if let Some(p) = req.frequency_penalty {
-        g.insert("frequencyPenalty".into(), json!(p));
-    }
-    match &req.response_format {
-        None | Some(ResponseFormat::Text) => {}
-        Some(ResponseFormat::JsonObject) => {
-            g.insert("responseMimeType".into(), "application/json".into());
-        }
+        })?),
+    };
+    let (response_mime_type, response_json_schema) = match &req.response_format {
+        None | Some(ResponseFormat::Text) => (None, None),
+        Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
         Some(ResponseFormat::JsonSchema { schema, .. }) => {
-            g.insert("responseMimeType".into(), "application/json".into());
-            g.insert("responseJsonSchema".into(), json_schema(schema));
+            (Some("application/json"), Some(Schema(schema)))
         }
-    }
-    match (&req.reasoning_effort, &extras.thinking_config) {
+    };
+    let thinking_config = match (&req.reasoning_effort, extras.thinking_config) {
         (Some(_), Some(_)) => {
             return Err(invalid(
                 "reasoning_effort",
                 "Give either 'reasoning_effort' or Gemini's 'thinking_config', not both.",
             ))
         }
-        (Some(effort), None) => {
-            g.insert(
-                "thinkingConfig".into(),
-                thinking_config(effort, &req.model)?,
-            );
-        }
-        (None, Some(tc)) => {
-            g.insert("thinkingConfig".into(), tc.clone());
-        }
-        (None, None) => {}
-    }
-    Ok(g)
+        (Some(effort), None) => Some(Thinking::Made(thinking_config(effort, &req.model)?)),
+        (None, Some(tc)) => Some(Thinking::Given(tc)),
+        (None, None) => None,
+    };
+    Ok(GenerationConfig {
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: extras.top_k,
+        max_output_tokens: req.max_tokens,
+        stop_sequences: &req.stop,
+        candidate_count: req.n,
+        seed,
+        presence_penalty: req.presence_penalty,
+        frequency_penalty: req.frequency_penalty,
+        response_mime_type,
+        response_json_schema,
+        thinking_config,
+    })
 }
 
-pub(super) fn encode_chat(req: &ChatRequest) -> Result<Value, ApiError> {
+/// The request body, borrowing the hub request; written out by serde in
+/// this field order without a JSON tree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_instruction: Option<Parts<'a>>,
+    contents: Vec<Content<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<[Declarations<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_config: Option<ToolConfig<'a>>,
+    #[serde(skip_serializing_if = "GenerationConfig::is_empty")]
+    generation_config: GenerationConfig<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    safety_settings: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cached_content: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct Parts<'a> {
+    parts: Vec<GPart<'a>>,
+}
+
+#[derive(Serialize)]
+struct Content<'a> {
+    role: &'static str,
+    parts: Vec<GPart<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Declarations<'a> {
+    function_declarations: Vec<Declaration<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Declaration<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters_json_schema: Option<Schema<'a>>,
+}
+
+pub(super) fn encode_chat(req: &ChatRequest) -> Result<Body<'_>, ApiError> {
     let extras = chat_extras(&req.extra)?;
     if req.parallel_tool_calls == Some(false) {
         return Err(unsupported(
@@ -452,45 +642,34 @@ pub(super) fn encode_chat(req: &ChatRequest) -> Result<Value, ApiError> {
             "Gemini needs at least one user, assistant or tool message with content; system and developer messages alone only make its systemInstruction.",
         ));
     }
-    let mut body = Map::new();
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({ "parts": system }));
-    }
-    let contents: Vec<Value> = turns
-        .into_iter()
-        .map(|t| json!({"role": t.role, "parts": t.parts}))
-        .collect();
-    body.insert("contents".into(), Value::Array(contents));
-    if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut d = Map::new();
-                d.insert("name".into(), Value::String(t.name.clone()));
-                if let Some(desc) = &t.description {
-                    d.insert("description".into(), Value::String(desc.clone()));
-                }
-                if let Some(p) = &t.parameters {
-                    d.insert("parametersJsonSchema".into(), json_schema(p));
-                }
-                Value::Object(d)
+    let tool_config = tool_config(req)?;
+    let generation_config = generation_config(req, &extras)?;
+    let tools = (!req.tools.is_empty()).then(|| {
+        [Declarations {
+            function_declarations: req
+                .tools
+                .iter()
+                .map(|t| Declaration {
+                    name: &t.name,
+                    description: t.description.as_deref(),
+                    parameters_json_schema: t.parameters.as_ref().map(Schema),
+                })
+                .collect(),
+        }]
+    });
+    Ok(Body {
+        system_instruction: (!system.is_empty()).then_some(Parts { parts: system }),
+        contents: turns
+            .into_iter()
+            .map(|t| Content {
+                role: t.role,
+                parts: t.blocks,
             })
-            .collect();
-        body.insert("tools".into(), json!([{ "functionDeclarations": decls }]));
-    }
-    if let Some(tc) = tool_config(req)? {
-        body.insert("toolConfig".into(), tc);
-    }
-    let g = generation_config(req, &extras)?;
-    if !g.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(g));
-    }
-    if let Some(s) = extras.safety_settings {
-        body.insert("safetySettings".into(), s);
-    }
-    if let Some(c) = extras.cached_content {
-        body.insert("cachedContent".into(), c);
-    }
-    Ok(Value::Object(body))
+            .collect(),
+        tools,
+        tool_config,
+        generation_config,
+        safety_settings: extras.safety_settings,
+        cached_content: extras.cached_content,
+    })
 }

@@ -61,6 +61,41 @@ fn request_fixtures() {
     }
 }
 
+/// The body is written by serde from typed structs: fields in a fixed
+/// order, a schema's root keys in the client's order without `$schema`
+/// (removing it once swapped the last key to the front).
+#[test]
+fn encoded_body_bytes_in_field_order() {
+    let req = chat(
+        &json!({
+            "model": "g",
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
+            "tools": [{"type": "function", "function": {"name": "f", "description": "d",
+                "parameters": {"$schema": "x", "type": "object", "$defs": {}}}}],
+            "tool_choice": "required",
+            "temperature": 0.5, "max_tokens": 9, "seed": 7,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n",
+                "schema": {"$schema": "x", "type": "object", "required": [], "$defs": {}}}},
+            "reasoning_effort": "low",
+            "safety_settings": []
+        }),
+        "gemini-2.5-flash",
+    );
+    let body = Gemini.encode_request(&req).unwrap();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        concat!(
+            r#"{"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"q"}]}],"#,
+            r#""tools":[{"functionDeclarations":[{"name":"f","description":"d","#,
+            r#""parametersJsonSchema":{"type":"object","$defs":{}}}]}],"#,
+            r#""toolConfig":{"functionCallingConfig":{"mode":"ANY"}},"#,
+            r#""generationConfig":{"temperature":0.5,"maxOutputTokens":9,"seed":7,"#,
+            r#""responseMimeType":"application/json","responseJsonSchema":{"type":"object","required":[],"$defs":{}},"#,
+            r#""thinkingConfig":{"thinkingBudget":1024,"includeThoughts":true}},"safetySettings":[]}"#
+        )
+    );
+}
+
 #[test]
 fn request_extras_are_each_refused_by_name() {
     for key in [
