@@ -70,6 +70,7 @@ SCENARIOS = [
     ("floor-stream", "floor filter → mock OpenAI, stream", "gpt-4o-mini", True, CHAT),
     ("gw-openai-stream", "llm-gateway → OpenAI, stream", "bench-openai", True, CHAT),
     ("gw-anthropic-stream", "llm-gateway → Anthropic, stream (translated)", "bench-anthropic", True, CHAT),
+    ("gw-gemini-stream", "llm-gateway → Gemini, stream (translated)", "bench-gemini", True, CHAT),
     ("native-openai-stream", "llm-gateway native → OpenAI, stream", "bench-openai", True, CHAT),
     ("native-anthropic-stream", "llm-gateway native → Anthropic, stream (translated)", "bench-anthropic", True,
      CHAT),

@@ -20,6 +20,8 @@
 //! would assemble them); the output bytes,
 //! `failed()` and `usage()` do not depend on how the body was chunked (each
 //! chunking is run through one of the wires in turn, picked by `seed`).
+//! Gemini's: the typed chunk pass, where it answers, gives the events and
+//! state of the tree path alone.
 
 use crate::common::{
     check_anthropic_stream, check_openai_stream, check_responses_stream, chunkings, header,
@@ -28,9 +30,10 @@ use crate::common::{
 use llm_gateway::wire::anthropic::Anthropic;
 use llm_gateway::wire::bedrock::Bedrock;
 use llm_gateway::wire::ernie::Ernie;
-use llm_gateway::wire::gemini::Gemini;
-use llm_gateway::wire::hub::{ResponseContext, Translator, Usage};
+use llm_gateway::wire::gemini::{Gemini, GeminiStream};
+use llm_gateway::wire::hub::{ResponseContext, StreamDecoder, Translator, Usage};
 use llm_gateway::wire::openai::egress::OpenAiChat;
+use llm_gateway::wire::sse::SseFramer;
 use llm_gateway::wire::stream::StreamTranslation;
 use llm_gateway::wire::Wire;
 use serde_json::Value;
@@ -52,6 +55,53 @@ pub fn stream_ernie(data: &[u8]) {
 
 pub fn stream_gemini(data: &[u8]) {
     check(&Gemini, data);
+    gemini_typed_pass(data);
+}
+
+/// Gemini's events read with the typed chunk pass where it answers give
+/// the events, state and end of the tree path alone.
+fn gemini_typed_pass(data: &[u8]) {
+    let (_, body) = header::<2>(data);
+    let mut events = Vec::new();
+    let mut framer = SseFramer::new(1 << 20);
+    if framer.feed(body, &mut events).is_err() || framer.finish(&mut events).is_err() {
+        return;
+    }
+    let ctx = ResponseContext {
+        model: "gemini-2.5-flash".into(),
+        created: 1,
+        request_id: "fuzz".into(),
+        input_tokens_estimate: 0,
+    };
+    let (mut typed, mut tree) = (GeminiStream::new(&ctx), GeminiStream::new(&ctx));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for ev in &events {
+        let data = ev.data.trim();
+        if data.is_empty() {
+            continue;
+        }
+        if !typed.on_chunk_typed(data, &mut a) {
+            typed.on_chunk_tree(data, &mut a);
+        }
+        tree.on_chunk_tree(data, &mut b);
+        assert_eq!(
+            format!("{a:?}"),
+            format!("{b:?}"),
+            "typed chunk pass: other events"
+        );
+        assert_eq!(
+            format!("{typed:?}"),
+            format!("{tree:?}"),
+            "typed chunk pass: other state"
+        );
+    }
+    typed.finish(&mut a);
+    tree.finish(&mut b);
+    assert_eq!(
+        format!("{a:?}"),
+        format!("{b:?}"),
+        "typed chunk pass: other end"
+    );
 }
 
 pub fn stream_openai(data: &[u8]) {

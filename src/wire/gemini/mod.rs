@@ -125,6 +125,7 @@
 
 mod embeddings;
 mod error;
+mod quick_chunk;
 mod request;
 mod response;
 mod stream;

@@ -1,14 +1,13 @@
 //! Gemini response chunks (`alt=sse`) → hub stream events.
 
 use super::error::{bad_upstream, gemini_error, truncate};
+use super::quick_chunk::{self, QuickChunk};
 use super::response::{finish_reason, usage_from};
 use super::{tool_call_id, MAX_CANDIDATES};
 use crate::error::ApiError;
 use crate::wire::hub::{FinishReason, ResponseContext, StreamDecoder, StreamEvent, Usage};
 use crate::wire::sse::SseEvent;
-use serde::Deserialize;
 use serde_json::Value;
-use std::borrow::Cow;
 
 /// Part keys that carry no content of their own.
 const PART_METADATA: &[&str] = &[
@@ -96,20 +95,11 @@ impl GeminiStream {
                 ))
             }));
         }
-        if !self.started {
-            self.started = true;
-            let id = obj
-                .get("responseId")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map_or_else(|| format!("chatcmpl-{}", self.request_id), String::from);
-            let model = obj
-                .get("modelVersion")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map_or_else(|| self.model.clone(), String::from);
-            out.push(StreamEvent::Start { id, model });
-        }
+        self.start(
+            obj.get("responseId").and_then(Value::as_str),
+            obj.get("modelVersion").and_then(Value::as_str),
+            out,
+        );
         if let Some(meta) = obj.get("usageMetadata").filter(|m| m.is_object()) {
             self.usage = Some(usage_from(meta));
         }
@@ -169,17 +159,43 @@ impl GeminiStream {
             self.part(slot, index, part, out)?;
         }
         if let Some(reason) = cand.get("finishReason").and_then(Value::as_str) {
-            if let Some(state) = self.candidates.get_mut(slot) {
-                if !state.finished {
-                    state.finished = true;
-                    out.push(StreamEvent::Finish {
-                        choice: index,
-                        reason: finish_reason(reason, state.calls > 0),
-                    });
-                }
-            }
+            self.finish_candidate(slot, index, reason, out);
         }
         Ok(())
+    }
+
+    /// The candidate in `slot` finished (once) for `reason`.
+    fn finish_candidate(
+        &mut self,
+        slot: usize,
+        index: u32,
+        reason: &str,
+        out: &mut Vec<StreamEvent>,
+    ) {
+        if let Some(state) = self.candidates.get_mut(slot) {
+            if !state.finished {
+                state.finished = true;
+                out.push(StreamEvent::Finish {
+                    choice: index,
+                    reason: finish_reason(reason, state.calls > 0),
+                });
+            }
+        }
+    }
+
+    /// The events of a response id, model version and usage first seen.
+    fn start(&mut self, id: Option<&str>, model: Option<&str>, out: &mut Vec<StreamEvent>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let id = id
+            .filter(|s| !s.is_empty())
+            .map_or_else(|| format!("chatcmpl-{}", self.request_id), String::from);
+        let model = model
+            .filter(|s| !s.is_empty())
+            .map_or_else(|| self.model.clone(), String::from);
+        out.push(StreamEvent::Start { id, model });
     }
 
     fn part(
@@ -264,66 +280,20 @@ impl GeminiStream {
     }
 }
 
-/// A chunk that carries nothing but candidates' text parts, the ids and
-/// the running usage (Gemini repeats `usageMetadata` on every chunk). Any
-/// other member — finishReason, function calls, thoughts, errors, prompt
-/// feedback — fails this parse and takes the general path.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TextChunk<'a> {
-    #[serde(borrow)]
-    candidates: Vec<TextCandidate<'a>>,
-    #[serde(rename = "usageMetadata", default)]
-    usage_metadata: Option<Value>,
-    #[serde(rename = "responseId", borrow, default)]
-    response_id: Option<Cow<'a, str>>,
-    #[serde(rename = "modelVersion", borrow, default)]
-    model_version: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TextCandidate<'a> {
-    #[serde(borrow)]
-    content: TextContent<'a>,
-    #[serde(default)]
-    index: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TextContent<'a> {
-    #[allow(dead_code)] // accepted, as on the general path
-    #[serde(default, borrow)]
-    role: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    parts: Vec<TextPart<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TextPart<'a> {
-    #[serde(borrow)]
-    text: Cow<'a, str>,
-}
-
 impl GeminiStream {
-    /// What `translate` does for a text-only chunk, without the tree.
-    fn text_chunk(&mut self, chunk: TextChunk, out: &mut Vec<StreamEvent>) -> Result<(), ApiError> {
-        if !self.started {
-            self.started = true;
-            let id = chunk
-                .response_id
-                .filter(|s| !s.is_empty())
-                .map_or_else(|| format!("chatcmpl-{}", self.request_id), Cow::into_owned);
-            let model = chunk
-                .model_version
-                .filter(|s| !s.is_empty())
-                .map_or_else(|| self.model.clone(), Cow::into_owned);
-            out.push(StreamEvent::Start { id, model });
-        }
-        if let Some(meta) = chunk.usage_metadata.filter(Value::is_object) {
-            self.usage = Some(usage_from(&meta));
+    /// What `translate` does, for a chunk the typed pass read.
+    pub(super) fn quick(
+        &mut self,
+        chunk: QuickChunk,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ApiError> {
+        self.start(
+            chunk.response_id.as_deref(),
+            chunk.model_version.as_deref(),
+            out,
+        );
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
         }
         for (pos, cand) in chunk.candidates.into_iter().enumerate() {
             let index = match cand.index {
@@ -332,17 +302,48 @@ impl GeminiStream {
                     bad_upstream("Gemini returned a candidate with an invalid index.")
                 })?,
             };
-            self.slot(index)?;
-            for part in cand.content.parts {
-                if !part.text.is_empty() {
-                    out.push(StreamEvent::Text {
-                        choice: index,
-                        text: part.text.into_owned(),
-                    });
-                }
+            let slot = self.slot(index)?;
+            for text in cand.texts.into_iter().filter(|t| !t.is_empty()) {
+                out.push(StreamEvent::Text {
+                    choice: index,
+                    text: text.into_owned(),
+                });
+            }
+            if let Some(reason) = cand.finish_reason {
+                self.finish_candidate(slot, index, &reason, out);
             }
         }
         Ok(())
+    }
+
+    /// One event's JSON through the typed pass; false (nothing done) when
+    /// it leaves the chunk to the tree path. Public for the fuzz target.
+    pub fn on_chunk_typed(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> bool {
+        let Some(chunk) = quick_chunk::from_str(data) else {
+            return false;
+        };
+        if let Err(e) = self.quick(chunk, out) {
+            self.fail(e, out);
+        }
+        true
+    }
+
+    /// One event's JSON through the tree path.
+    pub fn on_chunk_tree(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
+        let result = match serde_json::from_str::<Value>(data) {
+            Ok(chunk) => self.translate(&chunk, out),
+            Err(e) => Err(bad_upstream(format!(
+                "Gemini sent a stream event that is not valid JSON: {e}."
+            ))),
+        };
+        if let Err(e) = result {
+            self.fail(e, out);
+        }
+    }
+
+    /// The usage seen so far (for tests and the fuzz target).
+    pub fn usage_so_far(&self) -> Option<Usage> {
+        self.usage
     }
 }
 
@@ -355,21 +356,9 @@ impl StreamDecoder for GeminiStream {
         if data.is_empty() {
             return;
         }
-        // Most chunks are text only: parsed into borrowed structs, not a tree.
-        if let Ok(chunk) = serde_json::from_str::<TextChunk>(data) {
-            if let Err(e) = self.text_chunk(chunk, out) {
-                self.fail(e, out);
-            }
-            return;
-        }
-        let result = match serde_json::from_str::<Value>(data) {
-            Ok(chunk) => self.translate(&chunk, out),
-            Err(e) => Err(bad_upstream(format!(
-                "Gemini sent a stream event that is not valid JSON: {e}."
-            ))),
-        };
-        if let Err(e) = result {
-            self.fail(e, out);
+        // Most chunks are read typed, without a tree.
+        if !self.on_chunk_typed(data, out) {
+            self.on_chunk_tree(data, out);
         }
     }
 
@@ -394,40 +383,4 @@ impl StreamDecoder for GeminiStream {
 }
 
 #[cfg(test)]
-mod fast_path_tests {
-    use super::*;
-
-    fn ctx() -> ResponseContext {
-        ResponseContext {
-            model: "gemini-2.5-flash".into(),
-            created: 1,
-            request_id: "r1".into(),
-            input_tokens_estimate: 0,
-        }
-    }
-
-    #[test]
-    fn text_chunks_translate_as_on_the_general_path() {
-        let chunks = [
-            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"He"},{"text":""},{"text":"llo \"x\""}]},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"resp-1"}"#,
-            r#"{"candidates":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]},"index":1}],"responseId":""}"#,
-            r#"{"candidates":[{"content":{"parts":[{"text":"é"}]},"index":3}]}"#,
-            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"x"}]},"index":0}],"usageMetadata":{"promptTokenCount":6,"candidatesTokenCount":2,"totalTokenCount":8},"modelVersion":"m"}"#,
-        ];
-        for data in chunks {
-            let ev = SseEvent {
-                event: None,
-                data: data.into(),
-                id: None,
-            };
-            let (mut fast, mut general) = (GeminiStream::new(&ctx()), GeminiStream::new(&ctx()));
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            fast.on_event(&ev, &mut a);
-            let v: Value = serde_json::from_str(data).unwrap();
-            general.translate(&v, &mut b).unwrap();
-            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{data}");
-            assert_eq!(fast.usage, general.usage, "{data}");
-            assert!(!a.is_empty());
-        }
-    }
-}
+mod typed_pass_tests;
