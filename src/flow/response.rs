@@ -288,11 +288,10 @@ impl StreamFlow {
             ResponseMode::CheckBody => {
                 let body = match decode_error {
                     Some(why) => Err(why),
-                    None => checked_json(&plain),
+                    None => self.api.wire().checked_outcome(&plain),
                 };
                 let bytes = match body {
-                    Ok(()) => {
-                        let (usage, finish) = self.api.wire().body_outcome(&plain);
+                    Ok((usage, finish)) => {
                         self.telemetry.usage = usage;
                         self.telemetry.finish_reason = finish;
                         // An unchanged body stays in Envoy's buffer as it is.
@@ -683,18 +682,6 @@ fn is_stream_type(framing: Framing, content_type: &str) -> bool {
 }
 
 /// Whether a whole passthrough body is one JSON document.
-fn checked_json(body: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
-        .map(|_| ())
-        .map_err(|e| {
-            if e.is_eof() {
-                "The provider's response ended before its JSON was complete".to_string()
-            } else {
-                "The provider's response is not valid JSON".to_string()
-            }
-        })
-}
-
 /// 502 for a response that is not what the provider's API returns.
 pub(super) fn invalid_response(why: &str, body: &[u8]) -> ApiError {
     let text = String::from_utf8_lossy(body);
@@ -760,6 +747,34 @@ mod tests {
         assert_eq!(decode_usage("x,1,2,,,"), None);
     }
 
+    /// One read checks an OpenAI answer and finds its outcome; whatever
+    /// that read declines is checked and read as before.
+    #[test]
+    fn checked_outcome_agrees_with_check_then_outcome() {
+        let bodies: &[&[u8]] = &[
+            br#"{"choices":[{"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            br#"{"choices":[],"usage":null,"x":"\u00e9"}"#,
+            br#"{"usage":{"prompt_tokens":"3"},"choices":[{"finish_reason":"stop"}]}"#,
+            br#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#,
+            br#"[1,2]"#,
+            br#""text""#,
+            br#"{"choices":[{"finish_reason":"stop"}]"#,
+            br#"{"choices":[]} trailing"#,
+            b"<html>",
+            b"",
+        ];
+        for wire in [
+            crate::wire::Wire::OpenAiChat,
+            crate::wire::Wire::Anthropic,
+            crate::wire::Wire::OpenAiResponses,
+        ] {
+            for body in bodies {
+                let before = crate::wire::checked_json(body).map(|()| wire.body_outcome(body));
+                assert_eq!(wire.checked_outcome(body), before, "{wire:?} {body:?}");
+            }
+        }
+    }
+
     #[test]
     fn bad_bodies_are_quoted_briefly() {
         let e = invalid_response("Not JSON", b"<html>\n  <body>Bad   gateway</body></html>");
@@ -771,11 +786,11 @@ mod tests {
         let long = "x".repeat(500);
         let e = invalid_response("Not JSON", long.as_bytes());
         assert!(e.message.ends_with('…'));
-        assert_eq!(checked_json(b"{\"a\":1}"), Ok(()));
-        assert!(checked_json(b"{\"a\":")
+        assert_eq!(crate::wire::checked_json(b"{\"a\":1}"), Ok(()));
+        assert!(crate::wire::checked_json(b"{\"a\":")
             .unwrap_err()
             .contains("ended before"));
-        assert!(checked_json(b"<html>")
+        assert!(crate::wire::checked_json(b"<html>")
             .unwrap_err()
             .contains("not valid JSON"));
         assert!(is_stream_type(

@@ -247,7 +247,25 @@ impl Wire {
         }
     }
 
-    /// The usage of a whole passthrough response body of this wire.
+    /// A whole passthrough answer checked to be JSON (`Err`: why not), and
+    /// what it says of its end (`body_outcome`). An OpenAI-shaped answer
+    /// whose usage and choices read as expected is checked by that read.
+    pub fn checked_outcome(
+        self,
+        body: &[u8],
+    ) -> Result<(Option<Usage>, Option<hub::FinishReason>), String> {
+        if matches!(
+            self,
+            Self::OpenAiChat | Self::Gemini | Self::Bedrock | Self::Ernie
+        ) {
+            if let Some(outcome) = pass_stream::openai_outcome_read(body) {
+                return Ok(outcome);
+            }
+        }
+        checked_json(body)?;
+        Ok(self.body_outcome(body))
+    }
+
     /// What a whole passthrough answer says of its end: the usage (as
     /// `body_usage`) and how the model finished, read in one parse.
     pub fn body_outcome(self, body: &[u8]) -> (Option<Usage>, Option<hub::FinishReason>) {
@@ -269,6 +287,19 @@ impl Wire {
             }
         }
     }
+}
+
+/// `Ok` for a body that is JSON; else why not, for the client's error.
+pub fn checked_json(body: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| {
+            if e.is_eof() {
+                "The provider's response ended before its JSON was complete".to_string()
+            } else {
+                "The provider's response is not valid JSON".to_string()
+            }
+        })
 }
 
 /// The compact JSON of `v` (for a `Value`, the bytes `Display` would give,

@@ -248,17 +248,21 @@ struct FinishOnly<'a> {
 /// `usage` and the first choice's `finish_reason` of an OpenAI chat
 /// completion (or embeddings list), in one parse.
 pub fn openai_outcome(json: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
-    let Ok(o) = serde_json::from_slice::<Outcome>(json) else {
-        // The choices did not parse (e.g. a key that is not UTF-8, which
-        // the usage-only read skips unchecked): the usage still counts.
-        return (openai_usage(json), None);
-    };
+    // The choices did not parse (e.g. a key that is not UTF-8, which the
+    // usage-only read skips unchecked): the usage still counts.
+    openai_outcome_read(json).unwrap_or_else(|| (openai_usage(json), None))
+}
+
+/// As [`openai_outcome`], `None` when the usage or the choices do not read
+/// as OpenAI's. `Some` also means the body is JSON.
+pub fn openai_outcome_read(json: &[u8]) -> Option<(Option<Usage>, Option<FinishReason>)> {
+    let o = serde_json::from_slice::<Outcome>(json).ok()?;
     let finish = o
         .choices
         .and_then(|c| c.into_iter().next())
         .and_then(|c| c.finish_reason)
         .map(|name| FinishReason::from_name(&name));
-    (o.usage.and_then(WireUsage::into_hub), finish)
+    Some((o.usage.and_then(WireUsage::into_hub), finish))
 }
 
 /// `usage` of an OpenAI chat completion, chunk or embeddings list.
