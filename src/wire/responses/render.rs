@@ -3,7 +3,8 @@
 //! and a whole answer end in the same object.
 
 use crate::wire::hub::{ChatResponse, FinishReason, ResponseContext, Usage};
-use serde_json::{json, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 /// One entry of a response's `output`.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,61 +65,128 @@ impl OutputItem {
         }
     }
 
-    /// The item as JSON; an in-progress item shows no content yet (the
-    /// `output_item.added` shape).
-    pub(crate) fn to_json(&self, status: Status) -> Value {
-        let started = status == Status::InProgress;
-        match self {
-            Self::Reasoning { id, text } => {
-                let summary = if started {
-                    json!([])
-                } else {
-                    json!([summary_part(text)])
-                };
-                json!({"id": id, "type": "reasoning", "summary": summary})
+    /// The item as written at `status`; an in-progress item shows no
+    /// content yet (the `output_item.added` shape).
+    pub(crate) fn at(&self, status: Status) -> ItemJson<'_> {
+        ItemJson { item: self, status }
+    }
+}
+
+/// An output item's JSON (see [`OutputItem::at`]).
+pub(crate) struct ItemJson<'a> {
+    item: &'a OutputItem,
+    status: Status,
+}
+
+impl Serialize for ItemJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let started = self.status == Status::InProgress;
+        let status = self.status.as_str();
+        let mut m = s.serialize_map(None)?;
+        match self.item {
+            OutputItem::Reasoning { id, text } => {
+                m.serialize_entry("id", id)?;
+                m.serialize_entry("type", "reasoning")?;
+                match started {
+                    true => m.serialize_entry("summary", &[(); 0])?,
+                    false => m.serialize_entry("summary", &[summary_part(text)])?,
+                }
             }
-            Self::Message { id, text } => {
-                let content = if started {
-                    json!([])
-                } else {
-                    json!([text_part(text)])
-                };
-                json!({"id": id, "type": "message", "status": status.as_str(),
-                       "role": "assistant", "content": content})
+            OutputItem::Message { id, text } => {
+                m.serialize_entry("id", id)?;
+                m.serialize_entry("type", "message")?;
+                m.serialize_entry("status", status)?;
+                m.serialize_entry("role", "assistant")?;
+                match started {
+                    true => m.serialize_entry("content", &[(); 0])?,
+                    false => m.serialize_entry("content", &[text_part(text)])?,
+                }
             }
-            Self::FunctionCall {
+            OutputItem::FunctionCall {
                 id,
                 call_id,
                 name,
                 arguments,
-            } => json!({
-                "id": id, "type": "function_call", "status": status.as_str(),
-                "arguments": if started { "" } else { arguments.as_str() },
-                "call_id": call_id, "name": name,
-            }),
+            } => {
+                m.serialize_entry("id", id)?;
+                m.serialize_entry("type", "function_call")?;
+                m.serialize_entry("status", status)?;
+                m.serialize_entry("arguments", if started { "" } else { arguments.as_str() })?;
+                m.serialize_entry("call_id", call_id)?;
+                m.serialize_entry("name", name)?;
+            }
         }
+        m.end()
     }
 }
 
-pub(crate) fn text_part(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+/// An `output_text` content part.
+#[derive(Serialize)]
+pub(crate) struct TextPart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+    annotations: [(); 0],
+    logprobs: [(); 0],
 }
 
-pub(crate) fn summary_part(text: &str) -> Value {
-    json!({"type": "summary_text", "text": text})
+pub(crate) fn text_part(text: &str) -> TextPart<'_> {
+    TextPart {
+        kind: "output_text",
+        text,
+        annotations: [],
+        logprobs: [],
+    }
 }
 
-pub(crate) fn usage_json(u: &Usage) -> Value {
-    json!({
-        "input_tokens": u.prompt_tokens,
-        "input_tokens_details": {
-            "cached_tokens": u.cached_tokens.unwrap_or(0),
-            "cache_write_tokens": u.cache_creation_tokens.unwrap_or(0),
+/// A reasoning `summary_text` part.
+#[derive(Serialize)]
+pub(crate) struct SummaryPart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+pub(crate) fn summary_part(text: &str) -> SummaryPart<'_> {
+    SummaryPart {
+        kind: "summary_text",
+        text,
+    }
+}
+
+#[derive(Serialize)]
+struct UsageJson {
+    input_tokens: u64,
+    input_tokens_details: InputDetails,
+    output_tokens: u64,
+    output_tokens_details: OutputDetails,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct InputDetails {
+    cached_tokens: u64,
+    cache_write_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct OutputDetails {
+    reasoning_tokens: u64,
+}
+
+fn usage_json(u: &Usage) -> UsageJson {
+    UsageJson {
+        input_tokens: u.prompt_tokens,
+        input_tokens_details: InputDetails {
+            cached_tokens: u.cached_tokens.unwrap_or(0),
+            cache_write_tokens: u.cache_creation_tokens.unwrap_or(0),
         },
-        "output_tokens": u.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens.unwrap_or(0)},
-        "total_tokens": u.total_tokens,
-    })
+        output_tokens: u.completion_tokens,
+        output_tokens_details: OutputDetails {
+            reasoning_tokens: u.reasoning_tokens.unwrap_or(0),
+        },
+        total_tokens: u.total_tokens,
+    }
 }
 
 /// What a `response` object is made of.
@@ -134,52 +202,81 @@ pub(crate) struct ResponseParts<'a> {
 /// The `response` object. Fields that echo the request (`tools`,
 /// `tool_choice`, `temperature`, …) are not known here: the required ones
 /// get OpenAI's defaults, the optional ones null.
-pub(crate) fn response_json(p: &ResponseParts) -> Value {
-    let last = p.output.len().saturating_sub(1);
-    let output: Vec<Value> = p
-        .output
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            // Only the last item can have been cut short.
+pub(crate) fn response_json<'a>(p: &'a ResponseParts<'a>) -> ResponseJson<'a> {
+    ResponseJson(p)
+}
+
+/// The `response` object of [`ResponseParts`], written without a tree.
+pub(crate) struct ResponseJson<'a>(&'a ResponseParts<'a>);
+
+/// `output`: only the last item can have been cut short.
+struct Output<'a>(&'a ResponseParts<'a>);
+
+impl Serialize for Output<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let last = p.output.len().saturating_sub(1);
+        s.collect_seq(p.output.iter().enumerate().map(|(i, item)| {
             let status = match p.status {
                 Status::Incomplete(_) if i == last => p.status,
                 Status::InProgress => Status::InProgress,
                 _ => Status::Completed,
             };
-            item.to_json(status)
-        })
-        .collect();
-    let incomplete_details = match p.status {
-        Status::Incomplete(reason) => json!({ "reason": reason }),
-        _ => Value::Null,
-    };
-    json!({
-        "id": p.id,
-        "object": "response",
-        "created_at": p.created_at,
-        "status": p.status.as_str(),
-        "background": false,
-        "error": null,
-        "incomplete_details": incomplete_details,
-        "instructions": null,
-        "max_output_tokens": null,
-        "model": p.model,
-        "output": output,
-        "parallel_tool_calls": true,
-        "previous_response_id": null,
-        "reasoning": null,
-        "store": false,
-        "temperature": null,
-        "text": null,
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": null,
-        "truncation": "disabled",
-        "usage": p.usage.map(usage_json),
-        "user": null,
-        "metadata": {},
-    })
+            item.at(status)
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct Reason {
+    reason: &'static str,
+}
+
+impl Serialize for ResponseJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let none: Option<()> = None;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", p.id)?;
+        m.serialize_entry("object", "response")?;
+        m.serialize_entry("created_at", &p.created_at)?;
+        m.serialize_entry("status", p.status.as_str())?;
+        m.serialize_entry("background", &false)?;
+        m.serialize_entry("error", &none)?;
+        match p.status {
+            Status::Incomplete(reason) => {
+                m.serialize_entry("incomplete_details", &Reason { reason })?
+            }
+            _ => m.serialize_entry("incomplete_details", &none)?,
+        }
+        m.serialize_entry("instructions", &none)?;
+        m.serialize_entry("max_output_tokens", &none)?;
+        m.serialize_entry("model", p.model)?;
+        m.serialize_entry("output", &Output(p))?;
+        m.serialize_entry("parallel_tool_calls", &true)?;
+        m.serialize_entry("previous_response_id", &none)?;
+        m.serialize_entry("reasoning", &none)?;
+        m.serialize_entry("store", &false)?;
+        m.serialize_entry("temperature", &none)?;
+        m.serialize_entry("text", &none)?;
+        m.serialize_entry("tool_choice", "auto")?;
+        m.serialize_entry("tools", &[(); 0])?;
+        m.serialize_entry("top_p", &none)?;
+        m.serialize_entry("truncation", "disabled")?;
+        m.serialize_entry("usage", &p.usage.map(usage_json))?;
+        m.serialize_entry("user", &none)?;
+        m.serialize_entry("metadata", &EmptyObject)?;
+        m.end()
+    }
+}
+
+/// `{}`.
+struct EmptyObject;
+
+impl Serialize for EmptyObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
 }
 
 pub(crate) fn response_id(ctx: &ResponseContext) -> String {

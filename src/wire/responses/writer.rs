@@ -3,11 +3,13 @@
 
 use super::errors::error_frame;
 use super::render::{
-    item_id, response_id, response_json, summary_part, text_part, OutputItem, ResponseParts, Status,
+    item_id, response_id, response_json, summary_part, text_part, OutputItem, ResponseJson,
+    ResponseParts, Status,
 };
 use crate::error::ApiError;
 use crate::wire::hub::{FinishReason, ResponseContext, StreamEvent, StreamWriter, Usage};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::json;
 
 /// Writes one response's stream: `response.created` and
 /// `response.in_progress`, each output item opened (`output_item.added`, its
@@ -68,18 +70,9 @@ impl ResponsesWriter {
     }
 
     /// One event: `type` and `sequence_number` first, then `fields`.
-    fn frame(&mut self, out: &mut Vec<u8>, kind: &str, fields: Value) {
-        let mut data = Map::new();
-        data.insert("type".into(), kind.into());
-        data.insert("sequence_number".into(), self.next_sequence().into());
-        if let Value::Object(fields) = fields {
-            data.extend(fields);
-        }
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        out.extend_from_slice(Value::Object(data).to_string().as_bytes());
-        out.extend_from_slice(b"\n\n");
+    fn frame<T: Serialize>(&mut self, out: &mut Vec<u8>, kind: &str, fields: &T) {
+        let sequence_number = self.next_sequence();
+        write_frame(out, kind, sequence_number, fields);
     }
 
     /// A delta event written directly: the stream's most common frame, byte
@@ -118,15 +111,15 @@ impl ResponsesWriter {
         out.extend_from_slice(b"}\n\n");
     }
 
-    fn response(&self, status: Status) -> Value {
-        response_json(&ResponseParts {
+    fn parts(&self, status: Status) -> ResponseParts<'_> {
+        ResponseParts {
             id: &self.id,
             created_at: self.created,
             model: &self.model,
             status,
             output: &self.items,
             usage: self.usage.as_ref(),
-        })
+        }
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
@@ -134,9 +127,13 @@ impl ResponsesWriter {
             return;
         }
         self.started = true;
-        let response = self.response(Status::InProgress);
-        self.frame(out, "response.created", json!({ "response": response }));
-        self.frame(out, "response.in_progress", json!({ "response": response }));
+        let (created, in_progress) = (self.next_sequence(), self.next_sequence());
+        let parts = self.parts(Status::InProgress);
+        let field = ResponseField {
+            response: response_json(&parts),
+        };
+        write_frame(out, "response.created", created, &field);
+        write_frame(out, "response.in_progress", in_progress, &field);
     }
 
     /// Opens a new output item (closing the one before).
@@ -144,7 +141,7 @@ impl ResponsesWriter {
         self.close(out, Status::Completed);
         let output_index = self.items.len();
         let id = item.id().to_string();
-        let added = item.to_json(Status::InProgress);
+        let added = serde_json::to_value(item.at(Status::InProgress)).unwrap_or_default();
         let first_part = match &item {
             OutputItem::Message { .. } => Some(true),
             OutputItem::Reasoning { .. } => Some(false),
@@ -155,20 +152,20 @@ impl ResponsesWriter {
         self.frame(
             out,
             "response.output_item.added",
-            json!({"output_index": output_index, "item": added}),
+            &json!({"output_index": output_index, "item": added}),
         );
         // Text goes into a content part, reasoning into a summary part.
         match first_part {
             Some(true) => self.frame(
                 out,
                 "response.content_part.added",
-                json!({"item_id": id, "output_index": output_index, "content_index": 0,
+                &json!({"item_id": id, "output_index": output_index, "content_index": 0,
                        "part": text_part("")}),
             ),
             Some(false) => self.frame(
                 out,
                 "response.reasoning_summary_part.added",
-                json!({"item_id": id, "output_index": output_index, "summary_index": 0,
+                &json!({"item_id": id, "output_index": output_index, "summary_index": 0,
                        "part": summary_part("")}),
             ),
             None => {}
@@ -191,13 +188,13 @@ impl ResponsesWriter {
                 self.frame(
                     out,
                     "response.output_text.done",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0,
+                    &json!({"item_id": id, "output_index": output_index, "content_index": 0,
                            "text": text, "logprobs": []}),
                 );
                 self.frame(
                     out,
                     "response.content_part.done",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0,
+                    &json!({"item_id": id, "output_index": output_index, "content_index": 0,
                            "part": text_part(text)}),
                 );
             }
@@ -205,13 +202,13 @@ impl ResponsesWriter {
                 self.frame(
                     out,
                     "response.reasoning_summary_text.done",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0,
+                    &json!({"item_id": id, "output_index": output_index, "summary_index": 0,
                            "text": text}),
                 );
                 self.frame(
                     out,
                     "response.reasoning_summary_part.done",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0,
+                    &json!({"item_id": id, "output_index": output_index, "summary_index": 0,
                            "part": summary_part(text)}),
                 );
             }
@@ -220,14 +217,14 @@ impl ResponsesWriter {
             } => self.frame(
                 out,
                 "response.function_call_arguments.done",
-                json!({"item_id": id, "output_index": output_index,
+                &json!({"item_id": id, "output_index": output_index,
                        "arguments": arguments, "name": name}),
             ),
         }
         self.frame(
             out,
             "response.output_item.done",
-            json!({"output_index": output_index, "item": item.to_json(status)}),
+            &json!({"output_index": output_index, "item": item.at(status)}),
         );
     }
 
@@ -375,13 +372,49 @@ impl StreamWriter for ResponsesWriter {
             Status::Incomplete(_) => "response.incomplete",
             Status::InProgress | Status::Completed => "response.completed",
         };
-        let response = self.response(status);
-        self.frame(out, kind, json!({ "response": response }));
+        let sequence_number = self.next_sequence();
+        let parts = self.parts(status);
+        let field = ResponseField {
+            response: response_json(&parts),
+        };
+        write_frame(out, kind, sequence_number, &field);
     }
 
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+}
+
+/// `{"response": …}`.
+#[derive(Serialize)]
+struct ResponseField<'a> {
+    response: ResponseJson<'a>,
+}
+
+/// An event's `type` and `sequence_number`, then the members of `fields`.
+#[derive(Serialize)]
+struct Framed<'a, T> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    sequence_number: u64,
+    #[serde(flatten)]
+    fields: &'a T,
+}
+
+fn write_frame<T: Serialize>(out: &mut Vec<u8>, kind: &str, sequence_number: u64, fields: &T) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(
+        &mut *out,
+        &Framed {
+            kind,
+            sequence_number,
+            fields,
+        },
+    );
+    out.extend_from_slice(b"\n\n");
 }
 
 /// `s` as a JSON string literal.
