@@ -3,6 +3,8 @@
 
 use crate::error::ApiError;
 use crate::wire::hub::{ChatResponse, FinishReason, ResponseContext, Usage};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// Token counts as Anthropic reports them: input tokens exclude the ones
@@ -55,18 +57,21 @@ impl AnthropicUsage {
         out.extend_from_slice(self.output.to_string().as_bytes());
         out.push(b'}');
     }
+}
 
-    fn to_value(self) -> Value {
-        let mut m = Map::new();
-        m.insert("input_tokens".into(), self.input.into());
+/// The same object as [`AnthropicUsage::push_json`].
+impl Serialize for AnthropicUsage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("input_tokens", &self.input)?;
         if let Some(n) = self.cache_creation {
-            m.insert("cache_creation_input_tokens".into(), n.into());
+            m.serialize_entry("cache_creation_input_tokens", &n)?;
         }
         if let Some(n) = self.cache_read {
-            m.insert("cache_read_input_tokens".into(), n.into());
+            m.serialize_entry("cache_read_input_tokens", &n)?;
         }
-        m.insert("output_tokens".into(), self.output.into());
-        Value::Object(m)
+        m.serialize_entry("output_tokens", &self.output)?;
+        m.end()
     }
 }
 
@@ -119,19 +124,21 @@ pub fn render_response(r: &ChatResponse, ctx: &ResponseContext) -> Result<Vec<u8
         if let Some(thinking) = c.reasoning.as_deref().filter(|t| !t.is_empty()) {
             // No provider but Anthropic signs its thinking: the signature is
             // empty, and Anthropic would refuse this block if sent back.
-            content.push(json!({"type": "thinking", "thinking": thinking, "signature": ""}));
+            content.push(Block::Thinking {
+                thinking,
+                signature: "",
+            });
         }
         if let Some(text) = c.content.as_deref().filter(|t| !t.is_empty()) {
-            content.push(json!({"type": "text", "text": text}));
+            content.push(Block::Text { text });
         }
         for call in &c.tool_calls {
             has_tool_calls = true;
-            content.push(json!({
-                "type": "tool_use",
-                "id": call.id,
-                "name": call.name,
-                "input": tool_input(&call.arguments, &call.name)?,
-            }));
+            content.push(Block::ToolUse {
+                id: &call.id,
+                name: &call.name,
+                input: tool_input(&call.arguments, &call.name)?,
+            });
         }
     }
     let reason = choice
@@ -150,17 +157,47 @@ pub fn render_response(r: &ChatResponse, ctx: &ResponseContext) -> Result<Vec<u8
     } else {
         &r.model
     };
-    let v = json!({
-        "id": message_id(&r.id, &ctx.request_id),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason(reason),
-        "stop_sequence": null,
-        "usage": usage.to_value(),
-    });
-    Ok(crate::wire::json_bytes(&v))
+    Ok(crate::wire::json_bytes(&MessageOut {
+        id: message_id(&r.id, &ctx.request_id),
+        kind: "message",
+        role: "assistant",
+        model,
+        content,
+        stop_reason: stop_reason(reason),
+        stop_sequence: None,
+        usage,
+    }))
+}
+
+/// A `message` object, written without a tree.
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block<'a>>,
+    stop_reason: &'static str,
+    stop_sequence: Option<&'static str>,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Thinking {
+        thinking: &'a str,
+        signature: &'static str,
+    },
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Value,
+    },
 }
 
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`.
