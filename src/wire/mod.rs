@@ -289,6 +289,11 @@ impl Wire {
     }
 }
 
+/// For `#[serde(skip_serializing_if)]`: a flag written only when set.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// `Ok` for a body that is JSON; else why not, for the client's error.
 pub fn checked_json(body: &[u8]) -> Result<(), String> {
     serde_json::from_slice::<serde::de::IgnoredAny>(body)

@@ -35,7 +35,7 @@ pub(super) enum Block<'a> {
     },
     ToolResult {
         tool_use_id: &'a str,
-        #[serde(skip_serializing_if = "is_false")]
+        #[serde(skip_serializing_if = "crate::wire::is_false")]
         is_error: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         content: Option<ResultContent<'a>>,
@@ -79,10 +79,6 @@ pub(super) enum Content<'a> {
 pub(super) struct TurnOut<'a> {
     role: &'static str,
     content: Content<'a>,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 fn image_block<'a>(source: &'a ImageSource, param: &str) -> Result<Block<'a>, ApiError> {

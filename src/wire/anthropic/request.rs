@@ -33,7 +33,7 @@ pub(super) struct Body<'a> {
     output_config: OutputConfig<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata<'a>>,
-    #[serde(skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "crate::wire::is_false")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<System<'a>>,
@@ -72,7 +72,7 @@ struct Tool<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     input_schema: Schema<'a>,
-    #[serde(skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "crate::wire::is_false")]
     strict: bool,
 }
 
@@ -97,7 +97,7 @@ struct Choice<'a> {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
-    #[serde(skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "crate::wire::is_false")]
     disable_parallel_tool_use: bool,
 }
 
@@ -133,10 +133,6 @@ struct Metadata<'a> {
 enum System<'a> {
     One(&'a str),
     Many(Vec<Block<'a>>),
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

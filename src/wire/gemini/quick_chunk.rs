@@ -76,7 +76,9 @@ impl<'de> Visitor<'de> for Chunk {
         while let Some(i) = next_known(&mut map, CHUNK_KEYS, &mut seen)? {
             match i {
                 0 => {
-                    chunk.candidates = map.next_value_seed(OrNull(Candidates))?.unwrap_or_default()
+                    chunk.candidates = map
+                        .next_value_seed(OrNull(Many(Candidate)))?
+                        .unwrap_or_default()
                 }
                 1 => chunk.usage = map.next_value_seed(OrNull(UsageCounts))?,
                 2 => chunk.response_id = map.next_value_seed(OrNull(Text))?,
@@ -180,19 +182,26 @@ impl<'de> Visitor<'de> for UsageCounts {
     }
 }
 
-struct Candidates;
+/// An array, each element read by the seed `S`.
+#[derive(Clone, Copy)]
+struct Many<S>(S);
 
-seed!(Candidates, deserialize_seq);
+impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for Many<S> {
+    type Value = Vec<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
 
-impl<'de> Visitor<'de> for Candidates {
-    type Value = Vec<QuickCandidate<'de>>;
+impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for Many<S> {
+    type Value = Vec<S::Value>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("candidates")
+        f.write_str("an array")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(c) = seq.next_element_seed(Candidate)? {
-            out.push(c);
+        while let Some(item) = seq.next_element_seed(self.0)? {
+            out.push(item);
         }
         Ok(out)
     }
@@ -200,6 +209,7 @@ impl<'de> Visitor<'de> for Candidates {
 
 const CANDIDATE_KEYS: &[&str] = &["index", "content", "finishReason"];
 
+#[derive(Clone, Copy)]
 struct Candidate;
 
 seed!(Candidate, deserialize_map);
@@ -241,27 +251,11 @@ impl<'de> Visitor<'de> for Content {
         let mut seen = 0u32;
         let mut texts = Vec::new();
         while next_known(&mut map, &["parts"], &mut seen)?.is_some() {
-            texts = map.next_value_seed(OrNull(Parts))?.unwrap_or_default();
+            texts = map
+                .next_value_seed(OrNull(Many(TextPart)))?
+                .unwrap_or_default();
         }
         Ok(texts)
-    }
-}
-
-struct Parts;
-
-seed!(Parts, deserialize_seq);
-
-impl<'de> Visitor<'de> for Parts {
-    type Value = Vec<Cow<'de, str>>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("parts")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(text) = seq.next_element_seed(TextPart)? {
-            out.push(text);
-        }
-        Ok(out)
     }
 }
 
@@ -270,6 +264,7 @@ impl<'de> Visitor<'de> for Parts {
 /// beside a text.
 const PART_KEYS: &[&str] = &["text", "functionCall", "thought"];
 
+#[derive(Clone, Copy)]
 struct TextPart;
 
 seed!(TextPart, deserialize_map);

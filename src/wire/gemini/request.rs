@@ -458,12 +458,8 @@ struct ThinkingMade {
     thinking_level: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking_budget: Option<u32>,
-    #[serde(skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "crate::wire::is_false")]
     include_thoughts: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 fn thinking_config(effort: &str, model: &str) -> Result<ThinkingMade, ApiError> {
