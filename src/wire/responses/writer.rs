@@ -3,8 +3,8 @@
 
 use super::errors::error_frame;
 use super::render::{
-    item_id, response_id, response_json, summary_part, text_part, OutputItem, ResponseJson,
-    ResponseParts, Status,
+    item_id, response_id, response_json, summary_part, text_part, ItemJson, OutputItem,
+    ResponseJson, ResponseParts, Status,
 };
 use crate::error::ApiError;
 use crate::wire::hub::{FinishReason, ResponseContext, StreamEvent, StreamWriter, Usage};
@@ -141,19 +141,21 @@ impl ResponsesWriter {
         self.close(out, Status::Completed);
         let output_index = self.items.len();
         let id = item.id().to_string();
-        let added = serde_json::to_value(item.at(Status::InProgress)).unwrap_or_default();
         let first_part = match &item {
             OutputItem::Message { .. } => Some(true),
             OutputItem::Reasoning { .. } => Some(false),
             OutputItem::FunctionCall { .. } => None,
         };
-        self.items.push(item);
-        self.open = true;
         self.frame(
             out,
             "response.output_item.added",
-            &json!({"output_index": output_index, "item": added}),
+            &ItemField {
+                output_index,
+                item: item.at(Status::InProgress),
+            },
         );
+        self.items.push(item);
+        self.open = true;
         // Text goes into a content part, reasoning into a summary part.
         match first_part {
             Some(true) => self.frame(
@@ -224,7 +226,10 @@ impl ResponsesWriter {
         self.frame(
             out,
             "response.output_item.done",
-            &json!({"output_index": output_index, "item": item.at(status)}),
+            &ItemField {
+                output_index,
+                item: item.at(status),
+            },
         );
     }
 
@@ -383,6 +388,13 @@ impl StreamWriter for ResponsesWriter {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+}
+
+/// `{"output_index": …, "item": …}`.
+#[derive(Serialize)]
+struct ItemField<'a> {
+    output_index: usize,
+    item: ItemJson<'a>,
 }
 
 /// `{"response": …}`.
