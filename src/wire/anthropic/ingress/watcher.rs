@@ -170,8 +170,10 @@ struct BodyOutcome<'a> {
 /// `usage` (as `body_usage`) and `stop_reason` of a non-streaming
 /// Anthropic `message` body.
 pub fn body_outcome(body: &[u8]) -> (Option<Usage>, Option<FinishReason>) {
+    // A stop reason that does not read (not UTF-8, say) takes nothing
+    // from the usage, which `body_usage` reads without it.
     let Ok(o) = serde_json::from_slice::<BodyOutcome>(body) else {
-        return (None, None);
+        return (body_usage(body), None);
     };
     let usage = o.usage.filter(|u| u.input_tokens.is_some()).and_then(|u| {
         let mut counts = Counts::default();

@@ -178,3 +178,15 @@ fn finish_reason_from_message_delta_and_body() {
         None
     );
 }
+
+#[test]
+fn a_stop_reason_that_is_not_utf8_leaves_the_usage_counted() {
+    use crate::wire::anthropic::ingress::body_outcome;
+    // Found by the `pass_stream` fuzz target: the one-parse read gave up on
+    // the whole body and the tokens went uncounted.
+    let body = b"{\"type\":\"message\",\"content\":[],\"stop_reason\":\"pause_\xd5turn\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}";
+    let (usage, finish) = body_outcome(body);
+    assert_eq!(usage, body_usage(body));
+    assert_eq!(usage.map(|u| u.total_tokens), Some(3));
+    assert_eq!(finish, None);
+}
