@@ -30,6 +30,13 @@ pub enum Step {
 /// short). Sees every good event of a passthrough stream.
 pub trait StreamWatcher {
     fn on_event(&mut self, event: &SseEvent);
+    /// Checks one event (`Err`: why it cannot go on) and watches it. The
+    /// default checks it is JSON or `[DONE]`, then watches it.
+    fn check_and_watch(&mut self, event: &SseEvent) -> Result<(), String> {
+        check(event)?;
+        self.on_event(event);
+        Ok(())
+    }
     fn usage(&self) -> Option<Usage>;
     fn complete(&self) -> bool;
     /// How the model finished, once the stream said.
@@ -48,6 +55,28 @@ pub struct OpenAiWatcher {
 }
 
 impl StreamWatcher for OpenAiWatcher {
+    /// One parse checks a chunk and reads its choices' finish reason and
+    /// its usage; a chunk of another shape is checked and watched by text.
+    fn check_and_watch(&mut self, ev: &SseEvent) -> Result<(), String> {
+        if ev.data == "[DONE]" {
+            self.complete = true;
+            return Ok(());
+        }
+        let Ok(chunk) = serde_json::from_str::<ChunkFacts>(&ev.data) else {
+            check(ev)?;
+            self.on_event(ev);
+            return Ok(());
+        };
+        if let Some(name) = chunk.choices.and_then(|c| c.0) {
+            self.complete = true;
+            self.finish = Some(FinishReason::from_name(&name));
+        }
+        if let Some(usage) = chunk.usage.and_then(WireUsage::into_hub) {
+            self.usage = Some(usage);
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, ev: &SseEvent) {
         let data = ev.data.as_bytes();
         const FINISH: &[u8] = b"\"finish_reason\":\"";
@@ -148,11 +177,10 @@ impl PassStream {
         // starts, whatever came before it (comments included) goes on.
         let mut bad: Option<(u64, String)> = None;
         for (ev, (start, _)) in self.events.drain(..).zip(spans) {
-            if let Err(why) = check(&ev) {
+            if let Err(why) = self.watcher.check_and_watch(&ev) {
                 bad = Some((start.max(self.sent), why));
                 break;
             }
-            self.watcher.on_event(&ev);
         }
         self.events.clear();
         let bad = bad.or_else(|| match framed {
@@ -243,6 +271,41 @@ struct Outcome<'a> {
 struct FinishOnly<'a> {
     #[serde(borrow)]
     finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// What a stream chunk says: its usage and the first finish reason among
+/// its choices (the rest is skipped, checked to be JSON).
+#[derive(Deserialize)]
+struct ChunkFacts<'a> {
+    usage: Option<WireUsage>,
+    #[serde(borrow)]
+    choices: Option<FirstFinish<'a>>,
+}
+
+/// The first `finish_reason` that is a string, in choice order.
+struct FirstFinish<'a>(Option<std::borrow::Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstFinish<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Choices<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Choices<'a> {
+            type Value = FirstFinish<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut first = None;
+                while let Some(choice) = seq.next_element::<FinishOnly<'a>>()? {
+                    first = first.or(choice.finish_reason);
+                }
+                Ok(FirstFinish(first))
+            }
+        }
+        d.deserialize_seq(Choices(std::marker::PhantomData))
+    }
 }
 
 /// `usage` and the first choice's `finish_reason` of an OpenAI chat
@@ -338,6 +401,91 @@ mod tests {
         assert_eq!(u.cached_tokens, None);
         assert_eq!(openai_usage(br#"{"usage":null}"#), None);
         assert_eq!(openai_usage(br#"{"usage":"n/a"}"#), None);
+    }
+
+    /// The check's result, usage, finish reason and completeness.
+    type Watched = (
+        Result<(), String>,
+        Option<Usage>,
+        Option<FinishReason>,
+        bool,
+    );
+
+    /// What a fresh OpenAI watcher makes of one event: by its one parse
+    /// (`check_and_watch`) and by text (`check` then `on_event`).
+    fn watched(data: &str) -> [Watched; 2] {
+        let ev = SseEvent {
+            data: data.into(),
+            ..Default::default()
+        };
+        let mut one = OpenAiWatcher::default();
+        let a = one.check_and_watch(&ev);
+        let mut text = OpenAiWatcher::default();
+        let b = check(&ev).map(|()| text.on_event(&ev));
+        [
+            (a, one.usage(), one.finish(), one.complete()),
+            (b, text.usage(), text.finish(), text.complete()),
+        ]
+    }
+
+    #[test]
+    fn one_parse_reads_compact_chunks_as_the_text_search_does() {
+        let usage = r#"{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}"#;
+        let mut chunks = vec![
+            "[DONE]".to_string(),
+            "{}".to_string(),
+            r#"{"choices":[]}"#.to_string(),
+            r#"{"choices":null,"usage":null}"#.to_string(),
+            format!(r#"{{"id":"c","choices":[],"usage":{usage}}}"#),
+            r#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_cache_hit_tokens":1}}"#
+                .to_string(),
+            // Not read as a chunk: the text search's way decides.
+            r#"{"choices":"x","usage":{"prompt_tokens":1}}"#.to_string(),
+            r#"{"choices":[{"finish_reason":7}],"usage":{"prompt_tokens":1}}"#.to_string(),
+            r#"{"usage":"n/a"}"#.to_string(),
+            r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#.to_string(),
+            // Not JSON: refused either way.
+            "{\"choices\":[".to_string(),
+            "[DONE] ".to_string(),
+        ];
+        for finish in [
+            "null",
+            "\"stop\"",
+            "\"length\"",
+            "\"tool_calls\"",
+            "\"content_filter\"",
+            "\"\"",
+        ] {
+            chunks.push(format!(
+                r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"hi \"usage\""}},"logprobs":null,"finish_reason":{finish}}}]}}"#
+            ));
+            chunks.push(format!(
+                r#"{{"choices":[{{"index":0,"delta":{{}},"finish_reason":null}},{{"index":1,"delta":{{}},"finish_reason":{finish}}}],"usage":{usage}}}"#
+            ));
+        }
+        for data in &chunks {
+            let [one, text] = watched(data);
+            assert_eq!(one, text, "{data}");
+        }
+    }
+
+    #[test]
+    fn a_spaced_chunk_is_read_too() {
+        // JSON written with spaces after colons (Python's default) hides
+        // the finish reason and its end from a text search.
+        let data = r#"{"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}"#;
+        let [one, _] = watched(data);
+        assert_eq!(one.0, Ok(()));
+        assert_eq!(
+            one.1.map(|u| (u.prompt_tokens, u.total_tokens)),
+            Some((3, 8))
+        );
+        assert_eq!(one.2, Some(FinishReason::Length));
+        assert!(one.3, "a finished choice ends the stream");
+        let stream = format!("data: {data}\n\n");
+        let (out, p, broken) = run(&[stream.as_bytes()]);
+        assert_eq!((out, broken), (stream.clone().into_bytes(), None));
+        assert!(p.complete(), "no error is added to a finished stream");
     }
 
     const STREAM: &[u8] = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}],\"usage\":null}\n\n: keep-alive\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"prompt_cache_hit_tokens\":1}}\r\n\r\ndata: [DONE]\n\n";
