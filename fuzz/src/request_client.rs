@@ -16,12 +16,14 @@
 //! a JSON object (with the upstream model where the body names one) and a
 //! path under the provider's prefix; the facts agree with the hub request
 //! (`max_tokens`); the passthrough body is JSON equal to the client's with
-//! only `model` replaced.
+//! only `model` replaced; a Messages body accepted by the one-pass check
+//! (no tree) is one the full validation accepts, with the same facts and
+//! tree.
 
 use crate::common::{check_client_error, json, json_eq};
 use llm_gateway::error::ApiError;
 use llm_gateway::providers::{Operation, TYPES};
-use llm_gateway::wire::anthropic::ingress::render_count_tokens;
+use llm_gateway::wire::anthropic::ingress::{parse_request, render_count_tokens};
 use llm_gateway::wire::anthropic::{Anthropic, AnthropicOptions, ThinkingMode};
 use llm_gateway::wire::hub::{ChatRequest, Translator};
 use llm_gateway::wire::openai::splice::with_model;
@@ -117,6 +119,19 @@ pub(crate) fn passthrough(parsed: &ParsedRequest) {
     }
 }
 
+/// A Messages body may be accepted by the one-pass check without a tree:
+/// the full validation must agree on everything.
+fn same_as_full_validation(data: &[u8], parsed: &ParsedRequest) {
+    let full = parse_request(data)
+        .unwrap_or_else(|e| panic!("quick check accepted what validation refuses: {e:?}"));
+    assert_eq!(
+        (&full.model, full.stream),
+        (&parsed.model, parsed.stream),
+        "quick check: other facts"
+    );
+    assert_eq!(full.body(), parsed.body(), "quick check: another tree");
+}
+
 fn check(api: Api, data: &[u8]) {
     let wire = api.wire();
     let what = format!("{api:?}");
@@ -129,6 +144,9 @@ fn check(api: Api, data: &[u8]) {
     };
     assert!(!parsed.model.is_empty(), "{what}: accepted an empty model");
     assert_eq!(parsed.raw, data, "{what}: raw bytes not kept");
+    if api == Api::Messages {
+        same_as_full_validation(data, &parsed);
+    }
     let facts = api.facts(parsed.body());
     assert!(
         facts.prompt_tokens >= 4 * facts.messages as u64,

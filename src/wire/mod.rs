@@ -138,7 +138,7 @@ impl Api {
                 return openai::parse_request_owned(Operation::ChatCompletions, bytes)
             }
             Self::Embeddings => openai::parse_request(Operation::Embeddings, &bytes),
-            Self::Messages => anthropic::ingress::parse_request(&bytes),
+            Self::Messages => return anthropic::ingress::parse_request_owned(bytes),
             Self::CountTokens => anthropic::ingress::parse_count_tokens(&bytes),
             Self::Responses => responses::parse_request(&bytes),
         }?;

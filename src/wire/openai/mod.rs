@@ -5,7 +5,7 @@
 pub mod egress;
 mod facts;
 pub(crate) use facts::content_text;
-mod quick;
+pub(crate) mod quick;
 mod quick_hub;
 pub mod render;
 pub mod splice;
@@ -43,7 +43,7 @@ impl ParsedRequest {
     }
 
     /// A request whose bytes were validated without a tree.
-    fn unparsed(checked: quick::Checked, raw: Vec<u8>) -> Self {
+    pub(crate) fn unparsed(checked: quick::Checked, raw: Vec<u8>) -> Self {
         Self {
             body: OnceCell::new(),
             model: checked.model,

@@ -100,6 +100,7 @@ mod errors;
 mod facts;
 mod loc;
 mod parse;
+mod quick;
 mod render;
 mod to_hub;
 mod watcher;
@@ -123,6 +124,17 @@ use parse::Endpoint;
 /// Parses and validates a `POST /v1/messages` body.
 pub fn parse_request(bytes: &[u8]) -> Result<ParsedRequest, ApiError> {
     parse::parse(bytes, Endpoint::Messages)
+}
+
+/// As `parse_request`, keeping the bytes; a body the one-pass check
+/// accepts builds no tree until something asks for one.
+pub fn parse_request_owned(bytes: Vec<u8>) -> Result<ParsedRequest, ApiError> {
+    if let Some(checked) = quick::messages(&bytes) {
+        return Ok(ParsedRequest::unparsed(checked, bytes));
+    }
+    let mut parsed = parse_request(&bytes)?;
+    parsed.raw = bytes;
+    Ok(parsed)
 }
 
 /// Parses and validates a `POST /v1/messages/count_tokens` body (no

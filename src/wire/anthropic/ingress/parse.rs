@@ -52,7 +52,8 @@ pub(crate) const COUNT_TOKENS_FIELDS: &[&str] = &[
     "output_format",
 ];
 
-const IMAGE_MEDIA_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+pub(super) const IMAGE_MEDIA_TYPES: &[&str] =
+    &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 const MUST_BE_OBJECT: &str = "Input should be a valid dictionary or object to extract fields from";
 
@@ -444,7 +445,7 @@ fn system(v: &Value, loc: &Loc) -> Result<(), ApiError> {
 }
 
 /// A client tool's name, as Anthropic constrains it.
-fn valid_tool_name(name: &str) -> bool {
+pub(super) fn valid_tool_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name
             .bytes()
