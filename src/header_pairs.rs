@@ -42,12 +42,18 @@ pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
         data += klen + 1;
         let value = bytes.get(data..data.checked_add(vlen)?)?;
         data += vlen + 1;
-        pairs.push((
-            String::from_utf8_lossy(key).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
+        pairs.push((lossy(key), lossy(value)));
     }
     Some(pairs)
+}
+
+/// `bytes` as text, invalid UTF-8 replaced; valid text (nearly every
+/// header) takes `from_utf8`'s ASCII fast path instead of the chunked walk.
+fn lossy(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 #[cfg(test)]

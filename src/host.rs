@@ -16,8 +16,9 @@ pub enum LogLevel {
 /// are absorbed by the implementation (logged, `None`): the flow never panics.
 pub trait Host {
     fn request_header(&self, name: &str) -> Option<String>;
-    /// Names of the request headers present (lowercase).
-    fn request_header_names(&self) -> Vec<String>;
+    /// Names of the request headers present (lowercase) that `wanted`
+    /// picks (the others are never copied out).
+    fn request_header_names(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String>;
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
     /// The route must be chosen again: a routing header changed after a

@@ -484,9 +484,6 @@ impl StreamFlow {
     }
 }
 
-/// Removes the request headers through which a client could steer Envoy
-/// (`x-envoy-*` but those Envoy and Istio set themselves) or this filter's
-/// routing (`x-llm-gateway-*`).
 /// What a signing consumer's request carries besides its key.
 pub(super) struct SignatureHeaders {
     timestamp: Option<String>,
@@ -494,11 +491,15 @@ pub(super) struct SignatureHeaders {
     signature: Option<String>,
 }
 
+/// Removes the request headers through which a client could steer Envoy
+/// (`x-envoy-*` but those Envoy and Istio set themselves) or this filter's
+/// routing (`x-llm-gateway-*`).
 fn strip_control_headers(host: &mut dyn Host) {
-    for name in host.request_header_names() {
-        let envoy = name.starts_with("x-envoy-") && !ENVOY_HEADERS_KEPT.contains(&name.as_str());
-        if envoy || name.starts_with("x-llm-gateway-") {
-            host.set_request_header(&name, None);
-        }
+    let control = |name: &str| {
+        (name.starts_with("x-envoy-") && !ENVOY_HEADERS_KEPT.contains(&name))
+            || name.starts_with("x-llm-gateway-")
+    };
+    for name in host.request_header_names(&control) {
+        host.set_request_header(&name, None);
     }
 }

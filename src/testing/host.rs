@@ -100,9 +100,13 @@ impl Host for RecordingHost {
         self.call();
         self.request_headers.get(name).cloned()
     }
-    fn request_header_names(&self) -> Vec<String> {
+    fn request_header_names(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
         self.call();
-        self.request_headers.keys().cloned().collect()
+        self.request_headers
+            .keys()
+            .filter(|k| wanted(k))
+            .cloned()
+            .collect()
     }
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
         self.call();

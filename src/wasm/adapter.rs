@@ -94,14 +94,19 @@ impl HeaderCache {
         set_header(self.map, name, value);
     }
 
-    fn names(&self) -> Vec<String> {
+    fn names(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
         if !self.loaded() {
             return Vec::new();
         }
         self.entries
             .borrow()
             .as_ref()
-            .map(|e| e.iter().map(|(k, _)| k.clone()).collect())
+            .map(|e| {
+                e.iter()
+                    .filter(|(k, _)| wanted(k))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -208,8 +213,8 @@ impl Host for ProxyHost {
         self.request_headers.get(name)
     }
 
-    fn request_header_names(&self) -> Vec<String> {
-        self.request_headers.names()
+    fn request_header_names(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.request_headers.names(wanted)
     }
 
     fn clear_route_cache(&mut self) {

@@ -62,14 +62,14 @@ impl HeaderCache {
         }
     }
 
-    fn names(&self, f: FilterEnvoyPtr) -> Vec<String> {
+    fn names(&self, f: FilterEnvoyPtr, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
         if !self.loaded(f) {
             return Vec::new();
         }
         self.entries
             .borrow()
             .as_ref()
-            .map(|e| e.iter().map(|(k, _)| k.clone()).collect())
+            .map(|e| e.iter().filter(|(k, _)| wanted(k)).map(|(k, _)| k.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -172,8 +172,8 @@ impl Host for NativeHost {
         self.request_headers.get(self.filter, name)
     }
 
-    fn request_header_names(&self) -> Vec<String> {
-        self.request_headers.names(self.filter)
+    fn request_header_names(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.request_headers.names(self.filter, wanted)
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
