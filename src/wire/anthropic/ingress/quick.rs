@@ -174,7 +174,9 @@ impl<'de> Visitor<'de> for Body {
                     map.next_value_seed(ANY)?.int_at_least(1)
                 }
                 top::SYSTEM => map.next_value_seed(System)?,
-                top::METADATA => map.next_value_seed(Metadata)?,
+                top::METADATA => map
+                    .next_value_seed(METADATA)?
+                    .is_none_or(|f| f.kinds[0].is_none_or(|k| k.null_or(Kind::Str))),
                 top::STOP_SEQUENCES => map.next_value_seed(Strings)?,
                 top::STREAM => {
                     stream = map.next_value_seed(Flag)? == Some(true);
@@ -189,8 +191,8 @@ impl<'de> Visitor<'de> for Body {
                     k == Kind::Null || k.int_at_least(0)
                 }
                 top::TOOLS => map.next_value_seed(Tools)?,
-                top::TOOL_CHOICE => map.next_value_seed(ToolChoice)?,
-                top::THINKING => map.next_value_seed(Thinking)?,
+                top::TOOL_CHOICE => map.next_value_seed(TOOL_CHOICE)?.is_none_or(tool_choice_ok),
+                top::THINKING => map.next_value_seed(THINKING)?.is_none_or(thinking_ok),
                 top::SERVICE_TIER => map.next_value_seed(ANY)?.null_or(Kind::Str),
                 top::CONTAINER => {
                     let k = map.next_value_seed(ANY)?;
@@ -200,7 +202,10 @@ impl<'de> Visitor<'de> for Body {
                     map.next_value_seed(ANY)?.null_or(Kind::Dict)
                 }
                 top::MCP_SERVERS => map.next_value_seed(ANY)?.null_or(Kind::List),
-                top::OUTPUT_CONFIG => map.next_value_seed(OutputConfig)?,
+                top::OUTPUT_CONFIG => map.next_value_seed(OUTPUT_CONFIG)?.is_none_or(|f| {
+                    f.kinds[0].is_none_or(|k| k.null_or(Kind::Str))
+                        && f.kinds[1].is_none_or(|k| k.null_or(Kind::Dict))
+                }),
                 _ => false,
             };
             if !ok {
@@ -513,33 +518,13 @@ impl<'de> Visitor<'de> for System {
         Ok(true)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element_seed(TextBlock)?.is_some() {}
-        Ok(true)
-    }
-}
-
-/// A `system` block: `type` text and a string `text`.
-struct TextBlock;
-
-seed!(TextBlock, deserialize_map);
-
-impl<'de> Visitor<'de> for TextBlock {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a text block")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (mut seen, mut tag, mut text) = (0u32, None, None);
-        while let Some(i) = next_known(&mut map, &["type", "text"], &mut seen)? {
-            match i {
-                0 => tag = Some(map.next_value_seed(Tags(&["text"]))?),
-                _ => text = Some(map.next_value_seed(ANY)?),
+        while let Some(block) = seq.next_element_seed(TEXT_BLOCK)? {
+            if !matches!(block, Some(f) if f.tag == Some(Tag::Name(0)) && f.kinds[1] == Some(Kind::Str))
+            {
+                return Err(unsure());
             }
         }
-        match (tag, text) {
-            (Some(Tag::Name(0)), Some(Kind::Str)) => Ok(()),
-            _ => Err(unsure()),
-        }
+        Ok(true)
     }
 }
 
@@ -563,28 +548,6 @@ impl<'de> Visitor<'de> for Strings {
             }
         }
         Ok(true)
-    }
-}
-
-/// `metadata`: null, or an object whose `user_id` is null or a string.
-struct Metadata;
-
-seed!(Metadata, deserialize_any);
-
-impl<'de> Visitor<'de> for Metadata {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("metadata")
-    }
-    fn visit_unit<E: Error>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let (mut seen, mut ok) = (0u32, true);
-        while next_known(&mut map, &["user_id"], &mut seen)?.is_some() {
-            ok = map.next_value_seed(ANY)?.null_or(Kind::Str);
-        }
-        Ok(ok)
     }
 }
 
@@ -659,91 +622,96 @@ impl<'de> Visitor<'de> for ToolName {
     }
 }
 
-/// `tool_choice`: null, or `{type: auto|any|none}` or `{type: tool, name}`
-/// with `disable_parallel_tool_use` null or a boolean.
-struct ToolChoice;
+/// A small object's known members: each one's kind, and its `type` tag
+/// read against `tags` when the first key is `type`. Null reads as `None`.
+#[derive(Clone, Copy)]
+struct Object {
+    keys: &'static [&'static str],
+    tags: &'static [&'static str],
+}
 
-seed!(ToolChoice, deserialize_any);
+/// What an `Object` read: `kinds[i]` for `keys[i]` (the tag's slot stays
+/// empty), `None` for a member not given.
+#[derive(Clone, Copy)]
+struct Fields {
+    tag: Option<Tag>,
+    kinds: [Option<Kind>; 4],
+}
 
-impl<'de> Visitor<'de> for ToolChoice {
-    type Value = bool;
+seed!(Object, deserialize_any);
+
+impl<'de> Visitor<'de> for Object {
+    type Value = Option<Fields>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a tool choice")
+        f.write_str("an object")
     }
-    fn visit_unit<E: Error>(self) -> Result<bool, E> {
-        Ok(true)
+    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        const KEYS: &[&str] = &["type", "name", "disable_parallel_tool_use"];
-        let (mut seen, mut tag, mut name, mut parallel) = (0u32, None, None, None);
-        while let Some(i) = next_known(&mut map, KEYS, &mut seen)? {
-            match i {
-                0 => tag = Some(map.next_value_seed(Tags(&["auto", "any", "none", "tool"]))?),
-                1 => name = Some(map.next_value_seed(ANY)?),
-                _ => parallel = Some(map.next_value_seed(ANY)?),
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut seen, mut f) = (
+            0u32,
+            Fields {
+                tag: None,
+                kinds: [None; 4],
+            },
+        );
+        while let Some(i) = next_known(&mut map, self.keys, &mut seen)? {
+            if i == 0 && self.keys[0] == "type" {
+                f.tag = Some(map.next_value_seed(Tags(self.tags))?);
+            } else {
+                *f.kinds.get_mut(i).ok_or_else(unsure)? = Some(map.next_value_seed(ANY)?);
             }
         }
-        let parallel = parallel.is_none_or(|k| k.null_or(Kind::Bool));
-        Ok(parallel
-            && match tag {
-                Some(Tag::Name(3)) => name == Some(Kind::Str),
-                Some(Tag::Name(_)) => true,
-                _ => false,
-            })
+        Ok(Some(f))
     }
 }
 
-/// `thinking`: null, `{type: enabled, budget_tokens ≥ 1024}`, or
-/// `{type: disabled|adaptive}`.
-struct Thinking;
+/// A `system` block: `type` text and a string `text`.
+const TEXT_BLOCK: Object = Object {
+    keys: &["type", "text"],
+    tags: &["text"],
+};
 
-seed!(Thinking, deserialize_any);
+/// `metadata`: its `user_id` is null or a string.
+const METADATA: Object = Object {
+    keys: &["user_id"],
+    tags: &[],
+};
 
-impl<'de> Visitor<'de> for Thinking {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a thinking setting")
-    }
-    fn visit_unit<E: Error>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let (mut seen, mut tag, mut budget) = (0u32, None, None);
-        while let Some(i) = next_known(&mut map, &["type", "budget_tokens"], &mut seen)? {
-            match i {
-                0 => tag = Some(map.next_value_seed(Tags(&["enabled", "disabled", "adaptive"]))?),
-                _ => budget = Some(map.next_value_seed(ANY)?),
-            }
-        }
-        Ok(match tag {
-            Some(Tag::Name(0)) => budget.is_some_and(|k| k.int_at_least(1024)),
+/// `output_config`: `effort` null or a string, `format` null or an object.
+const OUTPUT_CONFIG: Object = Object {
+    keys: &["effort", "format"],
+    tags: &[],
+};
+
+const TOOL_CHOICE: Object = Object {
+    keys: &["type", "name", "disable_parallel_tool_use"],
+    tags: &["auto", "any", "none", "tool"],
+};
+
+/// `{type: auto|any|none}` or `{type: tool, name}`, with
+/// `disable_parallel_tool_use` null or a boolean.
+fn tool_choice_ok(f: Fields) -> bool {
+    f.kinds[2].is_none_or(|k| k.null_or(Kind::Bool))
+        && match f.tag {
+            Some(Tag::Name(3)) => f.kinds[1] == Some(Kind::Str),
             Some(Tag::Name(_)) => true,
             _ => false,
-        })
-    }
+        }
 }
 
-/// `output_config`: null, or an object whose `effort` is null or a string
-/// and whose `format` is null or an object.
-struct OutputConfig;
+const THINKING: Object = Object {
+    keys: &["type", "budget_tokens"],
+    tags: &["enabled", "disabled", "adaptive"],
+};
 
-seed!(OutputConfig, deserialize_any);
-
-impl<'de> Visitor<'de> for OutputConfig {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an output config")
-    }
-    fn visit_unit<E: Error>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let (mut seen, mut ok) = (0u32, true);
-        while let Some(i) = next_known(&mut map, &["effort", "format"], &mut seen)? {
-            let k = map.next_value_seed(ANY)?;
-            ok &= k.null_or(if i == 0 { Kind::Str } else { Kind::Dict });
-        }
-        Ok(ok)
+/// `{type: enabled, budget_tokens ≥ 1024}` or `{type: disabled|adaptive}`.
+fn thinking_ok(f: Fields) -> bool {
+    match f.tag {
+        Some(Tag::Name(0)) => f.kinds[1].is_some_and(|k| k.int_at_least(1024)),
+        Some(Tag::Name(_)) => true,
+        _ => false,
     }
 }
 
