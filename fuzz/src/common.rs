@@ -2,6 +2,7 @@
 //! validation of what the gateway writes to clients.
 
 use llm_gateway::error::ApiError;
+use llm_gateway::wire::openai::ParsedRequest;
 use llm_gateway::wire::sse::SseFramer;
 use llm_gateway::wire::Wire;
 use serde_json::Value;
@@ -56,6 +57,20 @@ pub fn chunkings(body: &[u8], seed: u8) -> Vec<Vec<&[u8]>> {
 }
 
 /// Parses JSON, panicking with `what` when it is not.
+/// A body a one-pass check accepted without a tree (`parsed`): the full
+/// validation of the same bytes (`full`) must accept it too, with the same
+/// model, stream flag and tree.
+pub fn same_as_full_validation(full: Result<ParsedRequest, ApiError>, parsed: &ParsedRequest) {
+    let full =
+        full.unwrap_or_else(|e| panic!("quick check accepted what validation refuses: {e:?}"));
+    assert_eq!(
+        (&full.model, full.stream),
+        (&parsed.model, parsed.stream),
+        "quick check: other facts"
+    );
+    assert_eq!(full.body(), parsed.body(), "quick check: another tree");
+}
+
 pub fn json(bytes: &[u8], what: &str) -> Value {
     match serde_json::from_slice(bytes) {
         Ok(v) => v,
