@@ -239,3 +239,32 @@ fn nulls_order_and_other_block_types_are_accepted() {
     let checked = agrees(&bytes(&v)).expect("accepted");
     assert!(!checked.stream);
 }
+
+#[test]
+fn field_indexes_name_their_fields() {
+    let named = [
+        (top::MODEL, "model"),
+        (top::MESSAGES, "messages"),
+        (top::MAX_TOKENS, "max_tokens"),
+        (top::SYSTEM, "system"),
+        (top::METADATA, "metadata"),
+        (top::STOP_SEQUENCES, "stop_sequences"),
+        (top::STREAM, "stream"),
+        (top::TEMPERATURE, "temperature"),
+        (top::TOP_P, "top_p"),
+        (top::TOP_K, "top_k"),
+        (top::TOOLS, "tools"),
+        (top::TOOL_CHOICE, "tool_choice"),
+        (top::THINKING, "thinking"),
+        (top::SERVICE_TIER, "service_tier"),
+        (top::CONTAINER, "container"),
+        (top::CONTEXT_MANAGEMENT, "context_management"),
+        (top::MCP_SERVERS, "mcp_servers"),
+        (top::OUTPUT_CONFIG, "output_config"),
+        (top::OUTPUT_FORMAT, "output_format"),
+    ];
+    assert_eq!(named.len(), MESSAGES_FIELDS.len());
+    for (i, name) in named {
+        assert_eq!(MESSAGES_FIELDS[i], name);
+    }
+}
