@@ -51,6 +51,10 @@ CHAT, MESSAGES, RESPONSES = "/v1/chat/completions", "/v1/messages", "/v1/respons
 SCENARIOS = [
     ("plain", "plain Envoy → mock OpenAI", "gpt-4o-mini", False, CHAT),
     ("floor", "floor filter (pause, buffer, route header, body) → mock OpenAI", "gpt-4o-mini", False, CHAT),
+    ("floor-calls", "floor filter + llm-gateway's passthrough host calls, no logic → mock OpenAI",
+     "gpt-4o-mini", False, CHAT),
+    ("floor-calls-anthropic", "floor filter + llm-gateway's host calls translating to Anthropic, no logic",
+     "gpt-4o-mini", False, CHAT),
     ("gw-openai", "llm-gateway → OpenAI (passthrough)", "bench-openai", False, CHAT),
     ("gw-anthropic", "llm-gateway → Anthropic (translated)", "bench-anthropic", False, CHAT),
     ("gw-gemini", "llm-gateway → Gemini (translated)", "bench-gemini", False, CHAT),
@@ -144,7 +148,11 @@ def render(work: Path, mock_url: str, port: int, admin: int, key: str) -> Path:
     subprocess.run([str(RENDER), "--config", str(src), "--wasm", str(WASM), "--out", str(out)], check=True)
     if key.startswith(("plain", "floor")):
         boot = yaml.safe_load(out.read_text())
-        (bench_run.without_filter if key.startswith("plain") else bench_run.with_floor_filter)(boot)
+        if key.startswith("plain"):
+            bench_run.without_filter(boot)
+        else:
+            twin = {"floor-calls": "calls", "floor-calls-anthropic": "calls anthropic"}.get(key, "")
+            bench_run.with_floor_filter(boot, twin)
         out.write_text(yaml.safe_dump(boot, sort_keys=False))
     if key.startswith("native-"):
         boot = yaml.safe_load(out.read_text())

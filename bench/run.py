@@ -610,13 +610,18 @@ def without_filter(boot: dict) -> None:
             route.pop("request_headers_to_remove", None)
 
 
-def with_floor_filter(boot: dict) -> None:
+def with_floor_filter(boot: dict, twin: str = "") -> None:
     """A rendered bootstrap with the floor filter in place of llm-gateway,
-    routing every request to the mock's OpenAI cluster."""
+    routing every request to the mock's OpenAI cluster. `twin` ("calls", or
+    "calls anthropic") makes it add llm-gateway's host calls without its logic
+    (bench/floor-filter); FLOOR_TWIN_SKIP (e.g. "-pairs") leaves groups out."""
     wasm = next(f for f in _hcm(boot)["http_filters"]
                 if f["name"] == "envoy.filters.http.wasm")["typed_config"]["config"]
     wasm["vm_config"]["code"]["local"]["filename"] = str(FLOOR_WASM)
-    wasm["configuration"]["value"] = "llmgw_mock_openai"
+    words = ["llmgw_mock_openai"]
+    if twin:
+        words += [twin, os.environ.get("FLOOR_TWIN_SKIP", "")]
+    wasm["configuration"]["value"] = " ".join(words).strip()
 
 
 def plain_envoy_config(ctx: Ctx) -> tuple[Path, int, int]:
@@ -630,21 +635,29 @@ def plain_envoy_config(ctx: Ctx) -> tuple[Path, int, int]:
     return out, port, admin
 
 
-def sys_floor(ctx: Ctx):
+def sys_floor(ctx: Ctx, twin: str = ""):
     """The rendered gateway bootstrap with the floor filter (bench/floor-filter)
     in place of llm-gateway: only the work any filter routing on the body's
-    `model` must do. Its RPS is the ceiling for such a filter on this Envoy."""
+    `model` must do. Its RPS is the ceiling for such a filter on this Envoy.
+    With `twin` it also makes llm-gateway's host calls (see `with_floor_filter`)."""
     if not FLOOR_WASM.exists():
         raise RuntimeError(f"{FLOOR_WASM} missing: `make profile` builds it")
-    rendered, port, admin = render_gateway(ctx, "floor-src")
+    name = "envoy-floor-twin" if twin else "envoy-floor"
+    rendered, port, admin = render_gateway(ctx, f"{name}-src")
     boot = yaml.safe_load(rendered.read_text())
-    with_floor_filter(boot)
-    out = ctx.workdir / "envoy-floor.yaml"
+    with_floor_filter(boot, twin)
+    out = ctx.workdir / f"{name}.yaml"
     out.write_text(yaml.safe_dump(boot, sort_keys=False))
+    what = "the floor filter making llm-gateway's passthrough host calls" if twin else "floor filter"
     return _sys_mock_openai_envoy(
-        ctx, "envoy-floor", out, port, admin,
-        "envoy-floor.yaml (derived: rendered bootstrap, floor filter instead of llm-gateway)",
-        "# http_filters: [wasm (bench/floor-filter, routes every request to llmgw_mock_openai), router]\n")
+        ctx, name, out, port, admin,
+        f"{name}.yaml (derived: rendered bootstrap, {what} instead of llm-gateway)",
+        "# http_filters: [wasm (bench/floor-filter, routes every request to llmgw_mock_openai"
+        + (f"; configuration 'llmgw_mock_openai {twin}'" if twin else "") + "), router]\n")
+
+
+def sys_floor_twin(ctx: Ctx):
+    return sys_floor(ctx, "calls")
 
 
 def _sys_mock_openai_envoy(ctx: Ctx, name: str, boot: Path, port: int, admin: int,
@@ -780,6 +793,7 @@ SYSTEMS = [
     ("mock", "mock (direct)", sys_mock, "baseline"),
     ("envoy", "plain Envoy", sys_envoy, "envoy"),
     ("floor", "floor filter (body routing only)", sys_floor, "envoy"),
+    ("floor-twin", "floor filter + llm-gateway's passthrough host calls (no logic)", sys_floor_twin, "envoy"),
     ("gw-openai", "llm-gateway → OpenAI", sys_gw_openai, "gateway"),
     ("gw-anthropic", "llm-gateway → Anthropic", sys_gw_anthropic, "gateway"),
     ("gw-gemini", "llm-gateway → Gemini", sys_gw_gemini, "gateway"),
@@ -1669,6 +1683,10 @@ def compute_ratios_and_targets(R: dict) -> None:
     for k, n in gws:
         add(f"llm-gateway → {n} RPS / floor filter RPS",
             lambda m, k=k: ratio(rps(k, m), rps("floor", m)), True)
+    add("floor twin (llm-gateway's passthrough host calls, no logic) RPS / floor filter RPS",
+        lambda m: ratio(rps("floor-twin", m), rps("floor", m)), True)
+    add("llm-gateway → OpenAI RPS / floor twin RPS",
+        lambda m: ratio(rps("gw-openai", m), rps("floor-twin", m)), True)
     for k, n in gws:
         add(f"llm-gateway → {n} RPS / LiteLLM (1 worker) RPS",
             lambda m, k=k: ratio(rps(k, m), rps("litellm", m)))
@@ -1776,7 +1794,8 @@ def draw_chart(R: dict, path: Path) -> None:
     res = {r["key"]: r for r in R["systems"] if r["status"] == "ok"}
     keys = [r["key"] for r in R["systems"] if r["key"] in res]
     LP = R.get("latency") or {}
-    short = {"mock": "mock\n(direct)", "envoy": "plain\nEnvoy", "floor": "floor\nfilter", "gw-openai": "gateway\n→OpenAI",
+    short = {"mock": "mock\n(direct)", "envoy": "plain\nEnvoy", "floor": "floor\nfilter",
+             "floor-twin": "floor\ntwin", "gw-openai": "gateway\n→OpenAI",
              "gw-anthropic": "gateway\n→Anthropic", "gw-gemini": "gateway\n→Gemini",
              "litellm": "LiteLLM\n(1 worker)", "litellm-2w": "LiteLLM\n(2 workers)",
              "portkey": "Portkey"}
