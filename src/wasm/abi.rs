@@ -8,7 +8,7 @@
 //! result here is a `Result`, and bytes from the host are decoded lossily.
 //! The SDK still provides the entry points and the context dispatch.
 
-use crate::header_pairs::{decode_pairs, encode_pairs};
+use crate::header_pairs::{encode_pairs, HeaderTable};
 use std::ptr::{null, null_mut};
 
 /// A host status other than success.
@@ -138,14 +138,6 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
-    fn proxy_call_foreign_function(
-        name: *const u8,
-        name_size: usize,
-        args: *const u8,
-        args_size: usize,
-        result: *mut *mut u8,
-        result_size: *mut usize,
-    ) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
@@ -196,11 +188,11 @@ pub fn set_buffer(which: Buffer, start: usize, size: usize, value: &[u8]) -> Res
 
 /// Every header of a map; names and values that are not UTF-8 are decoded
 /// lossily (the bytes are the client's).
-pub fn header_pairs(map: Map) -> Result<Vec<(String, String)>, HostError> {
+pub fn header_pairs(map: Map) -> Result<HeaderTable, HostError> {
     let (mut data, mut size) = (null_mut(), 0);
     check(unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) })?;
     let bytes = unsafe { owned(data, size) }.unwrap_or_default();
-    decode_pairs(&bytes).ok_or(HostError::Status(u32::MAX))
+    HeaderTable::decode(bytes).ok_or(HostError::Status(u32::MAX))
 }
 
 /// Sets (`Some`) or removes (`None`) one header.
@@ -310,21 +302,4 @@ pub fn http_call(
         std::time::Duration::from_millis(timeout_ms),
     )
     .map_err(|status| format!("{status:?}"))
-}
-
-/// Calls one of the host's named extensions (Envoy registers, e.g.,
-/// `clear_route_cache`); returns its result bytes, if any.
-pub fn call_foreign(name: &str, args: &[u8]) -> Result<Option<Vec<u8>>, HostError> {
-    let (mut data, mut size) = (null_mut(), 0);
-    check(unsafe {
-        proxy_call_foreign_function(
-            name.as_ptr(),
-            name.len(),
-            args.as_ptr(),
-            args.len(),
-            &mut data,
-            &mut size,
-        )
-    })?;
-    Ok(unsafe { owned(data, size) })
 }

@@ -58,12 +58,7 @@ impl HttpStream {
 pub fn callout_response(body_size: usize) -> (Option<u16>, Vec<u8>) {
     let status = abi::header_pairs(abi::Map::CallResponse)
         .ok()
-        .and_then(|pairs| {
-            pairs
-                .into_iter()
-                .find(|(n, _)| n == ":status")
-                .and_then(|(_, v)| v.parse::<u16>().ok())
-        });
+        .and_then(|headers| headers.get(":status")?.parse::<u16>().ok());
     let body = abi::buffer(abi::Buffer::HttpCallResponseBody, 0, body_size)
         .ok()
         .flatten()
