@@ -26,7 +26,6 @@ impl StreamFlow {
         target: &Target,
     ) -> Result<(), Verdict> {
         let gw = Rc::clone(&self.gw);
-        let now = host.now_nanos();
         let consumer = self.consumer.and_then(|i| gw.consumers.get(i));
         // Counting tokens costs nothing and generates nothing.
         if self.api == crate::wire::Api::CountTokens {
@@ -35,9 +34,9 @@ impl StreamFlow {
         // Nothing to check or reserve: skip the facts (a hostcall for the
         // client address, a pass over the prompt).
         if !gw.rules.rules.is_empty() || consumer.is_some_and(|c| c.quotas().next().is_some()) {
-            self.admit_limits(host, req, model, consumer.map(|c| c.name.as_str()), now)?;
+            self.admit_limits(host, req, model, consumer.map(|c| c.name.as_str()))?;
         }
-        self.admit_adaptive(host, model, target, now)
+        self.admit_adaptive(host, model, target)
     }
 
     /// Rate-limit rules and the consumer's quotas.
@@ -47,9 +46,9 @@ impl StreamFlow {
         req: &ParsedRequest,
         model: &str,
         consumer: Option<&str>,
-        now: u64,
     ) -> Result<(), Verdict> {
         let gw = Rc::clone(&self.gw);
+        let now = host.now_nanos();
         let ip = client_ip(&*host, gw.rules.trusted_hops);
         let request = self.facts(req);
         let (prompt_tokens, max_tokens) = (request.prompt_tokens, request.max_tokens);
@@ -99,7 +98,6 @@ impl StreamFlow {
         host: &mut dyn Host,
         model: &str,
         target: &Target,
-        now: u64,
     ) -> Result<(), Verdict> {
         let gw = Rc::clone(&self.gw);
         let provider = &gw.providers[target.provider];
@@ -110,6 +108,8 @@ impl StreamFlow {
             return Ok(());
         };
         let key = keys::adaptive(&provider.name, &target.model);
+        // Read only now: a clock read is a hostcall in Envoy.
+        let now = host.now_nanos();
         match adaptive::acquire(host.store(), &key, &spec, now, admission::MAX_CAS_RETRIES) {
             Ok(Some(limit)) => {
                 host.metric(&metrics::adaptive_limit(

@@ -214,7 +214,7 @@ impl StreamFlow {
         let key = self.pick_key(
             host.store(),
             &gw.providers[target.provider],
-            host.now_nanos(),
+            &|| host.now_nanos(),
             false,
         );
         let mut target = target.clone();

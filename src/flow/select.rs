@@ -59,7 +59,6 @@ impl StreamFlow {
     ) -> Option<(usize, Option<usize>)> {
         let gw = Rc::clone(&self.gw);
         let store = host.store();
-        let now = host.now_nanos();
         if model.targets.len() == 1 {
             // Nothing to choose, and health would not change the answer
             // (panic routing): no shared-data reads for the target.
@@ -67,14 +66,11 @@ impl StreamFlow {
             let &[only] = usable.as_slice() else {
                 return None;
             };
-            let key = self.pick_key(
-                store,
-                &gw.providers[model.targets[only].provider],
-                now,
-                false,
-            );
+            let provider = &gw.providers[model.targets[only].provider];
+            let key = self.pick_key(store, provider, &|| host.now_nanos(), false);
             return Some((only, key));
         }
+        let now = host.now_nanos();
         let has_key = |t: &Target| {
             let p = &gw.providers[t.provider];
             p.keys.len() < 2
@@ -100,7 +96,12 @@ impl StreamFlow {
             if health::admit(store, &target_health_key(&gw, &model.targets[i]), now) {
                 return Some((
                     i,
-                    self.pick_key(store, &gw.providers[model.targets[i].provider], now, false),
+                    self.pick_key(
+                        store,
+                        &gw.providers[model.targets[i].provider],
+                        &|| now,
+                        false,
+                    ),
                 ));
             }
             passed_over.push(i);
@@ -108,7 +109,12 @@ impl StreamFlow {
         let i = self.pick_in_tier(host, model, &|_, _| true)?;
         Some((
             i,
-            self.pick_key(store, &gw.providers[model.targets[i].provider], now, true),
+            self.pick_key(
+                store,
+                &gw.providers[model.targets[i].provider],
+                &|| now,
+                true,
+            ),
         ))
     }
 
@@ -154,7 +160,8 @@ impl StreamFlow {
         &mut self,
         store: &dyn SharedStore,
         p: &Provider,
-        now: u64,
+        // Read only when there is a choice (a hostcall in Envoy).
+        now: &dyn Fn() -> u64,
         panic: bool,
     ) -> Option<usize> {
         let n = p.keys.len();
@@ -166,6 +173,7 @@ impl StreamFlow {
         if n == 1 || panic {
             return Some(start);
         }
+        let now = now();
         order
             .clone()
             .find(|&k| {

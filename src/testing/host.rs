@@ -32,6 +32,8 @@ pub struct RecordingHost {
     /// What `now_nanos` returns; each call first adds `clock_step_ns`.
     pub clock_ns: Cell<u64>,
     pub clock_step_ns: u64,
+    /// Times `now_nanos` was called (a hostcall each in Envoy, per callback).
+    pub clock_reads: Cell<u32>,
     /// Host calls made, of any kind.
     pub calls: Cell<u64>,
     /// Every line logged, at any level.
@@ -73,6 +75,7 @@ impl Default for RecordingHost {
             route_cleared: false,
             clock_ns: Cell::new(1_700_000_000_000_000_000),
             clock_step_ns: 0,
+            clock_reads: Cell::new(0),
             calls: Cell::new(0),
             logs: Default::default(),
             callouts: Vec::new(),
@@ -155,6 +158,7 @@ impl Host for RecordingHost {
     }
     fn now_nanos(&self) -> u64 {
         self.call();
+        self.clock_reads.set(self.clock_reads.get() + 1);
         let now = self.clock_ns.get().saturating_add(self.clock_step_ns);
         self.clock_ns.set(now);
         now

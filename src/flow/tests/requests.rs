@@ -183,6 +183,23 @@ fn upstream_errors_are_normalized_and_scrubbed() {
 }
 
 #[test]
+fn routing_to_one_target_with_one_key_reads_no_clock() {
+    // Each clock read is a hostcall in Envoy; with nothing to choose
+    // between, key health (the only use of the time here) is not read.
+    let mut f = flow();
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#;
+    let mut h = request("POST", "/v1/chat/completions", body);
+    assert_eq!(f.on_request_headers(&mut h, false), Verdict::Pause);
+    let before = h.clock_reads.get();
+    assert_eq!(
+        f.on_request_body(&mut h, body.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(h.request_headers[CLUSTER_HEADER], "llmgw_mock");
+    assert_eq!(h.clock_reads.get(), before);
+}
+
+#[test]
 fn passthrough_keeps_the_clients_bytes_but_the_model() {
     let mut f = flow();
     let body = "{ \"messages\" : [{\"role\":\"user\",\"content\":\"x\",\"model\":\"inner\"}],\n \"temperature\": 1.0,\"model\":\"gpt-4o-mini\",\"zz_vendor\":{\"b\":1,\"a\":2} }";
