@@ -106,6 +106,8 @@ pub struct ProxyHost {
     response_headers: HeaderCache,
     /// The clock, read at most once per callback.
     clock: Cell<Option<u64>>,
+    /// The last clock reading of this stream, from any callback.
+    last_clock: Cell<Option<u64>>,
 }
 
 impl ProxyHost {
@@ -117,6 +119,7 @@ impl ProxyHost {
             request_headers: HeaderCache::new(Map::Request),
             response_headers: HeaderCache::new(Map::Response),
             clock: Cell::new(None),
+            last_clock: Cell::new(None),
         }
     }
 
@@ -239,6 +242,7 @@ impl Host for ProxyHost {
         }
         let now = abi::now_nanos().unwrap_or(0);
         self.clock.set(Some(now));
+        self.last_clock.set(Some(now));
         now
     }
 
@@ -319,7 +323,10 @@ impl Host for ProxyHost {
 
     fn log_enabled(&self, level: CoreLevel) -> bool {
         let wanted = level_of(level);
-        let now = self.now_nanos();
+        // Good enough to age the cached level: this stream's last reading
+        // (a callback earlier at most), which saves a clock hostcall.
+        let now = self.clock.get().or(self.last_clock.get());
+        let now = now.unwrap_or_else(|| self.now_nanos());
         let current = LOG_LEVEL.with(|cached| match cached.get() {
             Some((level, at)) if now.saturating_sub(at) < LOG_LEVEL_TTL_NS => Some(level),
             _ => {
