@@ -642,13 +642,14 @@ def sys_floor(ctx: Ctx, twin: str = ""):
     With `twin` it also makes llm-gateway's host calls (see `with_floor_filter`)."""
     if not FLOOR_WASM.exists():
         raise RuntimeError(f"{FLOOR_WASM} missing: `make profile` builds it")
-    name = "envoy-floor-twin" if twin else "envoy-floor"
+    name = "envoy-floor" + ("-twin" if twin else "") + ("-anthropic" if "anthropic" in twin else "")
     rendered, port, admin = render_gateway(ctx, f"{name}-src")
     boot = yaml.safe_load(rendered.read_text())
     with_floor_filter(boot, twin)
     out = ctx.workdir / f"{name}.yaml"
     out.write_text(yaml.safe_dump(boot, sort_keys=False))
-    what = "the floor filter making llm-gateway's passthrough host calls" if twin else "floor filter"
+    what = ("the floor filter making llm-gateway's host calls "
+            + ("translating to Anthropic" if "anthropic" in twin else "passing through")) if twin else "floor filter"
     return _sys_mock_openai_envoy(
         ctx, name, out, port, admin,
         f"{name}.yaml (derived: rendered bootstrap, {what} instead of llm-gateway)",
@@ -658,6 +659,10 @@ def sys_floor(ctx: Ctx, twin: str = ""):
 
 def sys_floor_twin(ctx: Ctx):
     return sys_floor(ctx, "calls")
+
+
+def sys_floor_twin_anthropic(ctx: Ctx):
+    return sys_floor(ctx, "calls anthropic")
 
 
 def _sys_mock_openai_envoy(ctx: Ctx, name: str, boot: Path, port: int, admin: int,
@@ -794,6 +799,8 @@ SYSTEMS = [
     ("envoy", "plain Envoy", sys_envoy, "envoy"),
     ("floor", "floor filter (body routing only)", sys_floor, "envoy"),
     ("floor-twin", "floor filter + llm-gateway's passthrough host calls (no logic)", sys_floor_twin, "envoy"),
+    ("floor-twin-anthropic", "floor filter + llm-gateway's host calls translating to Anthropic (no logic)",
+     sys_floor_twin_anthropic, "envoy"),
     ("gw-openai", "llm-gateway → OpenAI", sys_gw_openai, "gateway"),
     ("gw-anthropic", "llm-gateway → Anthropic", sys_gw_anthropic, "gateway"),
     ("gw-gemini", "llm-gateway → Gemini", sys_gw_gemini, "gateway"),
@@ -1687,6 +1694,10 @@ def compute_ratios_and_targets(R: dict) -> None:
         lambda m: ratio(rps("floor-twin", m), rps("floor", m)), True)
     add("llm-gateway → OpenAI RPS / floor twin RPS",
         lambda m: ratio(rps("gw-openai", m), rps("floor-twin", m)), True)
+    add("floor twin translating (llm-gateway's host calls to Anthropic, no logic) RPS / plain Envoy RPS",
+        lambda m: ratio(rps("floor-twin-anthropic", m), rps("envoy", m)), True)
+    add("llm-gateway → Anthropic RPS / its floor twin RPS",
+        lambda m: ratio(rps("gw-anthropic", m), rps("floor-twin-anthropic", m)), True)
     for k, n in gws:
         add(f"llm-gateway → {n} RPS / LiteLLM (1 worker) RPS",
             lambda m, k=k: ratio(rps(k, m), rps("litellm", m)))
@@ -1795,7 +1806,7 @@ def draw_chart(R: dict, path: Path) -> None:
     keys = [r["key"] for r in R["systems"] if r["key"] in res]
     LP = R.get("latency") or {}
     short = {"mock": "mock\n(direct)", "envoy": "plain\nEnvoy", "floor": "floor\nfilter",
-             "floor-twin": "floor\ntwin", "gw-openai": "gateway\n→OpenAI",
+             "floor-twin": "floor\ntwin", "floor-twin-anthropic": "twin\n→Anthropic", "gw-openai": "gateway\n→OpenAI",
              "gw-anthropic": "gateway\n→Anthropic", "gw-gemini": "gateway\n→Gemini",
              "litellm": "LiteLLM\n(1 worker)", "litellm-2w": "LiteLLM\n(2 workers)",
              "portkey": "Portkey"}

@@ -104,6 +104,7 @@ impl RootContext for Root {
         Some(Box::new(Stream {
             cluster: Rc::clone(&self.cluster),
             twin: self.twin.clone(),
+            events: false,
         }))
     }
 
@@ -115,6 +116,8 @@ impl RootContext for Root {
 struct Stream {
     cluster: Rc<str>,
     twin: Option<Rc<Twin>>,
+    /// The answer is an event stream (translated chunk by chunk, not held).
+    events: bool,
 }
 
 impl Context for Stream {}
@@ -193,7 +196,10 @@ impl HttpContext for Stream {
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         if self.makes("pairs") {
-            let _ = hostcalls::get_map(MapType::HttpResponseHeaders);
+            let headers = hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default();
+            self.events = headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream"));
         }
         let _ = hostcalls::set_map_value(
             MapType::HttpResponseHeaders,
@@ -218,7 +224,7 @@ impl HttpContext for Stream {
             return Action::Continue;
         }
         self.clock();
-        if self.translates() && !end_of_stream {
+        if self.translates() && !self.events && !end_of_stream {
             return Action::Pause;
         }
         if !(self.makes("body") && (end_of_stream || size > 0)) {
@@ -230,9 +236,11 @@ impl HttpContext for Stream {
             .unwrap_or_default();
         if self.translates() {
             // The translated answer is about as long as the provider's.
-            let length = body.len().to_string();
-            let response = MapType::HttpResponseHeaders;
-            self.set(response, "length", "content-length", Some(&length));
+            if !self.events {
+                let length = body.len().to_string();
+                let response = MapType::HttpResponseHeaders;
+                self.set(response, "length", "content-length", Some(&length));
+            }
             let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &body);
         }
         Action::Continue
