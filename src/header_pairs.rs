@@ -94,7 +94,7 @@ impl HeaderTable {
         let mut table = Self::default();
         let push = |text: &mut String, (a, b): (usize, usize)| {
             let start = text.len() as u32;
-            text.push_str(&String::from_utf8_lossy(&data[a..b]));
+            text.push_str(&String::from_utf8_lossy(data.get(a..b).unwrap_or_default()));
             (start, text.len() as u32)
         };
         for &(k, v) in lengths {
