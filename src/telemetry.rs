@@ -60,6 +60,11 @@ impl Telemetry {
         self.operation = "other";
     }
 
+    /// When the request came in, if it was stamped.
+    pub fn started_ns(&self) -> Option<u64> {
+        (self.start_ns > 0).then_some(self.start_ns)
+    }
+
     pub fn body_chunk(&mut self, now_ns: u64, len: usize) {
         if len > 0 && self.first_byte_ns.is_none() {
             self.first_byte_ns = Some(now_ns);

@@ -193,7 +193,13 @@ impl StreamFlow {
         };
         let ctx = ResponseContext {
             model: target.model.clone(),
-            created: host.now_nanos() / 1_000_000_000,
+            // The request's arrival, as OpenAI's `created` is (and no clock
+            // hostcall here).
+            created: self
+                .telemetry
+                .started_ns()
+                .unwrap_or_else(|| host.now_nanos())
+                / 1_000_000_000,
             request_id: crate::secrets::signature::hex(&self.rng.next_u64().to_be_bytes()),
             input_tokens_estimate,
         };

@@ -146,6 +146,25 @@ fn non_streaming_is_translated_with_headers_held() {
 }
 
 #[test]
+fn translating_reads_no_clock_after_the_request_arrived() {
+    // `created` is the request's arrival; a clock read is a hostcall.
+    let mut f = flow();
+    let body = r#"{"model":"e","messages":[{"role":"user","content":"hey"}]}"#;
+    let mut h = request("POST", "/v1/chat/completions", body);
+    h.clock_step_ns = 5_000_000_000;
+    assert_eq!(f.on_request_headers(&mut h, false), Verdict::Pause);
+    let reads = h.clock_reads.get();
+    assert_eq!(f.on_request_body(&mut h, body.len(), true), Verdict::Continue);
+    assert_eq!(h.clock_reads.get(), reads);
+    h.response_headers.insert(":status".into(), "200".into());
+    f.on_response_headers(&mut h, false);
+    h.response_body = b"hi".to_vec();
+    assert_eq!(f.on_response_body(&mut h, 2, true), Verdict::Continue);
+    let v: Value = serde_json::from_slice(&h.response_body).unwrap();
+    assert_eq!(v["created"], 1_700_000_005);
+}
+
+#[test]
 fn untranslatable_body_becomes_502() {
     let mut f = flow();
     let mut h = request(
