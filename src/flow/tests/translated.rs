@@ -154,7 +154,10 @@ fn translating_reads_no_clock_after_the_request_arrived() {
     h.clock_step_ns = 5_000_000_000;
     assert_eq!(f.on_request_headers(&mut h, false), Verdict::Pause);
     let reads = h.clock_reads.get();
-    assert_eq!(f.on_request_body(&mut h, body.len(), true), Verdict::Continue);
+    assert_eq!(
+        f.on_request_body(&mut h, body.len(), true),
+        Verdict::Continue
+    );
     assert_eq!(h.clock_reads.get(), reads);
     h.response_headers.insert(":status".into(), "200".into());
     f.on_response_headers(&mut h, false);
